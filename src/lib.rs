@@ -1,0 +1,16 @@
+//! graphrun: quantized LLMs (Qwen2 / Llama family) lowered to one static op graph, run by
+//! generated CUDA kernels or by a CPU reference interpreter that traces every node.
+//!
+//! The data path, module by module: `model` (bytes in) → `graph` (what to compute) →
+//! `sched` (how to group it) → `codegen` + `kernels/` (GPU code) → `exec` (run it) →
+//! `trace` (what happened).
+
+// Numeric kernels index several arrays with one loop counter that mirrors the formula.
+#![allow(clippy::needless_range_loop)]
+
+pub mod error;
+pub mod model;
+pub mod quant;
+pub mod trace;
+
+pub use error::{Error, Result};

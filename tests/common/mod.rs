@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Path of a real model in the cache, or None (with a visible SKIP line) when it is absent.
+/// With GRAPHRUN_REQUIRE_MODELS=1 (set by `.ci/run`) a missing model fails the test instead.
+pub fn real_model(file: &str) -> Option<PathBuf> {
+    let p = graphrun::model::models_dir().join(file);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("GRAPHRUN_REQUIRE_MODELS").as_deref() == Ok("1") {
+        panic!(
+            "{} is missing and GRAPHRUN_REQUIRE_MODELS=1: run scripts/fetch-model all",
+            p.display()
+        );
+    }
+    eprintln!(
+        "SKIP: {} not cached (run scripts/fetch-model all)",
+        p.display()
+    );
+    None
+}
+
+pub fn model_05b() -> Option<PathBuf> {
+    real_model(graphrun::model::DEFAULT_MODEL_FILE)
+}
+
+pub fn model_15b() -> Option<PathBuf> {
+    real_model(graphrun::model::MODEL_1_5B_FILE)
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A tiny seeded generator (xorshift64*), so tests need no `rand` crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    /// Approximately standard normal (sum of uniforms).
+    pub fn normal(&mut self) -> f32 {
+        (0..6).map(|_| self.f32()).sum::<f32>() * 0.7
+    }
+}
+
+/// Path to the built `graphrun` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_graphrun"))
+}
