@@ -11,6 +11,7 @@
 pub mod error;
 pub mod model;
 pub mod quant;
+pub mod tokenizer;
 pub mod trace;
 
 pub use error::{Error, Result};

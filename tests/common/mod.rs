@@ -71,3 +71,24 @@ impl Rng {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_graphrun"))
 }
+
+/// The llama.cpp reference outputs: `$GRAPHRUN_REFERENCE`, else `../shared/reference`
+/// beside the checkout, else the committed copy in `tests/reference`.
+pub fn reference_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GRAPHRUN_REFERENCE") {
+        return d.into();
+    }
+    let shared = repo_path("../shared/reference");
+    if shared.join("generations.json").exists() {
+        return shared;
+    }
+    repo_path("tests/reference")
+}
+
+pub fn reference_json(name: &str) -> serde_json::Value {
+    let p = reference_dir().join(name);
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
