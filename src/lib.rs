@@ -8,7 +8,11 @@
 // Numeric kernels index several arrays with one loop counter that mirrors the formula.
 #![allow(clippy::needless_range_loop)]
 
+pub mod contracts;
 pub mod error;
+pub mod exec;
+pub mod generate;
+pub mod graph;
 pub mod model;
 pub mod quant;
 pub mod tokenizer;

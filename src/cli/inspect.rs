@@ -101,6 +101,19 @@ fn tensor_json(t: &graphrun::model::TensorInfo) -> serde_json::Value {
     })
 }
 
+/// The RoPE type: stated by the file (APR), else the architecture description's (GGUF).
+fn rope(m: &ModelFile) -> (Option<graphrun::model::RopeType>, &'static str) {
+    match m.hparams.rope_type {
+        Some(r) => (Some(r), "file"),
+        None => (
+            graphrun::graph::ArchSpec::for_arch(&m.hparams.arch)
+                .ok()
+                .map(|s| s.rope.rope_type()),
+            "architecture",
+        ),
+    }
+}
+
 fn summary_json(m: &ModelFile) -> serde_json::Value {
     let format = match &m.format {
         FileFormat::Gguf { version } => json!({"container": "gguf", "version": version}),
@@ -116,11 +129,15 @@ fn summary_json(m: &ModelFile) -> serde_json::Value {
         }),
     };
     let tk = &m.tokenizer;
+    let mut hparams = serde_json::to_value(&m.hparams).expect("hparams");
+    let (rope_type, source) = rope(m);
+    hparams["rope_type"] = serde_json::to_value(rope_type).expect("rope");
+    hparams["rope_type_source"] = source.into();
     json!({
         "file": m.path,
         "file_bytes": m.file_bytes().len(),
         "format": format,
-        "hparams": m.hparams,
+        "hparams": hparams,
         "tokenizer": {
             "model": tk.model,
             "pre": tk.pre,
@@ -155,7 +172,11 @@ fn print_text(m: &ModelFile) {
     );
     println!(
         "  rope {:?} base {}, rms eps {:e}, vocab {}, trained context {}",
-        h.rope_type, h.rope_base, h.rms_eps, h.vocab_size, h.n_ctx_train
+        rope(m).0,
+        h.rope_base,
+        h.rms_eps,
+        h.vocab_size,
+        h.n_ctx_train
     );
     let id = |x: Option<u32>| x.map_or("-".to_string(), |v| v.to_string());
     println!(

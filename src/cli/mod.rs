@@ -1,8 +1,13 @@
 //! Command-line front end: argument parsing (clap) and one module per subcommand.
 //! Exit status: 0 success, 1 "differs" for comparison commands, 2 errors.
 
+mod common;
 mod convert;
+mod dump;
 mod inspect;
+mod perplexity;
+mod run;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use graphrun::Error;
@@ -23,6 +28,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate text from a prompt, streaming it (GPU when present, else the CPU interpreter).
+    Run(run::Args),
+    /// Print the token ids (and pieces) of a text.
+    Tokenize(tokens::TokenizeArgs),
+    /// Print the text of token ids.
+    Detokenize(tokens::DetokenizeArgs),
+    /// llama.cpp-compatible perplexity of a text file.
+    Perplexity(perplexity::Args),
+    /// Print the op graph of a model (text, JSON or Graphviz DOT).
+    Dump(dump::Args),
     /// Print format, hyperparameters, tokenizer summary and tensor inventory of a model file.
     Inspect(inspect::Args),
     /// Convert a GGUF file to APR v2 (the layout `apr import --preserve-q4k` writes).
@@ -34,6 +49,11 @@ enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Command::Run(a) => run::run(a),
+        Command::Tokenize(a) => tokens::tokenize(a),
+        Command::Detokenize(a) => tokens::detokenize(a),
+        Command::Perplexity(a) => perplexity::run(a),
+        Command::Dump(a) => dump::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Convert(a) => convert::convert(a),
         Command::DiffWeights(a) => convert::diff_weights(a),

@@ -45,7 +45,13 @@ pub fn w1_metadata_json(m: &ModelFile) -> Result<String> {
         ("intermediate_size", hp.n_ff.to_string()),
         ("max_position_embeddings", hp.n_ctx_train.to_string()),
         ("rope_theta", j((hp.rope_base as f64).into())),
-        ("rope_type", hp.rope_type.code().to_string()),
+        (
+            "rope_type",
+            hp.rope_type
+                .unwrap_or_else(|| super::RopeType::apr_importer_rule(&hp.arch))
+                .code()
+                .to_string(),
+        ),
         ("rms_norm_eps", j((hp.rms_eps as f64).into())),
         (
             "quantization",

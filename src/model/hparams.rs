@@ -15,9 +15,10 @@ pub enum RopeType {
 }
 
 impl RopeType {
-    /// llama.cpp's per-architecture choice (`llama_model_rope_type`), for GGUF files, which
-    /// do not store it.
-    pub fn for_arch(arch: &str) -> RopeType {
+    /// The rule apr-cli's GGUF importer applies to fill APR's `rope_type` (APR.md §3): NEOX
+    /// for a fixed list of architectures, NORM otherwise. Only the APR writer uses it; the
+    /// graph takes the RoPE type from the architecture description in `graph/`.
+    pub fn apr_importer_rule(arch: &str) -> RopeType {
         const NEOX: &[&str] = &[
             "qwen",
             "qwen2",
@@ -78,7 +79,9 @@ pub struct Hparams {
     pub n_head_kv: usize,
     pub head_dim: usize,
     pub rope_base: f32,
-    pub rope_type: RopeType,
+    /// RoPE pairing when the file states it (APR's `rope_type`); GGUF files do not, and the
+    /// architecture description in `graph/` decides.
+    pub rope_type: Option<RopeType>,
     pub rms_eps: f32,
     pub vocab_size: usize,
     /// Context length the model was trained with.
@@ -137,7 +140,7 @@ impl Hparams {
             n_head_kv,
             head_dim,
             rope_base: float("rope.freq_base", Some(10000.0))?,
-            rope_type: RopeType::for_arch(&arch),
+            rope_type: None,
             rms_eps: float("attention.layer_norm_rms_epsilon", None)?,
             vocab_size,
             n_ctx_train: uint("context_length")?,
@@ -175,10 +178,10 @@ impl Hparams {
         let n_embd = uint(&["hidden_size"])?;
         let n_head = uint(&["num_attention_heads", "num_heads"])?;
         let rope_type = match m.get("rope_type") {
-            None => RopeType::for_arch(&arch),
-            Some(v) => v.as_u64().and_then(RopeType::from_code).ok_or_else(|| {
+            None => None,
+            Some(v) => Some(v.as_u64().and_then(RopeType::from_code).ok_or_else(|| {
                 Error::meta(file, "rope_type", format!("expected 0 or 2, found {v}"))
-            })?,
+            })?),
         };
         let hp = Hparams {
             n_layer: uint(&["num_hidden_layers", "num_layers"])?,

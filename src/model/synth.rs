@@ -13,6 +13,8 @@ use crate::quant::GgmlType;
 #[derive(Clone, Debug)]
 pub struct SynthSpec {
     pub name: &'static str,
+    /// `qwen2` (Q/K/V biases) or `llama` (no biases).
+    pub arch: &'static str,
     pub n_layer: usize,
     pub n_embd: usize,
     pub n_ff: usize,
@@ -40,8 +42,9 @@ impl SynthSpec {
         const MORE_15B: &[usize] = &[0, 1, 5, 6, 7, 8, 9, 10, 13, 16, 19, 21, 24, 27];
         use GgmlType::*;
         Some(match name {
-            "tiny" => SynthSpec {
-                name: "tiny",
+            "tiny" | "tiny-llama" => SynthSpec {
+                name: if name == "tiny" { "tiny" } else { "tiny-llama" },
+                arch: if name == "tiny" { "qwen2" } else { "llama" },
                 n_layer: 2,
                 n_embd: 256,
                 n_ff: 512,
@@ -59,6 +62,7 @@ impl SynthSpec {
             },
             "0.5b" => SynthSpec {
                 name: "0.5b",
+                arch: "qwen2",
                 n_layer: 24,
                 n_embd: 896,
                 n_ff: 4864,
@@ -76,6 +80,7 @@ impl SynthSpec {
             },
             "1.5b" => SynthSpec {
                 name: "1.5b",
+                arch: "qwen2",
                 n_layer: 28,
                 n_embd: 1536,
                 n_ff: 8960,
@@ -93,6 +98,7 @@ impl SynthSpec {
             },
             "7b" => SynthSpec {
                 name: "7b",
+                arch: "qwen2",
                 n_layer: 28,
                 n_embd: 3584,
                 n_ff: 18944,
@@ -112,7 +118,7 @@ impl SynthSpec {
         })
     }
 
-    pub const PRESETS: [&'static str; 4] = ["tiny", "0.5b", "1.5b", "7b"];
+    pub const PRESETS: [&'static str; 5] = ["tiny", "tiny-llama", "0.5b", "1.5b", "7b"];
 
     fn v_type(&self, layer: usize) -> GgmlType {
         if self.more_bits_layers.contains(&layer) {
@@ -153,9 +159,10 @@ impl SynthSpec {
             ("output_norm.weight".to_string(), vec![e], GgmlType::F32),
             ("token_embd.weight".to_string(), vec![e, v], self.embd),
         ];
+        let bias = self.arch == "qwen2";
         for l in 0..self.n_layer {
             let b = |s: &str| format!("blk.{l}.{s}");
-            out.extend([
+            let mut layer = vec![
                 (b("attn_norm.weight"), vec![e], GgmlType::F32),
                 (b("attn_q.weight"), vec![e, e], self.bulk),
                 (b("attn_q.bias"), vec![e], GgmlType::F32),
@@ -168,7 +175,11 @@ impl SynthSpec {
                 (b("ffn_gate.weight"), vec![e, f], self.bulk),
                 (b("ffn_up.weight"), vec![e, f], self.bulk),
                 (b("ffn_down.weight"), vec![f, e], self.down_type(l)),
-            ]);
+            ];
+            if !bias {
+                layer.retain(|(n, _, _)| !n.ends_with(".bias"));
+            }
+            out.extend(layer);
         }
         out
     }
@@ -375,21 +386,22 @@ fn builtin_vocab() -> (Vec<String>, Vec<i32>, Vec<String>, u32, u32) {
 pub fn build(spec: &SynthSpec, seed: u64, tokenizer: Option<&TokenizerData>) -> GgufWriter {
     let mut w = GgufWriter::new();
     let u = |x: usize| MetaValue::U32(x as u32);
-    w.kv("general.architecture", MetaValue::Str("qwen2".into()))
+    let a = spec.arch;
+    w.kv("general.architecture", MetaValue::Str(a.into()))
         .kv(
             "general.name",
-            MetaValue::Str(format!("graphrun synthetic qwen2.5 {}", spec.name)),
+            MetaValue::Str(format!("graphrun synthetic {a} {}", spec.name)),
         )
         .kv("general.file_type", MetaValue::U32(15))
-        .kv("qwen2.block_count", u(spec.n_layer))
-        .kv("qwen2.context_length", u(spec.n_ctx))
-        .kv("qwen2.embedding_length", u(spec.n_embd))
-        .kv("qwen2.feed_forward_length", u(spec.n_ff))
-        .kv("qwen2.attention.head_count", u(spec.n_head))
-        .kv("qwen2.attention.head_count_kv", u(spec.n_head_kv))
-        .kv("qwen2.rope.freq_base", MetaValue::F32(1_000_000.0))
+        .kv(&format!("{a}.block_count"), u(spec.n_layer))
+        .kv(&format!("{a}.context_length"), u(spec.n_ctx))
+        .kv(&format!("{a}.embedding_length"), u(spec.n_embd))
+        .kv(&format!("{a}.feed_forward_length"), u(spec.n_ff))
+        .kv(&format!("{a}.attention.head_count"), u(spec.n_head))
+        .kv(&format!("{a}.attention.head_count_kv"), u(spec.n_head_kv))
+        .kv(&format!("{a}.rope.freq_base"), MetaValue::F32(1_000_000.0))
         .kv(
-            "qwen2.attention.layer_norm_rms_epsilon",
+            &format!("{a}.attention.layer_norm_rms_epsilon"),
             MetaValue::F32(1e-6),
         );
     for (k, v) in tokenizer_kv(spec.vocab, tokenizer) {

@@ -149,7 +149,7 @@ fn q5(qh: [u8; 4], qs: &[u8; 16]) -> [u8; 32] {
 
 /// Σ over blocks of (d_w·d_a)·sumi, in block order.
 #[inline(always)]
-fn legacy<B>(w: &[B], a: &[BlockQ8_0], f: impl Fn(&B, &BlockQ8_0) -> (f32, i32)) -> f32 {
+pub(crate) fn legacy<B>(w: &[B], a: &[BlockQ8_0], f: impl Fn(&B, &BlockQ8_0) -> (f32, i32)) -> f32 {
     assert_eq!(w.len(), a.len(), "vec_dot_q8: block count mismatch");
     let mut sum = 0.0f32;
     for (b, a) in w.iter().zip(a) {
@@ -168,7 +168,7 @@ pub struct KSums {
 }
 
 #[inline(always)]
-fn kquant<B>(w: &[B], a: &[BlockQ8K], f: impl Fn(&B, &BlockQ8K) -> KSums) -> f32 {
+pub(crate) fn kquant<B>(w: &[B], a: &[BlockQ8K], f: impl Fn(&B, &BlockQ8K) -> KSums) -> f32 {
     assert_eq!(w.len(), a.len(), "vec_dot_q8: block count mismatch");
     let mut sum = 0.0f32;
     for (b, a) in w.iter().zip(a) {

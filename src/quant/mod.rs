@@ -5,6 +5,7 @@ pub mod act;
 pub mod blocks;
 pub mod dequant;
 pub mod dot;
+pub mod simd;
 pub mod types;
 
 pub use dequant::{dequantize, dequantize_row};

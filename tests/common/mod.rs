@@ -92,3 +92,10 @@ pub fn reference_json(name: &str) -> serde_json::Value {
     )
     .unwrap()
 }
+
+/// A tiny synthetic model (see `graphrun::model::synth`), optionally transformed.
+pub fn tiny_model(preset: &str, seed: u64) -> graphrun::model::ModelFile {
+    let spec = graphrun::model::synth::SynthSpec::preset(preset).unwrap();
+    let w = graphrun::model::synth::build(&spec, seed, None);
+    graphrun::model::ModelFile::from_bytes(w.to_bytes(), &format!("{preset}.gguf")).unwrap()
+}

@@ -1,0 +1,75 @@
+//! Helpers shared by subcommands: opening the model, building an executor.
+
+use graphrun::exec::Engine;
+use graphrun::exec::gpu_probe;
+use graphrun::exec::interp::Interpreter;
+use graphrun::graph::{ActSemantics, LowerOptions, lower};
+use graphrun::model::{ModelFile, default_model_path};
+use graphrun::tokenizer::Tokenizer;
+use graphrun::{Error, Result};
+use std::path::PathBuf;
+
+/// Options every model-running command shares.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExecArgs {
+    /// Run on the CPU reference interpreter (the default when no GPU is found).
+    #[arg(long)]
+    pub interp: bool,
+    /// Activation semantics of quantized matmuls: `q8` (llama.cpp's integer dots) or `f32`
+    /// (dequantize the weights, f32 math).
+    #[arg(long, value_enum, default_value = "q8")]
+    pub act: ActSemantics,
+    /// Context size (positions in the KV cache).
+    #[arg(long, default_value_t = 4096)]
+    pub ctx: usize,
+    /// CPU threads for the interpreter (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+}
+
+pub fn model_path(p: Option<PathBuf>) -> Result<PathBuf> {
+    match p {
+        Some(p) => Ok(p),
+        None => default_model_path(),
+    }
+}
+
+pub fn open(p: Option<PathBuf>) -> Result<ModelFile> {
+    ModelFile::open(model_path(p)?)
+}
+
+pub fn tokenizer(m: &ModelFile) -> Result<Tokenizer> {
+    Tokenizer::new(&m.tokenizer, &m.path)
+}
+
+pub fn set_threads(n: Option<usize>) -> Result<()> {
+    if let Some(n) = n {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .map_err(|e| Error::invalid(format!("--threads {n}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Chooses the executor: the interpreter when asked or when no GPU is usable (saying so).
+pub fn engine<'m>(m: &'m ModelFile, a: &ExecArgs) -> Result<Box<dyn Engine + 'm>> {
+    set_threads(a.threads)?;
+    let n_ctx = a.ctx.min(m.hparams.n_ctx_train.max(1));
+    if !a.interp {
+        match gpu_probe::probe(a.device) {
+            Ok((name, cc)) => eprintln!(
+                "graphrun: found {name} (sm_{}{}), but this build has no CUDA executor yet; running the CPU interpreter",
+                cc.0, cc.1
+            ),
+            Err(why) => eprintln!(
+                "graphrun: no GPU found ({why}); running the CPU interpreter (pass --interp to choose it explicitly)"
+            ),
+        }
+    }
+    let g = lower(m, LowerOptions { act: a.act })?;
+    Ok(Box::new(Interpreter::new(m, g, n_ctx)?))
+}

@@ -1,0 +1,72 @@
+//! Executors: run a lowered graph. `interp` is the CPU reference interpreter (unfused,
+//! node by node); the CUDA executor runs the fused schedule.
+
+pub mod gpu_probe;
+pub mod interp;
+
+use crate::error::Result;
+use crate::graph::{Node, NodeId};
+
+/// Sees every node's output right after it is computed (tracing, fault injection).
+/// `pos` is the position of the first of the `rows` rows in `data` (`[rows, node.width]`).
+pub trait Observer {
+    fn node_done(
+        &mut self,
+        id: NodeId,
+        node: &Node,
+        pos: usize,
+        rows: usize,
+        data: &mut [f32],
+    ) -> Result<()>;
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn node_done(&mut self, _: NodeId, _: &Node, _: usize, _: usize, _: &mut [f32]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What generation and perplexity need from an executor (CPU interpreter or GPU).
+pub trait Engine {
+    /// Runs `tokens` at the next positions; returns logits for the step rows in `logit_rows`.
+    fn step(
+        &mut self,
+        tokens: &[u32],
+        logit_rows: std::ops::Range<usize>,
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<f32>>;
+    /// Clears the KV cache.
+    fn reset(&mut self);
+    /// Positions already in the KV cache.
+    fn pos(&self) -> usize;
+    /// Maximum positions.
+    fn n_ctx(&self) -> usize;
+    /// Short name for messages (`interp`, `cuda`).
+    fn name(&self) -> &'static str;
+}
+
+impl Engine for interp::Interpreter<'_> {
+    fn step(
+        &mut self,
+        tokens: &[u32],
+        logit_rows: std::ops::Range<usize>,
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<f32>> {
+        interp::Interpreter::step(self, tokens, logit_rows, obs)
+    }
+    fn reset(&mut self) {
+        interp::Interpreter::reset(self)
+    }
+    fn pos(&self) -> usize {
+        interp::Interpreter::pos(self)
+    }
+    fn n_ctx(&self) -> usize {
+        interp::Interpreter::n_ctx(self)
+    }
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+}

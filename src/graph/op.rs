@@ -1,0 +1,90 @@
+//! The op vocabulary of the graph. Each op's exact arithmetic is defined by its CPU
+//! reference in `src/exec/interp/ops.rs` (same name), and mirrored by a kernel template in
+//! `kernels/`.
+
+use crate::model::RopeType;
+use serde::{Deserialize, Serialize};
+
+/// How a quantized matmul treats its f32 input (DESIGN.md, numerics contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ActSemantics {
+    /// Dequantize weight blocks to f32 and dot with the f32 activations.
+    F32,
+    /// Quantize the activation row per block (Q8_0 / Q8_1 / Q8_K) and take integer dot
+    /// products, as llama.cpp's CPU backend does.
+    Q8,
+}
+
+impl ActSemantics {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActSemantics::F32 => "f32",
+            ActSemantics::Q8 => "q8",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvKind {
+    K,
+    V,
+}
+
+/// One graph operation. Every node's output is an f32 tensor of shape `[T, width]`, where T
+/// is the number of token rows of the step (T = prompt length in prefill, 1 in decode).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Op {
+    /// Gather one (dequantized) row of the embedding matrix per input token.
+    Embedding,
+    /// y = (x · 1/sqrt(mean(x²) + eps)) · w, per row.
+    RmsNorm { eps: f32 },
+    /// y = x · Wᵀ with W `[out, in]` (raw GGML blocks), per row.
+    MatMul { act: ActSemantics },
+    /// y = x + b, per row.
+    BiasAdd,
+    /// Rotary position embedding over `n_head` heads of `head_dim`, positions from the step.
+    Rope {
+        rope: RopeType,
+        base: f32,
+        n_head: usize,
+        head_dim: usize,
+    },
+    /// Append the step's rows to layer `layer`'s K or V cache; output = the rows appended.
+    KvAppend { layer: usize, cache: KvKind },
+    /// Causal GQA attention of the step's queries over layer `layer`'s cache.
+    Attention {
+        layer: usize,
+        n_head: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        scale: f32,
+    },
+    /// y = x · sigmoid(x).
+    Silu,
+    /// y = a · b elementwise.
+    Mul,
+    /// y = a + b elementwise (residual connections).
+    Add,
+}
+
+impl Op {
+    /// The op's name: shared by the CPU reference function, the kernel template and the
+    /// contract band (`grep -r rms_norm` finds all three).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Embedding => "embedding",
+            Op::RmsNorm { .. } => "rms_norm",
+            Op::MatMul { .. } => "matmul",
+            Op::BiasAdd => "bias_add",
+            Op::Rope { .. } => "rope",
+            Op::KvAppend { .. } => "kv_append",
+            Op::Attention { .. } => "attention",
+            Op::Silu => "silu",
+            Op::Mul => "mul",
+            Op::Add => "add",
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! Fast paths for the hot weight types of real Q4_K_M files (Q5_0, Q8_0, Q4_K, Q6_K) and
+//! for f32 dot products, with AVX2 (+FMA) on x86_64, chosen at run time.
+//!
+//! The `q8` kernels compute exactly the same per-block integers as the scalar reference in
+//! `dot.rs` and combine them through the same `legacy` / `kquant` loops, so their results
+//! are bit-identical to the reference (tested in `tests/quant_simd.rs`).
+
+use super::blocks::*;
+use super::dot::{KSums, QuantAct, kquant, legacy, vec_dot_q8};
+use super::types::GgmlType;
+use bytemuck::cast_slice;
+
+/// True when this CPU runs the AVX2 kernels (AVX2, FMA and F16C; checked once).
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `vec_dot_q8` with the fastest available kernel; identical results to the reference.
+pub fn vec_dot_q8_fast(w: GgmlType, row: &[u8], act: &QuantAct) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        unsafe {
+            match (w, act) {
+                (GgmlType::Q5_0, QuantAct::Q8_0(a)) => {
+                    return legacy(cast_slice(row), a, |b: &BlockQ5_0, a| {
+                        (f16_le(b.d), x86::q5_0_block(b, a))
+                    });
+                }
+                (GgmlType::Q8_0, QuantAct::Q8_0(a)) => {
+                    return legacy(cast_slice(row), a, |b: &BlockQ8_0, a| {
+                        (f16_le(b.d), x86::q8_0_block(b, a))
+                    });
+                }
+                (GgmlType::Q4_K, QuantAct::Q8K(a)) => {
+                    return kquant(cast_slice(row), a, |b, a| x86::q4_k_block(b, a));
+                }
+                (GgmlType::Q6_K, QuantAct::Q8K(a)) => {
+                    return kquant(cast_slice(row), a, |b, a| x86::q6_k_block(b, a));
+                }
+                _ => {}
+            }
+        }
+    }
+    vec_dot_q8(w, row, act)
+}
+
+/// Many dots at once: `out[i·T + t] = vec_dot_q8(w, row i, acts[t])` for the `rows.len() /
+/// row_bytes` weight rows in `rows` and the T = `acts.len()` activation rows. Bit-identical to
+/// calling `vec_dot_q8` per pair; on AVX2 the hot types run tiled kernels that unpack each
+/// weight block once for several rows and reduce eight integer dots at a time.
+pub fn matmul_rows_q8(
+    w: GgmlType,
+    rows: &[u8],
+    row_bytes: usize,
+    acts: &[QuantAct],
+    out: &mut [f32],
+) {
+    let n_rows = rows.len() / row_bytes;
+    let t_rows = acts.len();
+    assert_eq!(out.len(), n_rows * t_rows);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        if unsafe { x86::matmul_rows(w, rows, row_bytes, acts, out) } {
+            return;
+        }
+    }
+    for (i, o) in out.chunks_exact_mut(t_rows).enumerate() {
+        let row = &rows[i * row_bytes..(i + 1) * row_bytes];
+        for (y, a) in o.iter_mut().zip(acts) {
+            *y = vec_dot_q8_fast(w, row, a);
+        }
+    }
+}
+
+/// Σ a·b in f32 with the fastest available kernel (8-lane FMA partial sums on AVX2).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { x86::dot_f32(a, b) };
+    }
+    a.iter().zip(b).fold(0.0f32, |s, (x, y)| s + x * y)
+}
+
+/// y += a·x with the fastest available kernel.
+pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { x86::axpy_f32(y, a, x) };
+    }
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// fp16 (LE bytes) → f32 with the F16C instruction, inline (exact, like `f16_le`; a call
+    /// into a library conversion here would spill every vector register in the hot loops).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn h2f(b: [u8; 2]) -> f32 {
+        _mm_cvtss_f32(_mm_cvtph_ps(
+            _mm_cvtsi32_si128(u16::from_le_bytes(b) as i32),
+        ))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum_i32(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum_f32(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Σ x·y over 32 signed bytes as 8 i32 lanes: |x|·sign(y, x) with maddubs (no i16
+    /// saturation possible: |x| ≤ 128, |y| ≤ 127 since activations never hold −128).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn dot_i8_32(x: __m256i, y: __m256i) -> __m256i {
+        let ax = _mm256_sign_epi8(x, x);
+        let sy = _mm256_sign_epi8(y, x);
+        _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load32(p: *const u8) -> __m256i {
+        unsafe { _mm256_loadu_si256(p as *const __m256i) }
+    }
+
+    /// 32 bits → 32 bytes, byte j = 0xFF where bit j of `bits` is set.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn bits_to_bytes(bits: u32) -> __m256i {
+        let v = _mm256_set1_epi32(bits as i32);
+        // Byte j takes the byte of `bits` holding bit j ...
+        let shuf = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+            3, 3, 3,
+        );
+        let v = _mm256_shuffle_epi8(v, shuf);
+        // ... and tests bit j % 8 of it.
+        let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask)
+    }
+
+    /// Unpacks 16 nibble bytes into 32 bytes: low nibbles first, then high nibbles.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn nibbles(qs: *const u8) -> __m256i {
+        let q = unsafe { _mm_loadu_si128(qs as *const __m128i) };
+        let lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), _mm_set1_epi8(0x0F));
+        _mm256_set_m128i(hi, lo)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q5_0_block(b: &BlockQ5_0, a: &BlockQ8_0) -> i32 {
+        let q = unsafe { nibbles(b.qs.as_ptr()) };
+        let high = _mm256_and_si256(
+            bits_to_bytes(u32::from_le_bytes(b.qh)),
+            _mm256_set1_epi8(0x10),
+        );
+        let w = _mm256_sub_epi8(_mm256_or_si256(q, high), _mm256_set1_epi8(16));
+        let y = unsafe { load32(a.qs.as_ptr() as *const u8) };
+        hsum_i32(dot_i8_32(w, y))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q8_0_block(b: &BlockQ8_0, a: &BlockQ8_0) -> i32 {
+        let (w, y) = unsafe {
+            (
+                load32(b.qs.as_ptr() as *const u8),
+                load32(a.qs.as_ptr() as *const u8),
+            )
+        };
+        hsum_i32(dot_i8_32(w, y))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q4_k_block(b: &BlockQ4K, a: &BlockQ8K) -> KSums {
+        let mut acc = _mm256_setzero_si256();
+        let mut msum = 0i32;
+        for k in 0..4 {
+            let q = unsafe { load32(b.qs.as_ptr().add(32 * k)) };
+            let lo = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), _mm256_set1_epi8(0x0F));
+            for (g, w) in [(2 * k, lo), (2 * k + 1, hi)] {
+                let (sc, m) = k_scale_min(&b.scales, g);
+                let y = unsafe { load32(a.qs.as_ptr().add(32 * g) as *const u8) };
+                let p = _mm256_maddubs_epi16(w, y); // u4·i8 pairs: |p| ≤ 2·15·128
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(sc as i16)));
+                msum += m as i32 * (a.bsum(2 * g) + a.bsum(2 * g + 1));
+            }
+        }
+        KSums {
+            d: h2f(b.d),
+            isum: hsum_i32(acc),
+            dmin: h2f(b.dmin),
+            msum,
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q6_k_block(b: &BlockQ6K, a: &BlockQ8K) -> KSums {
+        // Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ sc·bsum, with q ∈ [0, 63] unsigned for maddubs.
+        let mut acc = _mm256_setzero_si256();
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(0x03);
+        for half in 0..2 {
+            let ql0 = unsafe { load32(b.ql.as_ptr().add(64 * half)) };
+            let ql1 = unsafe { load32(b.ql.as_ptr().add(64 * half + 32)) };
+            let qh = unsafe { load32(b.qh.as_ptr().add(32 * half)) };
+            let parts = [
+                (_mm256_and_si256(ql0, m4), _mm256_and_si256(qh, m2)),
+                (
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(qh), m2),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<6>(qh), m2),
+                ),
+            ];
+            for (k, (lo, hi)) in parts.into_iter().enumerate() {
+                let q = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
+                let e = 128 * half + 32 * k; // first element of this run of 32
+                let y = unsafe { load32(a.qs.as_ptr().add(e) as *const u8) };
+                let p = _mm256_maddubs_epi16(q, y); // u6·i8 pairs: |p| ≤ 2·63·128
+                let (s0, s1) = (b.scales[e / 16] as i16, b.scales[e / 16 + 1] as i16);
+                let sc = _mm256_setr_epi16(
+                    s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1,
+                );
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+            }
+        }
+        let corr: i32 = (0..16).map(|g| b.scales[g] as i32 * a.bsum(g)).sum();
+        KSums {
+            d: h2f(b.d),
+            isum: hsum_i32(acc) - 32 * corr,
+            dmin: 0.0,
+            msum: 0,
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (j, s) in acc.iter_mut().enumerate() {
+                let (x, y) = unsafe {
+                    (
+                        _mm256_loadu_ps(pa.add(i + 8 * j)),
+                        _mm256_loadu_ps(pb.add(i + 8 * j)),
+                    )
+                };
+                *s = _mm256_fmadd_ps(x, y, *s);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut sum = hsum_f32(s);
+        while i < n {
+            sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
+        let n = y.len();
+        let va = _mm256_set1_ps(a);
+        let mut i = 0;
+        while i + 8 <= n {
+            unsafe {
+                let p = y.as_mut_ptr().add(i);
+                _mm256_storeu_ps(
+                    p,
+                    _mm256_fmadd_ps(va, _mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(p)),
+                );
+            }
+            i += 8;
+        }
+        while i < n {
+            y[i] += a * x[i];
+            i += 1;
+        }
+    }
+
+    /// Lane i of the result = Σ of the 8 lanes of v[i] (exact integer adds).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn reduce8(v: &[__m256i; 8]) -> __m256i {
+        let s01 = _mm256_hadd_epi32(v[0], v[1]);
+        let s23 = _mm256_hadd_epi32(v[2], v[3]);
+        let s45 = _mm256_hadd_epi32(v[4], v[5]);
+        let s67 = _mm256_hadd_epi32(v[6], v[7]);
+        let t0 = _mm256_hadd_epi32(s01, s23);
+        let t1 = _mm256_hadd_epi32(s45, s67);
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(t0, t1),
+            _mm256_permute2x128_si256::<0x31>(t0, t1),
+        )
+    }
+
+    /// A legacy 32-element weight block as 32 signed bytes, and its fp16 scale.
+    trait Legacy {
+        const BYTES: usize;
+        unsafe fn unpack(p: *const u8) -> __m256i;
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn scale(p: *const u8) -> f32 {
+            unsafe { h2f([*p, *p.add(1)]) }
+        }
+    }
+    struct Q5_0;
+    impl Legacy for Q5_0 {
+        const BYTES: usize = 22;
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn unpack(p: *const u8) -> __m256i {
+            unsafe {
+                let q = nibbles(p.add(6));
+                let qh = u32::from_le_bytes([*p.add(2), *p.add(3), *p.add(4), *p.add(5)]);
+                let high = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
+                _mm256_sub_epi8(_mm256_or_si256(q, high), _mm256_set1_epi8(16))
+            }
+        }
+    }
+    struct Q8_0;
+    impl Legacy for Q8_0 {
+        const BYTES: usize = 34;
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn unpack(p: *const u8) -> __m256i {
+            unsafe { load32(p.add(2)) }
+        }
+    }
+
+    /// R weight rows × C activation rows (R·C = 8) of a legacy type: per block, the 8 integer
+    /// dots are reduced together and combined as the reference does:
+    /// `acc += (d_w·d_a) · (sumi as f32)` with separate multiply and add roundings.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile_legacy<L: Legacy, const R: usize, const C: usize>(
+        w: [&[u8]; R],
+        a: [&[BlockQ8_0]; C],
+    ) -> [f32; 8] {
+        let nb = a[0].len();
+        let mut acc = _mm256_setzero_ps();
+        let ones = _mm256_set1_epi16(1);
+        for b in 0..nb {
+            let mut v = [_mm256_setzero_si256(); 8];
+            let mut d = [0.0f32; 8];
+            for r in 0..R {
+                let p = unsafe { w[r].as_ptr().add(b * L::BYTES) };
+                let wv = unsafe { L::unpack(p) };
+                let wa = _mm256_sign_epi8(wv, wv);
+                let dw = unsafe { L::scale(p) };
+                for c in 0..C {
+                    let blk = &a[c][b];
+                    let y = unsafe { load32(blk.qs.as_ptr() as *const u8) };
+                    v[r * C + c] =
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(y, wv)), ones);
+                    d[r * C + c] = dw * h2f(blk.d);
+                }
+            }
+            let s = _mm256_cvtepi32_ps(reduce8(&v));
+            let dv = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+            let prod = _mm256_mul_ps(dv, s);
+            acc = _mm256_add_ps(acc, prod);
+        }
+        let mut out = [0.0f32; 8];
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+        out
+    }
+
+    /// Runs a legacy type over all (row, t) pairs in tiles; remainders go pair by pair.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn legacy_rows<L: Legacy>(
+        w: GgmlType,
+        rows: &[u8],
+        rb: usize,
+        acts: &[&[BlockQ8_0]],
+        all: &[QuantAct],
+        out: &mut [f32],
+    ) {
+        let (n, t) = (rows.len() / rb, acts.len());
+        let row = |i: usize| &rows[i * rb..(i + 1) * rb];
+        let mut i = 0;
+        if t >= 4 {
+            // 2 weight rows × 4 activation rows.
+            while i + 2 <= n {
+                let mut c = 0;
+                while c + 4 <= t {
+                    let r = unsafe {
+                        tile_legacy::<L, 2, 4>(
+                            [row(i), row(i + 1)],
+                            [acts[c], acts[c + 1], acts[c + 2], acts[c + 3]],
+                        )
+                    };
+                    for k in 0..4 {
+                        out[i * t + c + k] = r[k];
+                        out[(i + 1) * t + c + k] = r[4 + k];
+                    }
+                    c += 4;
+                }
+                for c in c..t {
+                    out[i * t + c] = super::vec_dot_q8_fast(w, row(i), &all[c]);
+                    out[(i + 1) * t + c] = super::vec_dot_q8_fast(w, row(i + 1), &all[c]);
+                }
+                i += 2;
+            }
+        } else {
+            // 8 weight rows × 1 activation row.
+            while i + 8 <= n {
+                for c in 0..t {
+                    let rs: [&[u8]; 8] = std::array::from_fn(|k| row(i + k));
+                    let r = unsafe { tile_legacy::<L, 8, 1>(rs, [acts[c]]) };
+                    for k in 0..8 {
+                        out[(i + k) * t + c] = r[k];
+                    }
+                }
+                i += 8;
+            }
+        }
+        for i in i..n {
+            for c in 0..t {
+                out[i * t + c] = super::vec_dot_q8_fast(w, row(i), &all[c]);
+            }
+        }
+    }
+
+    /// One row of a k-quant against T activation rows: each super-block is unpacked once
+    /// and its integer sums formed per activation row, combined as `kquant` does.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn kquant_rows<B: bytemuck::Pod>(
+        rows: &[u8],
+        rb: usize,
+        acts: &[&[BlockQ8K]],
+        out: &mut [f32],
+        f: unsafe fn(&B, &[&[BlockQ8K]], usize, &mut [KSums]),
+    ) {
+        let t = acts.len();
+        let mut ks: Vec<KSums> = (0..t)
+            .map(|_| KSums {
+                d: 0.0,
+                isum: 0,
+                dmin: 0.0,
+                msum: 0,
+            })
+            .collect();
+        for (i, o) in out.chunks_exact_mut(t).enumerate() {
+            let blocks: &[B] = cast_slice(&rows[i * rb..(i + 1) * rb]);
+            o.fill(0.0);
+            for (b, blk) in blocks.iter().enumerate() {
+                unsafe { f(blk, acts, b, &mut ks) };
+                for ((y, k), a) in o.iter_mut().zip(&ks).zip(acts) {
+                    let da = a[b].d();
+                    *y += (k.d * da) * k.isum as f32;
+                    *y -= (k.dmin * da) * k.msum as f32;
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q4_k_multi(b: &BlockQ4K, acts: &[&[BlockQ8K]], blk: usize, out: &mut [KSums]) {
+        let mut w = [_mm256_setzero_si256(); 8];
+        let mut sc = [0i16; 8];
+        let mut mn = [0i32; 8];
+        for k in 0..4 {
+            let q = unsafe { load32(b.qs.as_ptr().add(32 * k)) };
+            w[2 * k] = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+            w[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), _mm256_set1_epi8(0x0F));
+        }
+        for g in 0..8 {
+            let (s, m) = k_scale_min(&b.scales, g);
+            sc[g] = s as i16;
+            mn[g] = m as i32;
+        }
+        let (d, dmin) = (h2f(b.d), h2f(b.dmin));
+        for (a, o) in acts.iter().zip(out.iter_mut()) {
+            let a = &a[blk];
+            let mut acc = _mm256_setzero_si256();
+            let mut msum = 0;
+            for g in 0..8 {
+                let y = unsafe { load32(a.qs.as_ptr().add(32 * g) as *const u8) };
+                acc = _mm256_add_epi32(
+                    acc,
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(w[g], y), _mm256_set1_epi16(sc[g])),
+                );
+                msum += mn[g] * (a.bsum(2 * g) + a.bsum(2 * g + 1));
+            }
+            *o = KSums {
+                d,
+                isum: hsum_i32(acc),
+                dmin,
+                msum,
+            };
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q6_k_multi(b: &BlockQ6K, acts: &[&[BlockQ8K]], blk: usize, out: &mut [KSums]) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(0x03);
+        let mut w = [_mm256_setzero_si256(); 8];
+        let mut sc = [_mm256_setzero_si256(); 8];
+        for half in 0..2 {
+            let ql0 = unsafe { load32(b.ql.as_ptr().add(64 * half)) };
+            let ql1 = unsafe { load32(b.ql.as_ptr().add(64 * half + 32)) };
+            let qh = unsafe { load32(b.qh.as_ptr().add(32 * half)) };
+            let parts = [
+                (_mm256_and_si256(ql0, m4), _mm256_and_si256(qh, m2)),
+                (
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(qh), m2),
+                ),
+                (
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<6>(qh), m2),
+                ),
+            ];
+            for (k, (lo, hi)) in parts.into_iter().enumerate() {
+                let e = 128 * half + 32 * k;
+                w[e / 32] = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
+                let (s0, s1) = (b.scales[e / 16] as i16, b.scales[e / 16 + 1] as i16);
+                sc[e / 32] = _mm256_setr_epi16(
+                    s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1,
+                );
+            }
+        }
+        let d = h2f(b.d);
+        for (a, o) in acts.iter().zip(out.iter_mut()) {
+            let a = &a[blk];
+            let mut acc = _mm256_setzero_si256();
+            for g in 0..8 {
+                let y = unsafe { load32(a.qs.as_ptr().add(32 * g) as *const u8) };
+                acc =
+                    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w[g], y), sc[g]));
+            }
+            let corr: i32 = (0..16).map(|g| b.scales[g] as i32 * a.bsum(g)).sum();
+            *o = KSums {
+                d,
+                isum: hsum_i32(acc) - 32 * corr,
+                dmin: 0.0,
+                msum: 0,
+            };
+        }
+    }
+
+    /// Tiled matmul for the hot types; false when `w` has no tiled kernel.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn matmul_rows(
+        w: GgmlType,
+        rows: &[u8],
+        rb: usize,
+        acts: &[QuantAct],
+        out: &mut [f32],
+    ) -> bool {
+        let q8_0: Option<Vec<&[BlockQ8_0]>> = acts
+            .iter()
+            .map(|a| {
+                if let QuantAct::Q8_0(b) = a {
+                    Some(b.as_slice())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let q8_k: Option<Vec<&[BlockQ8K]>> = acts
+            .iter()
+            .map(|a| {
+                if let QuantAct::Q8K(b) = a {
+                    Some(b.as_slice())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        unsafe {
+            match (w, q8_0, q8_k) {
+                (GgmlType::Q5_0, Some(a), _) => legacy_rows::<Q5_0>(w, rows, rb, &a, acts, out),
+                (GgmlType::Q8_0, Some(a), _) => legacy_rows::<Q8_0>(w, rows, rb, &a, acts, out),
+                (GgmlType::Q4_K, _, Some(a)) => {
+                    kquant_rows::<BlockQ4K>(rows, rb, &a, out, q4_k_multi)
+                }
+                (GgmlType::Q6_K, _, Some(a)) => {
+                    kquant_rows::<BlockQ6K>(rows, rb, &a, out, q6_k_multi)
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+}
