@@ -1,5 +1,5 @@
-//! Where the interpreter spends its time: wall time per op type (and weight type) for one
-//! prefill of T tokens, or for 20 decode steps when T = 1, on the cached 0.5B model.
+//! Where the interpreter spends its time: wall time per op type (and weight type) over one
+//! prefill of T tokens followed by 20 decode steps, on the cached 0.5B model.
 //! Run: `cargo run --release --example op_profile -- T [q8|f32]`.
 
 use graphrun::exec::{Observer, interp::Interpreter};
@@ -35,6 +35,15 @@ impl Observer for P {
 }
 fn main() {
     let t: usize = std::env::args().nth(1).unwrap().parse().unwrap();
+    if let Some(n) = std::env::var("GRAPHRUN_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .unwrap();
+    }
     let act = if std::env::args().nth(2).as_deref() == Some("f32") {
         ActSemantics::F32
     } else {
@@ -49,12 +58,17 @@ fn main() {
     };
     let t0 = std::time::Instant::now();
     it.step(&toks, t - 1..t, &mut p).unwrap();
-    let reps = if t == 1 { 20 } else { 0 };
+    let reps = 20;
+    let t1 = std::time::Instant::now();
     for _ in 0..reps {
         p.last = std::time::Instant::now();
         it.step(&[5], 0..1, &mut p).unwrap();
     }
     let total = t0.elapsed().as_secs_f64();
+    println!(
+        "decode: {:.1} tok/s over {reps} steps",
+        reps as f64 / t1.elapsed().as_secs_f64()
+    );
     let mut v: Vec<_> = p.acc.into_iter().collect();
     v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
     for (k, s) in v {

@@ -388,24 +388,44 @@ mod x86 {
     unsafe fn tile_legacy<L: Legacy, const R: usize, const C: usize>(
         w: [&[u8]; R],
         a: [&[BlockQ8_0]; C],
+        ahead: &[u8],
     ) -> [f32; 8] {
         let nb = a[0].len();
+        assert!(a.iter().all(|x| x.len() == nb) && w.iter().all(|x| x.len() >= nb * L::BYTES));
         let mut acc = _mm256_setzero_ps();
         let ones = _mm256_set1_epi16(1);
+        // Streaming from DRAM, the hardware prefetcher does not keep up with 8 interleaved
+        // row streams: touch the next tile's bytes (`ahead`) a few cache lines per block.
+        let lines = ahead.len().div_ceil(64);
+        let per_block = lines.div_ceil(nb.max(1));
         for b in 0..nb {
+            for k in 0..per_block {
+                let off = (b * per_block + k) * 64;
+                if off < ahead.len() {
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.as_ptr().add(off) as *const i8) };
+                }
+            }
             let mut v = [_mm256_setzero_si256(); 8];
             let mut d = [0.0f32; 8];
+            // Activation blocks: loaded and their scales converted once per block.
+            let mut ys = [_mm256_setzero_si256(); C];
+            let mut da = [0.0f32; C];
+            for c in 0..C {
+                let blk = unsafe { a[c].get_unchecked(b) };
+                ys[c] = unsafe { load32(blk.qs.as_ptr() as *const u8) };
+                da[c] = h2f(blk.d);
+            }
             for r in 0..R {
                 let p = unsafe { w[r].as_ptr().add(b * L::BYTES) };
                 let wv = unsafe { L::unpack(p) };
                 let wa = _mm256_sign_epi8(wv, wv);
                 let dw = unsafe { L::scale(p) };
                 for c in 0..C {
-                    let blk = &a[c][b];
-                    let y = unsafe { load32(blk.qs.as_ptr() as *const u8) };
-                    v[r * C + c] =
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(y, wv)), ones);
-                    d[r * C + c] = dw * h2f(blk.d);
+                    v[r * C + c] = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(wa, _mm256_sign_epi8(ys[c], wv)),
+                        ones,
+                    );
+                    d[r * C + c] = dw * da[c];
                 }
             }
             let s = _mm256_cvtepi32_ps(reduce8(&v));
@@ -440,6 +460,7 @@ mod x86 {
                         tile_legacy::<L, 2, 4>(
                             [row(i), row(i + 1)],
                             [acts[c], acts[c + 1], acts[c + 2], acts[c + 3]],
+                            &[],
                         )
                     };
                     for k in 0..4 {
@@ -459,7 +480,9 @@ mod x86 {
             while i + 8 <= n {
                 for c in 0..t {
                     let rs: [&[u8]; 8] = std::array::from_fn(|k| row(i + k));
-                    let r = unsafe { tile_legacy::<L, 8, 1>(rs, [acts[c]]) };
+                    let next =
+                        &rows[((i + 8) * rb).min(rows.len())..((i + 16) * rb).min(rows.len())];
+                    let r = unsafe { tile_legacy::<L, 8, 1>(rs, [acts[c]], next) };
                     for k in 0..8 {
                         out[(i + k) * t + c] = r[k];
                     }
@@ -495,8 +518,17 @@ mod x86 {
             .collect();
         for (i, o) in out.chunks_exact_mut(t).enumerate() {
             let blocks: &[B] = cast_slice(&rows[i * rb..(i + 1) * rb]);
+            let next = &rows[((i + 1) * rb).min(rows.len())..((i + 2) * rb).min(rows.len())];
+            let per_block = next.len().div_ceil(64).div_ceil(blocks.len().max(1));
             o.fill(0.0);
             for (b, blk) in blocks.iter().enumerate() {
+                // Prefetch the next row while this one is computed (see tile_legacy).
+                for k in 0..per_block {
+                    let off = (b * per_block + k) * 64;
+                    if off < next.len() {
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(off) as *const i8) };
+                    }
+                }
                 unsafe { f(blk, acts, b, &mut ks) };
                 for ((y, k), a) in o.iter_mut().zip(&ks).zip(acts) {
                     let da = a[b].d();

@@ -31,8 +31,12 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Output rows handled per rayon task in matmul.
-const ROWS_PER_TASK: usize = 32;
+/// Output rows per rayon task in matmul: about four tasks per thread (fewer, larger tasks
+/// keep scheduling overhead out of decode), a multiple of 8 (the tile height), at least 32.
+fn rows_per_task(out_w: usize) -> usize {
+    let per = out_w.div_ceil(4 * rayon::current_num_threads());
+    per.div_ceil(8).max(4) * 8
+}
 
 /// matmul: `y[t][r] = Σ_k W[r][k] · x[t][k]` for W `[out, in]` in raw GGML blocks.
 /// - `f32` semantics: each weight row is dequantized to f32 (exact file values) and dotted
@@ -52,28 +56,29 @@ pub fn matmul(
     let t_rows = x.len() / in_w;
     let rb = w.len() / out_w;
     let mut yt = vec![0.0f32; out_w * t_rows];
+    let rows_per_task = rows_per_task(out_w);
     match (act, QuantAct::for_weight(dtype, &x[..in_w.min(x.len())])) {
         (ActSemantics::Q8, Some(_)) => {
             let acts: Vec<QuantAct> = x
                 .chunks_exact(in_w)
                 .map(|r| QuantAct::for_weight(dtype, r).expect("quantized type"))
                 .collect();
-            yt.par_chunks_mut(t_rows * ROWS_PER_TASK)
+            yt.par_chunks_mut(t_rows * rows_per_task)
                 .enumerate()
                 .for_each(|(c, chunk)| {
-                    let r0 = c * ROWS_PER_TASK;
+                    let r0 = c * rows_per_task;
                     let n = chunk.len() / t_rows;
                     matmul_rows_q8(dtype, &w[r0 * rb..(r0 + n) * rb], rb, &acts, chunk);
                 });
         }
         _ => {
-            yt.par_chunks_mut(t_rows * ROWS_PER_TASK)
+            yt.par_chunks_mut(t_rows * rows_per_task)
                 .enumerate()
                 .for_each_init(
                     || vec![0.0f32; in_w],
                     |buf, (c, chunk)| {
                         for (i, yrow) in chunk.chunks_exact_mut(t_rows).enumerate() {
-                            let r = c * ROWS_PER_TASK + i;
+                            let r = c * rows_per_task + i;
                             dequantize_row(dtype, &w[r * rb..(r + 1) * rb], buf);
                             for (y, xr) in yrow.iter_mut().zip(x.chunks_exact(in_w)) {
                                 *y = dot_f32(buf, xr);
