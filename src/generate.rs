@@ -64,6 +64,10 @@ impl Sampler {
         })
     }
 
+    pub fn is_greedy(&self) -> bool {
+        self.cfg.temperature == 0.0
+    }
+
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         if self.cfg.temperature == 0.0 {
             return argmax(logits) as u32;
@@ -146,12 +150,21 @@ pub fn generate(
         prompt_tokens: prompt.len(),
         ..Default::default()
     };
+    // Greedy decoding lets the executor pick the token itself (on the GPU: on device).
+    let greedy = sampler.is_greedy();
+    let mut run = |engine: &mut dyn Engine, toks: &[u32], obs: &mut dyn Observer| -> Result<u32> {
+        if greedy {
+            engine.step_argmax(toks, obs)
+        } else {
+            Ok(sampler.sample(&engine.step(toks, toks.len() - 1..toks.len(), obs)?))
+        }
+    };
     let t0 = std::time::Instant::now();
-    let mut logits = engine.step(prompt, prompt.len() - 1..prompt.len(), obs)?;
+    let mut next = run(engine, prompt, obs)?;
     st.prefill_secs = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
     for i in 0..max_tokens {
-        let tok = sampler.sample(&logits);
+        let tok = next;
         st.generated += 1;
         let go_on = on_token(tok);
         if is_eog(tok) {
@@ -161,7 +174,7 @@ pub fn generate(
         if !go_on || i + 1 == max_tokens {
             break;
         }
-        logits = engine.step(&[tok], 0..1, obs)?;
+        next = run(engine, &[tok], obs)?;
     }
     st.decode_secs = t1.elapsed().as_secs_f64();
     Ok(st)

@@ -8,6 +8,7 @@
 // Numeric kernels index several arrays with one loop counter that mirrors the formula.
 #![allow(clippy::needless_range_loop)]
 
+pub mod codegen;
 pub mod contracts;
 pub mod error;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod generate;
 pub mod graph;
 pub mod model;
 pub mod quant;
+pub mod sched;
 pub mod tokenizer;
 pub mod trace;
 

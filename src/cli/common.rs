@@ -1,6 +1,7 @@
 //! Helpers shared by subcommands: opening the model, building an executor.
 
 use graphrun::exec::Engine;
+use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::gpu_probe;
 use graphrun::exec::interp::Interpreter;
 use graphrun::graph::{ActSemantics, LowerOptions, lower};
@@ -28,6 +29,9 @@ pub struct ExecArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub device: usize,
+    /// GPU: run one kernel per graph node instead of the fused schedule (debugging, parity).
+    #[arg(long)]
+    pub no_fuse: bool,
 }
 
 pub fn model_path(p: Option<PathBuf>) -> Result<PathBuf> {
@@ -55,21 +59,42 @@ pub fn set_threads(n: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// Chooses the executor: the interpreter when asked or when no GPU is usable (saying so).
-pub fn engine<'m>(m: &'m ModelFile, a: &ExecArgs) -> Result<Box<dyn Engine + 'm>> {
+/// Chooses the executor: the GPU when one is usable, else the interpreter (saying why).
+/// `max_logit_rows` is the most logit rows a step will ask for (1 for generation).
+pub fn engine<'m>(
+    m: &'m ModelFile,
+    a: &ExecArgs,
+    max_logit_rows: usize,
+) -> Result<Box<dyn Engine + 'm>> {
     set_threads(a.threads)?;
     let n_ctx = a.ctx.min(m.hparams.n_ctx_train.max(1));
+    let g = lower(m, LowerOptions { act: a.act })?;
     if !a.interp {
         match gpu_probe::probe(a.device) {
-            Ok((name, cc)) => eprintln!(
-                "graphrun: found {name} (sm_{}{}), but this build has no CUDA executor yet; running the CPU interpreter",
-                cc.0, cc.1
-            ),
+            Ok(_) => {
+                let opts = CudaOptions {
+                    device: a.device,
+                    n_ctx,
+                    fuse: !a.no_fuse,
+                    max_logit_rows,
+                    quiet: false,
+                };
+                let e = CudaEngine::new(m, g, &opts)?;
+                eprintln!(
+                    "graphrun: running on {} ({})",
+                    e.device_name,
+                    if opts.fuse {
+                        "fused"
+                    } else {
+                        "one kernel per node"
+                    }
+                );
+                return Ok(Box::new(e));
+            }
             Err(why) => eprintln!(
                 "graphrun: no GPU found ({why}); running the CPU interpreter (pass --interp to choose it explicitly)"
             ),
         }
     }
-    let g = lower(m, LowerOptions { act: a.act })?;
     Ok(Box::new(Interpreter::new(m, g, n_ctx)?))
 }

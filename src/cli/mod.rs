@@ -1,12 +1,15 @@
 //! Command-line front end: argument parsing (clap) and one module per subcommand.
 //! Exit status: 0 success, 1 "differs" for comparison commands, 2 errors.
 
+mod bench;
 mod common;
 mod convert;
 mod dump;
 mod inspect;
+mod kernels;
 mod perplexity;
 mod run;
+mod synth;
 mod tokens;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,12 @@ enum Command {
     Perplexity(perplexity::Args),
     /// Print the op graph of a model (text, JSON or Graphviz DOT).
     Dump(dump::Args),
+    /// List the generated CUDA kernels, print one's PTX, or compile-check them all.
+    Kernels(kernels::Args),
+    /// Prefill and decode speed (like llama-bench), with decode as % of the bandwidth floor.
+    Bench(bench::Args),
+    /// Write a synthetic Qwen2.5-shaped model (0.5b, 1.5b, 7b shapes; random weights).
+    Synth(synth::Args),
     /// Print format, hyperparameters, tokenizer summary and tensor inventory of a model file.
     Inspect(inspect::Args),
     /// Convert a GGUF file to APR v2 (the layout `apr import --preserve-q4k` writes).
@@ -54,6 +63,9 @@ pub fn main() -> i32 {
         Command::Detokenize(a) => tokens::detokenize(a),
         Command::Perplexity(a) => perplexity::run(a),
         Command::Dump(a) => dump::run(a),
+        Command::Kernels(a) => kernels::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Synth(a) => synth::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Convert(a) => convert::convert(a),
         Command::DiffWeights(a) => convert::diff_weights(a),

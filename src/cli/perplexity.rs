@@ -41,7 +41,7 @@ pub fn run(a: Args) -> Result<i32> {
     }
     let mut exec = a.exec.clone();
     exec.ctx = exec.ctx.max(a.chunk);
-    let mut eng = engine(&m, &exec)?;
+    let mut eng = engine(&m, &exec, a.chunk / 2)?;
     eprintln!(
         "perplexity: {} tokens, {} chunks of {} ({} executor, act {})",
         tokens.len(),

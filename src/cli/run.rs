@@ -88,7 +88,7 @@ pub fn run(a: Args) -> Result<i32> {
         prompt.push(b);
     }
     prompt.extend(tk.encode(&text, true));
-    let mut eng = engine(&m, &a.exec)?;
+    let mut eng = engine(&m, &a.exec, 1)?;
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: a.temp,
         top_k: a.top_k,

@@ -1,6 +1,7 @@
 //! Executors: run a lowered graph. `interp` is the CPU reference interpreter (unfused,
 //! node by node); the CUDA executor runs the fused schedule.
 
+pub mod cuda;
 pub mod gpu_probe;
 pub mod interp;
 
@@ -18,6 +19,11 @@ pub trait Observer {
         rows: usize,
         data: &mut [f32],
     ) -> Result<()>;
+    /// False when the observer ignores the data (lets the GPU skip copies and replay its
+    /// captured decode graph).
+    fn wants_data(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that does nothing.
@@ -26,6 +32,9 @@ pub struct NoObserver;
 impl Observer for NoObserver {
     fn node_done(&mut self, _: NodeId, _: &Node, _: usize, _: usize, _: &mut [f32]) -> Result<()> {
         Ok(())
+    }
+    fn wants_data(&self) -> bool {
+        false
     }
 }
 
@@ -46,6 +55,11 @@ pub trait Engine {
     fn n_ctx(&self) -> usize;
     /// Short name for messages (`interp`, `cuda`).
     fn name(&self) -> &'static str;
+    /// One step, returning the greedy token of the last row (the GPU computes it on device).
+    fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
+        let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
+        Ok(crate::generate::argmax(&logits) as u32)
+    }
 }
 
 impl Engine for interp::Interpreter<'_> {

@@ -9,6 +9,7 @@ use super::Observer;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, KvKind, NodeId, Op};
 use crate::model::ModelFile;
+use std::collections::HashMap;
 use std::ops::Range;
 
 pub struct Interpreter<'m> {
@@ -230,6 +231,46 @@ impl<'m> Interpreter<'m> {
             Op::Silu => ops::silu(input(0), out),
             Op::Mul => ops::mul(input(0), input(1), out),
             Op::Add => ops::add(input(0), input(1), out),
+        }
+    }
+
+    /// Runs `nodes` in order for the rows of `tokens` (embedding) or of the given input
+    /// values, at position `pos`, reading inputs from and writing outputs to `values`. Parity
+    /// harnesses use it to feed both executors the same inputs; the op code is `run_node`'s.
+    pub fn eval_nodes(
+        &mut self,
+        nodes: &[NodeId],
+        tokens: &[u32],
+        pos: usize,
+        values: &mut HashMap<NodeId, Vec<f32>>,
+    ) {
+        let saved = self.pos;
+        self.pos = pos;
+        for &id in nodes {
+            let node = self.graph.node(id).clone();
+            // Inputs not given (the cache nodes feeding attention) are empty: the op reads
+            // the cache itself.
+            let inputs: Vec<Vec<f32>> = node
+                .inputs
+                .iter()
+                .map(|i| values.get(i).cloned().unwrap_or_default())
+                .collect();
+            let rows = inputs.first().map_or(tokens.len(), |x| {
+                x.len() / self.graph.node(node.inputs[0]).width
+            });
+            let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+            let mut out = vec![0.0f32; rows * node.width];
+            self.run_node(id, tokens, &refs, &mut out);
+            values.insert(id, out);
+        }
+        self.pos = saved;
+    }
+
+    /// A layer's K or V cache (`[n_ctx, kv_width]`), e.g. to fill it for a parity test.
+    pub fn cache_mut(&mut self, layer: usize, kind: KvKind) -> &mut [f32] {
+        match kind {
+            KvKind::K => &mut self.k_cache[layer],
+            KvKind::V => &mut self.v_cache[layer],
         }
     }
 

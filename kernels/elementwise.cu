@@ -1,0 +1,80 @@
+// elementwise.cu — the small per-element and per-row ops of the unfused graph, over T
+// rows: rms_norm, bias_add, add, mul, silu, rope, kv_append. Each mirrors the CPU reference
+// of the same name in src/exec/interp/ops.rs operation for operation.
+#include "quant.cuh"
+
+struct EltArgs {
+    u64 a, b, out;
+    int n;        // total elements (T·width)
+    int width;    // row width
+    float eps;
+};
+
+// bias_add: y = x + b[col].
+__device__ void bias_add_impl(const EltArgs& g) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
+        ((float*)g.out)[i] = __fadd_rn(((const float*)g.a)[i], ((const float*)g.b)[i % g.width]);
+}
+// add: y = a + b.
+__device__ void add_impl(const EltArgs& g) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
+        ((float*)g.out)[i] = __fadd_rn(((const float*)g.a)[i], ((const float*)g.b)[i]);
+}
+// mul: y = a · b.
+__device__ void mul_impl(const EltArgs& g) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
+        ((float*)g.out)[i] = __fmul_rn(((const float*)g.a)[i], ((const float*)g.b)[i]);
+}
+// silu: y = x / (1 + exp(−x)).
+__device__ void silu_impl(const EltArgs& g) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x) {
+        float v = ((const float*)g.a)[i];
+        ((float*)g.out)[i] = __fdiv_rn(v, __fadd_rn(1.0f, expf(-v)));
+    }
+}
+// rms_norm, one CTA per row: y = (x · scale) · w with the CPU's scale (block_rms_scale).
+__device__ void rms_norm_impl(const EltArgs& g) {
+    __shared__ double red[32];
+    int t = blockIdx.x;
+    const float* x = (const float*)g.a + (size_t)t * g.width;
+    float scale = block_rms_scale(x, g.width, g.eps, red);
+    for (int i = threadIdx.x; i < g.width; i += blockDim.x)
+        ((float*)g.out)[(size_t)t * g.width + i] = __fmul_rn(__fmul_rn(x[i], scale), ((const float*)g.b)[i]);
+}
+
+struct RopeArgs {
+    u64 x, out, inv_freq;
+    u64 pos;  // int [1]: position of row 0 (device memory)
+    int T, n_head, head_dim, neox;
+};
+// rope over T rows at positions pos0..: see rope_pair in matvec.cu (same arithmetic).
+__device__ void rope_impl(const RopeArgs& g) {
+    int half = g.head_dim / 2, per_row = g.n_head * half;
+    int pos0 = *(const int*)g.pos;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * per_row; i += gridDim.x * blockDim.x) {
+        int t = i / per_row, j = i % per_row, h = j / half, k = j % half;
+        int base = t * g.n_head * g.head_dim + h * g.head_dim;
+        int ia = g.neox ? base + k : base + 2 * k;
+        int ib = g.neox ? ia + half : ia + 1;
+        float a = ((const float*)g.x)[ia], b = ((const float*)g.x)[ib];
+        float th = __fmul_rn((float)(pos0 + t), ((const float*)g.inv_freq)[k]);
+        float c = (float)cos((double)th), s = (float)sin((double)th);
+        ((float*)g.out)[ia] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+        ((float*)g.out)[ib] = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
+    }
+}
+
+struct KvArgs {
+    u64 x, cache, out;
+    u64 pos;  // int [1]: position of row 0 (device memory)
+    int T, width;
+};
+// kv_append: cache rows pos0..pos0+T = x; the node's output is the rows appended.
+__device__ void kv_append_impl(const KvArgs& g) {
+    int pos0 = *(const int*)g.pos;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * g.width; i += gridDim.x * blockDim.x) {
+        float v = ((const float*)g.x)[i];
+        ((float*)g.cache)[(size_t)pos0 * g.width + i] = v;
+        if (g.out) ((float*)g.out)[i] = v;
+    }
+}

@@ -1,0 +1,45 @@
+// matmul.cu — prefill (T tokens) products: y[t][r] = W[r]·x[t]. The activations were
+// staged in global memory by quantize.cu (q8) or are the f32 rows (f32). Each warp computes
+// one weight row for a tile of TT tokens, so a weight block is fetched once per tile.
+// CPU reference: src/exec/interp/ops.rs (matmul).
+#include "quant.cuh"
+
+#define ACT_F32 0
+#define ACT_Q8 1
+#define TT 8
+
+struct MatmulArgs {
+    u64 w, out;
+    u64 xf;                 // f32 [T, K] (f32 semantics)
+    u64 q0, d0;             // Q8_0 values [T, K], scales [T, K/32]
+    u64 qk, dk, bs;         // Q8_K values [T, K], scales [T, K/256], bsums [T, K/16]
+    int rows, K, row_bytes, T;
+};
+
+template <class W, int ACT>
+__device__ void matmul_impl(const MatmulArgs& g) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+    int r = blockIdx.x * nwarps + warp;
+    int t0 = blockIdx.y * TT;
+    if (r >= g.rows) return;
+    const u8* row = (const u8*)g.w + (size_t)r * g.row_bytes;
+    float acc[TT];
+    Act a[TT];
+    for (int t = 0; t < TT; t++) {
+        int tt = min(t0 + t, g.T - 1);
+        acc[t] = 0.0f;
+        a[t].xf = (const float*)g.xf + (size_t)tt * g.K;
+        a[t].q0 = (const i8*)g.q0 + (size_t)tt * g.K;
+        a[t].d0 = (const float*)g.d0 + (size_t)tt * (g.K / 32);
+        a[t].qk = (const i8*)g.qk + (size_t)tt * g.K;
+        a[t].dk = (const float*)g.dk + (size_t)tt * (g.K / 256);
+        a[t].bs = (const int*)g.bs + (size_t)tt * (g.K / 16);
+    }
+    for (int u = lane; u < g.K / W::UNIT; u += 32)
+#pragma unroll
+        for (int t = 0; t < TT; t++) acc[t] += ACT == ACT_Q8 ? W::q8(row, u, a[t]) : W::f32(row, u, a[t].xf);
+    for (int t = 0; t < TT; t++) {
+        float v = warp_sum(acc[t]);
+        if (lane == 0 && t0 + t < g.T) ((float*)g.out)[(size_t)(t0 + t) * g.rows + r] = v;
+    }
+}

@@ -1,0 +1,217 @@
+//! GPU vs interpreter, op by op and fusion group by fusion group (in the spirit of ggml's
+//! test-backend-ops): synthetic models with real Qwen2.5 shapes and the real type mix, the
+//! same random inputs (and KV cache contents) fed to both executors, NMSE judged against
+//! the bands of contracts/gpu_parity.yaml. Skipped, with a message, without a GPU.
+//! GRAPHRUN_PARITY_REPORT=FILE writes every measurement as JSON lines.
+
+mod common;
+
+use graphrun::contracts;
+use graphrun::exec::cuda::{CudaEngine, CudaOptions, UBATCH};
+use graphrun::exec::interp::Interpreter;
+use graphrun::graph::{ActSemantics, KvKind, LowerOptions, NodeId, Op, lower};
+use graphrun::model::ModelFile;
+use graphrun::model::synth::{SynthSpec, build};
+use graphrun::sched::GroupKind;
+use std::collections::HashMap;
+use std::io::Write;
+
+fn nmse(gpu: &[f32], cpu: &[f32]) -> f64 {
+    assert_eq!(gpu.len(), cpu.len());
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (g, c) in gpu.iter().zip(cpu) {
+        if !g.is_finite() {
+            return f64::INFINITY;
+        }
+        num += (*g as f64 - *c as f64).powi(2);
+        den += (*c as f64).powi(2);
+    }
+    num / den.max(1e-30)
+}
+
+/// A synthetic model with real shapes, cut to `layers` layers (layers 0,1 use the
+/// "more bits" types, layer 2 the others, as in the real files).
+fn model(preset: &str, layers: usize, seed: u64) -> ModelFile {
+    let mut spec = SynthSpec::preset(preset).unwrap();
+    spec.n_layer = layers;
+    ModelFile::from_bytes(
+        build(&spec, seed, None).to_bytes(),
+        &format!("synthetic-{preset}.gguf"),
+    )
+    .unwrap()
+}
+
+struct Report {
+    out: Option<std::fs::File>,
+    failures: Vec<String>,
+    count: usize,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        cfg: &str,
+        act: ActSemantics,
+        sched: &str,
+        what: &str,
+        value: &str,
+        e: f64,
+        band: f64,
+    ) {
+        self.count += 1;
+        if let Some(f) = self.out.as_mut() {
+            let line = serde_json::json!({"model": cfg, "act": act.name(), "schedule": sched, "kernel": what, "value": value, "nmse": e, "band": band, "ok": e <= band});
+            writeln!(f, "{line}").unwrap();
+        }
+        if e.is_nan() || e > band {
+            self.failures.push(format!(
+                "{cfg} {} {sched} {what} [{value}]: NMSE {e:.3e} > band {band:.0e}",
+                act.name()
+            ));
+        }
+    }
+}
+
+fn randn(rng: &mut common::Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.normal()).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_schedule(
+    cfg: &str,
+    m: &ModelFile,
+    act: ActSemantics,
+    decode: bool,
+    t: usize,
+    bands: &serde_json::Map<String, serde_json::Value>,
+    rep: &mut Report,
+    rng: &mut common::Rng,
+) {
+    let g = lower(m, LowerOptions { act }).unwrap();
+    let hp = g.hparams.clone();
+    let opts = CudaOptions {
+        device: 0,
+        n_ctx: 64,
+        fuse: true,
+        max_logit_rows: UBATCH,
+        quiet: true,
+    };
+    let mut gpu = CudaEngine::new(m, g.clone(), &opts).unwrap();
+    let mut cpu = Interpreter::new(m, g.clone(), 64).unwrap();
+    let pos = 5;
+    let kvw = hp.n_head_kv * hp.head_dim;
+    for layer in 0..hp.n_layer {
+        for kind in [KvKind::K, KvKind::V] {
+            let data = randn(rng, (pos + t) * kvw);
+            gpu.write_cache(layer, kind, &data).unwrap();
+            cpu.cache_mut(layer, kind)[..data.len()].copy_from_slice(&data);
+        }
+    }
+    gpu.set_pos(pos).unwrap();
+    let sname = if decode {
+        "decode-fused"
+    } else {
+        "prefill-unfused"
+    };
+    let sched = gpu.schedule_of(decode).clone();
+    let tokens: Vec<u32> = (0..t)
+        .map(|i| (17 + 131 * i as u32) % hp.vocab_size as u32)
+        .collect();
+    gpu.write_tokens(&tokens).unwrap();
+    let band = |key: &str| bands[key].as_f64().unwrap();
+    for (gi, gr) in sched.groups.iter().enumerate() {
+        let mut values: HashMap<NodeId, Vec<f32>> = HashMap::new();
+        for r in sched.reads(&g, gi) {
+            let data = randn(rng, t * g.node(r).width);
+            gpu.write_value(decode, r, &data).unwrap();
+            values.insert(r, data);
+        }
+        gpu.run_group_alone(decode, gi, t)
+            .unwrap_or_else(|e| panic!("{cfg} {sname} {}: {e}", gr.kernel));
+        cpu.eval_nodes(&gr.nodes, &tokens, pos, &mut values);
+        let fused_norm = matches!(
+            gr.kind,
+            GroupKind::Qkv { .. } | GroupKind::NormGateUp { .. } | GroupKind::NormMatmul { .. }
+        );
+        let b = match act {
+            ActSemantics::F32 => band("f32"),
+            ActSemantics::Q8 if fused_norm => band("q8_fused_norm"),
+            ActSemantics::Q8 => band("q8"),
+        };
+        for w in sched.writes(gi) {
+            let n = g.node(w);
+            let got = gpu.read_value(decode, w, t * n.width).unwrap();
+            rep.record(
+                cfg,
+                act,
+                sname,
+                &gr.kernel,
+                &n.name,
+                nmse(&got, &values[&w]),
+                b,
+            );
+        }
+        // Cache appends (fused QKV writes K and V straight into the cache).
+        for &id in &gr.nodes {
+            if let Op::KvAppend { layer, cache } = g.node(id).op {
+                let got = gpu
+                    .read_cache(layer, cache, pos * kvw..(pos + t) * kvw)
+                    .unwrap();
+                let want = cpu.cache_mut(layer, cache)[pos * kvw..(pos + t) * kvw].to_vec();
+                rep.record(
+                    cfg,
+                    act,
+                    sname,
+                    &gr.kernel,
+                    &format!("{} (cache)", g.node(id).name),
+                    nmse(&got, &want),
+                    b,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_op_and_fusion_group_matches_the_interpreter() {
+    if let Err(why) = graphrun::exec::gpu_probe::probe(0) {
+        eprintln!("SKIP backend_ops: no GPU ({why})");
+        return;
+    }
+    let c = contracts::load("gpu_parity").unwrap();
+    let bands = c.table("op_nmse").unwrap().clone();
+    let mut rep = Report {
+        out: std::env::var_os("GRAPHRUN_PARITY_REPORT").map(|p| std::fs::File::create(p).unwrap()),
+        failures: Vec::new(),
+        count: 0,
+    };
+    let mut rng = common::Rng(0xB0B);
+    let presets: Vec<(&str, usize)> = match std::env::var("GRAPHRUN_PARITY_PRESETS") {
+        Ok(s) => s
+            .split(',')
+            .map(|p| (p, if p == "7b" { 1 } else { 3 }))
+            .map(|(p, l)| (&*Box::leak(p.to_string().into_boxed_str()), l))
+            .collect(),
+        Err(_) => vec![("0.5b", 3), ("1.5b", 3), ("tiny-llama", 2)],
+    };
+    for (preset, layers) in presets {
+        let m = model(preset, layers, 3);
+        for act in [ActSemantics::Q8, ActSemantics::F32] {
+            check_schedule(preset, &m, act, true, 1, &bands, &mut rep, &mut rng);
+            check_schedule(preset, &m, act, false, 7, &bands, &mut rep, &mut rng);
+        }
+        eprintln!(
+            "backend_ops: {preset} done ({} checks so far, {} failures)",
+            rep.count,
+            rep.failures.len()
+        );
+    }
+    assert!(
+        rep.failures.is_empty(),
+        "{} of {} checks out of band:\n{}",
+        rep.failures.len(),
+        rep.count,
+        rep.failures.join("\n")
+    );
+}

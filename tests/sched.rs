@@ -1,0 +1,108 @@
+//! The scheduler: the five per-block fusions of DESIGN.md plus final norm + logits; every
+//! node covered exactly once, groups in dependency order, kernels present in the catalogue,
+//! and a buffer plan in which no two live values share memory.
+
+mod common;
+
+use graphrun::graph::{LowerOptions, lower};
+use graphrun::sched::schedule;
+
+fn check(g: &graphrun::graph::Graph, fuse: bool) -> graphrun::sched::Schedule {
+    let s = schedule(g, fuse);
+    let group_of = s.group_of(g.len());
+    assert!(
+        group_of.iter().all(|&x| x != usize::MAX),
+        "a node is not covered"
+    );
+    let covered: usize = s.groups.iter().map(|gr| gr.nodes.len()).sum();
+    assert_eq!(covered, g.len(), "a node is covered twice");
+    for (gi, gr) in s.groups.iter().enumerate() {
+        for n in &gr.nodes {
+            for i in &g.node(*n).inputs {
+                assert!(
+                    group_of[i.index()] <= gi,
+                    "group {} reads {} from a later group",
+                    gr.name,
+                    g.node(*i).name
+                );
+            }
+        }
+        assert!(
+            graphrun::codegen::catalogue()
+                .iter()
+                .any(|(k, _)| *k == gr.kernel),
+            "group {} needs kernel {} which is not in the catalogue",
+            gr.name,
+            gr.kernel
+        );
+    }
+    let plan = s.plan(g, 7);
+    let mut spans: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, size, first, last)
+    for (gi, _) in s.groups.iter().enumerate() {
+        for w in s.writes(gi) {
+            if let Some(off) = plan.offset[w.index()] {
+                let last = (gi..s.groups.len())
+                    .filter(|&j| s.reads(g, j).contains(&w))
+                    .max()
+                    .unwrap_or(gi);
+                spans.push((off, 7 * g.node(w).width, gi, last));
+            }
+        }
+    }
+    for (i, a) in spans.iter().enumerate() {
+        for b in &spans[i + 1..] {
+            let mem = a.0 < b.0 + b.1 && b.0 < a.0 + a.1;
+            let time = a.2 <= b.3 && b.2 <= a.3;
+            assert!(!(mem && time), "live buffers overlap: {a:?} {b:?}");
+        }
+        assert!(a.0 + a.1 <= plan.total);
+    }
+    s
+}
+
+#[test]
+fn fused_05b_has_five_kernels_per_block() {
+    let Some(p) = common::model_05b() else { return };
+    let m = graphrun::model::ModelFile::open(p).unwrap();
+    let g = lower(&m, LowerOptions::default()).unwrap();
+    let s = check(&g, true);
+    assert_eq!(s.groups.len(), 1 + 24 * 5 + 1);
+    let blk3: Vec<(&str, &str)> = s
+        .groups
+        .iter()
+        .filter(|gr| gr.name.starts_with("blk.3."))
+        .map(|gr| (gr.pass, gr.name.as_str()))
+        .collect();
+    assert_eq!(
+        blk3,
+        [
+            ("fuse_qkv", "blk.3.attn_v_cache"),
+            ("single", "blk.3.attn"),
+            ("fuse_matmul_add", "blk.3.attn_residual"),
+            ("fuse_norm_gate_up", "blk.3.ffn_swiglu"),
+            ("fuse_matmul_add", "blk.3.ffn_residual"),
+        ]
+    );
+    // Layer 0 has a Q8_0 attn_v beside Q5_0 q/k.
+    assert_eq!(s.groups[1].kernel, "qkv_q5_0_q8_0_q8");
+    assert_eq!(s.groups.last().unwrap().kernel, "matvec_q8_0_q8_norm_none");
+    let unfused = check(&g, false);
+    assert_eq!(unfused.groups.len(), g.len());
+}
+
+#[test]
+fn synthetic_15b_and_llama_schedules_use_catalogue_kernels() {
+    for preset in ["tiny", "tiny-llama"] {
+        let m = common::tiny_model(preset, 1);
+        let g = lower(&m, LowerOptions::default()).unwrap();
+        check(&g, true);
+        check(&g, false);
+    }
+    let spec = graphrun::model::synth::SynthSpec::preset("1.5b").unwrap();
+    let names: Vec<String> = spec
+        .tensor_list()
+        .iter()
+        .map(|t| format!("{}:{}", t.0, t.2))
+        .collect();
+    assert!(names.contains(&"blk.0.attn_v.weight:Q6_K".to_string()));
+}
