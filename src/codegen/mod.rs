@@ -91,11 +91,13 @@ pub fn cache_dir() -> PathBuf {
 pub fn family_ptx(family: &str, arch: &'static str, fresh: bool) -> Result<String> {
     let src = family_source(family)
         .ok_or_else(|| Error::invalid(format!("no kernel family `{family}`")))?;
-    let (ma, mi) = nvrtc_version()?;
-    let key = format!(
-        "{family}-{:016x}-{arch}-nvrtc{ma}.{mi}.ptx",
-        fnv(src.as_bytes())
-    );
+    let stem = format!("{family}-{:016x}-{arch}-nvrtc", fnv(src.as_bytes()));
+    let (ma, mi) = match nvrtc_version() {
+        Ok(v) => v,
+        // Without NVRTC, PTX compiled elsewhere for this exact source and arch still serves.
+        Err(e) => return cached_any(&stem).ok_or(e),
+    };
+    let key = format!("{stem}{ma}.{mi}.ptx");
     let path = cache_dir().join(&key);
     if !fresh && let Ok(p) = std::fs::read_to_string(&path) {
         return Ok(p);
@@ -123,6 +125,17 @@ pub fn family_ptx(family: &str, arch: &'static str, fresh: bool) -> Result<Strin
         }
     }
     Ok(text)
+}
+
+/// Any cached PTX whose name starts with `stem` (any NVRTC version).
+fn cached_any(stem: &str) -> Option<String> {
+    let dir = std::fs::read_dir(cache_dir()).ok()?;
+    let p = dir.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(stem) && n.ends_with(".ptx"))
+    })?;
+    std::fs::read_to_string(p).ok()
 }
 
 /// The PTX of one kernel: its `.entry` out of its family's module, with the module header.
