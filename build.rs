@@ -81,19 +81,17 @@ fn catalogue() -> Vec<Kernel> {
     };
     for &(w, t, _, q) in WTYPES {
         for &(an, av) in acts(q) {
-            for (pn, pv) in [("plain", "PRO_PLAIN"), ("norm", "PRO_NORM")] {
-                for (en, ev) in [
-                    ("none", "EPI_NONE"),
-                    ("add", "EPI_ADD"),
-                    ("swiglu", "EPI_SWIGLU"),
-                ] {
-                    push(
-                        format!("matvec_{w}_{an}_{pn}_{en}"),
-                        "matvec",
-                        "MatvecArgs",
-                        format!("matvec_impl<{t}, {av}, {pv}, {ev}>"),
-                    );
-                }
+            for (en, ev) in [
+                ("none", "EPI_NONE"),
+                ("add", "EPI_ADD"),
+                ("swiglu", "EPI_SWIGLU"),
+            ] {
+                push(
+                    format!("matvec_{w}_{an}_{en}"),
+                    "matvec",
+                    "MatvecArgs",
+                    format!("matvec_impl<{t}, {av}, {ev}>"),
+                );
             }
             push(
                 format!("matmul_{w}_{an}"),
@@ -101,6 +99,14 @@ fn catalogue() -> Vec<Kernel> {
                 "MatmulArgs",
                 format!("matmul_impl<{t}, {av}>"),
             );
+            if an == "q8" {
+                push(
+                    format!("mmq_{w}"),
+                    "mmq",
+                    "MmqArgs",
+                    format!("mmq_impl<{t}>"),
+                );
+            }
         }
         push(
             format!("embedding_{w}"),
@@ -145,12 +151,16 @@ fn catalogue() -> Vec<Kernel> {
         "QuantizeArgs",
         "quantize_impl".into(),
     );
+    push("prep".into(), "quantize", "PrepArgs", "prep_impl".into());
     push(
         "attention".into(),
         "attention",
         "AttnArgs",
         "attention_impl".into(),
     );
+    for k in ["attention_split", "attention_combine"] {
+        push(k.into(), "attention", "AttnSplitArgs", format!("{k}_impl"));
+    }
     push(
         "argmax".into(),
         "argmax",

@@ -69,10 +69,16 @@ __device__ __forceinline__ float warp_max(float v) {
 // ss = Σ x² with each square rounded to f32 and summed in f64; mean = (float)(ss / n);
 // scale = 1 / sqrtf(mean + eps). Whole block cooperates; `red` is >= 32 doubles of shared.
 __device__ __forceinline__ float block_rms_scale(const float* x, int n, float eps, double* red) {
+    // n is a multiple of 4 and x 16-byte aligned: vector loads, several in flight.
     double s = 0.0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = x[i];
-        s += (double)__fmul_rn(v, v);
+    const float4* x4 = (const float4*)x;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < n / 4; i += blockDim.x) {
+        float4 v = x4[i];
+        s += (double)__fmul_rn(v.x, v.x);
+        s += (double)__fmul_rn(v.y, v.y);
+        s += (double)__fmul_rn(v.z, v.z);
+        s += (double)__fmul_rn(v.w, v.w);
     }
     s = warp_sum_d(s);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;

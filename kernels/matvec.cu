@@ -1,106 +1,144 @@
 // matvec.cu — decode (one token) matrix-vector products over raw GGML blocks.
-// Each CTA first stages its input in shared memory — optionally RMSNorm-ed (fused
-// prologue) and, for q8 semantics, quantized to Q8_0/Q8_K exactly as the CPU does — then
-// each warp computes whole rows: lanes stride over the row's units, a warp sum closes the
-// row, and lane 0 applies the epilogue. CTAs loop over rows (grid sized to the GPU).
-// CPU reference: src/exec/interp/ops.rs (matmul, rms_norm, bias_add, add, silu, mul, rope).
+// The input was prepared by quantize.cu's prep kernel (RMSNorm-ed when the group has the
+// norm prologue; quantized to Q8_0/Q8_K exactly as the CPU does under q8 semantics) and is
+// read straight from global memory (L1/L2). Lanes stride over a row's units; a row with
+// few units shares a warp with other rows; each lane group keeps several rows' weight
+// streams in flight; lane 0 of a group applies the epilogue. CTAs loop over rows.
+// CPU reference: src/exec/interp/ops.rs (matmul, bias_add, add, silu, mul, rope).
 #include "quant.cuh"
 
 #define ACT_F32 0
 #define ACT_Q8 1
-#define PRO_PLAIN 0
-#define PRO_NORM 1    // RMSNorm of the input with norm_w before use
 #define EPI_NONE 0
 #define EPI_ADD 1     // + extra[r]  (bias, or residual)
 #define EPI_SWIGLU 2  // silu(W·x)[r] · (W2·x)[r]
 
 struct MatvecArgs {
-    u64 w, w2;        // weights (row 0); w2 = up-projection for EPI_SWIGLU
-    u64 x;            // input f32 [K]
-    u64 norm_w;       // RMSNorm weight [K], or 0 for no prologue
-    u64 out;          // f32 [rows]
-    u64 extra;        // f32 [rows] for EPI_ADD
+    u64 w, w2;                      // weights (row 0); w2 = up-projection for EPI_SWIGLU
+    u64 xf, q0, d0, qk, dk, bs;     // the prepared input (see quantize.cu, prep)
+    u64 out;                        // f32 [rows]
+    u64 extra;                      // f32 [rows] for EPI_ADD
     int rows, K, row_bytes;
-    float eps;
+    int ksplit;                     // warps sharing a row set (1, 2, 4 or 8)
 };
 
-// Shared memory (dynamic): 64 doubles for the norm reduction, then for f32 semantics
-// K floats; for q8 semantics Q8_0 scales [K/32] + values [K] when a legacy type is
-// involved, and Q8_K scales [K/256] + bsums [K/16] + values [K] when a k-quant is.
-// The host computes the same size (src/exec/cuda/launch.rs, `stage_bytes`).
-
-// Stages the input for weight types WA (and WB) under ACT; returns the Act view.
-template <class WA, class WB, int ACT>
-__device__ Act stage(const float* x, const float* nw, float eps, int K, u8* smem) {
-    double* red = (double*)smem;
-    u8* p = smem + 64 * sizeof(double);
-    float scale = nw ? block_rms_scale(x, K, eps, red) : 1.0f;
-    Act a = {0, 0, 0, 0, 0, 0};
-    if (ACT == ACT_F32) {
-        float* xs = (float*)p;
-        stage_f32(x, nw, scale, K, xs);
-        a.xf = xs;
-    } else {
-        if (NeedsL<WA>::v || NeedsL<WB>::v) {
-            float* d = (float*)p;
-            i8* q = (i8*)(p + (K / 32) * 4);
-            stage_q8_0(x, nw, scale, K, q, d);
-            a.q0 = q; a.d0 = d;
-            p += K + (K / 32) * 4;
-        }
-        if (NeedsK<WA>::v || NeedsK<WB>::v) {
-            float* d = (float*)p;
-            int* bs = (int*)(p + (K / 256) * 4);
-            i8* q = (i8*)(p + (K / 256) * 4 + (K / 16) * 4);
-            stage_q8_k(x, nw, scale, K, q, d, bs);
-            a.qk = q; a.dk = d; a.bs = bs;
-        }
-    }
-    __syncthreads();
+__device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, u64 bs) {
+    Act a;
+    a.xf = (const float*)xf;
+    a.q0 = (const i8*)q0;
+    a.d0 = (const float*)d0;
+    a.qk = (const i8*)qk;
+    a.dk = (const float*)dk;
+    a.bs = (const int*)bs;
     return a;
 }
 
+// Two rows at once (both weight streams in flight), each summed over the warp.
 template <class W, int ACT>
-__device__ __forceinline__ float row_dot(const u8* row, int K, const Act& a) {
+__device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, const Act& a, float& ya, float& yb) {
     int lane = threadIdx.x & 31;
-    float acc = 0.0f;
-    for (int u = lane; u < K / W::UNIT; u += 32) acc += ACT == ACT_Q8 ? W::q8(row, u, a) : W::f32(row, u, a.xf);
-    return warp_sum(acc);
+    float acc0 = 0.0f, acc1 = 0.0f;
+    for (int u = lane; u < K / W::UNIT; u += 32) {
+        acc0 += ACT == ACT_Q8 ? W::q8(ra, u, a) : W::f32(ra, u, a.xf);
+        acc1 += ACT == ACT_Q8 ? W::q8(rb, u, a) : W::f32(rb, u, a.xf);
+    }
+    ya = warp_sum(acc0);
+    yb = warp_sum(acc1);
 }
 
-template <class W, int ACT, int PRO, int EPI>
+// Rows per lane group by weight type (bounded by the registers a unit's values take).
+template <class W> struct RowsPerWarp { static constexpr int v = W::UNIT >= 128 ? 2 : 4; };
+
+// Lanes that share one row: the smallest power of two >= the row's units (a row of few
+// units leaves no lanes idle: 32/L rows are worked on side by side). Same on the host.
+__device__ __forceinline__ int lanes_per_row(int units) {
+    int l = 32;
+    while (l > 1 && l / 2 >= units) l /= 2;
+    return l;
+}
+
+// A CTA of 8 warps works on 8/KS row sets at a time; the KS warps of a row set split the
+// row's units between them (interleaved) and join their sums in shared memory. KS > 1
+// gives small matrices (few rows, long rows) enough warps to keep the memory busy.
+template <class W, int ACT, int EPI>
 __device__ void matvec_impl(const MatvecArgs& g) {
-    extern __shared__ __align__(16) u8 smem[];
-    const float* nw = PRO == PRO_NORM ? (const float*)g.norm_w : 0;
-    Act a = stage<W, W, ACT>((const float*)g.x, nw, g.eps, g.K, smem);
+    constexpr int R = RowsPerWarp<W>::v;
+    __shared__ float part[8][2][R * 32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+    int KS = g.ksplit, sets = nwarps / KS, set = warp / KS, ks = warp % KS;
+    int units = g.K / W::UNIT;
+    int L = lanes_per_row(units), groups = 32 / L;
+    int li = lane % L, grp = lane / L;
+    int rows_per_cta = sets * R * groups;
     const u8* w = (const u8*)g.w;
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     float* out = (float*)g.out;
-    for (int r = blockIdx.x * nwarps + warp; r < g.rows; r += gridDim.x * nwarps) {
-        float acc = row_dot<W, ACT>(w + (size_t)r * g.row_bytes, g.K, a);
-        if (EPI == EPI_SWIGLU) {
-            float up = row_dot<W, ACT>((const u8*)g.w2 + (size_t)r * g.row_bytes, g.K, a);
-            if (lane == 0) {
-                float silu = __fdiv_rn(acc, __fadd_rn(1.0f, expf(-acc)));
-                out[r] = __fmul_rn(silu, up);
-            }
-        } else if (lane == 0) {
-            out[r] = EPI == EPI_ADD ? __fadd_rn(acc, ((const float*)g.extra)[r]) : acc;
+    for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta) {
+        int r0 = base + set * R * groups + grp * R;
+        int valid = max(0, min(R, g.rows - r0));
+        float acc[R], up[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r] = up[r] = 0.0f;
+        for (int u = ks * L + li; u < units; u += KS * L) {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < valid) {
+                    const u8* row = w + (size_t)(r0 + r) * g.row_bytes;
+                    acc[r] += ACT == ACT_Q8 ? W::q8(row, u, a) : W::f32(row, u, a.xf);
+                    if (EPI == EPI_SWIGLU) {
+                        const u8* row2 = (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes;
+                        up[r] += ACT == ACT_Q8 ? W::q8(row2, u, a) : W::f32(row2, u, a.xf);
+                    }
+                }
         }
+        // Sum within each group of L lanes (xor offsets below L stay inside the group).
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            for (int o = L / 2; o > 0; o >>= 1) {
+                acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+                if (EPI == EPI_SWIGLU) up[r] += __shfl_xor_sync(0xffffffffu, up[r], o);
+            }
+        if (KS > 1) {
+            if (li == 0)
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    part[warp][0][grp * R + r] = acc[r];
+                    part[warp][1][grp * R + r] = up[r];
+                }
+            __syncthreads();
+            if (ks == 0 && li == 0)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    for (int k = 1; k < KS; k++) {
+                        acc[r] += part[warp + k][0][grp * R + r];
+                        up[r] += part[warp + k][1][grp * R + r];
+                    }
+            __syncthreads();
+        }
+        if (ks == 0 && li == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if (r >= valid) continue;
+                if (EPI == EPI_SWIGLU) {
+                    float silu = __fdiv_rn(acc[r], __fadd_rn(1.0f, expf(-acc[r])));
+                    out[r0 + r] = __fmul_rn(silu, up[r]);
+                } else {
+                    out[r0 + r] = EPI == EPI_ADD ? __fadd_rn(acc[r], ((const float*)g.extra)[r0 + r]) : acc[r];
+                }
+            }
     }
 }
 
 // ---- Fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append --------
 struct QkvArgs {
     u64 wq, wk, wv, bq, bk, bv;   // weights, biases (0 = none)
-    u64 x, norm_w;                // block input, attn_norm weight
+    u64 xf, q0, d0, qk, dk, bs;   // the RMSNorm-ed, prepared input (quantize.cu, prep)
     u64 q_out;                    // f32 [n_head·hd]
     u64 k_cache, v_cache;         // f32 [n_ctx, n_head_kv·hd] of this layer
     u64 inv_freq;                 // f32 [hd/2]
     u64 pos;                      // int [1]: the position (device memory, so a captured
                                   // CUDA graph replays with the current value)
     int K, n_head, n_head_kv, head_dim, rb_q, rb_k, rb_v, neox;
-    float eps;
 };
 
 // RoPE of one pair, as the CPU: θ = (float)p·inv_freq (one f32 rounding), cos/sin in
@@ -116,8 +154,7 @@ __device__ __forceinline__ void rope_pair(float& a, float& b, int pos, float f) 
 
 template <class WQK, class WV, int ACT>
 __device__ void qkv_impl(const QkvArgs& g) {
-    extern __shared__ __align__(16) u8 smem[];
-    Act a = stage<WQK, WV, ACT>((const float*)g.x, (const float*)g.norm_w, g.eps, g.K, smem);
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
     int half = g.head_dim / 2;
     int pq = g.n_head * half, pk = g.n_head_kv * half;
@@ -134,14 +171,12 @@ __device__ void qkv_impl(const QkvArgs& g) {
         const float* bias;
         if (which == 2) {
             const u8* w = (const u8*)g.wv;
-            y0 = row_dot<WV, ACT>(w + (size_t)r0 * g.rb_v, g.K, a);
-            y1 = row_dot<WV, ACT>(w + (size_t)r1 * g.rb_v, g.K, a);
+            pair_dot<WV, ACT>(w + (size_t)r0 * g.rb_v, w + (size_t)r1 * g.rb_v, g.K, a, y0, y1);
             bias = (const float*)g.bv;
         } else {
             const u8* w = (const u8*)(which == 0 ? g.wq : g.wk);
             int rb = which == 0 ? g.rb_q : g.rb_k;
-            y0 = row_dot<WQK, ACT>(w + (size_t)r0 * rb, g.K, a);
-            y1 = row_dot<WQK, ACT>(w + (size_t)r1 * rb, g.K, a);
+            pair_dot<WQK, ACT>(w + (size_t)r0 * rb, w + (size_t)r1 * rb, g.K, a, y0, y1);
             bias = (const float*)(which == 0 ? g.bq : g.bk);
         }
         if (lane != 0) continue;

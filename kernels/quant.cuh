@@ -12,15 +12,11 @@ __device__ __forceinline__ float act_in(const float* x, const float* nw, float s
     return nw ? __fmul_rn(__fmul_rn(v, scale), nw[i]) : v;
 }
 
-// f32 semantics: the (normalized) input as f32 in shared memory.
-__device__ void stage_f32(const float* x, const float* nw, float scale, int K, float* xs) {
-    for (int i = threadIdx.x; i < K; i += blockDim.x) xs[i] = act_in(x, nw, scale, i);
-}
-
 // Q8_0 (AVX path of ggml): amax over 32, d = amax/127 stored fp16, q = rint(x·(127/amax)).
-__device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, i8* q, float* d) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw_ = blockDim.x >> 5;
-    for (int b = warp; b < K / 32; b += nw_) {
+// Blocks first, first + stride, ... of the row are quantized by the calling warp.
+__device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, i8* q, float* d, int first, int stride) {
+    int lane = threadIdx.x & 31;
+    for (int b = first; b < K / 32; b += stride) {
         float v = act_in(x, nw, scale, b * 32 + lane);
         float amax = warp_max(fabsf(v));
         float dd = __fdiv_rn(amax, 127.0f);
@@ -32,16 +28,28 @@ __device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, 
 
 // Q8_K (ggml reference): max = the value of largest |x| (first on ties), iscale = −127/max,
 // q = min(127, rint(iscale·x)), d = 1/iscale, bsums per 16.
-__device__ void stage_q8_k(const float* x, const float* nw, float scale, int K, i8* q, float* d, int* bs) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw_ = blockDim.x >> 5;
-    for (int b = warp; b < K / 256; b += nw_) {
+__device__ void stage_q8_k(const float* x, const float* nw, float scale, int K, i8* q, float* d, int* bs, int first, int stride) {
+    int lane = threadIdx.x & 31;
+    for (int b = first; b < K / 256; b += stride) {
         float v[8];
         float amax = 0.0f, mx = 0.0f;
         int idx = 1 << 30;
-        for (int j = 0; j < 8; j++) {
-            int i = lane * 8 + j;
-            v[j] = act_in(x, nw, scale, b * 256 + i);
-            if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); mx = v[j]; idx = i; }
+        {
+            // Eight consecutive inputs by two vector loads (and the norm weights likewise).
+            const int i0 = b * 256 + lane * 8;
+            float4 x0 = *(const float4*)(x + i0), x1 = *(const float4*)(x + i0 + 4);
+            float t[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+            if (nw) {
+                float4 w0 = *(const float4*)(nw + i0), w1 = *(const float4*)(nw + i0 + 4);
+                float u[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+                for (int j = 0; j < 8; j++) t[j] = __fmul_rn(__fmul_rn(t[j], scale), u[j]);
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                v[j] = t[j];
+                if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); mx = v[j]; idx = lane * 8 + j; }
+            }
         }
         for (int o = 16; o > 0; o >>= 1) {
             float oa = __shfl_xor_sync(0xffffffffu, amax, o);
@@ -75,6 +83,39 @@ struct Act {
 };
 
 __device__ __forceinline__ int q8w(const i8* q, int i) { return *(const int*)(q + i); }
+// 16 activation values (i must be a multiple of 16; the staged arrays are 16-byte aligned).
+__device__ __forceinline__ int4 q8x16(const i8* q, int i) { return *(const int4*)(q + i); }
+// dp4a of 4 packed weight words with 16 activation bytes.
+__device__ __forceinline__ int dot16(const int w[4], int4 a, int s) {
+    s = __dp4a(w[0], a.x, s);
+    s = __dp4a(w[1], a.y, s);
+    s = __dp4a(w[2], a.z, s);
+    return __dp4a(w[3], a.w, s);
+}
+__device__ __forceinline__ int dot16u(const u32 w[4], int4 a, int s) {
+    s = __dp4a((int)w[0], a.x, s);
+    s = __dp4a((int)w[1], a.y, s);
+    s = __dp4a((int)w[2], a.z, s);
+    return __dp4a((int)w[3], a.w, s);
+}
+// `n` consecutive 32-bit words starting at a 2-byte-aligned address, from aligned loads
+// (one more than needed when p is not 4-byte aligned) joined with funnel shifts.
+template <int N>
+__device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
+    const u32* pa = (const u32*)((size_t)p & ~(size_t)3);
+    if (((size_t)p & 3) == 0) {
+#pragma unroll
+        for (int i = 0; i < N; i++) out[i] = pa[i];
+    } else {
+        u32 prev = pa[0];
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            u32 next = pa[i + 1];
+            out[i] = __funnelshift_r(prev, next, 16);
+            prev = next;
+        }
+    }
+}
 
 // ---- Weight types -------------------------------------------------------------------
 // Each type: UNIT weights per lane work item, BLOCK bytes per GGML block, q8(row, u, act)
@@ -93,8 +134,8 @@ struct TQ4_0 {
         const u8* p = row + u * BYTES;
         int w[8];
         vals(p, w);
-        int s = 0;
-        for (int m = 0; m < 8; m++) s = __dp4a(w[m], q8w(a.q0, u * 32 + 4 * m), s);
+        int s = dot16(w, q8x16(a.q0, u * 32), 0);
+        s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
         return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
     }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
@@ -123,9 +164,11 @@ struct TQ5_0 {
         return ((t & 1u) << 4) | ((t & 2u) << 11) | ((t & 4u) << 18) | ((t & 8u) << 25);
     }
     static __device__ __forceinline__ void vals(const u8* p, int w[8]) {
-        u32 qh = ld32_a2(p + 2);
+        u32 words[5];  // qh and the 16 qs bytes: 20 bytes from offset 2
+        ld_words_a2<5>(p + 2, words);
+        u32 qh = words[0];
         for (int m = 0; m < 4; m++) {
-            u32 x = ld32_a2(p + 6 + 4 * m);
+            u32 x = words[1 + m];
             u32 lo = (x & 0x0F0F0F0Fu) | spread4(qh >> (4 * m));
             u32 hi = ((x >> 4) & 0x0F0F0F0Fu) | spread4(qh >> (16 + 4 * m));
             w[m] = __vsub4(lo, 0x10101010u);
@@ -136,8 +179,8 @@ struct TQ5_0 {
         const u8* p = row + u * BYTES;
         int w[8];
         vals(p, w);
-        int s = 0;
-        for (int m = 0; m < 8; m++) s = __dp4a(w[m], q8w(a.q0, u * 32 + 4 * m), s);
+        int s = dot16(w, q8x16(a.q0, u * 32), 0);
+        s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
         return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
     }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
@@ -166,8 +209,10 @@ struct TQ8_0 {
     static constexpr int UNIT = 32, QK = 32, BYTES = 34;
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
         const u8* p = row + u * BYTES;
-        int s = 0;
-        for (int m = 0; m < 8; m++) s = __dp4a((int)ld32_a2(p + 2 + 4 * m), q8w(a.q0, u * 32 + 4 * m), s);
+        u32 w[8];
+        ld_words_a2<8>(p + 2, w);
+        int s = dot16u(w, q8x16(a.q0, u * 32), 0);
+        s = dot16u(w + 4, q8x16(a.q0, u * 32 + 16), s);
         return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
     }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
@@ -198,6 +243,23 @@ template <bool FIVE>
 struct TQ45_K {
     static constexpr int UNIT = 64, QK = 256, BYTES = FIVE ? 176 : 144;
     static constexpr int QS = FIVE ? 48 : 16;
+    // The (scale, min) pairs of groups 2k and 2k+1, from the 12 scale bytes read as words.
+    static __device__ __forceinline__ void scale_pair(const u8* p, int k, int& sc0, int& m0, int& sc1, int& m1) {
+        const u32* w = (const u32*)(p + 4);
+        u32 w0 = w[0], w1 = w[1], w2 = w[2];
+        auto byte = [&](int i) -> int { u32 v = i < 4 ? w0 : (i < 8 ? w1 : w2); return (v >> (8 * (i & 3))) & 0xFF; };
+        auto pair = [&](int j, int& sc, int& m) {
+            if (j < 4) {
+                sc = byte(j) & 63;
+                m = byte(j + 4) & 63;
+            } else {
+                sc = (byte(j + 4) & 0x0F) | ((byte(j - 4) >> 6) << 4);
+                m = (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4);
+            }
+        };
+        pair(2 * k, sc0, m0);
+        pair(2 * k + 1, sc1, m1);
+    }
     static __device__ __forceinline__ void vals(const u8* p, int k, u32 lo[8], u32 hi[8]) {
         const uint4* qs = (const uint4*)(p + QS + 32 * k);
         uint4 a = qs[0], b = qs[1];
@@ -219,18 +281,16 @@ struct TQ45_K {
         const u8* p = row + sb * BYTES;
         u32 lo[8], hi[8];
         vals(p, k, lo, hi);
-        int s0 = 0, s1 = 0;
         const int base = sb * 256 + 64 * k;
-        for (int m = 0; m < 8; m++) {
-            s0 = __dp4a((int)lo[m], q8w(a.qk, base + 4 * m), s0);
-            s1 = __dp4a((int)hi[m], q8w(a.qk, base + 32 + 4 * m), s1);
-        }
+        int s0 = dot16u(lo, q8x16(a.qk, base), 0);
+        s0 = dot16u(lo + 4, q8x16(a.qk, base + 16), s0);
+        int s1 = dot16u(hi, q8x16(a.qk, base + 32), 0);
+        s1 = dot16u(hi + 4, q8x16(a.qk, base + 48), s1);
         int sc0, m0, sc1, m1;
-        k_scale_min(p + 4, 2 * k, sc0, m0);
-        k_scale_min(p + 4, 2 * k + 1, sc1, m1);
-        const int* bs = a.bs + sb * 16 + 4 * k;
+        scale_pair(p, k, sc0, m0, sc1, m1);
+        int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
         int isum = sc0 * s0 + sc1 * s1;
-        int msum = m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
+        int msum = m0 * (bs.x + bs.y) + m1 * (bs.z + bs.w);
         float dk = a.dk[sb];
         u32 dd = ld32(p);
         float d = f16_to_f32((u16)(dd & 0xFFFF)), dmin = f16_to_f32((u16)(dd >> 16));
@@ -242,8 +302,7 @@ struct TQ45_K {
         u32 lo[8], hi[8];
         vals(p, k, lo, hi);
         int sc0, m0, sc1, m1;
-        k_scale_min(p + 4, 2 * k, sc0, m0);
-        k_scale_min(p + 4, 2 * k + 1, sc1, m1);
+        scale_pair(p, k, sc0, m0, sc1, m1);
         float d = f16_to_f32(ld16(p)), dmin = f16_to_f32(ld16(p + 2));
         float d0 = __fmul_rn(d, (float)sc0), mm0 = __fmul_rn(dmin, (float)m0);
         float d1 = __fmul_rn(d, (float)sc1), mm1 = __fmul_rn(dmin, (float)m1);
@@ -273,53 +332,58 @@ struct TQ45_K {
 typedef TQ45_K<false> TQ4_K;
 typedef TQ45_K<true> TQ5_K;
 
-// Q6_K: a unit is one 128-weight half: element 32k+l takes its low nibble from
-// ql[l + 32(k%2)] (high nibble when k >= 2) and two high bits from qh[l] >> 2k.
+// Q6_K: a unit is 32 weights, j = 0..7 of a super-block (half h = j/4, run k = j%4):
+// element 128h + 32k + l takes its low nibble from ql[64h + 32(k%2) + l] (high nibble when
+// k >= 2) and two high bits from qh[32h + l] >> 2k; its two 16-weight groups have int8
+// scales sc[2j], sc[2j+1]. The 8 lanes of a super-block read overlapping 32-byte runs, so
+// a warp's loads stay within a few hundred bytes (L1-friendly).
 struct TQ6_K {
-    static constexpr int UNIT = 128, QK = 256, BYTES = 210;
-    static __device__ __forceinline__ void vals(const u8* p, int h, u32 q[32]) {
-        u32 ql[16], qh[8];
-        for (int m = 0; m < 16; m++) ql[m] = ld32_a2(p + 64 * h + 4 * m);
-        for (int m = 0; m < 8; m++) qh[m] = ld32_a2(p + 128 + 32 * h + 4 * m);
-        for (int k = 0; k < 4; k++)
-            for (int m = 0; m < 8; m++) {
-                u32 w = ql[8 * (k & 1) + m];
-                u32 lo = (k < 2 ? w : w >> 4) & 0x0F0F0F0Fu;
-                q[8 * k + m] = lo | (((qh[m] >> (2 * k)) & 0x03030303u) << 4);
-            }
+    static constexpr int UNIT = 32, QK = 256, BYTES = 210;
+    static __device__ __forceinline__ void vals(const u8* p, int j, u32 q[8]) {
+        int h = j / 4, k = j % 4;
+        u32 ql[8], qh[8];
+        ld_words_a2<8>(p + 64 * h + 32 * (k & 1), ql);
+        ld_words_a2<8>(p + 128 + 32 * h, qh);
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            u32 lo = (k < 2 ? ql[m] : ql[m] >> 4) & 0x0F0F0F0Fu;
+            q[m] = lo | (((qh[m] >> (2 * k)) & 0x03030303u) << 4);
+        }
+    }
+    static __device__ __forceinline__ int2 scales(const u8* p, int j) {
+        u16 w = ld16(p + 192 + 2 * j);
+        return make_int2((int)(i8)(w & 0xFF), (int)(i8)(w >> 8));
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
-        int sb = u / 2, h = u % 2;
+        int sb = u / 8, j = u % 8;
         const u8* p = row + sb * BYTES;
-        u32 q[32];
-        vals(p, h, q);
-        const i8* sc = (const i8*)(p + 192 + 8 * h);
-        const int base = sb * 256 + 128 * h;
-        int isum = 0;
-        for (int g = 0; g < 8; g++) {  // 16-element groups
-            int s = 0;
-            for (int m = 0; m < 4; m++) s = __dp4a((int)q[4 * g + m], q8w(a.qk, base + 16 * g + 4 * m), s);
-            isum += (int)sc[g] * (s - 32 * a.bs[sb * 16 + 8 * h + g]);
-        }
+        u32 q[8];
+        vals(p, j, q);
+        int2 sc = scales(p, j);
+        const int base = sb * 256 + 32 * j;
+        int s0 = dot16u(q, q8x16(a.qk, base), 0);
+        int s1 = dot16u(q + 4, q8x16(a.qk, base + 16), 0);
+        int2 bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
+        int isum = sc.x * (s0 - 32 * bs.x) + sc.y * (s1 - 32 * bs.y);
         return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p + 208)), a.dk[sb]), (float)isum);
     }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
-        int sb = u / 2, h = u % 2;
+        int sb = u / 8, j = u % 8;
         const u8* p = row + sb * BYTES;
-        u32 q[32];
-        vals(p, h, q);
-        const i8* sc = (const i8*)(p + 192 + 8 * h);
+        u32 q[8];
+        vals(p, j, q);
+        int2 sc = scales(p, j);
         float d = f16_to_f32(ld16(p + 208));
-        const float* x = xs + sb * 256 + 128 * h;
+        float d0 = __fmul_rn(d, (float)sc.x), d1 = __fmul_rn(d, (float)sc.y);
+        const float* x = xs + sb * 256 + 32 * j;
         float acc = 0.0f;
-        for (int g = 0; g < 8; g++) {
-            float dg = __fmul_rn(d, (float)sc[g]);
-            for (int m = 0; m < 4; m++)
-                for (int b = 0; b < 4; b++) {
-                    int v = (int)((q[4 * g + m] >> (8 * b)) & 0xFF) - 32;
-                    acc = fmaf(__fmul_rn(dg, (float)v), x[16 * g + 4 * m + b], acc);
-                }
-        }
+#pragma unroll
+        for (int m = 0; m < 8; m++)
+#pragma unroll
+            for (int b = 0; b < 4; b++) {
+                int v = (int)((q[m] >> (8 * b)) & 0xFF) - 32;
+                acc = fmaf(__fmul_rn(m < 4 ? d0 : d1, (float)v), x[4 * m + b], acc);
+            }
         return acc;
     }
     static __device__ __forceinline__ float deq(const u8* row, int i) {

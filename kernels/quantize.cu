@@ -1,6 +1,9 @@
-// quantize.cu — activation quantization of T rows into global memory for the prefill
-// matmuls: Q8_0 (legacy weights) and Q8_K (k-quants), bit-identical to src/quant/act.rs.
-// One CTA per row.
+// quantize.cu — activation preparation, bit-identical to the CPU (src/quant/act.rs and
+// rms_norm in src/exec/interp/ops.rs):
+// - quantize: T rows to Q8_0 / Q8_K in global memory for the prefill GEMMs (a CTA a row);
+// - prep: one row (decode), optionally RMSNorm-ed first — the fused norm prologue of the
+//   decode groups — written as f32 and/or Q8_0 and/or Q8_K for the matvec kernels, spread
+//   over many CTAs (each CTA recomputes the row's RMS scale, then quantizes its blocks).
 #include "quant.cuh"
 
 struct QuantizeArgs {
@@ -10,10 +13,32 @@ struct QuantizeArgs {
 };
 
 __device__ void quantize_impl(const QuantizeArgs& g) {
-    int t = blockIdx.x;
+    int t = blockIdx.x, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     const float* x = (const float*)g.x + (size_t)t * g.K;
-    if (g.q0) stage_q8_0(x, 0, 1.0f, g.K, (i8*)g.q0 + (size_t)t * g.K, (float*)g.d0 + (size_t)t * (g.K / 32));
+    if (g.q0) stage_q8_0(x, 0, 1.0f, g.K, (i8*)g.q0 + (size_t)t * g.K, (float*)g.d0 + (size_t)t * (g.K / 32), warp, nw);
     if (g.qk)
         stage_q8_k(x, 0, 1.0f, g.K, (i8*)g.qk + (size_t)t * g.K, (float*)g.dk + (size_t)t * (g.K / 256),
-                   (int*)g.bs + (size_t)t * (g.K / 16));
+                   (int*)g.bs + (size_t)t * (g.K / 16), warp, nw);
+}
+
+struct PrepArgs {
+    u64 x, norm_w;          // input row f32 [K]; RMSNorm weight or 0
+    u64 xf;                 // f32 output (0 = not needed)
+    u64 q0, d0, qk, dk, bs; // quantized outputs (0 = not needed)
+    int K;
+    float eps;
+};
+
+__device__ void prep_impl(const PrepArgs& g) {
+    __shared__ double red[32];
+    const float* x = (const float*)g.x;
+    const float* nw = (const float*)g.norm_w;
+    float scale = nw ? block_rms_scale(x, g.K, g.eps, red) : 1.0f;
+    int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    int first = blockIdx.x * nwarps + warp, stride = gridDim.x * nwarps;
+    if (g.xf)
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.K; i += gridDim.x * blockDim.x)
+            ((float*)g.xf)[i] = act_in(x, nw, scale, i);
+    if (g.q0) stage_q8_0(x, nw, scale, g.K, (i8*)g.q0, (float*)g.d0, first, stride);
+    if (g.qk) stage_q8_k(x, nw, scale, g.K, (i8*)g.qk, (float*)g.dk, (int*)g.bs, first, stride);
 }

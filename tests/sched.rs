@@ -84,8 +84,8 @@ fn fused_05b_has_five_kernels_per_block() {
         ]
     );
     // Layer 0 has a Q8_0 attn_v beside Q5_0 q/k.
-    assert_eq!(s.groups[1].kernel, "qkv_q5_0_q8_0_q8");
-    assert_eq!(s.groups.last().unwrap().kernel, "matvec_q8_0_q8_norm_none");
+    assert_eq!(s.groups[1].kernel, "prep+qkv_q5_0_q8_0_q8");
+    assert_eq!(s.groups.last().unwrap().kernel, "prep+matvec_q8_0_q8_none");
     let unfused = check(&g, false);
     assert_eq!(unfused.groups.len(), g.len());
 }

@@ -65,7 +65,8 @@ pub struct Group {
     pub kind: GroupKind,
     /// Covered graph nodes, in topological order.
     pub nodes: Vec<NodeId>,
-    /// The kernel(s) it runs (decode, T = 1).
+    /// The kernel(s) it runs (decode, T = 1), `+`-separated: `prep` is the input
+    /// preparation (RMSNorm prologue and activation quantization, kernels/quantize.cu).
     pub kernel: String,
     /// Weight bytes it reads.
     pub weight_bytes: u64,
@@ -102,7 +103,8 @@ fn wtype(n: &Node) -> GgmlType {
 /// The decode kernel of a single node.
 pub fn single_kernel(n: &Node) -> String {
     match &n.op {
-        Op::MatMul { act } => format!("matvec_{}_{}_plain_none", wname(wtype(n)), act.name()),
+        Op::MatMul { act } => format!("prep+matvec_{}_{}_none", wname(wtype(n)), act.name()),
+        Op::Attention { .. } => "attention_split+attention_combine".to_string(),
         Op::Embedding => format!("embedding_{}", wname(wtype(n))),
         other => other.name().to_string(),
     }
@@ -209,7 +211,7 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
     let mut nodes = vec![norm, q, k, v, rope_q, rope_k, k_cache, v_cache];
     nodes.extend([q_bias, k_bias, v_bias].into_iter().flatten());
     nodes.sort();
-    let kernel = format!("qkv_{}_{}_{}", wname(tq), wname(tv), acts.0);
+    let kernel = format!("prep+qkv_{}_{}_{}", wname(tq), wname(tv), acts.0);
     Some((
         GroupKind::Qkv {
             norm,
@@ -252,7 +254,7 @@ fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, S
     if tg != tu || act_of(c.node(gate)) != act_of(c.node(up)) || !Ctx::gpu_type(tg) {
         return None;
     }
-    let kernel = format!("matvec_{}_{}_norm_swiglu", wname(tg), act_of(c.node(gate)));
+    let kernel = format!("prep+matvec_{}_{}_swiglu", wname(tg), act_of(c.node(gate)));
     Some((
         GroupKind::NormGateUp {
             norm,
@@ -277,7 +279,7 @@ fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Strin
     let ins = &c.node(add).inputs;
     let residual = if ins[0] == mm { ins[1] } else { ins[0] };
     let kernel = format!(
-        "matvec_{}_{}_plain_add",
+        "prep+matvec_{}_{}_add",
         wname(wtype(c.node(mm))),
         act_of(c.node(mm))
     );
@@ -304,7 +306,7 @@ fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, St
         return None;
     }
     let kernel = format!(
-        "matvec_{}_{}_norm_none",
+        "prep+matvec_{}_{}_none",
         wname(wtype(c.node(mm))),
         act_of(c.node(mm))
     );

@@ -8,14 +8,18 @@ use cudarc::driver::DeviceRepr;
 pub struct MatvecArgs {
     pub w: u64,
     pub w2: u64,
-    pub x: u64,
-    pub norm_w: u64,
+    pub xf: u64,
+    pub q0: u64,
+    pub d0: u64,
+    pub qk: u64,
+    pub dk: u64,
+    pub bs: u64,
     pub out: u64,
     pub extra: u64,
     pub rows: i32,
     pub k: i32,
     pub row_bytes: i32,
-    pub eps: f32,
+    pub ksplit: i32,
 }
 
 #[repr(C)]
@@ -27,8 +31,12 @@ pub struct QkvArgs {
     pub bq: u64,
     pub bk: u64,
     pub bv: u64,
-    pub x: u64,
-    pub norm_w: u64,
+    pub xf: u64,
+    pub q0: u64,
+    pub d0: u64,
+    pub qk: u64,
+    pub dk: u64,
+    pub bs: u64,
     pub q_out: u64,
     pub k_cache: u64,
     pub v_cache: u64,
@@ -42,7 +50,6 @@ pub struct QkvArgs {
     pub rb_k: i32,
     pub rb_v: i32,
     pub neox: i32,
-    pub eps: f32,
 }
 
 #[repr(C)]
@@ -60,6 +67,37 @@ pub struct MatmulArgs {
     pub k: i32,
     pub row_bytes: i32,
     pub t: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct MmqArgs {
+    pub w: u64,
+    pub out: u64,
+    pub q0: u64,
+    pub d0: u64,
+    pub qk: u64,
+    pub dk: u64,
+    pub bs: u64,
+    pub rows: i32,
+    pub k: i32,
+    pub row_bytes: i32,
+    pub t: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct PrepArgs {
+    pub x: u64,
+    pub norm_w: u64,
+    pub xf: u64,
+    pub q0: u64,
+    pub d0: u64,
+    pub qk: u64,
+    pub dk: u64,
+    pub bs: u64,
+    pub k: i32,
+    pub eps: f32,
 }
 
 #[repr(C)]
@@ -127,6 +165,23 @@ pub struct AttnArgs {
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
+pub struct AttnSplitArgs {
+    pub q: u64,
+    pub k_cache: u64,
+    pub v_cache: u64,
+    pub out: u64,
+    pub pos: u64,
+    pub part: u64,
+    pub n_head: i32,
+    pub n_head_kv: i32,
+    pub head_dim: i32,
+    pub chunk: i32,
+    pub n_split: i32,
+    pub scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
 pub struct EmbArgs {
     pub w: u64,
     pub tokens: u64,
@@ -157,11 +212,14 @@ pub struct ReadArgs {
 unsafe impl DeviceRepr for MatvecArgs {}
 unsafe impl DeviceRepr for QkvArgs {}
 unsafe impl DeviceRepr for MatmulArgs {}
+unsafe impl DeviceRepr for MmqArgs {}
 unsafe impl DeviceRepr for QuantizeArgs {}
+unsafe impl DeviceRepr for PrepArgs {}
 unsafe impl DeviceRepr for EltArgs {}
 unsafe impl DeviceRepr for RopeArgs {}
 unsafe impl DeviceRepr for KvArgs {}
 unsafe impl DeviceRepr for AttnArgs {}
+unsafe impl DeviceRepr for AttnSplitArgs {}
 unsafe impl DeviceRepr for EmbArgs {}
 unsafe impl DeviceRepr for ArgmaxArgs {}
 unsafe impl DeviceRepr for ReadArgs {}
