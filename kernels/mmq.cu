@@ -1,11 +1,12 @@
-// mmq.cu — prefill matmul under q8 semantics as a tiled integer GEMM: a CTA computes a
-// 64 (weight rows) × 64 (tokens) tile, stepping through K in chunks of 128. Each chunk's
-// weight blocks are unpacked once into shared memory as int8 (with their scales), the
-// quantized activations (from quantize.cu) are staged beside them, and every thread forms
-// a 4 × 4 block of outputs with dp4a. Per block the integer sums are combined with the
-// scales exactly as the CPU reference does (src/quant/dot.rs): legacy types
-// `acc += (d_w·d_a)·sumi` per 32-block, k-quants `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum`
-// per super-block, in block order — so the result is bit-identical to the interpreter's.
+// mmq.cu — prefill matmul under q8 semantics as a tiled integer GEMM on the tensor cores: a
+// CTA computes a 64 (weight rows) × 64 (tokens) tile, stepping through K in chunks of 128.
+// Each chunk's weight blocks are unpacked once into shared memory as int8 (with their
+// scales), the quantized activations (from quantize.cu) are staged beside them, and each
+// warp takes 16 rows × 32 tokens with m16n8k16 s8 MMAs, one per 16-weight half. Per block
+// the (exact) integer sums are combined with the scales as the CPU reference does
+// (src/quant/dot.rs): legacy types `acc += (d_w·d_a)·sumi` per 32-block, k-quants
+// `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block order — so the
+// result is bit-identical to the interpreter's.
 #include "quant.cuh"
 
 #define MM_BM 64
@@ -20,23 +21,35 @@ struct MmqArgs {
     int rows, K, row_bytes, T;
 };
 
-struct MmqSmem {
+// One stage of staged operands: a K chunk of weights and activations with their scales.
+// Two stages alternate (the next chunk is unpacked while the current one is multiplied);
+// super-block data (mins, d/dmin, bsums, d_a) spans two chunks and alternates per
+// super-block.
+struct MmqStage {
     i8 w[MM_BM][MM_CH + MM_PAD];
     i8 a[MM_BN][MM_CH + MM_PAD];
     int wsc[MM_BM][8];     // k-quants: integer scale per 16 weights of the chunk
     float wd[MM_BM][4];    // legacy: d_w per 32-block of the chunk
     float ad[MM_BN][4];    // legacy: d_a per 32-block of the chunk
+};
+struct MmqSuper {
     int wmin[MM_BM][8];    // Q4_K/Q5_K: 6-bit mins of the super-block's 8 groups
     float sd[MM_BM], sdmin[MM_BM];
     int abs_[MM_BN][16];   // Q8_K bsums of the super-block
     float adk[MM_BN];
 };
+struct MmqSmem {
+    MmqStage st[2];
+    MmqSuper sb[2];
+};
+// The host launches with exactly this much dynamic shared memory (src/exec/cuda/mod.rs).
+static_assert(sizeof(MmqSmem) == 58880, "update MMQ_SMEM_BYTES on the host");
 
 // Unpacks 32 weights (group `grp` of the row, global index) into dst, with scales.
 template <class W> struct Unpack;
 
 template <> struct Unpack<TQ4_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqSmem& s, int r, int gq) {
+    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         const u8* p = row + grp * 18;
         int w[8];
         TQ4_0::vals(p, w);
@@ -45,7 +58,7 @@ template <> struct Unpack<TQ4_0> {
     }
 };
 template <> struct Unpack<TQ5_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqSmem& s, int r, int gq) {
+    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         const u8* p = row + grp * 22;
         int w[8];
         TQ5_0::vals(p, w);
@@ -54,7 +67,7 @@ template <> struct Unpack<TQ5_0> {
     }
 };
 template <> struct Unpack<TQ8_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqSmem& s, int r, int gq) {
+    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         const u8* p = row + grp * 34;
         u32 w[8];
         ld_words_a2<8>(p + 2, w);
@@ -63,7 +76,7 @@ template <> struct Unpack<TQ8_0> {
     }
 };
 template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqSmem& s, int r, int gq) {
+    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         typedef TQ45_K<FIVE> T;
         int sb = grp / 8, j = grp % 8, k = j / 2;
         const u8* p = row + sb * T::BYTES;
@@ -75,15 +88,15 @@ template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
         int sc = (j & 1) ? sc1 : sc0;
         s.wsc[r][2 * gq] = sc;
         s.wsc[r][2 * gq + 1] = sc;
-        s.wmin[r][j] = (j & 1) ? m1 : m0;
+        sp.wmin[r][j] = (j & 1) ? m1 : m0;
         if (j == 0) {
-            s.sd[r] = f16_to_f32(ld16(p));
-            s.sdmin[r] = f16_to_f32(ld16(p + 2));
+            sp.sd[r] = f16_to_f32(ld16(p));
+            sp.sdmin[r] = f16_to_f32(ld16(p + 2));
         }
     }
 };
 template <> struct Unpack<TQ6_K> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqSmem& s, int r, int gq) {
+    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         int sb = grp / 8, j = grp % 8;
         const u8* p = row + sb * 210;
         u32 q[8];
@@ -92,117 +105,124 @@ template <> struct Unpack<TQ6_K> {
         int2 sc = TQ6_K::scales(p, j);
         s.wsc[r][2 * gq] = sc.x;
         s.wsc[r][2 * gq + 1] = sc.y;
-        if (j == 0) s.sd[r] = f16_to_f32(ld16(p + 208));
+        if (j == 0) sp.sd[r] = f16_to_f32(ld16(p + 208));
     }
 };
 
+// One m16n8k16 integer MMA: D(16×8, s32) = A(16×16, s8, rows) · B(16×8, s8, cols) + C.
+// Fragments (PTX ISA): with g = lane / 4, q = lane % 4 — A: a0 = row g, k 4q..4q+3;
+// a1 = row g+8, same k. B: k 4q..4q+3 of column g. C/D: c0, c1 = row g, columns 2q, 2q+1;
+// c2, c3 = row g+8, columns 2q, 2q+1. Integer products and sums are exact, so each MMA
+// over one 16-weight half gives exactly the dp4a sums of the scalar reference.
+__device__ __forceinline__ void mma16816(int a0, int a1, int b0, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+}
+
 template <class W>
 __device__ void mmq_impl(const MmqArgs& g) {
-    __shared__ MmqSmem s;
+    extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
+    MmqSmem& s = *(MmqSmem*)mmq_smem;
     constexpr bool KQ = W::QK == 256;
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int r0 = blockIdx.x * MM_BM, t0 = blockIdx.y * MM_BN;
-    // This thread's rows ty + 16i and tokens tx + 16j (interleaved: neighbouring threads read
-    // neighbouring 144-byte smem rows, which fall in distinct bank groups).
-    const int ty = tid / 16, tx = tid % 16;
-    float acc[4][4];
-    int isum[4][4];
+    // Warp tile: 16 weight rows (wr) × 32 tokens (wt, four 8-token MMA columns).
+    const int wr = (warp & 3) * 16, wt = (warp >> 2) * 32;
+    const int gq = lane >> 2, qq = lane & 3;
+    // This thread's outputs: rows wr+gq (+8), tokens wt + 8n + 2qq (+1), n = 0..3.
+    float acc[2][8];
+    int isum[2][8];
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
+        for (int j = 0; j < 8; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
     const int nch = g.K / MM_CH;
-    for (int c = 0; c < nch; c++) {
-        // Stage: thread → (row tid/4, group tid%4) of the weights; (token tid/4, quarter) of
-        // the activations.
-        {
-            int r = tid / 4, gq = tid % 4;
-            int row = min(r0 + r, g.rows - 1);
-            Unpack<W>::run((const u8*)g.w + (size_t)row * g.row_bytes, c * 4 + gq, &s.w[r][gq * 32], s, r, gq);
-            int t = min(t0 + r, g.T - 1);
-            const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gq * 32;
-            *(int4*)&s.a[r][gq * 32] = *(const int4*)src;
-            *(int4*)&s.a[r][gq * 32 + 16] = *(const int4*)(src + 16);
-            if (!KQ) s.ad[r][gq] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gq];
-            if (KQ && (c & 1) == 0) {
-                const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16;
-                for (int k = 0; k < 4; k++) s.abs_[r][gq * 4 + k] = bsp[gq * 4 + k];
-                if (gq == 0) s.adk[r] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
-            }
+    // Stage chunk c into stage c % 2 (and its super-block data into sb[(c / 2) % 2]).
+    auto stage = [&](int c) {
+        MmqStage& st = s.st[c & 1];
+        MmqSuper& sp = s.sb[(c >> 1) & 1];
+        int r = tid / 4, gi = tid % 4;
+        int row = min(r0 + r, g.rows - 1);
+        Unpack<W>::run((const u8*)g.w + (size_t)row * g.row_bytes, c * 4 + gi, &st.w[r][gi * 32], st, sp, r, gi);
+        int t = min(t0 + r, g.T - 1);
+        const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
+        *(int4*)&st.a[r][gi * 32] = *(const int4*)src;
+        *(int4*)&st.a[r][gi * 32 + 16] = *(const int4*)(src + 16);
+        if (!KQ) st.ad[r][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
+        if (KQ && (c & 1) == 0) {
+            const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16;
+            for (int k = 0; k < 4; k++) sp.abs_[r][gi * 4 + k] = bsp[gi * 4 + k];
+            if (gi == 0) sp.adk[r] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
         }
-        __syncthreads();
-        // 8 halves of 16: integer dots, then the type's scale combination.
-        int prev[4][4];
+    };
+    stage(0);
+    __syncthreads();
+    for (int c = 0; c < nch; c++) {
+        // The next chunk's loads are in flight while this chunk is multiplied.
+        if (c + 1 < nch) stage(c + 1);
+        const MmqStage& st = s.st[c & 1];
+        const MmqSuper& sp = s.sb[(c >> 1) & 1];
+        int prev[2][8];
 #pragma unroll
         for (int h = 0; h < 8; h++) {
-            int s16[4][4];
+            int a0 = *(const int*)&st.w[wr + gq][h * 16 + 4 * qq];
+            int a1 = *(const int*)&st.w[wr + gq + 8][h * 16 + 4 * qq];
+            int cc[4][4];
 #pragma unroll
-            for (int i = 0; i < 4; i++)
-#pragma unroll
-                for (int j = 0; j < 4; j++) s16[i][j] = 0;
-            {
-                int4 wv[4], av[4];
-#pragma unroll
-                for (int i = 0; i < 4; i++) wv[i] = *(const int4*)&s.w[ty + 16 * i][h * 16];
-#pragma unroll
-                for (int j = 0; j < 4; j++) av[j] = *(const int4*)&s.a[tx + 16 * j][h * 16];
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-#pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        int v = __dp4a(wv[i].x, av[j].x, s16[i][j]);
-                        v = __dp4a(wv[i].y, av[j].y, v);
-                        v = __dp4a(wv[i].z, av[j].z, v);
-                        s16[i][j] = __dp4a(wv[i].w, av[j].w, v);
-                    }
+            for (int n = 0; n < 4; n++) {
+                int b0 = *(const int*)&st.a[wt + 8 * n + gq][h * 16 + 4 * qq];
+                cc[n][0] = cc[n][1] = cc[n][2] = cc[n][3] = 0;
+                mma16816(a0, a1, b0, cc[n]);
             }
-            // Scales of this half (k-quants) or 32-block (legacy), loaded once per half.
-            int sc[4];
-            float wd[4], ad[4];
+            int sc[2];
+            float wd[2], ad[8];
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                sc[i] = KQ ? s.wsc[ty + 16 * i][h] : 0;
-                wd[i] = KQ ? 0.0f : s.wd[ty + 16 * i][h / 2];
-                ad[i] = KQ ? 0.0f : s.ad[tx + 16 * i][h / 2];
+            for (int i = 0; i < 2; i++) {
+                sc[i] = KQ ? st.wsc[wr + gq + 8 * i][h] : 0;
+                wd[i] = KQ ? 0.0f : st.wd[wr + gq + 8 * i][h / 2];
             }
 #pragma unroll
-            for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 8; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h / 2];
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    int v = cc[j / 2][2 * i + (j & 1)];
                     if (KQ) {
-                        isum[i][j] += sc[i] * s16[i][j];
+                        isum[i][j] += sc[i] * v;
                     } else if (h & 1) {
                         float d = __fmul_rn(wd[i], ad[j]);
-                        acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(d, (float)(prev[i][j] + s16[i][j])));
+                        acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(d, (float)(prev[i][j] + v)));
                     } else {
-                        prev[i][j] = s16[i][j];
+                        prev[i][j] = v;
                     }
                 }
         }
-        // End of a k-quant super-block: scale the integer sums (and mins) into acc.
         if (KQ && (c & 1) == 1) {
 #pragma unroll
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < 2; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    int rr = ty + 16 * i, tk = tx + 16 * j;
-                    float dk = s.adk[tk];
-                    acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(s.sd[rr], dk), (float)isum[i][j]));
+                for (int j = 0; j < 8; j++) {
+                    int rr = wr + gq + 8 * i, tk = wt + 8 * (j / 2) + 2 * qq + (j & 1);
+                    float dk = sp.adk[tk];
+                    acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sp.sd[rr], dk), (float)isum[i][j]));
                     isum[i][j] = 0;
                     if (W::UNIT == 64) {  // Q4_K / Q5_K mins
                         int msum = 0;
-                        for (int q = 0; q < 8; q++) msum += s.wmin[rr][q] * (s.abs_[tk][2 * q] + s.abs_[tk][2 * q + 1]);
-                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(s.sdmin[rr], dk), (float)msum));
+                        for (int q = 0; q < 8; q++) msum += sp.wmin[rr][q] * (sp.abs_[tk][2 * q] + sp.abs_[tk][2 * q + 1]);
+                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sp.sdmin[rr], dk), (float)msum));
                     }
                 }
         }
         __syncthreads();
     }
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int r = r0 + ty + 16 * i, t = t0 + tx + 16 * j;
+        for (int j = 0; j < 8; j++) {
+            int r = r0 + wr + gq + 8 * i, t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
             if (r < g.rows && t < g.T) ((float*)g.out)[(size_t)t * g.rows + r] = acc[i][j];
         }
 }

@@ -27,6 +27,9 @@ use std::sync::Arc;
 
 /// Rows per prefill chunk.
 pub const UBATCH: usize = 512;
+/// Dynamic shared memory of the prefill GEMM (`sizeof(MmqSmem)` in kernels/mmq.cu, which
+/// asserts the same number).
+const MMQ_SMEM_BYTES: u32 = 58880;
 const MATVEC_THREADS: u32 = 256;
 
 fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
@@ -255,6 +258,7 @@ impl<'m> CudaEngine<'m> {
 
     fn upload_weights(&mut self, names: &[String], total: u64, quiet: bool) -> Result<()> {
         let t0 = std::time::Instant::now();
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let mut done = 0u64;
         let small_names: Vec<String> = self
             .graph
@@ -285,20 +289,37 @@ impl<'m> CudaEngine<'m> {
                     .map_err(cuda_err("uploading weights"))?;
                 self.weights.insert(name.clone(), dev);
             }
+            let before = done;
             done += t.nbytes;
             if !quiet && total > (256 << 20) {
-                eprint!(
-                    "\rgraphrun: uploading weights {:>5} / {} MiB",
-                    done >> 20,
-                    total >> 20
-                );
+                if tty {
+                    eprint!(
+                        "\rgraphrun: uploading weights {:>5} / {} MiB",
+                        done >> 20,
+                        total >> 20
+                    );
+                } else if before * 4 / total != done * 4 / total {
+                    // Logs get one line per quarter instead of one per tensor.
+                    eprintln!(
+                        "graphrun: uploading weights {:>5} / {} MiB",
+                        done >> 20,
+                        total >> 20
+                    );
+                }
             }
         }
         self.stream
             .synchronize()
             .map_err(cuda_err("uploading weights"))?;
         if !quiet && total > (256 << 20) {
-            eprintln!(" ({:.1} s)", t0.elapsed().as_secs_f64());
+            if tty {
+                eprintln!(" ({:.1} s)", t0.elapsed().as_secs_f64());
+            } else {
+                eprintln!(
+                    "graphrun: weights uploaded in {:.1} s",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
         }
         Ok(())
     }
@@ -366,6 +387,13 @@ impl<'m> CudaEngine<'m> {
         let f = self.modules[family]
             .load_function(kernel)
             .map_err(cuda_err("loading a kernel"))?;
+        if family == "mmq" {
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                MMQ_SMEM_BYTES as i32,
+            )
+            .map_err(cuda_err("raising the GEMM's shared memory limit"))?;
+        }
         self.funcs.insert(kernel.to_string(), f.clone());
         Ok(f)
     }
@@ -774,7 +802,7 @@ impl<'m> CudaEngine<'m> {
                         &mmq,
                         (width.div_ceil(64) as u32, rows_t.div_ceil(64) as u32),
                         256,
-                        0,
+                        MMQ_SMEM_BYTES,
                         m,
                     );
                 }
