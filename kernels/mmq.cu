@@ -10,9 +10,11 @@
 #include "quant.cuh"
 
 #define MM_BM 64
-#define MM_BN 64
+#define MM_BN 128
 #define MM_CH 128
 #define MM_PAD 16
+// Each of the 8 warps takes 16 weight rows × 64 tokens: MM_NT 8-token MMA columns.
+#define MM_NT 8
 
 struct MmqArgs {
     u64 w, out;
@@ -35,7 +37,7 @@ struct MmqStage {
 struct MmqSuper {
     int wmin[MM_BM][8];    // Q4_K/Q5_K: 6-bit mins of the super-block's 8 groups
     float sd[MM_BM], sdmin[MM_BM];
-    int abs_[MM_BN][16];   // Q8_K bsums of the super-block
+    int abs_[MM_BN][8];    // Q8_K bsums of the super-block, summed per 32-group
     float adk[MM_BN];
 };
 struct MmqSmem {
@@ -43,7 +45,7 @@ struct MmqSmem {
     MmqSuper sb[2];
 };
 // The host launches with exactly this much dynamic shared memory (src/exec/cuda/mod.rs).
-static_assert(sizeof(MmqSmem) == 58880, "update MMQ_SMEM_BYTES on the host");
+static_assert(sizeof(MmqSmem) == 79872, "update MMQ_SMEM_BYTES on the host");
 
 // Unpacks 32 weights (group `grp` of the row, global index) into dst, with scales.
 template <class W> struct Unpack;
@@ -128,16 +130,18 @@ __device__ void mmq_impl(const MmqArgs& g) {
     constexpr bool KQ = W::QK == 256;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int r0 = blockIdx.x * MM_BM, t0 = blockIdx.y * MM_BN;
-    // Warp tile: 16 weight rows (wr) × 32 tokens (wt, four 8-token MMA columns).
-    const int wr = (warp & 3) * 16, wt = (warp >> 2) * 32;
+    // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
+    const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
     const int gq = lane >> 2, qq = lane & 3;
-    // This thread's outputs: rows wr+gq (+8), tokens wt + 8n + 2qq (+1), n = 0..3.
-    float acc[2][8];
-    int isum[2][8];
+    // This thread's outputs: rows wr+gq (+8), tokens wt + 8n + 2qq (+1), n < MM_NT;
+    // output j of a row is token wt + 8 (j / 2) + 2qq + (j & 1).
+    constexpr int NJ = 2 * MM_NT;
+    float acc[2][NJ];
+    int isum[2][NJ];
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 8; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
+        for (int j = 0; j < NJ; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
     const int nch = g.K / MM_CH;
     // Stage chunk c into stage c % 2 (and its super-block data into sb[(c / 2) % 2]).
     auto stage = [&](int c) {
@@ -146,49 +150,54 @@ __device__ void mmq_impl(const MmqArgs& g) {
         int r = tid / 4, gi = tid % 4;
         int row = min(r0 + r, g.rows - 1);
         Unpack<W>::run((const u8*)g.w + (size_t)row * g.row_bytes, c * 4 + gi, &st.w[r][gi * 32], st, sp, r, gi);
-        int t = min(t0 + r, g.T - 1);
-        const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
-        *(int4*)&st.a[r][gi * 32] = *(const int4*)src;
-        *(int4*)&st.a[r][gi * 32 + 16] = *(const int4*)(src + 16);
-        if (!KQ) st.ad[r][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
-        if (KQ && (c & 1) == 0) {
-            const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16;
-            for (int k = 0; k < 4; k++) sp.abs_[r][gi * 4 + k] = bsp[gi * 4 + k];
-            if (gi == 0) sp.adk[r] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int rt = r + 64 * half;
+            int t = min(t0 + rt, g.T - 1);
+            const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
+            *(int4*)&st.a[rt][gi * 32] = *(const int4*)src;
+            *(int4*)&st.a[rt][gi * 32 + 16] = *(const int4*)(src + 16);
+            if (!KQ) st.ad[rt][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
+            if (KQ && (c & 1) == 0) {
+                const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4;
+                sp.abs_[rt][2 * gi] = bsp[0] + bsp[1];
+                sp.abs_[rt][2 * gi + 1] = bsp[2] + bsp[3];
+                if (gi == 0) sp.adk[rt] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
+            }
         }
     };
     stage(0);
     __syncthreads();
     for (int c = 0; c < nch; c++) {
-        // The next chunk's loads are in flight while this chunk is multiplied.
+        // The next chunk is staged into the other buffers before this one is multiplied.
         if (c + 1 < nch) stage(c + 1);
         const MmqStage& st = s.st[c & 1];
         const MmqSuper& sp = s.sb[(c >> 1) & 1];
-        int prev[2][8];
+        int prev[2][NJ];
 #pragma unroll
         for (int h = 0; h < 8; h++) {
             int a0 = *(const int*)&st.w[wr + gq][h * 16 + 4 * qq];
             int a1 = *(const int*)&st.w[wr + gq + 8][h * 16 + 4 * qq];
-            int cc[4][4];
+            int cc[MM_NT][4];
 #pragma unroll
-            for (int n = 0; n < 4; n++) {
+            for (int n = 0; n < MM_NT; n++) {
                 int b0 = *(const int*)&st.a[wt + 8 * n + gq][h * 16 + 4 * qq];
                 cc[n][0] = cc[n][1] = cc[n][2] = cc[n][3] = 0;
                 mma16816(a0, a1, b0, cc[n]);
             }
             int sc[2];
-            float wd[2], ad[8];
+            float wd[2], ad[NJ];
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 sc[i] = KQ ? st.wsc[wr + gq + 8 * i][h] : 0;
                 wd[i] = KQ ? 0.0f : st.wd[wr + gq + 8 * i][h / 2];
             }
 #pragma unroll
-            for (int j = 0; j < 8; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h / 2];
+            for (int j = 0; j < NJ; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h / 2];
 #pragma unroll
             for (int i = 0; i < 2; i++)
 #pragma unroll
-                for (int j = 0; j < 8; j++) {
+                for (int j = 0; j < NJ; j++) {
                     int v = cc[j / 2][2 * i + (j & 1)];
                     if (KQ) {
                         isum[i][j] += sc[i] * v;
@@ -201,27 +210,45 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 }
         }
         if (KQ && (c & 1) == 1) {
+            int wm[2][8];
+            float sd[2], sdm[2];
 #pragma unroll
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < 2; i++) {
+                int rr = wr + gq + 8 * i;
 #pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    int rr = wr + gq + 8 * i, tk = wt + 8 * (j / 2) + 2 * qq + (j & 1);
-                    float dk = sp.adk[tk];
-                    acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sp.sd[rr], dk), (float)isum[i][j]));
+                for (int q = 0; q < 8; q++) wm[i][q] = W::UNIT == 64 ? sp.wmin[rr][q] : 0;
+                sd[i] = sp.sd[rr];
+                sdm[i] = W::UNIT == 64 ? sp.sdmin[rr] : 0.0f;
+            }
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int tk = wt + 8 * (j / 2) + 2 * qq + (j & 1);
+                float dk = sp.adk[tk];
+                int bsum[8];
+                if (W::UNIT == 64) {
+                    int4 b0 = *(const int4*)&sp.abs_[tk][0], b1 = *(const int4*)&sp.abs_[tk][4];
+                    bsum[0] = b0.x; bsum[1] = b0.y; bsum[2] = b0.z; bsum[3] = b0.w;
+                    bsum[4] = b1.x; bsum[5] = b1.y; bsum[6] = b1.z; bsum[7] = b1.w;
+                }
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sd[i], dk), (float)isum[i][j]));
                     isum[i][j] = 0;
                     if (W::UNIT == 64) {  // Q4_K / Q5_K mins
                         int msum = 0;
-                        for (int q = 0; q < 8; q++) msum += sp.wmin[rr][q] * (sp.abs_[tk][2 * q] + sp.abs_[tk][2 * q + 1]);
-                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sp.sdmin[rr], dk), (float)msum));
+#pragma unroll
+                        for (int q = 0; q < 8; q++) msum += wm[i][q] * bsum[q];
+                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)msum));
                     }
                 }
+            }
         }
         __syncthreads();
     }
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NJ; j++) {
             int r = r0 + wr + gq + 8 * i, t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
             if (r < g.rows && t < g.T) ((float*)g.out)[(size_t)t * g.rows + r] = acc[i][j];
         }

@@ -29,7 +29,9 @@ use std::sync::Arc;
 pub const UBATCH: usize = 512;
 /// Dynamic shared memory of the prefill GEMM (`sizeof(MmqSmem)` in kernels/mmq.cu, which
 /// asserts the same number).
-const MMQ_SMEM_BYTES: u32 = 58880;
+const MMQ_SMEM_BYTES: u32 = 79872;
+/// Prefill GEMM tile: weight rows × tokens per CTA (`MM_BM`, `MM_BN` in kernels/mmq.cu).
+const MMQ_TILE: (usize, usize) = (64, 128);
 const MATVEC_THREADS: u32 = 256;
 
 fn cuda_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
@@ -784,7 +786,7 @@ impl<'m> CudaEngine<'m> {
                 };
                 let mmq = format!("mmq_{}", wname(wt));
                 if q8 && k.is_multiple_of(128) && codegen::family_of(&mmq).is_some() {
-                    // Tiled integer GEMM (64 rows × 64 tokens per CTA).
+                    // Tiled integer GEMM (MMQ_TILE rows × tokens per CTA).
                     let m = MmqArgs {
                         w: a.w,
                         out: a.out,
@@ -800,7 +802,10 @@ impl<'m> CudaEngine<'m> {
                     };
                     return self.launch(
                         &mmq,
-                        (width.div_ceil(64) as u32, rows_t.div_ceil(64) as u32),
+                        (
+                            width.div_ceil(MMQ_TILE.0) as u32,
+                            rows_t.div_ceil(MMQ_TILE.1) as u32,
+                        ),
                         256,
                         MMQ_SMEM_BYTES,
                         m,
