@@ -130,7 +130,7 @@ fn catalogue() -> Vec<Kernel> {
             }
         }
     }
-    for op in ["bias_add", "add", "mul", "silu", "rms_norm"] {
+    for op in ["bias_add", "add", "mul", "silu", "rms_norm", "scale"] {
         push(
             op.to_string(),
             "elementwise",

@@ -1,5 +1,5 @@
 // elementwise.cu — the small per-element and per-row ops of the unfused graph, over T
-// rows: rms_norm, bias_add, add, mul, silu, rope, kv_append. Each mirrors the CPU reference
+// rows: rms_norm, bias_add, add, mul, silu, rope, kv_append (and scale, for fault injection). Each mirrors the CPU reference
 // of the same name in src/exec/interp/ops.rs operation for operation.
 #include "quant.cuh"
 
@@ -25,6 +25,11 @@ __device__ void mul_impl(const EltArgs& g) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
         ((float*)g.out)[i] = __fmul_rn(((const float*)g.a)[i], ((const float*)g.b)[i]);
 }
+// scale: y = a · s (fault injection, src/fault.rs: scale=S in place, bias=off as a copy).
+__device__ void scale_impl(const EltArgs& g) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
+        ((float*)g.out)[i] = __fmul_rn(((const float*)g.a)[i], g.eps);
+}
 // silu: y = x / (1 + exp(−x)).
 __device__ void silu_impl(const EltArgs& g) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x) {
@@ -46,11 +51,12 @@ struct RopeArgs {
     u64 x, out, inv_freq;
     u64 pos;  // int [1]: position of row 0 (device memory)
     int T, n_head, head_dim, neox;
+    int offset;  // added to every position (fault injection offset=N; normally 0)
 };
 // rope over T rows at positions pos0..: see rope_pair in matvec.cu (same arithmetic).
 __device__ void rope_impl(const RopeArgs& g) {
     int half = g.head_dim / 2, per_row = g.n_head * half;
-    int pos0 = *(const int*)g.pos;
+    int pos0 = *(const int*)g.pos + g.offset;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * per_row; i += gridDim.x * blockDim.x) {
         int t = i / per_row, j = i % per_row, h = j / half, k = j % half;
         int base = t * g.n_head * g.head_dim + h * g.head_dim;

@@ -46,11 +46,18 @@ impl Contract {
     }
 }
 
-/// The repository's `contracts/` folder (overridable with `GRAPHRUN_CONTRACTS`).
+/// The repository's `contracts/` folder: `GRAPHRUN_CONTRACTS` when set, else the source
+/// tree's (when it still exists), else `./contracts` (a binary copied next to a checkout).
 pub fn dir() -> PathBuf {
-    std::env::var_os("GRAPHRUN_CONTRACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts"))
+    if let Some(d) = std::env::var_os("GRAPHRUN_CONTRACTS") {
+        return PathBuf::from(d);
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts");
+    if src.is_dir() {
+        src
+    } else {
+        PathBuf::from("contracts")
+    }
 }
 
 pub fn load_file(path: &Path) -> Result<Contract> {

@@ -10,8 +10,10 @@
 
 pub mod codegen;
 pub mod contracts;
+pub mod diff;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod generate;
 pub mod graph;
 pub mod model;

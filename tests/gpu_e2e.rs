@@ -108,9 +108,10 @@ fn check_model(
     steps: usize,
     cmp: &mut Compare,
     must_match_tokens: bool,
+    band_key: &str,
 ) {
     let c = contracts::load("gpu_parity").unwrap();
-    let e2e = c.table("e2e_nmse").unwrap().clone();
+    let e2e = c.table(band_key).unwrap().clone();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
         let g = lower(m, LowerOptions { act }).unwrap();
         let mut cpu_trace = Collect::default();
@@ -180,7 +181,7 @@ fn synthetic_models_trace_within_band_and_decode_identically() {
         )
         .unwrap();
         let prompt: Vec<u32> = (0..9).map(|i| (31 + 97 * i) % spec.vocab as u32).collect();
-        check_model(&m, preset, &prompt, 6, &mut cmp, false);
+        check_model(&m, preset, &prompt, 6, &mut cmp, false, "e2e_nmse");
     }
 }
 
@@ -215,6 +216,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
                 16,
                 &mut cmp,
                 true,
+                "e2e_nmse_real",
             );
             continue;
         }

@@ -4,6 +4,8 @@ use graphrun::exec::Engine;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::gpu_probe;
 use graphrun::exec::interp::Interpreter;
+use graphrun::fault::{self, Fault};
+use graphrun::graph::Graph;
 use graphrun::graph::{ActSemantics, LowerOptions, lower};
 use graphrun::model::{ModelFile, default_model_path};
 use graphrun::tokenizer::Tokenizer;
@@ -32,6 +34,11 @@ pub struct ExecArgs {
     /// GPU: run one kernel per graph node instead of the fused schedule (debugging, parity).
     #[arg(long)]
     pub no_fuse: bool,
+    /// Testing/debugging: perturb one graph node in this run: NODE:scale=S (output times S),
+    /// NODE:bias=off (a bias_add node skips its bias), NODE:offset=N (a rope node rotates N
+    /// positions further). Repeatable; node names as in `graphrun dump --stage lowered`.
+    #[arg(long = "inject", value_name = "NODE:KIND")]
+    pub inject: Vec<Fault>,
 }
 
 pub fn model_path(p: Option<PathBuf>) -> Result<PathBuf> {
@@ -66,9 +73,31 @@ pub fn engine<'m>(
     a: &ExecArgs,
     max_logit_rows: usize,
 ) -> Result<Box<dyn Engine + 'm>> {
+    engine_for(m, a, lowered(m, a)?, max_logit_rows, false)
+}
+
+/// The graph a run executes: lowered with the chosen semantics, faults injected.
+pub fn lowered(m: &ModelFile, a: &ExecArgs) -> Result<Graph> {
+    let mut g = lower(m, LowerOptions { act: a.act })?;
+    fault::inject(&mut g, &a.inject)?;
+    if !a.inject.is_empty() {
+        let list: Vec<String> = a.inject.iter().map(|f| f.to_string()).collect();
+        eprintln!("graphrun: injected fault(s): {}", list.join(", "));
+    }
+    Ok(g)
+}
+
+/// `engine` for an already lowered graph; with `require_gpu`, no GPU is an error instead
+/// of a fallback to the interpreter.
+pub fn engine_for<'m>(
+    m: &'m ModelFile,
+    a: &ExecArgs,
+    g: Graph,
+    max_logit_rows: usize,
+    require_gpu: bool,
+) -> Result<Box<dyn Engine + 'm>> {
     set_threads(a.threads)?;
     let n_ctx = a.ctx.min(m.hparams.n_ctx_train.max(1));
-    let g = lower(m, LowerOptions { act: a.act })?;
     if !a.interp {
         match gpu_probe::probe(a.device) {
             Ok(_) => {
@@ -90,6 +119,11 @@ pub fn engine<'m>(
                     }
                 );
                 return Ok(Box::new(e));
+            }
+            Err(why) if require_gpu => {
+                return Err(Error::invalid(format!(
+                    "--gpu: no usable GPU ({why}); use --interp for the CPU reference"
+                )));
             }
             Err(why) => eprintln!(
                 "graphrun: no GPU found ({why}); running the CPU interpreter (pass --interp to choose it explicitly)"

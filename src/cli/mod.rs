@@ -3,7 +3,9 @@
 
 mod bench;
 mod common;
+mod contracts;
 mod convert;
+mod diff;
 mod dump;
 mod inspect;
 mod kernels;
@@ -11,6 +13,7 @@ mod perplexity;
 mod run;
 mod synth;
 mod tokens;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use graphrun::Error;
@@ -39,6 +42,12 @@ enum Command {
     Detokenize(tokens::DetokenizeArgs),
     /// llama.cpp-compatible perplexity of a text file.
     Perplexity(perplexity::Args),
+    /// Trace every node of a prompt's run (prefill + decode steps) for `graphrun diff`.
+    Trace(trace::Args),
+    /// Compare two traces node by node; name the first node that leaves its contract band.
+    Diff(diff::Args),
+    /// List the contracts (invariants, bands, tests) with their last recorded status.
+    Contracts(contracts::Args),
     /// Print the op graph of a model (text, JSON or Graphviz DOT).
     Dump(dump::Args),
     /// List the generated CUDA kernels, print one's PTX, or compile-check them all.
@@ -62,6 +71,9 @@ pub fn main() -> i32 {
         Command::Tokenize(a) => tokens::tokenize(a),
         Command::Detokenize(a) => tokens::detokenize(a),
         Command::Perplexity(a) => perplexity::run(a),
+        Command::Trace(a) => trace::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Contracts(a) => contracts::run(a),
         Command::Dump(a) => dump::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::Bench(a) => bench::run(a),

@@ -50,6 +50,30 @@ pub struct Args {
     exec: ExecArgs,
 }
 
+/// The prompt's token ids: BOS when the model wants one, then the text (ChatML-wrapped with
+/// `chat`), special tokens written in it honoured.
+pub fn prompt_ids(
+    m: &graphrun::model::ModelFile,
+    tk: &graphrun::tokenizer::Tokenizer,
+    prompt: &str,
+    chat: bool,
+    system: Option<&str>,
+) -> Vec<u32> {
+    let text = if chat {
+        chatml(m.tokenizer.chat_template.as_deref(), system, prompt)
+    } else {
+        prompt.to_string()
+    };
+    let mut ids = Vec::new();
+    if tk.add_bos
+        && let Some(b) = tk.bos
+    {
+        ids.push(b);
+    }
+    ids.extend(tk.encode(&text, true));
+    ids
+}
+
 /// Applies the ChatML template: system turn, user turn, and the assistant header.
 pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> String {
     let default_system = template
@@ -72,22 +96,7 @@ pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> Strin
 pub fn run(a: Args) -> Result<i32> {
     let m = open(a.model)?;
     let tk = tokenizer(&m)?;
-    let text = if a.chat {
-        chatml(
-            m.tokenizer.chat_template.as_deref(),
-            a.system.as_deref(),
-            &a.prompt,
-        )
-    } else {
-        a.prompt.clone()
-    };
-    let mut prompt = Vec::new();
-    if tk.add_bos
-        && let Some(b) = tk.bos
-    {
-        prompt.push(b);
-    }
-    prompt.extend(tk.encode(&text, true));
+    let prompt = prompt_ids(&m, &tk, &a.prompt, a.chat, a.system.as_deref());
     let mut eng = engine(&m, &a.exec, 1)?;
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: a.temp,

@@ -24,6 +24,9 @@ pub trait Observer {
     fn wants_data(&self) -> bool {
         true
     }
+    /// Called before `node_done` by executors that run kernel groups: the kernel(s) of the
+    /// group whose output follows and the graph nodes it covers (None: one node, unfused).
+    fn group(&mut self, _kernel: Option<&str>, _covers: &[NodeId]) {}
 }
 
 /// An observer that does nothing.

@@ -124,6 +124,7 @@ impl Builder<'_> {
             width: hp.n_embd,
             weight: Some(w),
             layer: None,
+            fault: None,
         }))
     }
 
@@ -302,6 +303,7 @@ impl Builder<'_> {
             width,
             weight,
             layer,
+            fault: None,
         })
     }
 }

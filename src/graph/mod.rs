@@ -49,6 +49,8 @@ pub struct Node {
     pub weight: Option<WeightRef>,
     /// Transformer block this node belongs to, if any.
     pub layer: Option<usize>,
+    /// An injected fault (tests and debugging only; `src/fault.rs`).
+    pub fault: Option<crate::fault::FaultKind>,
 }
 
 /// A lowered model: nodes in topological order (every node's inputs come before it).
@@ -96,6 +98,18 @@ impl Graph {
             }
         }
         last
+    }
+
+    /// Marks a node as faulted (see `crate::fault::inject`).
+    pub fn set_fault(&mut self, id: NodeId, kind: crate::fault::FaultKind) {
+        self.g[NodeIndex::new(id.index())].fault = Some(kind);
+    }
+
+    /// The nodes carrying an injected fault.
+    pub fn faults(&self) -> Vec<(NodeId, crate::fault::FaultKind)> {
+        self.nodes()
+            .filter_map(|(id, n)| n.fault.map(|f| (id, f)))
+            .collect()
     }
 
     /// The petgraph view, for passes and DOT output.

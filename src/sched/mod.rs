@@ -9,7 +9,7 @@
 //! 3. `fuse_matmul_add`: matmul + residual add (O projection, down projection)
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
-//! Anything left is one group per node. `--no-fuse` (and every prefill) skips the passes.
+//! Anything left is one group per node (always so for a node with an injected fault). `--no-fuse` (and every prefill) skips the passes.
 
 mod plan;
 
@@ -343,8 +343,10 @@ pub fn schedule(g: &Graph, fuse: bool) -> Schedule {
                 if c.taken[id.index()] {
                     continue;
                 }
+                // A faulted node keeps a kernel of its own (src/fault.rs).
                 if let Some((kind, nodes, kernel)) = f(&c, id)
                     && c.free(&nodes)
+                    && nodes.iter().all(|n| g.node(*n).fault.is_none())
                 {
                     for n in &nodes {
                         c.taken[n.index()] = true;

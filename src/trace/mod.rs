@@ -22,8 +22,11 @@ pub struct Record {
     /// Index of the node in topological order (for ordering diffs).
     pub index: u32,
     pub layer: Option<usize>,
-    /// Kernel group (fused GPU traces), else null.
+    /// Kernel(s) of the fused group whose output this is (fused GPU traces), else null.
     pub group: Option<String>,
+    /// Graph nodes the fused group covers (its last one is `node`), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<Vec<String>>,
     /// Matmul activation semantics (`f32` | `q8`), else null.
     pub act: Option<String>,
     pub dtype: String,
@@ -78,8 +81,59 @@ pub struct Tracer {
     executor: String,
     step: usize,
     last_pos: Option<usize>,
-    /// Optional group name per node (fused traces).
-    pub groups: Option<Vec<Option<String>>>,
+    /// The group announced for the next record (`Observer::group`).
+    pending_group: Option<(String, Vec<String>)>,
+    /// Written as `meta.json` by `finish`.
+    pub meta: Option<Meta>,
+    records: usize,
+    tensor_bytes: u64,
+}
+
+/// `meta.json` beside `trace.jsonl`: what ran, so `graphrun diff` can pick the comparison
+/// kind and walk the graph (inputs of a node) without the model file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    /// `graphrun` version that wrote the trace.
+    pub graphrun: String,
+    pub model: String,
+    /// `gguf` or `apr`.
+    pub format: String,
+    pub arch: String,
+    /// `interp` or `cuda`.
+    pub executor: String,
+    /// Activation semantics of the graph's matmuls (`f32` | `q8`).
+    pub act: String,
+    /// Fused GPU schedule (decode steps record group outputs only).
+    pub fused: bool,
+    /// Injected faults (`NODE:KIND`), empty for a normal run.
+    pub faults: Vec<String>,
+    pub prompt_tokens: Vec<u32>,
+    /// Tokens chosen greedily after the prefill and after each decode step.
+    pub generated: Vec<u32>,
+    /// Every graph node in topological order, with its inputs.
+    pub nodes: Vec<MetaNode>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MetaNode {
+    pub name: String,
+    pub op: String,
+    pub layer: Option<usize>,
+    pub inputs: Vec<String>,
+}
+
+impl Meta {
+    /// The graph part of the metadata.
+    pub fn nodes_of(g: &crate::graph::Graph) -> Vec<MetaNode> {
+        g.nodes()
+            .map(|(_, n)| MetaNode {
+                name: n.name.clone(),
+                op: n.op.name().to_string(),
+                layer: n.layer,
+                inputs: n.inputs.iter().map(|i| g.node(*i).name.clone()).collect(),
+            })
+            .collect()
+    }
 }
 
 impl Tracer {
@@ -104,18 +158,63 @@ impl Tracer {
             executor: executor.to_string(),
             step: 0,
             last_pos: None,
-            groups: None,
+            pending_group: None,
+            meta: None,
+            records: 0,
+            tensor_bytes: 0,
         })
     }
 
+    /// Records written so far, and bytes of full tensors.
+    pub fn written(&self) -> (usize, u64) {
+        (self.records, self.tensor_bytes)
+    }
+
+    /// Flushes `trace.jsonl` and writes `meta.json` (when set); returns the trace path.
     pub fn finish(mut self) -> Result<PathBuf> {
         let p = self.dir.join("trace.jsonl");
         self.out.flush().map_err(|e| Error::io(&p, e))?;
+        if let Some(m) = &self.meta {
+            let mp = self.dir.join("meta.json");
+            let text = serde_json::to_string_pretty(m).expect("meta serializes");
+            std::fs::write(&mp, text + "\n").map_err(|e| Error::io(&mp, e))?;
+        }
         Ok(p)
     }
 }
 
+/// Reads `meta.json` from a trace directory (or the directory of a `trace.jsonl`); None
+/// when the trace has none (e.g. written by an older graphrun).
+pub fn read_meta(path: &Path) -> Result<Option<Meta>> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let mp = dir.join("meta.json");
+    if !mp.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&mp).map_err(|e| Error::io(&mp, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::format(&mp.display().to_string(), "meta.json", 0, e.to_string()))
+}
+
 impl Observer for Tracer {
+    fn group(&mut self, kernel: Option<&str>, covers: &[NodeId]) {
+        self.pending_group = kernel.map(|k| {
+            let names = match &self.meta {
+                Some(m) => covers
+                    .iter()
+                    .filter_map(|c| m.nodes.get(c.index()).map(|n| n.name.clone()))
+                    .collect(),
+                None => covers.iter().map(|c| format!("#{}", c.0)).collect(),
+            };
+            (k.to_string(), names)
+        });
+    }
+
     fn node_done(
         &mut self,
         id: NodeId,
@@ -131,6 +230,7 @@ impl Observer for Tracer {
             }
             self.last_pos = Some(pos);
         }
+        let group = self.pending_group.take();
         if !self.nodes.matches(&node.name) {
             return Ok(());
         }
@@ -139,6 +239,7 @@ impl Observer for Tracer {
                 let name = format!("{}@{}.npy", node.name, pos);
                 let path = self.dir.join("tensors").join(&name);
                 npy::write_f32(&path, &[rows, node.width], data)?;
+                self.tensor_bytes += (data.len() * 4) as u64;
                 Some(name)
             }
             _ => None,
@@ -148,7 +249,8 @@ impl Observer for Tracer {
             op: node.op.name().to_string(),
             index: id.0,
             layer: node.layer,
-            group: self.groups.as_ref().and_then(|g| g[id.index()].clone()),
+            covers: group.as_ref().map(|g| g.1.clone()),
+            group: group.map(|g| g.0),
             act: match &node.op {
                 Op::MatMul { act } => Some(act.name().to_string()),
                 _ => None,
@@ -161,6 +263,7 @@ impl Observer for Tracer {
             stats: Stats::of(data),
             tensor,
         };
+        self.records += 1;
         let line = serde_json::to_string(&rec).expect("record serializes");
         writeln!(self.out, "{line}").map_err(|e| Error::io(self.dir.join("trace.jsonl"), e))
     }

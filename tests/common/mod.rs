@@ -67,10 +67,82 @@ impl Rng {
     }
 }
 
-/// Path to the built `graphrun` binary.
+/// Path to the built `graphrun` binary (`GRAPHRUN_BIN` overrides it where test binaries run
+/// away from the build tree, e.g. on the GPU machine).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_graphrun"))
+    std::env::var_os("GRAPHRUN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_graphrun")))
 }
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("graphrun-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the `graphrun` binary; returns (exit status, stdout, stderr).
+pub fn graphrun(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin().display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `graphrun trace MODEL --prompt P EXTRA... -o DIR`, which must succeed.
+pub fn trace(model: &std::path::Path, prompt: &str, extra: &[&str], dir: &std::path::Path) {
+    let mut args = vec![
+        "trace",
+        model.to_str().unwrap(),
+        "--prompt",
+        prompt,
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = graphrun(&args);
+    assert_eq!(code, 0, "graphrun {}: {err}", args.join(" "));
+}
+
+/// `graphrun diff A B [EXTRA...] --json`: (exit status, report, stderr).
+pub fn diff_json(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut args = vec!["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = graphrun(&args);
+    assert!(
+        code == 0 || code == 1,
+        "graphrun {}: exit {code}: {err}",
+        args.join(" ")
+    );
+    (code, serde_json::from_str(&out).unwrap(), err)
+}
+
+/// The faults every injected-fault table uses (CPU and GPU): node, kind. Scales as small as
+/// 1e-4 relative, a dropped bias, RoPE offsets, from the embedding to the final norm.
+pub const FAULTS: &[&str] = &[
+    "token_embd:scale=1.001",
+    "blk.0.attn_k_bias:bias=off",
+    "blk.3.ffn_gate:scale=1.001",
+    "blk.5.attn_rope_q:offset=1",
+    "blk.7.attn_norm:scale=1.0001",
+    "blk.9.attn:scale=0.999",
+    "blk.12.attn_v:scale=1.01",
+    "blk.16.ffn_swiglu:scale=1.001",
+    "blk.20.ffn_down:scale=1.0001",
+    "blk.23.attn_rope_k:offset=3",
+    "output_norm:scale=1.001",
+];
 
 /// The llama.cpp reference outputs: `$GRAPHRUN_REFERENCE`, else `../shared/reference`
 /// beside the checkout, else the committed copy in `tests/reference`.

@@ -135,6 +135,7 @@ pub struct RopeArgs {
     pub n_head: i32,
     pub head_dim: i32,
     pub neox: i32,
+    pub offset: i32,
 }
 
 #[repr(C)]

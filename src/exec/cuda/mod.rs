@@ -13,6 +13,7 @@ use self::args::*;
 use super::{Engine, Observer};
 use crate::codegen;
 use crate::error::{Error, Result};
+use crate::fault::FaultKind;
 use crate::graph::{ActSemantics, Graph, KvKind, Node, NodeId, Op};
 use crate::model::{ModelFile, RopeType};
 use crate::quant::GgmlType;
@@ -541,7 +542,10 @@ impl<'m> CudaEngine<'m> {
         let hp = self.graph.hparams.clone();
         let g = &self.graph;
         match kind {
-            GroupKind::Single { node } => self.run_node(s, node, t, lrows),
+            GroupKind::Single { node } => {
+                self.run_node(s, node, t, lrows)?;
+                self.scale_fault(s, node, t, lrows)
+            }
             GroupKind::Qkv {
                 norm,
                 q,
@@ -706,6 +710,36 @@ impl<'m> CudaEngine<'m> {
     }
 
     /// One graph node as its own kernel(s), for `t` rows.
+    /// Applies an injected `scale=S` fault to a node's output, in place (src/fault.rs; the
+    /// scheduler gives a faulted node a group of its own).
+    fn scale_fault(&mut self, s: usize, id: NodeId, t: usize, lrows: &Range<usize>) -> Result<()> {
+        let Some(FaultKind::Scale(f)) = self.graph.node(id).fault else {
+            return Ok(());
+        };
+        let rows = if id == self.graph.output() {
+            lrows.len()
+        } else {
+            t
+        };
+        let count = rows * self.graph.node(id).width;
+        let out = self.buf(s, id);
+        let a = EltArgs {
+            a: out,
+            b: 0,
+            out,
+            n: count as i32,
+            width: self.graph.node(id).width as i32,
+            eps: f,
+        };
+        self.launch(
+            "scale",
+            ((count.div_ceil(256) as u32).min(4096), 1),
+            256,
+            0,
+            a,
+        )
+    }
+
     fn run_node(&mut self, s: usize, id: NodeId, t: usize, lrows: &Range<usize>) -> Result<()> {
         let n = self.graph.node(id).clone();
         let hp = self.graph.hparams.clone();
@@ -820,6 +854,17 @@ impl<'m> CudaEngine<'m> {
                     a,
                 )
             }
+            Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => {
+                let a = EltArgs {
+                    a: inp(self, 0),
+                    b: 0,
+                    out: self.buf(s, id),
+                    n: (t * width) as i32,
+                    width: width as i32,
+                    eps: 1.0,
+                };
+                self.launch("scale", (elt_grid(t * width), 1), 256, 0, a)
+            }
             Op::BiasAdd | Op::Add | Op::Mul | Op::Silu => {
                 let b = match n.op {
                     Op::BiasAdd => self.wptr(&n),
@@ -851,6 +896,10 @@ impl<'m> CudaEngine<'m> {
                     n_head: *n_head as i32,
                     head_dim: *head_dim as i32,
                     neox: (*rope == RopeType::Neox) as i32,
+                    offset: match n.fault {
+                        Some(FaultKind::Offset(k)) => k as i32,
+                        _ => 0,
+                    },
                 };
                 self.launch("rope", (elt_grid(t * width / 2), 1), 256, 0, a)
             }
@@ -1011,6 +1060,12 @@ impl<'m> CudaEngine<'m> {
                 } else {
                     self.pos
                 };
+                let gr = &self.scheds[s].groups[gi];
+                if self.scheds[s].fused && gr.nodes.len() > 1 {
+                    obs.group(Some(&gr.kernel), &gr.nodes);
+                } else {
+                    obs.group(None, &[id]);
+                }
                 obs.node_done(id, self.graph.node(id), first, rows, &mut data)?;
             }
         }

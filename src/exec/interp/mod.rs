@@ -7,6 +7,7 @@ pub mod ops;
 
 use super::Observer;
 use crate::error::{Error, Result};
+use crate::fault::FaultKind;
 use crate::graph::{Graph, KvKind, NodeId, Op};
 use crate::model::ModelFile;
 use std::collections::HashMap;
@@ -186,6 +187,7 @@ impl<'m> Interpreter<'m> {
                     out,
                 )
             }
+            Op::BiasAdd if node.fault == Some(FaultKind::BiasOff) => out.copy_from_slice(input(0)),
             Op::BiasAdd => ops::bias_add(input(0), small.expect("bias"), out),
             Op::Rope {
                 rope,
@@ -198,7 +200,10 @@ impl<'m> Interpreter<'m> {
                 &self.inv_freq,
                 *n_head,
                 *head_dim,
-                self.pos,
+                match node.fault {
+                    Some(FaultKind::Offset(n)) => self.pos + n as usize,
+                    _ => self.pos,
+                },
                 out,
             ),
             Op::KvAppend { layer, cache } => {
@@ -231,6 +236,9 @@ impl<'m> Interpreter<'m> {
             Op::Silu => ops::silu(input(0), out),
             Op::Mul => ops::mul(input(0), input(1), out),
             Op::Add => ops::add(input(0), input(1), out),
+        }
+        if let Some(FaultKind::Scale(s)) = node.fault {
+            out.iter_mut().for_each(|x| *x *= s);
         }
     }
 

@@ -1,0 +1,189 @@
+//! `graphrun contracts`: every contract in `contracts/` with its invariant, bands and tests,
+//! and each test's status from the last recorded run (`evidence/contracts-status.json`,
+//! written by `graphrun contracts --record LOG...` from test logs).
+
+use graphrun::contracts;
+use graphrun::{Error, Result};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Recording: run the tests with their output saved (scripts/test 2>&1 | tee cpu.log; \
+GPU suites on the device write their own logs), then `graphrun contracts --record cpu.log gpu.log`. \
+A later log overrides an earlier one for the same test (so a device log replaces the CPU log's \
+skipped GPU tests)."
+)]
+pub struct Args {
+    /// Print JSON (contracts with bands, tests and status).
+    #[arg(long)]
+    json: bool,
+    /// Read test results from these logs (cargo nextest or libtest output) and write the
+    /// status file instead of listing.
+    #[arg(long, value_name = "LOG", num_args = 1..)]
+    record: Vec<PathBuf>,
+    /// Status file (default: evidence/contracts-status.json beside contracts/).
+    #[arg(long, value_name = "FILE")]
+    status: Option<PathBuf>,
+}
+
+fn status_path(a: &Args) -> PathBuf {
+    a.status.clone().unwrap_or_else(|| {
+        contracts::dir()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("evidence/contracts-status.json")
+    })
+}
+
+/// Results of the named tests found in a log: nextest (`PASS [ 1.2s] crate::file func`,
+/// `FAIL ...`) and libtest (`test func ... ok|FAILED|ignored`).
+fn scan(log: &str, func: &str) -> Option<&'static str> {
+    let mut found = None;
+    for line in log.lines() {
+        let l = line.trim();
+        let words: Vec<&str> = l.split_whitespace().collect();
+        if words.last() == Some(&func) || words.iter().any(|w| w.ends_with(&format!("::{func}"))) {
+            if l.starts_with("PASS") {
+                found = Some("pass");
+            } else if l.starts_with("FAIL") || l.starts_with("SIGSEGV") || l.starts_with("TIMEOUT")
+            {
+                found = Some("fail");
+            }
+        }
+        if let Some(rest) = l.strip_prefix("test ") {
+            let mut it = rest.split(" ... ");
+            if it.next().map(str::trim) == Some(func) {
+                found = match it.next().map(str::trim) {
+                    Some("ok") => Some("pass"),
+                    Some(s) if s.starts_with("FAILED") => Some("fail"),
+                    Some("ignored") => Some("ignored"),
+                    _ => found,
+                };
+            }
+        }
+    }
+    found
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let all = contracts::all()?;
+    let sp = status_path(&a);
+    if !a.record.is_empty() {
+        let mut tests = Map::new();
+        let mut sources = Vec::new();
+        for log in &a.record {
+            let text = std::fs::read_to_string(log).map_err(|e| Error::io(log, e))?;
+            sources.push(log.display().to_string());
+            for c in &all {
+                for t in &c.tests {
+                    let func = t.rsplit("::").next().unwrap_or(t);
+                    if let Some(s) = scan(&text, func) {
+                        tests.insert(
+                            t.clone(),
+                            json!({"status": s, "log": log.display().to_string()}),
+                        );
+                    }
+                }
+            }
+        }
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let v = json!({"recorded_unix": secs, "commit": commit, "logs": sources, "tests": tests});
+        std::fs::write(&sp, serde_json::to_string_pretty(&v).expect("json") + "\n")
+            .map_err(|e| Error::io(&sp, e))?;
+        eprintln!(
+            "graphrun: recorded {} test results into {}",
+            v["tests"].as_object().map_or(0, |m| m.len()),
+            sp.display()
+        );
+        return Ok(0);
+    }
+    let status: Value = std::fs::read_to_string(&sp)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let st = |t: &str| -> (String, String) {
+        let e = &status["tests"][t];
+        (
+            e["status"].as_str().unwrap_or("not recorded").to_string(),
+            e["log"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    if a.json {
+        let list: Vec<Value> = all
+            .iter()
+            .map(|c| {
+                json!({
+                    "contract": c.name, "file": c.path.display().to_string(),
+                    "invariant": c.invariant, "bands": c.bands,
+                    "tests": c.tests.iter().map(|t| {
+                        let (s, log) = st(t);
+                        json!({"test": t, "status": s, "log": log})
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"status_file": sp.display().to_string(),
+                "commit": status["commit"], "recorded_unix": status["recorded_unix"], "contracts": list}))
+            .expect("json")
+        );
+        return Ok(0);
+    }
+    match status["commit"].as_str() {
+        Some(c) => println!(
+            "status from {} (recorded at commit {c}, logs: {})\n",
+            sp.display(),
+            status["logs"]
+                .as_array()
+                .map(|l| l
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        None => println!(
+            "no recorded status ({} missing; see --help for --record)\n",
+            sp.display()
+        ),
+    }
+    for c in &all {
+        let first = c.invariant.split(". ").next().unwrap_or(&c.invariant);
+        println!("{}  ({})", c.name, c.path.display());
+        println!("  {}", first.trim_end_matches('.'));
+        let bands: Vec<String> = c
+            .bands
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Object(_) => format!("{k}: {}", v),
+                _ => format!("{k}={v}"),
+            })
+            .collect();
+        println!("  bands: {}", bands.join("; "));
+        for t in &c.tests {
+            let (s, log) = st(t);
+            println!(
+                "  {:<12} {t}{}",
+                s,
+                if log.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{log}]")
+                }
+            );
+        }
+        println!();
+    }
+    Ok(0)
+}

@@ -1,0 +1,126 @@
+//! `graphrun trace`: run the prompt (prefill, then optional greedy decode steps) on one
+//! executor and write the per-node trace (`trace.jsonl`, `meta.json`, `tensors/*.npy`) that
+//! `graphrun diff` compares.
+
+use super::common::{ExecArgs, engine_for, lowered, open, tokenizer};
+use super::run::prompt_ids;
+use graphrun::trace::{Meta, NodePattern, Tracer};
+use graphrun::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  graphrun trace MODEL --prompt 'def fib(n):' --interp -o /tmp/cpu
+  graphrun trace MODEL --prompt 'def fib(n):' --gpu --decode 4 -o /tmp/gpu
+  graphrun diff /tmp/gpu /tmp/cpu")]
+pub struct Args {
+    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
+    model: Option<PathBuf>,
+    /// The prompt text.
+    #[arg(long, short)]
+    prompt: String,
+    /// Wrap the prompt in the model's ChatML template.
+    #[arg(long)]
+    chat: bool,
+    /// System message for --chat.
+    #[arg(long)]
+    system: Option<String>,
+    /// Run on the GPU; fail (instead of falling back to the interpreter) when there is none.
+    #[arg(long, conflicts_with = "interp")]
+    gpu: bool,
+    /// Greedy decode steps to trace after the prefill (each adds one position).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    decode: usize,
+    /// Record only nodes matching these globs (comma separated, `*` and `?`).
+    #[arg(long, default_value = "*", value_name = "PATTERN")]
+    nodes: String,
+    /// Write full tensors of the recorded nodes matching these globs (default: all of them,
+    /// which `graphrun diff` needs for exact metrics); `none` writes stats only.
+    #[arg(long, default_value = "*", value_name = "PATTERN")]
+    tensors: String,
+    /// Output directory (created; an existing trace there is replaced).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let m = open(a.model.clone())?;
+    let tk = tokenizer(&m)?;
+    let prompt = prompt_ids(&m, &tk, &a.prompt, a.chat, a.system.as_deref());
+    if prompt.is_empty() {
+        return Err(Error::invalid(
+            "--prompt tokenizes to nothing; give a non-empty prompt",
+        ));
+    }
+    let g = lowered(&m, &a.exec)?;
+    let mut meta = Meta {
+        graphrun: env!("CARGO_PKG_VERSION").to_string(),
+        model: m.path.clone(),
+        format: match m.format {
+            graphrun::model::FileFormat::Gguf { .. } => "gguf",
+            graphrun::model::FileFormat::Apr { .. } => "apr",
+        }
+        .to_string(),
+        arch: g.arch.clone(),
+        act: a.exec.act.name().to_string(),
+        faults: a.exec.inject.iter().map(|f| f.to_string()).collect(),
+        prompt_tokens: prompt.clone(),
+        nodes: Meta::nodes_of(&g),
+        ..Default::default()
+    };
+    let mut eng = engine_for(&m, &a.exec, g, 1, a.gpu)?;
+    if prompt.len() + a.decode > eng.n_ctx() {
+        return Err(Error::invalid(format!(
+            "prompt ({} tokens) + --decode {} exceed the context size {} (raise --ctx)",
+            prompt.len(),
+            a.decode,
+            eng.n_ctx()
+        )));
+    }
+    meta.executor = eng.name().to_string();
+    meta.fused = eng.name() == "cuda" && !a.exec.no_fuse;
+    for f in ["trace.jsonl", "meta.json"] {
+        let _ = std::fs::remove_file(a.out.join(f));
+    }
+    let _ = std::fs::remove_dir_all(a.out.join("tensors"));
+    let tensors = (a.tensors != "none").then(|| NodePattern::new(&a.tensors));
+    let mut tracer = Tracer::create(&a.out, NodePattern::new(&a.nodes), tensors, eng.name())?;
+    tracer.meta = Some(meta);
+    let t0 = std::time::Instant::now();
+    let mut next = eng.step_argmax(&prompt, &mut tracer)?;
+    let mut generated = vec![next];
+    for i in 0..a.decode {
+        eprint!("\rgraphrun: decode step {}/{}", i + 1, a.decode);
+        next = eng.step_argmax(&[next], &mut tracer)?;
+        generated.push(next);
+    }
+    if a.decode > 0 {
+        eprintln!();
+    }
+    let (records, bytes) = tracer.written();
+    if let Some(m) = tracer.meta.as_mut() {
+        m.generated = generated.clone();
+    }
+    let path = tracer.finish()?;
+    eprintln!(
+        "graphrun [{}]: traced {} prompt tokens + {} decode steps in {:.2} s: {} records, {:.1} MB of tensors -> {}",
+        eng.name(),
+        prompt.len(),
+        a.decode,
+        t0.elapsed().as_secs_f64(),
+        records,
+        bytes as f64 / 1e6,
+        path.display()
+    );
+    println!(
+        "{}",
+        generated
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok(0)
+}

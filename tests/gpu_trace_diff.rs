@@ -1,0 +1,108 @@
+//! `graphrun trace --gpu` vs `--interp` through `graphrun diff`, on the device: clean GPU
+//! traces (fused and unfused, f32 and q8) are within the same-semantics bands, and every
+//! fault of the injected-fault table, injected into the GPU run (fused schedule, f32
+//! semantics, where GPU and interpreter agree to ~1e-12), is named as the first divergence.
+//! Model: $GRAPHRUN_REAL_05B, else the cached real 0.5B. Skipped, with a message, without a
+//! GPU.
+
+mod common;
+
+use common::{FAULTS, diff_json, scratch, trace};
+
+const PROMPT: &str = "def fibonacci(n):";
+
+fn gpu_ok() -> bool {
+    match graphrun::exec::gpu_probe::probe(0) {
+        Ok(_) => true,
+        Err(why) => {
+            eprintln!("SKIP gpu_trace_diff: no GPU ({why})");
+            false
+        }
+    }
+}
+
+fn worst(r: &serde_json::Value) -> (f64, String) {
+    r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["nmse"].as_f64().unwrap(),
+                format!("{}@{}", n["node"], n["pos"]),
+            )
+        })
+        .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a })
+}
+
+#[test]
+fn gpu_traces_are_within_band_and_injected_faults_are_found() {
+    if !gpu_ok() {
+        return;
+    }
+    let m = match std::env::var_os("GRAPHRUN_REAL_05B") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => match common::model_05b() {
+            Some(p) => p,
+            None => return,
+        },
+    };
+    let d = scratch("gpu-trace");
+    let steps = ["--decode", "4"];
+    for act in ["f32", "q8"] {
+        let cpu = d.join(format!("interp-{act}"));
+        trace(
+            &m,
+            PROMPT,
+            &[&["--interp", "--act", act], &steps[..]].concat(),
+            &cpu,
+        );
+        for fuse in [true, false] {
+            let gpu = d.join(format!("gpu-{act}-{fuse}"));
+            let mut args = vec!["--gpu", "--act", act, "--decode", "4"];
+            if !fuse {
+                args.push("--no-fuse");
+            }
+            trace(&m, PROMPT, &args, &gpu);
+            let (code, r, _) = diff_json(&gpu, &cpu, &[]);
+            let (w, at) = worst(&r);
+            eprintln!(
+                "clean gpu {act} {}: contract {}, {} records, only in gpu {}, only in interp {}, worst NMSE {w:.3e} at {at}, exit {code}",
+                if fuse { "fused" } else { "unfused" },
+                r["contract"],
+                r["nodes"].as_array().unwrap().len(),
+                r["only_in_a"].as_array().unwrap().len(),
+                r["only_in_b"].as_array().unwrap().len(),
+            );
+            assert_eq!(r["contract"], "trace_same_semantics");
+            assert_eq!(code, 0, "clean GPU trace: {}", r["first_divergence_line"]);
+        }
+    }
+    let cpu = d.join("interp-f32");
+    for fault in FAULTS {
+        let node = fault.split(':').next().unwrap();
+        let gpu = d.join(format!("fault-{node}"));
+        trace(
+            &m,
+            PROMPT,
+            &["--gpu", "--act", "f32", "--decode", "4", "--inject", fault],
+            &gpu,
+        );
+        let (code, r, _) = diff_json(&gpu, &cpu, &[]);
+        let line = r["first_divergence_line"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
+        eprintln!("gpu fault {fault}: exit {code}: {line}");
+        assert_eq!(code, 1, "{fault}: no divergence reported");
+        let f = &r["first_divergence"];
+        assert_eq!(
+            r["nodes"][f["at"].as_u64().unwrap() as usize]["node"],
+            node,
+            "{fault}: {line}"
+        );
+        assert_eq!(f["cause"], "culprit", "{fault}: {line}");
+        let _ = std::fs::remove_dir_all(&gpu);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
