@@ -262,13 +262,20 @@ fn contracts_command_lists_every_contract_and_records_statuses() {
         &log1,
         "        PASS [   1.200s] graphrun::trace_diff gguf_and_apr_traces_are_identical_node_for_node\n\
          \x20       FAIL [   3.000s] graphrun::trace_diff injected_faults_are_the_first_divergence_on_the_interpreter\n\
-         \x20       PASS [   0.010s] graphrun::gpu_trace_diff gpu_traces_are_within_band_and_injected_faults_are_found\n",
+         \x20       PASS [   0.010s] graphrun::gpu_trace_diff gpu_traces_are_within_band_and_injected_faults_are_found\n\
+         \x20       PASS [   0.010s] graphrun::backend_ops every_op_and_fusion_group_matches_the_interpreter\n\
+         \x20 stderr ───\n\
+         \x20   SKIP backend_ops: no GPU (no CUDA driver library (libcuda) found)\n\
+         \x20       PASS [   0.010s] graphrun::contracts every_contract_names_existing_tests\n",
     )
     .unwrap();
     let log2 = d.join("gpu.log");
     std::fs::write(
         &log2,
-        "test gpu_traces_are_within_band_and_injected_faults_are_found ... FAILED\n",
+        "test gpu_traces_are_within_band_and_injected_faults_are_found ... FAILED\n\
+         test real_05b_greedy_tokens_match_the_interpreter ... real-0.5b p2: interp [1, 2]\n\
+         \x20             gpu    [1, 2]\n\
+         ok\n",
     )
     .unwrap();
     let status = d.join("status.json");
@@ -295,6 +302,14 @@ fn contracts_command_lists_every_contract_and_records_statuses() {
     assert_eq!(
         t["gpu_trace_diff::gpu_traces_are_within_band_and_injected_faults_are_found"]["status"],
         "fail"
+    );
+    assert_eq!(
+        t["backend_ops::every_op_and_fusion_group_matches_the_interpreter"]["status"],
+        "skipped"
+    );
+    assert_eq!(
+        t["gpu_e2e::real_05b_greedy_tokens_match_the_interpreter"]["status"],
+        "pass"
     );
     let (_, text, _) = graphrun(&["contracts", "--status", path(&status)]);
     assert!(text.contains("trace_exact"));

@@ -36,30 +36,50 @@ fn status_path(a: &Args) -> PathBuf {
     })
 }
 
-/// Results of the named tests found in a log: nextest (`PASS [ 1.2s] crate::file func`,
-/// `FAIL ...`) and libtest (`test func ... ok|FAILED|ignored`).
+/// Result of the named test found in a log: nextest (`PASS [ 1.2s] crate::file func`,
+/// `FAIL ...`; a passing test whose shown output says `SKIP` counts as `skipped`) and
+/// libtest (`test func ... ok|FAILED|ignored`, the verdict possibly on a later line when
+/// the test printed in between).
 fn scan(log: &str, func: &str) -> Option<&'static str> {
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    let verdict = |s: &str| match s {
+        "ok" => Some("pass"),
+        "ignored" => Some("ignored"),
+        s if s.starts_with("FAILED") => Some("fail"),
+        _ => None,
+    };
     let mut found = None;
-    for line in log.lines() {
-        let l = line.trim();
+    for (i, l) in lines.iter().enumerate() {
         let words: Vec<&str> = l.split_whitespace().collect();
-        if words.last() == Some(&func) || words.iter().any(|w| w.ends_with(&format!("::{func}"))) {
-            if l.starts_with("PASS") {
-                found = Some("pass");
-            } else if l.starts_with("FAIL") || l.starts_with("SIGSEGV") || l.starts_with("TIMEOUT")
-            {
-                found = Some("fail");
-            }
+        let names_it =
+            words.last() == Some(&func) || words.iter().any(|w| w.ends_with(&format!("::{func}")));
+        if names_it && l.starts_with("PASS") {
+            // Its output (shown for the GPU suites) runs until the next nextest status line.
+            let skipped = lines[i + 1..]
+                .iter()
+                .take_while(|x| !(x.starts_with("PASS") || x.starts_with("FAIL")))
+                .any(|x| x.starts_with("SKIP"));
+            found = Some(if skipped { "skipped" } else { "pass" });
+        } else if names_it
+            && ["FAIL", "SIGSEGV", "SIGABRT", "TIMEOUT"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        {
+            found = Some("fail");
         }
         if let Some(rest) = l.strip_prefix("test ") {
             let mut it = rest.split(" ... ");
             if it.next().map(str::trim) == Some(func) {
-                found = match it.next().map(str::trim) {
-                    Some("ok") => Some("pass"),
-                    Some(s) if s.starts_with("FAILED") => Some("fail"),
-                    Some("ignored") => Some("ignored"),
-                    _ => found,
-                };
+                let rest = it.next().unwrap_or("").trim();
+                // The verdict follows the name, or ends a later line when the test printed
+                // in between.
+                found = verdict(rest)
+                    .or_else(|| {
+                        lines[i + 1..].iter().find_map(|x| {
+                            verdict(x).or_else(|| x.rsplit(' ').next().and_then(verdict))
+                        })
+                    })
+                    .or(found);
             }
         }
     }

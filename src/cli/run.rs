@@ -1,6 +1,6 @@
 //! `graphrun run`: generate text, streaming it as it is produced.
 
-use super::common::{ExecArgs, engine, open, tokenizer};
+use super::common::{ExecArgs, engine_for, lowered, open, tokenizer};
 use graphrun::Result;
 use graphrun::exec::{NoObserver, Observer};
 use graphrun::generate::{Sampler, SamplerConfig, generate};
@@ -11,17 +11,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
-    model: Option<PathBuf>,
-    /// The prompt text (special tokens such as <|im_start|> written in it are honoured).
-    #[arg(long, short)]
-    prompt: String,
-    /// Wrap the prompt in the model's ChatML chat template (system + user turn).
-    #[arg(long)]
-    chat: bool,
-    /// System message for --chat (default: the one in the model's template).
-    #[arg(long)]
-    system: Option<String>,
+    #[command(flatten)]
+    input: PromptArgs,
     /// Maximum number of tokens to generate.
     #[arg(long, short = 'n', default_value_t = 128)]
     max_tokens: usize,
@@ -48,6 +39,38 @@ pub struct Args {
     ids: bool,
     #[command(flatten)]
     exec: ExecArgs,
+}
+
+/// The model and the prompt (shared by `run` and `trace`).
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
+    pub model: Option<PathBuf>,
+    /// The prompt text (special tokens such as <|im_start|> written in it are honoured).
+    #[arg(long, short)]
+    pub prompt: String,
+    /// Wrap the prompt in the model's ChatML chat template (system + user turn).
+    #[arg(long)]
+    pub chat: bool,
+    /// System message for --chat (default: the one in the model's template).
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+impl PromptArgs {
+    /// Opens the model and tokenizes the prompt.
+    pub fn load(
+        &self,
+    ) -> Result<(
+        graphrun::model::ModelFile,
+        graphrun::tokenizer::Tokenizer,
+        Vec<u32>,
+    )> {
+        let m = open(self.model.clone())?;
+        let tk = tokenizer(&m)?;
+        let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref());
+        Ok((m, tk, ids))
+    }
 }
 
 /// The prompt's token ids: BOS when the model wants one, then the text (ChatML-wrapped with
@@ -94,10 +117,10 @@ pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> Strin
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    let m = open(a.model)?;
-    let tk = tokenizer(&m)?;
-    let prompt = prompt_ids(&m, &tk, &a.prompt, a.chat, a.system.as_deref());
-    let mut eng = engine(&m, &a.exec, 1)?;
+    let (m, tk, prompt) = a.input.load()?;
+    let g = lowered(&m, &a.exec)?;
+    let meta = super::trace::meta_for(&m, &g, &a.exec, &prompt);
+    let mut eng = engine_for(&m, &a.exec, g, 1, false)?;
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: a.temp,
         top_k: a.top_k,
@@ -105,12 +128,18 @@ pub fn run(a: Args) -> Result<i32> {
         seed: a.seed,
     })?;
     let mut tracer = match &a.trace {
-        Some(dir) => Some(Tracer::create(
-            dir,
-            NodePattern::all(),
-            a.trace_tensors.as_deref().map(NodePattern::new),
-            eng.name(),
-        )?),
+        Some(dir) => {
+            let mut t = Tracer::create(
+                dir,
+                NodePattern::all(),
+                a.trace_tensors.as_deref().map(NodePattern::new),
+                eng.name(),
+            )?;
+            let mut meta = meta;
+            super::trace::set_executor(&mut meta, eng.name(), &a.exec);
+            t.meta = Some(meta);
+            Some(t)
+        }
         None => None,
     };
     let obs: &mut dyn Observer = match tracer.as_mut() {
@@ -121,6 +150,7 @@ pub fn run(a: Args) -> Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let ids = a.ids;
+    let mut fed = Vec::new();
     let st = generate(
         eng.as_mut(),
         &prompt,
@@ -129,6 +159,7 @@ pub fn run(a: Args) -> Result<i32> {
         &|t| tk.is_end_of_generation(t),
         obs,
         &mut |tok| {
+            fed.push(tok);
             if ids {
                 writeln!(out, "{tok}").ok();
             } else {
@@ -142,7 +173,10 @@ pub fn run(a: Args) -> Result<i32> {
     if !ids {
         writeln!(out, "{}", dec.finish()).ok();
     }
-    if let Some(t) = tracer {
+    if let Some(mut t) = tracer {
+        if let Some(m) = t.meta.as_mut() {
+            m.generated = fed;
+        }
         let p = t.finish()?;
         eprintln!("graphrun: trace written to {}", p.display());
     }

@@ -2,8 +2,8 @@
 //! executor and write the per-node trace (`trace.jsonl`, `meta.json`, `tensors/*.npy`) that
 //! `graphrun diff` compares.
 
-use super::common::{ExecArgs, engine_for, lowered, open, tokenizer};
-use super::run::prompt_ids;
+use super::common::{ExecArgs, engine_for, lowered};
+use super::run::PromptArgs;
 use graphrun::trace::{Meta, NodePattern, Tracer};
 use graphrun::{Error, Result};
 use std::path::PathBuf;
@@ -14,17 +14,8 @@ use std::path::PathBuf;
   graphrun trace MODEL --prompt 'def fib(n):' --gpu --decode 4 -o /tmp/gpu
   graphrun diff /tmp/gpu /tmp/cpu")]
 pub struct Args {
-    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
-    model: Option<PathBuf>,
-    /// The prompt text.
-    #[arg(long, short)]
-    prompt: String,
-    /// Wrap the prompt in the model's ChatML template.
-    #[arg(long)]
-    chat: bool,
-    /// System message for --chat.
-    #[arg(long)]
-    system: Option<String>,
+    #[command(flatten)]
+    input: PromptArgs,
     /// Run on the GPU; fail (instead of falling back to the interpreter) when there is none.
     #[arg(long, conflicts_with = "interp")]
     gpu: bool,
@@ -45,17 +36,14 @@ pub struct Args {
     exec: ExecArgs,
 }
 
-pub fn run(a: Args) -> Result<i32> {
-    let m = open(a.model.clone())?;
-    let tk = tokenizer(&m)?;
-    let prompt = prompt_ids(&m, &tk, &a.prompt, a.chat, a.system.as_deref());
-    if prompt.is_empty() {
-        return Err(Error::invalid(
-            "--prompt tokenizes to nothing; give a non-empty prompt",
-        ));
-    }
-    let g = lowered(&m, &a.exec)?;
-    let mut meta = Meta {
+/// The trace metadata of a run (`meta.json`), before the executor is known.
+pub fn meta_for(
+    m: &graphrun::model::ModelFile,
+    g: &graphrun::graph::Graph,
+    exec: &ExecArgs,
+    prompt: &[u32],
+) -> Meta {
+    Meta {
         graphrun: env!("CARGO_PKG_VERSION").to_string(),
         model: m.path.clone(),
         format: match m.format {
@@ -64,12 +52,28 @@ pub fn run(a: Args) -> Result<i32> {
         }
         .to_string(),
         arch: g.arch.clone(),
-        act: a.exec.act.name().to_string(),
-        faults: a.exec.inject.iter().map(|f| f.to_string()).collect(),
-        prompt_tokens: prompt.clone(),
-        nodes: Meta::nodes_of(&g),
+        act: exec.act.name().to_string(),
+        faults: exec.inject.iter().map(|f| f.to_string()).collect(),
+        prompt_tokens: prompt.to_vec(),
+        nodes: Meta::nodes_of(g),
         ..Default::default()
-    };
+    }
+}
+
+pub fn set_executor(meta: &mut Meta, name: &str, exec: &ExecArgs) {
+    meta.executor = name.to_string();
+    meta.fused = name == "cuda" && !exec.no_fuse;
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let (m, _, prompt) = a.input.load()?;
+    if prompt.is_empty() {
+        return Err(Error::invalid(
+            "--prompt tokenizes to nothing; give a non-empty prompt",
+        ));
+    }
+    let g = lowered(&m, &a.exec)?;
+    let mut meta = meta_for(&m, &g, &a.exec, &prompt);
     let mut eng = engine_for(&m, &a.exec, g, 1, a.gpu)?;
     if prompt.len() + a.decode > eng.n_ctx() {
         return Err(Error::invalid(format!(
@@ -79,8 +83,7 @@ pub fn run(a: Args) -> Result<i32> {
             eng.n_ctx()
         )));
     }
-    meta.executor = eng.name().to_string();
-    meta.fused = eng.name() == "cuda" && !a.exec.no_fuse;
+    set_executor(&mut meta, eng.name(), &a.exec);
     for f in ["trace.jsonl", "meta.json"] {
         let _ = std::fs::remove_file(a.out.join(f));
     }
