@@ -158,9 +158,12 @@ fn catalogue() -> Vec<Kernel> {
         "AttnArgs",
         "attention_impl".into(),
     );
-    for k in ["attention_split", "attention_combine"] {
-        push(k.into(), "attention", "AttnSplitArgs", format!("{k}_impl"));
-    }
+    push(
+        "attention_split".into(),
+        "attention",
+        "AttnSplitArgs",
+        "attention_split_impl".into(),
+    );
     push(
         "argmax".into(),
         "argmax",

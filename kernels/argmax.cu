@@ -1,39 +1,76 @@
 // argmax.cu — greedy sampling on the device: index of the largest logit (lowest index on
-// ties, as src/generate.rs argmax), so only 4 bytes come back to the host per token.
+// ties, NaN never chosen, as src/generate.rs argmax), so only 4 bytes come back to the host
+// per token. ARGMAX_CTAS CTAs each reduce a grid-strided share (4 loads in flight per
+// thread) to one (value, index) pair; the last CTA to finish (atomic ticket) merges the
+// pairs and resets the ticket, so a captured graph can replay it.
 #include "common.cuh"
 
 struct ArgmaxArgs {
     u64 x, out;
-    int n;
+    int n, pad;
+    u64 part;  // scratch: float v[gridDim.x], int i[gridDim.x], unsigned ticket (zeroed)
 };
 
-__device__ void argmax_impl(const ArgmaxArgs& g) {
-    __shared__ float bv[32];
-    __shared__ int bi[32];
-    const float* x = (const float*)g.x;
-    float best = -INFINITY;
-    int idx = 0x7fffffff;
-    for (int i = threadIdx.x; i < g.n; i += blockDim.x) {
-        float v = x[i];
-        if (v > best || (v == best && i < idx)) { best = v; idx = i; }
+__device__ __forceinline__ void amax_merge(float& best, int& idx, float v, int i) {
+    if (v > best || (v == best && i < idx)) {
+        best = v;
+        idx = i;
     }
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, best, o);
-        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-    }
+}
+
+// Block-wide merge; thread 0 ends with the result.
+__device__ __forceinline__ void block_amax(float& best, int& idx, float* bv, int* bi) {
+    for (int o = 16; o > 0; o >>= 1) amax_merge(best, idx, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, idx, o));
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
+    if (lane == 0) {
+        bv[warp] = best;
+        bi[warp] = idx;
+    }
     __syncthreads();
     if (warp == 0) {
         int nw = blockDim.x >> 5;
         best = lane < nw ? bv[lane] : -INFINITY;
         idx = lane < nw ? bi[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, best, o);
-            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-        }
-        if (lane == 0) ((int*)g.out)[0] = idx;
+        for (int o = 16; o > 0; o >>= 1) amax_merge(best, idx, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    }
+}
+
+__device__ void argmax_impl(const ArgmaxArgs& g) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    __shared__ bool last;
+    const float* x = (const float*)g.x;
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    int stride = gridDim.x * blockDim.x;
+    for (int i0 = blockIdx.x * blockDim.x + threadIdx.x; i0 < g.n; i0 += 4 * stride) {
+        float v[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) v[k] = i0 + k * stride < g.n ? x[i0 + k * stride] : -INFINITY;
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (i0 + k * stride < g.n) amax_merge(best, idx, v[k], i0 + k * stride);
+    }
+    block_amax(best, idx, bv, bi);
+    float* pv = (float*)g.part;
+    int* pi = (int*)(pv + gridDim.x);
+    unsigned* ticket = (unsigned*)(pi + gridDim.x);
+    if (threadIdx.x == 0) {
+        pv[blockIdx.x] = best;
+        pi[blockIdx.x] = idx;
+        __threadfence();
+        last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    best = -INFINITY;
+    idx = 0x7fffffff;
+    for (int c = threadIdx.x; c < gridDim.x; c += blockDim.x) amax_merge(best, idx, __ldcg(pv + c), __ldcg(pi + c));
+    __syncthreads();
+    block_amax(best, idx, bv, bi);
+    if (threadIdx.x == 0) {
+        ((int*)g.out)[0] = idx;
+        *ticket = 0;
     }
 }

@@ -77,147 +77,29 @@ __device__ void attention_impl(const AttnArgs& g) {
 
 // ---- Decode (T = 1): split over positions, then combine (flash-decoding) -------------
 // attention_split: CTA (head, split) covers positions [split·chunk, (split+1)·chunk) ∩
-// [0, npos) with the same per-warp online softmax, and writes its partial (max, sum,
-// weighted V) to `part`; attention_combine merges the splits of each head. The grid is
-// fixed (splits cover the whole context) so a captured graph works at every position;
+// [0, npos) and writes its partial (max, sum, weighted V) to `part`; the last CTA of a head
+// to finish (atomic ticket per head, reset by that CTA) merges the head's splits. The grid
+// is fixed (splits cover the whole context) so a captured graph works at every position;
 // splits past the current position exit at once.
 struct AttnSplitArgs {
     u64 q, k_cache, v_cache, out, pos, part;
     int n_head, n_head_kv, head_dim, chunk, n_split;
     float scale;
+    u64 ticket;  // unsigned [n_head], zero between launches
 };
 
-// One CTA (128 threads) per (KV head, split of SPLIT_CHUNK positions) serves all G query
-// heads of the group, so each K/V row is read once. Scores: 4 threads per position, each
-// over a quarter of the dims (float4 loads), joined by shuffles. Softmax max and sum per
-// head over the chunk. V: thread t accumulates dim t % hd over the positions of its share
-// (unrolled loads), shares joined in shared memory.
-#define SPLIT_CHUNK 32
-#define MAX_G 8
-__device__ void attention_split_impl(const AttnSplitArgs& g) {
-    __shared__ float sq[MAX_G][MAX_HD];
-    __shared__ float se[MAX_G][SPLIT_CHUNK];
-    __shared__ float sacc[4][MAX_G][MAX_HD / 2 + 1];
-    int kvh = blockIdx.x, sp = blockIdx.y, tid = threadIdx.x;
-    int hd = g.head_dim, kvw = g.n_head_kv * hd, G = g.n_head / g.n_head_kv;
-    int npos = *(const int*)g.pos + 1;
-    int j0 = sp * SPLIT_CHUNK, n = min(npos - j0, SPLIT_CHUNK);
-    if (n <= 0) {
-        if (tid < G) {
-            float* part = (float*)g.part + ((size_t)(kvh * G + tid) * g.n_split + sp) * (hd + 2);
-            part[0] = -INFINITY;
-            part[1] = 0.0f;
-        }
-        return;
-    }
-    // Every loop below has a compile-time trip count (guarded), so its independent loads
-    // are issued back to back instead of waiting one memory latency each.
-#pragma unroll
-    for (int r = 0; r < MAX_G * MAX_HD / 128; r++) {
-        int i = tid + 128 * r;
-        if (i < G * hd) sq[i / hd][i % hd] = ((const float*)g.q)[(kvh * G + i / hd) * hd + i % hd];
-    }
-    __syncthreads();
-    // Scores: position i = tid / 4, dims quarter qd = tid % 4.
-    int i = tid >> 2, qd = tid & 3, q4 = hd / 16;  // float4s per quarter
-    float s[MAX_G];
-#pragma unroll
-    for (int h = 0; h < MAX_G; h++) s[h] = 0.0f;
-    if (i < n) {
-        const float4* kr = (const float4*)((const float*)g.k_cache + (size_t)(j0 + i) * kvw + kvh * hd) + qd * q4;
-        float4 kv[MAX_HD / 16];
-#pragma unroll
-        for (int c = 0; c < MAX_HD / 16; c++)
-            if (c < q4) kv[c] = kr[c];
-#pragma unroll
-        for (int c = 0; c < MAX_HD / 16; c++) {
-            if (c >= q4) break;
-            float4 k = kv[c];
-            int d = 4 * (qd * q4 + c);
-#pragma unroll
-            for (int h = 0; h < MAX_G; h++)
-                if (h < G) s[h] = fmaf(sq[h][d], k.x, fmaf(sq[h][d + 1], k.y, fmaf(sq[h][d + 2], k.z, fmaf(sq[h][d + 3], k.w, s[h]))));
-        }
-    }
-#pragma unroll
-    for (int h = 0; h < MAX_G; h++) {
-        s[h] += __shfl_xor_sync(0xffffffffu, s[h], 1);
-        s[h] += __shfl_xor_sync(0xffffffffu, s[h], 2);
-    }
-    if (qd == 0 && i < SPLIT_CHUNK)
-#pragma unroll
-        for (int h = 0; h < MAX_G; h++)
-            if (h < G) se[h][i] = i < n ? __fmul_rn(s[h], g.scale) : -INFINITY;
-    __syncthreads();
-    // Per-head max and sum over the chunk: warp h handles heads h, h+4, ...
-    int warp = tid >> 5, lane = tid & 31;
-    for (int h = warp; h < G; h += 4) {
-        float v = se[h][lane];
-        float m = warp_max(v);
-        float e = lane < n ? expf(v - m) : 0.0f;
-        se[h][lane] = e;
-        float l = warp_sum(e);
-        if (lane == 0) {
-            float* part = (float*)g.part + ((size_t)(kvh * G + h) * g.n_split + sp) * (hd + 2);
-            part[0] = m;
-            part[1] = l;
-        }
-    }
-    __syncthreads();
-    // V: thread tid handles dim d = tid % hd for the positions p ≡ share (mod shares).
-    int shares = blockDim.x / hd, share = tid / hd, d = tid % hd;
-    if (share < shares) {
-        float acc[MAX_G];
-#pragma unroll
-        for (int h = 0; h < MAX_G; h++) acc[h] = 0.0f;
-        const float* vb = (const float*)g.v_cache + (size_t)j0 * kvw + kvh * hd + d;
-        float vv[SPLIT_CHUNK];
-#pragma unroll
-        for (int k = 0; k < SPLIT_CHUNK; k++) {
-            int p = share + k * shares;
-            vv[k] = p < n ? vb[(size_t)p * kvw] : 0.0f;
-        }
-#pragma unroll
-        for (int k = 0; k < SPLIT_CHUNK; k++) {
-            int p = share + k * shares;
-            if (p >= n) break;
-            float v = vv[k];
-#pragma unroll
-            for (int h = 0; h < MAX_G; h++)
-                if (h < G) acc[h] = fmaf(se[h][p], v, acc[h]);
-        }
-#pragma unroll
-        for (int h = 0; h < MAX_G; h++) {
-            if (h >= G) continue;
-            if (shares == 1)
-                ((float*)g.part)[((size_t)(kvh * G + h) * g.n_split + sp) * (hd + 2) + 2 + d] = acc[h];
-            else
-                sacc[share][h][d] = acc[h];
-        }
-    }
-    if (shares > 1) {
-        __syncthreads();
-        for (int x = tid; x < G * hd; x += blockDim.x) {
-            int h = x / hd, dd = x % hd;
-            float v = 0.0f;
-            for (int k = 0; k < shares; k++) v += sacc[k][h][dd];
-            ((float*)g.part)[((size_t)(kvh * G + h) * g.n_split + sp) * (hd + 2) + 2 + dd] = v;
-        }
-    }
-}
-
-// Merges the splits that hold positions (the rest are empty): one pass with a running
-// max (rescaling the sum and the weighted V as the max grows), thread d owning dim d.
-__device__ void attention_combine_impl(const AttnSplitArgs& g) {
-    int h = blockIdx.x, hd = g.head_dim;
-    int active = min(g.n_split, (*(const int*)g.pos + 1 + g.chunk - 1) / g.chunk);
+// Merges the `active` splits of head h (the rest are empty): one pass with a running max
+// (rescaling the sum and the weighted V as the max grows), thread d owning dim d. The
+// partials come from other CTAs: read through L2.
+__device__ void combine_head(const AttnSplitArgs& g, int h, int active) {
+    int hd = g.head_dim;
     const float* part = (const float*)g.part + (size_t)h * g.n_split * (hd + 2);
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float M = -INFINITY, L = 0.0f, v = 0.0f;
 #pragma unroll 8
         for (int s = 0; s < active; s++) {
             const float* ps = part + s * (hd + 2);
-            float ms = ps[0], ls = ps[1], vs = ps[2 + d];
+            float ms = __ldcg(ps), ls = __ldcg(ps + 1), vs = __ldcg(ps + 2 + d);
             if (ms == -INFINITY) continue;
             float mn = fmaxf(M, ms);
             float a = expf(M - mn), b = expf(ms - mn);
@@ -228,3 +110,86 @@ __device__ void attention_combine_impl(const AttnSplitArgs& g) {
         ((float*)g.out)[h * hd + d] = v / L;
     }
 }
+
+// One CTA (128 threads, 4 warps) per (query head, split of SPLIT_CHUNK positions): many
+// small CTAs with short dependency chains, since at short contexts only a split or two per
+// head holds positions. Scores: warp w takes positions w, w+4, ... of the chunk, its lanes
+// split the head's dims (float4 each), one warp sum per position, all K loads in flight at
+// once. Softmax of the chunk (max, exp, sum) by warp 0. V: thread t accumulates dim t (and
+// t + 128) over the chunk, all V loads in flight.
+#define SPLIT_CHUNK 32
+__device__ void attention_split_impl(const AttnSplitArgs& g) {
+    __shared__ float se[SPLIT_CHUNK];
+    int h = blockIdx.x, sp = blockIdx.y, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    int hd = g.head_dim, kvw = g.n_head_kv * hd, kvh = h / (g.n_head / g.n_head_kv);
+    int npos = *(const int*)g.pos + 1;
+    int j0 = sp * SPLIT_CHUNK, n = min(npos - j0, SPLIT_CHUNK);
+    float* part = (float*)g.part + ((size_t)h * g.n_split + sp) * (hd + 2);
+    if (n <= 0) {
+        if (tid == 0) {
+            part[0] = -INFINITY;
+            part[1] = 0.0f;
+        }
+        return;
+    }
+    int nv4 = hd / 4;  // float4s per row (head dims are multiples of 4, at most 256)
+    const float4* q4 = (const float4*)((const float*)g.q + (size_t)h * hd);
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 qv[2];
+#pragma unroll
+    for (int c = 0; c < 2; c++) qv[c] = lane + 32 * c < nv4 ? q4[lane + 32 * c] : zero;
+    constexpr int PER_WARP = SPLIT_CHUNK / 4;
+    float4 kv[PER_WARP][2];
+#pragma unroll
+    for (int r = 0; r < PER_WARP; r++) {
+        int p = warp + 4 * r;
+        const float4* kr = (const float4*)((const float*)g.k_cache + (size_t)(j0 + p) * kvw + kvh * hd);
+#pragma unroll
+        for (int c = 0; c < 2; c++) kv[r][c] = p < n && lane + 32 * c < nv4 ? kr[lane + 32 * c] : zero;
+    }
+#pragma unroll
+    for (int r = 0; r < PER_WARP; r++) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int c = 0; c < 2; c++)
+            acc = fmaf(qv[c].w, kv[r][c].w, fmaf(qv[c].z, kv[r][c].z, fmaf(qv[c].y, kv[r][c].y, fmaf(qv[c].x, kv[r][c].x, acc))));
+        acc = warp_sum(acc);
+        int p = warp + 4 * r;
+        if (lane == 0 && p < n) se[p] = __fmul_rn(acc, g.scale);
+    }
+    __syncthreads();
+    if (warp == 0) {
+        float v = lane < n ? se[lane] : -INFINITY;
+        float m = warp_max(v);
+        float e = lane < n ? expf(v - m) : 0.0f;
+        se[lane] = e;
+        float l = warp_sum(e);
+        if (lane == 0) {
+            part[0] = m;
+            part[1] = l;
+        }
+    }
+    __syncthreads();
+    for (int d = tid; d < hd; d += blockDim.x) {
+        const float* vb = (const float*)g.v_cache + (size_t)j0 * kvw + kvh * hd + d;
+        float vv[SPLIT_CHUNK];
+#pragma unroll
+        for (int p = 0; p < SPLIT_CHUNK; p++) vv[p] = p < n ? vb[(size_t)p * kvw] : 0.0f;
+        float acc = 0.0f;
+#pragma unroll
+        for (int p = 0; p < SPLIT_CHUNK; p++) acc = fmaf(se[p], vv[p], acc);
+        part[2 + d] = acc;
+    }
+    // The last of the head's active splits to get here merges them.
+    __shared__ bool last;
+    int active = min(g.n_split, (npos + SPLIT_CHUNK - 1) / SPLIT_CHUNK);
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last = atomicAdd((unsigned*)g.ticket + h, 1u) == (unsigned)(active - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    combine_head(g, h, active);
+    if (tid == 0) ((unsigned*)g.ticket)[h] = 0;
+}
+

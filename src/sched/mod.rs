@@ -104,7 +104,7 @@ fn wtype(n: &Node) -> GgmlType {
 pub fn single_kernel(n: &Node) -> String {
     match &n.op {
         Op::MatMul { act } => format!("prep+matvec_{}_{}_none", wname(wtype(n)), act.name()),
-        Op::Attention { .. } => "attention_split+attention_combine".to_string(),
+        Op::Attention { .. } => "attention_split".to_string(),
         Op::Embedding => format!("embedding_{}", wname(wtype(n))),
         other => other.name().to_string(),
     }

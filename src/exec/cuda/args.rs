@@ -179,6 +179,8 @@ pub struct AttnSplitArgs {
     pub chunk: i32,
     pub n_split: i32,
     pub scale: f32,
+    /// Per-head tickets (`n_head` u32, zero between launches).
+    pub ticket: u64,
 }
 
 #[repr(C)]
@@ -198,6 +200,9 @@ pub struct ArgmaxArgs {
     pub x: u64,
     pub out: u64,
     pub n: i32,
+    pub pad: i32,
+    /// Scratch of `2 * ARGMAX_CTAS + 1` words (partials, then the ticket), zeroed.
+    pub part: u64,
 }
 
 #[repr(C)]

@@ -26,6 +26,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// CTAs of the device argmax (kernels/argmax.cu).
+const ARGMAX_CTAS: u32 = 128;
+
 /// Rows per prefill chunk.
 pub const UBATCH: usize = 512;
 /// Dynamic shared memory of the prefill GEMM (`sizeof(MmqSmem)` in kernels/mmq.cu, which
@@ -96,9 +99,13 @@ pub struct CudaEngine<'m> {
     tokens: CudaSlice<i32>,
     pos_buf: CudaSlice<i32>,
     amax: CudaSlice<i32>,
+    /// Argmax partials and ticket (kernels/argmax.cu).
+    amax_part: CudaSlice<u32>,
     inv_freq: CudaSlice<f32>,
     /// Decode attention partials `[n_head, att_splits, head_dim + 2]`.
     att_part: CudaSlice<f32>,
+    /// Per-head tickets of the decode attention's last-CTA merge (kernels/attention.cu).
+    att_ticket: CudaSlice<u32>,
     att_chunk: usize,
     att_splits: usize,
     n_sm: u32,
@@ -234,6 +241,9 @@ impl<'m> CudaEngine<'m> {
             amax: stream
                 .alloc_zeros::<i32>(1)
                 .map_err(cuda_err("allocating scratch"))?,
+            amax_part: stream
+                .alloc_zeros::<u32>(2 * ARGMAX_CTAS as usize + 1)
+                .map_err(cuda_err("allocating scratch"))?,
             inv_freq: stream
                 .clone_htod(&crate::exec::interp::ops::rope_inv_freq(
                     hp.rope_base,
@@ -241,6 +251,9 @@ impl<'m> CudaEngine<'m> {
                 ))
                 .map_err(cuda_err("uploading RoPE frequencies"))?,
             att_part: alloc_f32(hp.n_head * att_splits * (hp.head_dim + 2))?,
+            att_ticket: stream
+                .alloc_zeros::<u32>(hp.n_head)
+                .map_err(cuda_err("allocating scratch"))?,
             att_chunk,
             att_splits,
             n_sm,
@@ -335,7 +348,6 @@ impl<'m> CudaEngine<'m> {
             "quantize_q8",
             "prep",
             "attention_split",
-            "attention_combine",
             "attention",
         ]
         .map(String::from)
@@ -709,7 +721,6 @@ impl<'m> CudaEngine<'m> {
         )
     }
 
-    /// One graph node as its own kernel(s), for `t` rows.
     /// Applies an injected `scale=S` fault to a node's output, in place (src/fault.rs; the
     /// scheduler gives a faulted node a group of its own).
     fn scale_fault(&mut self, s: usize, id: NodeId, t: usize, lrows: &Range<usize>) -> Result<()> {
@@ -740,6 +751,7 @@ impl<'m> CudaEngine<'m> {
         )
     }
 
+    /// One graph node as its own kernel(s), for `t` rows.
     fn run_node(&mut self, s: usize, id: NodeId, t: usize, lrows: &Range<usize>) -> Result<()> {
         let n = self.graph.node(id).clone();
         let hp = self.graph.hparams.clone();
@@ -925,9 +937,9 @@ impl<'m> CudaEngine<'m> {
                 head_dim,
                 scale,
             } => {
-                if *head_dim > 256 {
+                if *head_dim > 256 || *head_dim % 4 != 0 {
                     return Err(Error::invalid(format!(
-                        "head dim {head_dim} exceeds the attention kernel's 256"
+                        "head dim {head_dim}: the attention kernels need a multiple of 4, at most 256"
                     )));
                 }
                 let a = AttnArgs {
@@ -946,8 +958,8 @@ impl<'m> CudaEngine<'m> {
                 if t > 1 {
                     return self.launch("attention", (*n_head as u32, t as u32), 128, 0, a);
                 }
-                // Decode: split the positions over CTAs, then combine (fixed grid, so the
-                // captured graph serves every position).
+                // Decode: split the positions over CTAs, the last CTA of each head merges
+                // the splits (fixed grid, so the captured graph serves every position).
                 let sa = AttnSplitArgs {
                     q: a.q,
                     k_cache: a.k_cache,
@@ -961,15 +973,15 @@ impl<'m> CudaEngine<'m> {
                     chunk: self.att_chunk as i32,
                     n_split: self.att_splits as i32,
                     scale: a.scale,
+                    ticket: self.ptr(&self.att_ticket),
                 };
                 self.launch(
                     "attention_split",
-                    (*n_head_kv as u32, self.att_splits as u32),
+                    (*n_head as u32, self.att_splits as u32),
                     128,
                     0,
                     sa,
-                )?;
-                self.launch("attention_combine", (*n_head as u32, 1), 128, 0, sa)
+                )
             }
         }
     }
@@ -1120,8 +1132,10 @@ impl<'m> CudaEngine<'m> {
             x: self.ptr(&self.logits),
             out: self.ptr(&self.amax),
             n: vocab as i32,
+            pad: 0,
+            part: self.ptr(&self.amax_part),
         };
-        self.launch("argmax", (1, 1), 1024, 0, a)
+        self.launch("argmax", (ARGMAX_CTAS, 1), 256, 0, a)
     }
 
     /// Times every group of one decode step (CUDA events), for `dump --profile`.
