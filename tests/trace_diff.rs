@@ -346,5 +346,14 @@ fn bad_inject_and_diff_arguments_give_clear_errors() {
     let (code, _, err) = graphrun(&["diff", path(&d.join("nope")), path(&d)]);
     assert_eq!(code, 2);
     assert!(err.contains("nope"), "{err}");
+    // --gpu never falls back silently: without a GPU it is an error that offers --interp.
+    if graphrun::exec::gpu_probe::probe(0).is_err() {
+        let (code, _, err) = graphrun(&["trace", path(&m), "-p", "x", "--gpu", "-o", path(&d)]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("--gpu: no usable GPU") && err.contains("--interp"),
+            "{err}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
