@@ -82,6 +82,8 @@ pub struct CudaEngine<'m> {
     arch: &'static str,
     modules: HashMap<&'static str, Arc<CudaModule>>,
     funcs: HashMap<String, CudaFunction>,
+    /// One wave of resident CTAs per matvec kernel (occupancy x SMs), for the grid choice.
+    slots: HashMap<String, usize>,
     weights: HashMap<String, CudaSlice<u8>>,
     small: HashMap<String, CudaSlice<f32>>,
     k_cache: Vec<CudaSlice<f32>>,
@@ -210,6 +212,7 @@ impl<'m> CudaEngine<'m> {
             arch,
             modules: HashMap::new(),
             funcs: HashMap::new(),
+            slots: HashMap::new(),
             weights: HashMap::new(),
             small: HashMap::new(),
             k_cache: (0..hp.n_layer)
@@ -376,6 +379,9 @@ impl<'m> CudaEngine<'m> {
         needed.dedup();
         for k in needed {
             self.func(&k)?;
+            if k.starts_with("matvec_") {
+                self.wave_slots(&k)?;
+            }
         }
         Ok(())
     }
@@ -519,7 +525,10 @@ impl<'m> CudaEngine<'m> {
     /// kernels/matvec.cu: lanes per row = smallest power of two covering the row's units,
     /// rows per lane group (RowsPerWarp); the K split grows (up to the 8 warps of a CTA)
     /// until about 2048 warps are busy, as long as every warp keeps half a pass of units.
-    fn matvec_grid(&self, rows: usize, t: GgmlType, k: usize) -> (u32, i32) {
+    /// Then, when the grid spans several waves of `slots` resident CTAs, a larger split is
+    /// taken if it fills the waves clearly better (a last, partly filled wave leaves SMs
+    /// idle while it drains), as long as every warp still gets units.
+    fn matvec_grid(&self, rows: usize, t: GgmlType, k: usize, slots: usize) -> (u32, i32) {
         let unit = match t {
             GgmlType::Q4_K | GgmlType::Q5_K => 64,
             _ => 32,
@@ -536,7 +545,36 @@ impl<'m> CudaEngine<'m> {
             ks *= 2;
         }
         let warps = (MATVEC_THREADS / 32) as usize;
-        (rows.div_ceil(warps / ks * per_set) as u32, ks as i32)
+        let grid = |ks: usize| rows.div_ceil(warps / ks * per_set);
+        let fill = |ks: usize| {
+            let g = grid(ks);
+            g as f64 / (g.div_ceil(slots.max(1)) * slots.max(1)) as f64
+        };
+        if grid(ks) > slots {
+            let mut best = ks;
+            for c in [ks * 2, ks * 4, ks * 8] {
+                if c <= warps && units > lanes * (c - 1) && fill(c) > fill(best) + 0.1 {
+                    best = c;
+                }
+            }
+            ks = best;
+        }
+        (grid(ks) as u32, ks as i32)
+    }
+
+    /// CTAs of `kernel` (MATVEC_THREADS threads, no dynamic shared memory) resident per SM,
+    /// times the SMs: one wave.
+    fn wave_slots(&mut self, kernel: &str) -> Result<usize> {
+        if let Some(&s) = self.slots.get(kernel) {
+            return Ok(s);
+        }
+        let f = self.func(kernel)?;
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(MATVEC_THREADS, 0, None)
+            .map_err(cuda_err("querying occupancy"))?;
+        let s = (per_sm.max(1) * self.n_sm) as usize;
+        self.slots.insert(kernel.to_string(), s);
+        Ok(s)
     }
 
     fn act(n: &Node) -> ActSemantics {
@@ -711,7 +749,8 @@ impl<'m> CudaEngine<'m> {
             wname(t),
             if t.is_quantized() { act.name() } else { "f32" }
         );
-        let (grid, ksplit) = self.matvec_grid(n.width, t, k);
+        let slots = self.wave_slots(&name)?;
+        let (grid, ksplit) = self.matvec_grid(n.width, t, k, slots);
         self.launch(
             &name,
             (grid, 1),
