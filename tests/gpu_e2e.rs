@@ -193,12 +193,8 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
     if !gpu_ok() {
         return;
     }
-    let path = match std::env::var_os("GRAPHRUN_REAL_05B") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => match common::model_05b() {
-            Some(p) => p,
-            None => return,
-        },
+    let Some(path) = common::model_05b_for_gpu() else {
+        return;
     };
     let m = ModelFile::open(&path).unwrap();
     let mut cmp = compare();

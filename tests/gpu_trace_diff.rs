@@ -40,12 +40,8 @@ fn gpu_traces_are_within_band_and_injected_faults_are_found() {
     if !gpu_ok() {
         return;
     }
-    let m = match std::env::var_os("GRAPHRUN_REAL_05B") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => match common::model_05b() {
-            Some(p) => p,
-            None => return,
-        },
+    let Some(m) = common::model_05b_for_gpu() else {
+        return;
     };
     let d = scratch("gpu-trace");
     let steps = ["--decode", "4"];

@@ -27,6 +27,15 @@ pub fn model_05b() -> Option<PathBuf> {
     real_model(graphrun::model::DEFAULT_MODEL_FILE)
 }
 
+/// The real 0.5B for the GPU suites: `$GRAPHRUN_REAL_05B` (where it was shipped to the GPU
+/// machine), else the cache.
+pub fn model_05b_for_gpu() -> Option<PathBuf> {
+    match std::env::var_os("GRAPHRUN_REAL_05B") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => model_05b(),
+    }
+}
+
 pub fn model_15b() -> Option<PathBuf> {
     real_model(graphrun::model::MODEL_1_5B_FILE)
 }
