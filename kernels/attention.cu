@@ -76,14 +76,14 @@ __device__ void attention_impl(const AttnArgs& g) {
 }
 
 // ---- Decode (T = 1): split over positions, then combine (flash-decoding) -------------
-// attention_split: CTA (head, split) covers positions [split·chunk, (split+1)·chunk) ∩
+// attention_split: CTA (head, split) covers positions [split·SPLIT_CHUNK, (split+1)·SPLIT_CHUNK) ∩
 // [0, npos) and writes its partial (max, sum, weighted V) to `part`; the last CTA of a head
 // to finish (atomic ticket per head, reset by that CTA) merges the head's splits. The grid
 // is fixed (splits cover the whole context) so a captured graph works at every position;
 // splits past the current position exit at once.
 struct AttnSplitArgs {
     u64 q, k_cache, v_cache, out, pos, part;
-    int n_head, n_head_kv, head_dim, chunk, n_split;
+    int n_head, n_head_kv, head_dim, n_split;  // splits of SPLIT_CHUNK positions
     float scale;
     u64 ticket;  // unsigned [n_head], zero between launches
 };

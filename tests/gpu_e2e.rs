@@ -45,16 +45,6 @@ fn nmse(a: &[f32], b: &[f32]) -> f64 {
     n / d.max(1e-30)
 }
 
-fn gpu_ok() -> bool {
-    match graphrun::exec::gpu_probe::probe(0) {
-        Ok(_) => true,
-        Err(why) => {
-            eprintln!("SKIP gpu_e2e: no GPU ({why})");
-            false
-        }
-    }
-}
-
 fn run(e: &mut dyn Engine, prompt: &[u32], steps: usize, obs: &mut dyn Observer) -> Vec<u32> {
     e.reset();
     let mut toks = vec![e.step_argmax(prompt, obs).unwrap()];
@@ -170,7 +160,7 @@ fn compare() -> Compare {
 
 #[test]
 fn synthetic_models_trace_within_band_and_decode_identically() {
-    if !gpu_ok() {
+    if !common::gpu_ok("gpu_e2e") {
         return;
     }
     let mut cmp = compare();
@@ -190,7 +180,7 @@ fn synthetic_models_trace_within_band_and_decode_identically() {
 
 #[test]
 fn real_05b_greedy_tokens_match_the_interpreter() {
-    if !gpu_ok() {
+    if !common::gpu_ok("gpu_e2e") {
         return;
     }
     let Some(path) = common::model_05b_for_gpu() else {

@@ -11,16 +11,6 @@ use common::{FAULTS, diff_json, scratch, trace};
 
 const PROMPT: &str = "def fibonacci(n):";
 
-fn gpu_ok() -> bool {
-    match graphrun::exec::gpu_probe::probe(0) {
-        Ok(_) => true,
-        Err(why) => {
-            eprintln!("SKIP gpu_trace_diff: no GPU ({why})");
-            false
-        }
-    }
-}
-
 fn worst(r: &serde_json::Value) -> (f64, String) {
     r["nodes"]
         .as_array()
@@ -37,7 +27,7 @@ fn worst(r: &serde_json::Value) -> (f64, String) {
 
 #[test]
 fn gpu_traces_are_within_band_and_injected_faults_are_found() {
-    if !gpu_ok() {
+    if !common::gpu_ok("gpu_trace_diff") {
         return;
     }
     let Some(m) = common::model_05b_for_gpu() else {

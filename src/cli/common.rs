@@ -132,3 +132,72 @@ pub fn engine_for<'m>(
     }
     Ok(Box::new(Interpreter::new(m, g, n_ctx)?))
 }
+
+/// The model and the prompt (shared by `run` and `trace`).
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
+    pub model: Option<PathBuf>,
+    /// The prompt text (special tokens such as <|im_start|> written in it are honoured).
+    #[arg(long, short)]
+    pub prompt: String,
+    /// Wrap the prompt in the model's ChatML chat template (system + user turn).
+    #[arg(long)]
+    pub chat: bool,
+    /// System message for --chat (default: the one in the model's template).
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+impl PromptArgs {
+    /// Opens the model and tokenizes the prompt.
+    pub fn load(&self) -> Result<(ModelFile, Tokenizer, Vec<u32>)> {
+        let m = open(self.model.clone())?;
+        let tk = tokenizer(&m)?;
+        let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref());
+        Ok((m, tk, ids))
+    }
+}
+
+/// The prompt's token ids: BOS when the model wants one, then the text (ChatML-wrapped with
+/// `chat`), special tokens written in it honoured.
+pub fn prompt_ids(
+    m: &ModelFile,
+    tk: &Tokenizer,
+    prompt: &str,
+    chat: bool,
+    system: Option<&str>,
+) -> Vec<u32> {
+    let text = if chat {
+        chatml(m.tokenizer.chat_template.as_deref(), system, prompt)
+    } else {
+        prompt.to_string()
+    };
+    let mut ids = Vec::new();
+    if tk.add_bos
+        && let Some(b) = tk.bos
+    {
+        ids.push(b);
+    }
+    ids.extend(tk.encode(&text, true));
+    ids
+}
+
+/// Applies the ChatML template: system turn, user turn, and the assistant header.
+pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> String {
+    let default_system = template
+        .and_then(|t| {
+            let key = "<|im_start|>system\\n";
+            t.match_indices(key).find_map(|(i, _)| {
+                let rest = &t[i + key.len()..];
+                let end = rest.find("<|im_end|>")?;
+                let s = &rest[..end];
+                (!s.contains('\'') && !s.contains('{')).then(|| s.to_string())
+            })
+        })
+        .unwrap_or_else(|| "You are a helpful assistant.".to_string());
+    format!(
+        "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
+        system.unwrap_or(&default_system)
+    )
+}

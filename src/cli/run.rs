@@ -1,6 +1,6 @@
 //! `graphrun run`: generate text, streaming it as it is produced.
 
-use super::common::{ExecArgs, engine_for, lowered, open, tokenizer};
+use super::common::{ExecArgs, PromptArgs, engine_for, lowered};
 use graphrun::Result;
 use graphrun::exec::{NoObserver, Observer};
 use graphrun::generate::{Sampler, SamplerConfig, generate};
@@ -41,85 +41,13 @@ pub struct Args {
     exec: ExecArgs,
 }
 
-/// The model and the prompt (shared by `run` and `trace`).
-#[derive(clap::Args)]
-pub struct PromptArgs {
-    /// GGUF or APR model (default: the cached 0.5B from scripts/fetch-model).
-    pub model: Option<PathBuf>,
-    /// The prompt text (special tokens such as <|im_start|> written in it are honoured).
-    #[arg(long, short)]
-    pub prompt: String,
-    /// Wrap the prompt in the model's ChatML chat template (system + user turn).
-    #[arg(long)]
-    pub chat: bool,
-    /// System message for --chat (default: the one in the model's template).
-    #[arg(long)]
-    pub system: Option<String>,
-}
-
-impl PromptArgs {
-    /// Opens the model and tokenizes the prompt.
-    pub fn load(
-        &self,
-    ) -> Result<(
-        graphrun::model::ModelFile,
-        graphrun::tokenizer::Tokenizer,
-        Vec<u32>,
-    )> {
-        let m = open(self.model.clone())?;
-        let tk = tokenizer(&m)?;
-        let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref());
-        Ok((m, tk, ids))
-    }
-}
-
-/// The prompt's token ids: BOS when the model wants one, then the text (ChatML-wrapped with
-/// `chat`), special tokens written in it honoured.
-pub fn prompt_ids(
-    m: &graphrun::model::ModelFile,
-    tk: &graphrun::tokenizer::Tokenizer,
-    prompt: &str,
-    chat: bool,
-    system: Option<&str>,
-) -> Vec<u32> {
-    let text = if chat {
-        chatml(m.tokenizer.chat_template.as_deref(), system, prompt)
-    } else {
-        prompt.to_string()
-    };
-    let mut ids = Vec::new();
-    if tk.add_bos
-        && let Some(b) = tk.bos
-    {
-        ids.push(b);
-    }
-    ids.extend(tk.encode(&text, true));
-    ids
-}
-
-/// Applies the ChatML template: system turn, user turn, and the assistant header.
-pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> String {
-    let default_system = template
-        .and_then(|t| {
-            let key = "<|im_start|>system\\n";
-            t.match_indices(key).find_map(|(i, _)| {
-                let rest = &t[i + key.len()..];
-                let end = rest.find("<|im_end|>")?;
-                let s = &rest[..end];
-                (!s.contains('\'') && !s.contains('{')).then(|| s.to_string())
-            })
-        })
-        .unwrap_or_else(|| "You are a helpful assistant.".to_string());
-    format!(
-        "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-        system.unwrap_or(&default_system)
-    )
-}
-
 pub fn run(a: Args) -> Result<i32> {
     let (m, tk, prompt) = a.input.load()?;
     let g = lowered(&m, &a.exec)?;
-    let meta = super::trace::meta_for(&m, &g, &a.exec, &prompt);
+    let meta = a
+        .trace
+        .as_ref()
+        .map(|_| super::trace::meta_for(&m, &g, &a.exec, &prompt));
     let mut eng = engine_for(&m, &a.exec, g, 1, false)?;
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: a.temp,
@@ -135,7 +63,7 @@ pub fn run(a: Args) -> Result<i32> {
                 a.trace_tensors.as_deref().map(NodePattern::new),
                 eng.name(),
             )?;
-            let mut meta = meta;
+            let mut meta = meta.expect("built when --trace is given");
             super::trace::set_executor(&mut meta, eng.name(), &a.exec);
             t.meta = Some(meta);
             Some(t)

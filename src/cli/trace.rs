@@ -2,8 +2,7 @@
 //! executor and write the per-node trace (`trace.jsonl`, `meta.json`, `tensors/*.npy`) that
 //! `graphrun diff` compares.
 
-use super::common::{ExecArgs, engine_for, lowered};
-use super::run::PromptArgs;
+use super::common::{ExecArgs, PromptArgs, engine_for, lowered};
 use graphrun::trace::{Meta, NodePattern, Tracer};
 use graphrun::{Error, Result};
 use std::path::PathBuf;

@@ -29,11 +29,7 @@ pub struct Trace {
 impl Trace {
     pub fn open(path: &Path) -> Result<Trace> {
         let records = trace::read(path)?;
-        let dir = if path.is_dir() {
-            path.to_path_buf()
-        } else {
-            path.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
+        let dir = trace::dir_of(path);
         if records.is_empty() {
             return Err(Error::invalid(format!(
                 "{}: the trace has no records",

@@ -186,12 +186,7 @@ impl Tracer {
 /// Reads `meta.json` from a trace directory (or the directory of a `trace.jsonl`); None
 /// when the trace has none (e.g. written by an older graphrun).
 pub fn read_meta(path: &Path) -> Result<Option<Meta>> {
-    let dir = if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        path.parent().map(Path::to_path_buf).unwrap_or_default()
-    };
-    let mp = dir.join("meta.json");
+    let mp = dir_of(path).join("meta.json");
     if !mp.exists() {
         return Ok(None);
     }
@@ -266,6 +261,16 @@ impl Observer for Tracer {
         self.records += 1;
         let line = serde_json::to_string(&rec).expect("record serializes");
         writeln!(self.out, "{line}").map_err(|e| Error::io(self.dir.join("trace.jsonl"), e))
+    }
+}
+
+/// The trace directory named by `path`: the directory itself, or the one holding the
+/// given `trace.jsonl`.
+pub fn dir_of(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
     }
 }
 

@@ -27,6 +27,17 @@ pub fn model_05b() -> Option<PathBuf> {
     real_model(graphrun::model::DEFAULT_MODEL_FILE)
 }
 
+/// True when a GPU is usable; otherwise prints the suite's visible `SKIP` line (CI).
+pub fn gpu_ok(suite: &str) -> bool {
+    match graphrun::exec::gpu_probe::probe(0) {
+        Ok(_) => true,
+        Err(why) => {
+            eprintln!("SKIP {suite}: no GPU ({why})");
+            false
+        }
+    }
+}
+
 /// The real 0.5B for the GPU suites: `$GRAPHRUN_REAL_05B` (where it was shipped to the GPU
 /// machine), else the cache.
 pub fn model_05b_for_gpu() -> Option<PathBuf> {

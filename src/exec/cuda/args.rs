@@ -176,7 +176,6 @@ pub struct AttnSplitArgs {
     pub n_head: i32,
     pub n_head_kv: i32,
     pub head_dim: i32,
-    pub chunk: i32,
     pub n_split: i32,
     pub scale: f32,
     /// Per-head tickets (`n_head` u32, zero between launches).

@@ -108,7 +108,6 @@ pub struct CudaEngine<'m> {
     att_part: CudaSlice<f32>,
     /// Per-head tickets of the decode attention's last-CTA merge (kernels/attention.cu).
     att_ticket: CudaSlice<u32>,
-    att_chunk: usize,
     att_splits: usize,
     n_sm: u32,
     max_smem: u32,
@@ -188,7 +187,8 @@ impl<'m> CudaEngine<'m> {
             )));
         }
         // Decode attention: splits of 32 positions (kernels/attention.cu, SPLIT_CHUNK), one
-        // CTA per (KV head, split) serving up to 8 query heads, head dims up to 128.
+        // CTA per (query head, split). The kernels take head dims up to 256 (multiples of
+        // 4); the check below keeps the GPU to the shapes it has been validated on.
         let att_chunk = 32;
         let att_splits = opts.n_ctx.div_ceil(att_chunk);
         if hp.n_head / hp.n_head_kv > 8 || hp.head_dim > 128 || !hp.head_dim.is_multiple_of(16) {
@@ -257,7 +257,6 @@ impl<'m> CudaEngine<'m> {
             att_ticket: stream
                 .alloc_zeros::<u32>(hp.n_head)
                 .map_err(cuda_err("allocating scratch"))?,
-            att_chunk,
             att_splits,
             n_sm,
             max_smem,
@@ -771,15 +770,21 @@ impl<'m> CudaEngine<'m> {
         } else {
             t
         };
-        let count = rows * self.graph.node(id).width;
+        let width = self.graph.node(id).width;
         let out = self.buf(s, id);
+        self.launch_scale(out, out, rows, width, f)
+    }
+
+    /// `out = x · s` over `rows` rows of `width` (the `scale` kernel of fault injection).
+    fn launch_scale(&mut self, x: u64, out: u64, rows: usize, width: usize, s: f32) -> Result<()> {
+        let count = rows * width;
         let a = EltArgs {
-            a: out,
+            a: x,
             b: 0,
             out,
             n: count as i32,
-            width: self.graph.node(id).width as i32,
-            eps: f,
+            width: width as i32,
+            eps: s,
         };
         self.launch(
             "scale",
@@ -906,15 +911,8 @@ impl<'m> CudaEngine<'m> {
                 )
             }
             Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => {
-                let a = EltArgs {
-                    a: inp(self, 0),
-                    b: 0,
-                    out: self.buf(s, id),
-                    n: (t * width) as i32,
-                    width: width as i32,
-                    eps: 1.0,
-                };
-                self.launch("scale", (elt_grid(t * width), 1), 256, 0, a)
+                let (x, out) = (inp(self, 0), self.buf(s, id));
+                self.launch_scale(x, out, t, width, 1.0)
             }
             Op::BiasAdd | Op::Add | Op::Mul | Op::Silu => {
                 let b = match n.op {
@@ -976,9 +974,9 @@ impl<'m> CudaEngine<'m> {
                 head_dim,
                 scale,
             } => {
-                if *head_dim > 256 || *head_dim % 4 != 0 {
+                if *head_dim > 256 {
                     return Err(Error::invalid(format!(
-                        "head dim {head_dim}: the attention kernels need a multiple of 4, at most 256"
+                        "head dim {head_dim} exceeds the attention kernel's 256"
                     )));
                 }
                 let a = AttnArgs {
@@ -1009,7 +1007,6 @@ impl<'m> CudaEngine<'m> {
                     n_head: a.n_head,
                     n_head_kv: a.n_head_kv,
                     head_dim: a.head_dim,
-                    chunk: self.att_chunk as i32,
                     n_split: self.att_splits as i32,
                     scale: a.scale,
                     ticket: self.ptr(&self.att_ticket),
