@@ -5,12 +5,6 @@
 // pairs and resets the ticket, so a captured graph can replay it.
 #include "common.cuh"
 
-struct ArgmaxArgs {
-    u64 x, out;
-    int n, pad;
-    u64 part;  // scratch: float v[gridDim.x], int i[gridDim.x], unsigned ticket (zeroed)
-};
-
 __device__ __forceinline__ void amax_merge(float& best, int& idx, float v, int i) {
     if (v > best || (v == best && i < idx)) {
         best = v;

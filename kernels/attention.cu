@@ -7,13 +7,6 @@
 
 #define MAX_HD 256
 
-struct AttnArgs {
-    u64 q, k_cache, v_cache, out;
-    u64 pos;  // int [1]: position of query row 0 (device memory)
-    int n_head, n_head_kv, head_dim, T;
-    float scale;
-};
-
 __device__ void attention_impl(const AttnArgs& g) {
     __shared__ float sm_m[32], sm_l[32];
     __shared__ float sm_acc[8][MAX_HD];  // launched with at most 8 warps
@@ -81,12 +74,6 @@ __device__ void attention_impl(const AttnArgs& g) {
 // to finish (atomic ticket per head, reset by that CTA) merges the head's splits. The grid
 // is fixed (splits cover the whole context) so a captured graph works at every position;
 // splits past the current position exit at once.
-struct AttnSplitArgs {
-    u64 q, k_cache, v_cache, out, pos, part;
-    int n_head, n_head_kv, head_dim, n_split;  // splits of SPLIT_CHUNK positions
-    float scale;
-    u64 ticket;  // unsigned [n_head], zero between launches
-};
 
 // Merges the `active` splits of head h (the rest are empty): one pass with a running max
 // (rescaling the sum and the weighted V as the max grows), thread d owning dim d. The
@@ -117,7 +104,6 @@ __device__ void combine_head(const AttnSplitArgs& g, int h, int active) {
 // split the head's dims (float4 each), one warp sum per position, all K loads in flight at
 // once. Softmax of the chunk (max, exp, sum) by warp 0. V: thread t accumulates dim t (and
 // t + 128) over the chunk, all V loads in flight.
-#define SPLIT_CHUNK 32
 __device__ void attention_split_impl(const AttnSplitArgs& g) {
     __shared__ float se[SPLIT_CHUNK];
     int h = blockIdx.x, sp = blockIdx.y, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;

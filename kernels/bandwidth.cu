@@ -2,11 +2,6 @@
 // `graphrun bench` to measure the device's achievable read bandwidth in the same run.
 #include "common.cuh"
 
-struct ReadArgs {
-    u64 x, out;
-    u64 n16;  // number of 16-byte words
-};
-
 __device__ void read_bw_impl(const ReadArgs& g) {
     const uint4* x = (const uint4*)g.x;
     u32 acc = 0;

@@ -3,13 +3,6 @@
 // of the same name in src/exec/interp/ops.rs operation for operation.
 #include "quant.cuh"
 
-struct EltArgs {
-    u64 a, b, out;
-    int n;        // total elements (T·width)
-    int width;    // row width
-    float eps;
-};
-
 // bias_add: y = x + b[col].
 __device__ void bias_add_impl(const EltArgs& g) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x)
@@ -33,8 +26,7 @@ __device__ void scale_impl(const EltArgs& g) {
 // silu: y = x / (1 + exp(−x)).
 __device__ void silu_impl(const EltArgs& g) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.n; i += gridDim.x * blockDim.x) {
-        float v = ((const float*)g.a)[i];
-        ((float*)g.out)[i] = __fdiv_rn(v, __fadd_rn(1.0f, expf(-v)));
+        ((float*)g.out)[i] = silu(((const float*)g.a)[i]);
     }
 }
 // rms_norm, one CTA per row: y = (x · scale) · w with the CPU's scale (block_rms_scale).
@@ -44,16 +36,10 @@ __device__ void rms_norm_impl(const EltArgs& g) {
     const float* x = (const float*)g.a + (size_t)t * g.width;
     float scale = block_rms_scale(x, g.width, g.eps, red);
     for (int i = threadIdx.x; i < g.width; i += blockDim.x)
-        ((float*)g.out)[(size_t)t * g.width + i] = __fmul_rn(__fmul_rn(x[i], scale), ((const float*)g.b)[i]);
+        ((float*)g.out)[(size_t)t * g.width + i] = rms_apply(x[i], scale, ((const float*)g.b)[i]);
 }
 
-struct RopeArgs {
-    u64 x, out, inv_freq;
-    u64 pos;  // int [1]: position of row 0 (device memory)
-    int T, n_head, head_dim, neox;
-    int offset;  // added to every position (fault injection offset=N; normally 0)
-};
-// rope over T rows at positions pos0..: see rope_pair in matvec.cu (same arithmetic).
+// rope over T rows at positions pos0.. (rope_pair, numerics.cuh).
 __device__ void rope_impl(const RopeArgs& g) {
     int half = g.head_dim / 2, per_row = g.n_head * half;
     int pos0 = *(const int*)g.pos + g.offset;
@@ -63,18 +49,12 @@ __device__ void rope_impl(const RopeArgs& g) {
         int ia = g.neox ? base + k : base + 2 * k;
         int ib = g.neox ? ia + half : ia + 1;
         float a = ((const float*)g.x)[ia], b = ((const float*)g.x)[ib];
-        float th = __fmul_rn((float)(pos0 + t), ((const float*)g.inv_freq)[k]);
-        float c = (float)cos((double)th), s = (float)sin((double)th);
-        ((float*)g.out)[ia] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-        ((float*)g.out)[ib] = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
+        rope_pair(a, b, pos0 + t, ((const float*)g.inv_freq)[k]);
+        ((float*)g.out)[ia] = a;
+        ((float*)g.out)[ib] = b;
     }
 }
 
-struct KvArgs {
-    u64 x, cache, out;
-    u64 pos;  // int [1]: position of row 0 (device memory)
-    int T, width;
-};
 // kv_append: cache rows pos0..pos0+T = x; the node's output is the rows appended.
 __device__ void kv_append_impl(const KvArgs& g) {
     int pos0 = *(const int*)g.pos;

@@ -2,11 +2,6 @@
 // CPU reference: src/exec/interp/ops.rs (embedding) via src/quant/dequant.rs.
 #include "quant.cuh"
 
-struct EmbArgs {
-    u64 w, tokens, out;
-    int T, width, row_bytes;
-};
-
 template <class W>
 __device__ void embedding_impl(const EmbArgs& g) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * g.width; i += gridDim.x * blockDim.x) {

@@ -4,17 +4,7 @@
 // CPU reference: src/exec/interp/ops.rs (matmul).
 #include "quant.cuh"
 
-#define ACT_F32 0
-#define ACT_Q8 1
 #define TT 8
-
-struct MatmulArgs {
-    u64 w, out;
-    u64 xf;                 // f32 [T, K] (f32 semantics)
-    u64 q0, d0;             // Q8_0 values [T, K], scales [T, K/32]
-    u64 qk, dk, bs;         // Q8_K values [T, K], scales [T, K/256], bsums [T, K/16]
-    int rows, K, row_bytes, T;
-};
 
 template <class W, int ACT>
 __device__ void matmul_impl(const MatmulArgs& g) {

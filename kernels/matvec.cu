@@ -7,21 +7,6 @@
 // CPU reference: src/exec/interp/ops.rs (matmul, bias_add, add, silu, mul, rope).
 #include "quant.cuh"
 
-#define ACT_F32 0
-#define ACT_Q8 1
-#define EPI_NONE 0
-#define EPI_ADD 1     // + extra[r]  (bias, or residual)
-#define EPI_SWIGLU 2  // silu(W·x)[r] · (W2·x)[r]
-
-struct MatvecArgs {
-    u64 w, w2;                      // weights (row 0); w2 = up-projection for EPI_SWIGLU
-    u64 xf, q0, d0, qk, dk, bs;     // the prepared input (see quantize.cu, prep)
-    u64 out;                        // f32 [rows]
-    u64 extra;                      // f32 [rows] for EPI_ADD
-    int rows, K, row_bytes;
-    int ksplit;                     // warps sharing a row set (1, 2, 4 or 8)
-};
-
 __device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, u64 bs) {
     Act a;
     a.xf = (const float*)xf;
@@ -50,7 +35,8 @@ __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, cons
 template <class W> struct RowsPerWarp { static constexpr int v = W::UNIT >= 128 ? 2 : 4; };
 
 // Lanes that share one row: the smallest power of two >= the row's units (a row of few
-// units leaves no lanes idle: 32/L rows are worked on side by side). Same on the host.
+// units leaves no lanes idle: 32/L rows are worked on side by side). The host mirrors this
+// in src/exec/cuda/geometry.rs (matvec_grid).
 __device__ __forceinline__ int lanes_per_row(int units) {
     int l = 32;
     while (l > 1 && l / 2 >= units) l /= 2;
@@ -63,7 +49,7 @@ __device__ __forceinline__ int lanes_per_row(int units) {
 template <class W, int ACT, int EPI>
 __device__ void matvec_impl(const MatvecArgs& g) {
     constexpr int R = RowsPerWarp<W>::v;
-    __shared__ float part[8][2][R * 32];
+    __shared__ float part[MATVEC_THREADS / 32][2][R * 32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
     int KS = g.ksplit, sets = nwarps / KS, set = warp / KS, ks = warp % KS;
     int units = g.K / W::UNIT;
@@ -120,8 +106,7 @@ __device__ void matvec_impl(const MatvecArgs& g) {
             for (int r = 0; r < R; r++) {
                 if (r >= valid) continue;
                 if (EPI == EPI_SWIGLU) {
-                    float silu = __fdiv_rn(acc[r], __fadd_rn(1.0f, expf(-acc[r])));
-                    out[r0 + r] = __fmul_rn(silu, up[r]);
+                    out[r0 + r] = __fmul_rn(silu(acc[r]), up[r]);
                 } else {
                     out[r0 + r] = EPI == EPI_ADD ? __fadd_rn(acc[r], ((const float*)g.extra)[r0 + r]) : acc[r];
                 }
@@ -130,27 +115,6 @@ __device__ void matvec_impl(const MatvecArgs& g) {
 }
 
 // ---- Fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append --------
-struct QkvArgs {
-    u64 wq, wk, wv, bq, bk, bv;   // weights, biases (0 = none)
-    u64 xf, q0, d0, qk, dk, bs;   // the RMSNorm-ed, prepared input (quantize.cu, prep)
-    u64 q_out;                    // f32 [n_head·hd]
-    u64 k_cache, v_cache;         // f32 [n_ctx, n_head_kv·hd] of this layer
-    u64 inv_freq;                 // f32 [hd/2]
-    u64 pos;                      // int [1]: the position (device memory, so a captured
-                                  // CUDA graph replays with the current value)
-    int K, n_head, n_head_kv, head_dim, rb_q, rb_k, rb_v, neox;
-};
-
-// RoPE of one pair, as the CPU: θ = (float)p·inv_freq (one f32 rounding), cos/sin in
-// double rounded to float, (a·c − b·s, a·s + b·c) with separate roundings.
-__device__ __forceinline__ void rope_pair(float& a, float& b, int pos, float f) {
-    float th = __fmul_rn((float)pos, f);
-    float c = (float)cos((double)th), s = (float)sin((double)th);
-    float ra = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-    float rb = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
-    a = ra;
-    b = rb;
-}
 
 template <class WQK, class WV, int ACT>
 __device__ void qkv_impl(const QkvArgs& g) {

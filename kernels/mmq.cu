@@ -9,19 +9,9 @@
 // result is bit-identical to the interpreter's.
 #include "quant.cuh"
 
-#define MM_BM 64
-#define MM_BN 128
-#define MM_CH 128
 #define MM_PAD 16
 // Each of the 8 warps takes 16 weight rows × 64 tokens: MM_NT 8-token MMA columns.
 #define MM_NT 8
-
-struct MmqArgs {
-    u64 w, out;
-    u64 q0, d0;        // Q8_0 activations [T, K], scales [T, K/32]
-    u64 qk, dk, bs;    // Q8_K activations [T, K], scales [T, K/256], bsums [T, K/16]
-    int rows, K, row_bytes, T;
-};
 
 // One stage of staged operands: a K chunk of weights and activations with their scales.
 // Two stages alternate (the next chunk is unpacked while the current one is multiplied);
@@ -44,8 +34,8 @@ struct MmqSmem {
     MmqStage st[2];
     MmqSuper sb[2];
 };
-// The host launches with exactly this much dynamic shared memory (src/exec/cuda/mod.rs).
-static_assert(sizeof(MmqSmem) == 79872, "update MMQ_SMEM_BYTES on the host");
+// The host launches with exactly this much dynamic shared memory (catalogue.rs).
+static_assert(sizeof(MmqSmem) == MMQ_SMEM_BYTES, "update MMQ_SMEM_BYTES in src/codegen/catalogue.rs");
 
 // Unpacks 32 weights (group `grp` of the row, global index) into dst, with scales.
 template <class W> struct Unpack;

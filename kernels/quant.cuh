@@ -1,79 +1,9 @@
 // quant.cuh — per weight type: the "unit" a lane processes, its q8 integer dot (the `q8`
 // semantics, src/quant/dot.rs) and its exact dequantization (the `f32` semantics,
-// src/quant/dequant.rs), plus activation staging (RMSNorm + Q8_0/Q8_K quantization into
-// shared memory, bit-identical to src/quant/act.rs).
+// src/quant/dequant.rs). Activation staging (RMSNorm + Q8_0/Q8_K quantization) is in
+// numerics.cuh.
 #pragma once
-#include "common.cuh"
-
-// ---- Activation staging -------------------------------------------------------------
-// The op input element i: plain, or RMSNorm-ed ((x·scale)·w, two roundings, as the CPU).
-__device__ __forceinline__ float act_in(const float* x, const float* nw, float scale, int i) {
-    float v = x[i];
-    return nw ? __fmul_rn(__fmul_rn(v, scale), nw[i]) : v;
-}
-
-// Q8_0 (AVX path of ggml): amax over 32, d = amax/127 stored fp16, q = rint(x·(127/amax)).
-// Blocks first, first + stride, ... of the row are quantized by the calling warp.
-__device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, i8* q, float* d, int first, int stride) {
-    int lane = threadIdx.x & 31;
-    for (int b = first; b < K / 32; b += stride) {
-        float v = act_in(x, nw, scale, b * 32 + lane);
-        float amax = warp_max(fabsf(v));
-        float dd = __fdiv_rn(amax, 127.0f);
-        float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
-        q[b * 32 + lane] = (i8)__float2int_rn(__fmul_rn(v, id));
-        if (lane == 0) d[b] = f16_to_f32(f32_to_f16(dd));
-    }
-}
-
-// Q8_K (ggml reference): max = the value of largest |x| (first on ties), iscale = −127/max,
-// q = min(127, rint(iscale·x)), d = 1/iscale, bsums per 16.
-__device__ void stage_q8_k(const float* x, const float* nw, float scale, int K, i8* q, float* d, int* bs, int first, int stride) {
-    int lane = threadIdx.x & 31;
-    for (int b = first; b < K / 256; b += stride) {
-        float v[8];
-        float amax = 0.0f, mx = 0.0f;
-        int idx = 1 << 30;
-        {
-            // Eight consecutive inputs by two vector loads (and the norm weights likewise).
-            const int i0 = b * 256 + lane * 8;
-            float4 x0 = *(const float4*)(x + i0), x1 = *(const float4*)(x + i0 + 4);
-            float t[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-            if (nw) {
-                float4 w0 = *(const float4*)(nw + i0), w1 = *(const float4*)(nw + i0 + 4);
-                float u[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-#pragma unroll
-                for (int j = 0; j < 8; j++) t[j] = __fmul_rn(__fmul_rn(t[j], scale), u[j]);
-            }
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                v[j] = t[j];
-                if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); mx = v[j]; idx = lane * 8 + j; }
-            }
-        }
-        for (int o = 16; o > 0; o >>= 1) {
-            float oa = __shfl_xor_sync(0xffffffffu, amax, o);
-            float om = __shfl_xor_sync(0xffffffffu, mx, o);
-            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-            if (oa > amax || (oa == amax && oi < idx)) { amax = oa; mx = om; idx = oi; }
-        }
-        int s = 0;
-        if (amax == 0.0f) {
-            for (int j = 0; j < 8; j++) q[b * 256 + lane * 8 + j] = 0;
-            if (lane == 0) d[b] = 0.0f;
-        } else {
-            float iscale = __fdiv_rn(-127.0f, mx);
-            for (int j = 0; j < 8; j++) {
-                int t = min(127, __float2int_rn(__fmul_rn(iscale, v[j])));
-                q[b * 256 + lane * 8 + j] = (i8)t;
-                s += t;
-            }
-            if (lane == 0) d[b] = __fdiv_rn(1.0f, iscale);
-        }
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        if ((lane & 1) == 0) bs[b * 16 + lane / 2] = s;
-    }
-}
+#include "numerics.cuh"
 
 // Quantized activations staged in shared memory.
 struct Act {
@@ -121,6 +51,19 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
 // Each type: UNIT weights per lane work item, BLOCK bytes per GGML block, q8(row, u, act)
 // the unit's contribution under q8 semantics, f32(row, u, xs) under f32 semantics.
 
+// q8 dot of one 32-weight block of a 4/5-bit legacy type W (W::vals unpacks the block to
+// signed bytes): integer dot with the Q8_0 activations, then (d_w · d_a) · sumi in f32, as
+// ggml_vec_dot_q4_0_q8_0 / q5_0_q8_0 (src/quant/dot.rs).
+template <class W>
+__device__ __forceinline__ float legacy_q8(const u8* row, int u, const Act& a) {
+    const u8* p = row + u * W::BYTES;
+    int w[8];
+    W::vals(p, w);
+    int s = dot16(w, q8x16(a.q0, u * 32), 0);
+    s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
+    return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
+}
+
 struct TQ4_0 {
     static constexpr int UNIT = 32, QK = 32, BYTES = 18;
     static __device__ __forceinline__ void vals(const u8* p, int w[8]) {
@@ -130,14 +73,7 @@ struct TQ4_0 {
             w[m + 4] = __vsub4((x >> 4) & 0x0F0F0F0Fu, 0x08080808u);
         }
     }
-    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
-        const u8* p = row + u * BYTES;
-        int w[8];
-        vals(p, w);
-        int s = dot16(w, q8x16(a.q0, u * 32), 0);
-        s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
-        return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
-    }
+    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return legacy_q8<TQ4_0>(row, u, a); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u8* p = row + u * BYTES;
         float d = f16_to_f32(ld16(p)), acc = 0.0f;
@@ -175,14 +111,7 @@ struct TQ5_0 {
             w[m + 4] = __vsub4(hi, 0x10101010u);
         }
     }
-    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
-        const u8* p = row + u * BYTES;
-        int w[8];
-        vals(p, w);
-        int s = dot16(w, q8x16(a.q0, u * 32), 0);
-        s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
-        return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
-    }
+    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return legacy_q8<TQ5_0>(row, u, a); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u8* p = row + u * BYTES;
         int w[8];

@@ -6,12 +6,6 @@
 //   over many CTAs (each CTA recomputes the row's RMS scale, then quantizes its blocks).
 #include "quant.cuh"
 
-struct QuantizeArgs {
-    u64 x;                  // f32 [T, K]
-    u64 q0, d0, qk, dk, bs; // outputs (0 = not needed)
-    int K, T;
-};
-
 __device__ void quantize_impl(const QuantizeArgs& g) {
     int t = blockIdx.x, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     const float* x = (const float*)g.x + (size_t)t * g.K;
@@ -20,14 +14,6 @@ __device__ void quantize_impl(const QuantizeArgs& g) {
         stage_q8_k(x, 0, 1.0f, g.K, (i8*)g.qk + (size_t)t * g.K, (float*)g.dk + (size_t)t * (g.K / 256),
                    (int*)g.bs + (size_t)t * (g.K / 16), warp, nw);
 }
-
-struct PrepArgs {
-    u64 x, norm_w;          // input row f32 [K]; RMSNorm weight or 0
-    u64 xf;                 // f32 output (0 = not needed)
-    u64 q0, d0, qk, dk, bs; // quantized outputs (0 = not needed)
-    int K;
-    float eps;
-};
 
 __device__ void prep_impl(const PrepArgs& g) {
     __shared__ double red[32];

@@ -10,26 +10,10 @@
 //! - `offset=N`: a `rope` node rotates as if every position were N further along (N ≥ 0).
 
 use crate::error::{Error, Result};
+pub use crate::graph::FaultKind;
 use crate::graph::{Graph, Op};
 use std::fmt;
 use std::str::FromStr;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FaultKind {
-    Scale(f32),
-    BiasOff,
-    Offset(u32),
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FaultKind::Scale(s) => write!(f, "scale={s}"),
-            FaultKind::BiasOff => write!(f, "bias=off"),
-            FaultKind::Offset(n) => write!(f, "offset={n}"),
-        }
-    }
-}
 
 /// One `--inject` argument: `NODE:KIND`.
 #[derive(Clone, Debug, PartialEq)]

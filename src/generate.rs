@@ -4,16 +4,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Engine, Observer};
 use crate::model::synth::Rng;
 
-/// Index of the largest value (lowest index on ties), as the reference's greedy decoding.
-pub fn argmax(x: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use crate::numerics::argmax;
 
 #[derive(Clone, Debug)]
 pub struct SamplerConfig {

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod generate;
 pub mod graph;
 pub mod model;
+pub mod numerics;
 pub mod quant;
 pub mod sched;
 pub mod tokenizer;

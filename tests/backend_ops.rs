@@ -12,7 +12,7 @@ use graphrun::exec::interp::Interpreter;
 use graphrun::graph::{ActSemantics, KvKind, LowerOptions, NodeId, Op, lower};
 use graphrun::model::ModelFile;
 use graphrun::model::synth::{SynthSpec, build};
-use graphrun::sched::GroupKind;
+use graphrun::sched::{GroupKind, Phase};
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -82,7 +82,7 @@ fn check_schedule(
     cfg: &str,
     m: &ModelFile,
     act: ActSemantics,
-    decode: bool,
+    phase: Phase,
     t: usize,
     bands: &serde_json::Map<String, serde_json::Value>,
     rep: &mut Report,
@@ -109,12 +109,11 @@ fn check_schedule(
         }
     }
     gpu.set_pos(pos).unwrap();
-    let sname = if decode {
-        "decode-fused"
-    } else {
-        "prefill-unfused"
+    let sname = match phase {
+        Phase::Decode => "decode-fused",
+        Phase::Prefill => "prefill-unfused",
     };
-    let sched = gpu.schedule_of(decode).clone();
+    let sched = gpu.schedule_of(phase).clone();
     let tokens: Vec<u32> = (0..t)
         .map(|i| (17 + 131 * i as u32) % hp.vocab_size as u32)
         .collect();
@@ -124,11 +123,11 @@ fn check_schedule(
         let mut values: HashMap<NodeId, Vec<f32>> = HashMap::new();
         for r in sched.reads(&g, gi) {
             let data = randn(rng, t * g.node(r).width);
-            gpu.write_value(decode, r, &data).unwrap();
+            gpu.write_value(phase, r, &data).unwrap();
             values.insert(r, data);
         }
-        gpu.run_group_alone(decode, gi, t)
-            .unwrap_or_else(|e| panic!("{cfg} {sname} {}: {e}", gr.kernel));
+        gpu.run_group_alone(phase, gi, t)
+            .unwrap_or_else(|e| panic!("{cfg} {sname} {}: {e}", gr.kernel_names()));
         cpu.eval_nodes(&gr.nodes, &tokens, pos, &mut values);
         let fused_norm = matches!(
             gr.kind,
@@ -141,12 +140,12 @@ fn check_schedule(
         };
         for w in sched.writes(gi) {
             let n = g.node(w);
-            let got = gpu.read_value(decode, w, t * n.width).unwrap();
+            let got = gpu.read_value(phase, w, t * n.width).unwrap();
             rep.record(
                 cfg,
                 act,
                 sname,
-                &gr.kernel,
+                &gr.kernel_names(),
                 &n.name,
                 nmse(&got, &values[&w]),
                 b,
@@ -163,7 +162,7 @@ fn check_schedule(
                     cfg,
                     act,
                     sname,
-                    &gr.kernel,
+                    &gr.kernel_names(),
                     &format!("{} (cache)", g.node(id).name),
                     nmse(&got, &want),
                     b,
@@ -197,8 +196,26 @@ fn every_op_and_fusion_group_matches_the_interpreter() {
     for (preset, layers) in presets {
         let m = model(preset, layers, 3);
         for act in [ActSemantics::Q8, ActSemantics::F32] {
-            check_schedule(preset, &m, act, true, 1, &bands, &mut rep, &mut rng);
-            check_schedule(preset, &m, act, false, 7, &bands, &mut rep, &mut rng);
+            check_schedule(
+                preset,
+                &m,
+                act,
+                Phase::Decode,
+                1,
+                &bands,
+                &mut rep,
+                &mut rng,
+            );
+            check_schedule(
+                preset,
+                &m,
+                act,
+                Phase::Prefill,
+                7,
+                &bands,
+                &mut rep,
+                &mut rng,
+            );
         }
         eprintln!(
             "backend_ops: {preset} done ({} checks so far, {} failures)",

@@ -73,8 +73,8 @@ fn gguf_and_apr_of_the_same_model_lower_to_identical_graphs() {
         );
         for f in [DumpFormat::Text, DumpFormat::Json, DumpFormat::Dot] {
             assert_eq!(
-                dump(&a, f),
-                dump(&b, f),
+                dump(&a, f, &graphrun::graph::NodePattern::all()),
+                dump(&b, f, &graphrun::graph::NodePattern::all()),
                 "{f:?} dumps differ ({})",
                 act.name()
             );
@@ -149,7 +149,7 @@ fn missing_or_misshapen_weights_are_errors_naming_the_tensor() {
 fn dot_dump_renders_with_graphviz_when_present() {
     let m = common::tiny_model("tiny", 1);
     let g = lower(&m, LowerOptions::default()).unwrap();
-    let dot = dump(&g, DumpFormat::Dot);
+    let dot = dump(&g, DumpFormat::Dot, &graphrun::graph::NodePattern::all());
     assert!(dot.starts_with("digraph") && dot.contains("subgraph cluster_blk_1"));
     let edges = dot.matches(" -> ").count();
     let expected: usize = g.nodes().map(|(_, n)| n.inputs.len().max(1)).sum();

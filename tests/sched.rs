@@ -4,11 +4,13 @@
 
 mod common;
 
+use graphrun::codegen::KernelId;
 use graphrun::graph::{LowerOptions, lower};
-use graphrun::sched::schedule;
+use graphrun::sched::{Phase, schedule};
 
-fn check(g: &graphrun::graph::Graph, fuse: bool) -> graphrun::sched::Schedule {
-    let s = schedule(g, fuse);
+fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sched::Schedule {
+    let s = schedule(g, phase, fuse).unwrap();
+    assert_eq!(s.phase, phase);
     let group_of = s.group_of(g.len());
     assert!(
         group_of.iter().all(|&x| x != usize::MAX),
@@ -27,12 +29,35 @@ fn check(g: &graphrun::graph::Graph, fuse: bool) -> graphrun::sched::Schedule {
                 );
             }
         }
-        for k in gr.kernel.split('+') {
+        for k in &gr.kernels {
             assert!(
-                graphrun::codegen::catalogue().iter().any(|(c, _)| *c == k),
+                KernelId::all().contains(k),
                 "group {} needs kernel {k} which is not in the catalogue",
                 gr.name
             );
+            // The phase's own kernels: no decode matvec in a prefill schedule (a one-row
+            // prefill matmul is chosen at run time), no prefill GEMM in decode.
+            match phase {
+                Phase::Prefill => assert!(
+                    !matches!(
+                        k,
+                        KernelId::Matvec { .. } | KernelId::Prep | KernelId::AttentionSplit
+                    ),
+                    "prefill group {} launches decode kernel {k}",
+                    gr.name
+                ),
+                Phase::Decode => assert!(
+                    !matches!(
+                        k,
+                        KernelId::Mmq { .. }
+                            | KernelId::Matmul { .. }
+                            | KernelId::QuantizeQ8
+                            | KernelId::Attention
+                    ),
+                    "decode group {} launches prefill kernel {k}",
+                    gr.name
+                ),
+            }
         }
     }
     let plan = s.plan(g, 7);
@@ -64,7 +89,7 @@ fn fused_05b_has_five_kernels_per_block() {
     let Some(p) = common::model_05b() else { return };
     let m = graphrun::model::ModelFile::open(p).unwrap();
     let g = lower(&m, LowerOptions::default()).unwrap();
-    let s = check(&g, true);
+    let s = check(&g, Phase::Decode, true);
     assert_eq!(s.groups.len(), 1 + 24 * 5 + 1);
     let blk3: Vec<(&str, &str)> = s
         .groups
@@ -83,10 +108,24 @@ fn fused_05b_has_five_kernels_per_block() {
         ]
     );
     // Layer 0 has a Q8_0 attn_v beside Q5_0 q/k.
-    assert_eq!(s.groups[1].kernel, "prep+qkv_q5_0_q8_0_q8");
-    assert_eq!(s.groups.last().unwrap().kernel, "prep+matvec_q8_0_q8_none");
-    let unfused = check(&g, false);
+    assert_eq!(s.groups[1].kernel_names(), "prep+qkv_q5_0_q8_0_q8");
+    assert_eq!(
+        s.groups.last().unwrap().kernel_names(),
+        "prep+matvec_q8_0_q8_none"
+    );
+    let unfused = check(&g, Phase::Decode, false);
     assert_eq!(unfused.groups.len(), g.len());
+    // Prefill: one group per node; q8 matmuls with K a multiple of 128 take the tiled
+    // integer GEMM after activation quantization (896 = 7·128).
+    let prefill = check(&g, Phase::Prefill, true);
+    assert!(!prefill.fused);
+    assert_eq!(prefill.groups.len(), g.len());
+    let q = prefill
+        .groups
+        .iter()
+        .find(|gr| gr.name == "blk.0.attn_q")
+        .unwrap();
+    assert_eq!(q.kernel_names(), "quantize_q8+mmq_q5_0");
 }
 
 #[test]
@@ -94,8 +133,10 @@ fn synthetic_15b_and_llama_schedules_use_catalogue_kernels() {
     for preset in ["tiny", "tiny-llama"] {
         let m = common::tiny_model(preset, 1);
         let g = lower(&m, LowerOptions::default()).unwrap();
-        check(&g, true);
-        check(&g, false);
+        for phase in [Phase::Decode, Phase::Prefill] {
+            check(&g, phase, true);
+            check(&g, phase, false);
+        }
     }
     let spec = graphrun::model::synth::SynthSpec::preset("1.5b").unwrap();
     let names: Vec<String> = spec

@@ -40,11 +40,13 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 /// Weight bytes one decode step reads: every weight once, but one row of the embedding.
 pub fn bytes_per_token(m: &ModelFile) -> Result<u64> {
     let g = lower(m, LowerOptions::default())?;
-    Ok(graphrun::sched::schedule(&g, true)
-        .groups
-        .iter()
-        .map(|gr| gr.weight_bytes)
-        .sum())
+    Ok(
+        graphrun::sched::schedule(&g, graphrun::sched::Phase::Decode, true)?
+            .groups
+            .iter()
+            .map(|gr| gr.weight_bytes)
+            .sum(),
+    )
 }
 
 pub fn run(a: Args) -> Result<i32> {

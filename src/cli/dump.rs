@@ -4,16 +4,24 @@ use super::common::open;
 use graphrun::Result;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::{Engine, NoObserver};
-use graphrun::graph::{ActSemantics, DumpFormat, Graph, LowerOptions, dump, lower};
-use graphrun::sched::{Schedule, schedule};
+use graphrun::graph::{ActSemantics, DumpFormat, Graph, LowerOptions, NodePattern, dump, lower};
+use graphrun::sched::{Phase, Schedule, schedule};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stage {
     /// The op graph as lowered from the model file, one node per op.
     Lowered,
-    /// The decode schedule: kernel groups with the nodes they cover.
+    /// The GPU schedule: kernel groups, the kernels each launches and the nodes it covers.
     Fused,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseArg {
+    /// One token row per step (fused groups unless --no-fuse).
+    Decode,
+    /// The prompt's rows in one step (one group per node; batched matmul kernels).
+    Prefill,
 }
 
 #[derive(clap::Args)]
@@ -30,6 +38,14 @@ pub struct Args {
     /// With --stage fused: the schedule without fusion (one kernel per node).
     #[arg(long)]
     no_fuse: bool,
+    /// With --stage fused: the decode or the prefill schedule.
+    #[arg(long, value_enum, default_value = "decode")]
+    phase: PhaseArg,
+    /// Only nodes whose names match these globs (comma separated, `*` and `?`), e.g.
+    /// `--nodes 'blk.3.*'` for one block: a DOT of one block renders as a readable picture.
+    /// With --stage fused: the groups covering a matching node.
+    #[arg(long, value_name = "GLOBS")]
+    nodes: Option<String>,
     /// With --stage fused, on a GPU: time every kernel of one decode step and report its
     /// achieved weight bandwidth.
     #[arg(long)]
@@ -42,16 +58,28 @@ pub struct Args {
 pub fn run(a: Args) -> Result<i32> {
     let m = open(a.model)?;
     let g = lower(&m, LowerOptions { act: a.act })?;
+    let nodes = a
+        .nodes
+        .as_deref()
+        .map_or_else(NodePattern::all, NodePattern::new);
     match a.stage {
-        Stage::Lowered => print!("{}", dump(&g, a.format)),
+        Stage::Lowered => print!("{}", dump(&g, a.format, &nodes)),
         Stage::Fused => {
-            let s = schedule(&g, !a.no_fuse);
-            let times = if a.profile {
-                Some(profile(&m, &g, &s, a.device, a.no_fuse)?)
-            } else {
-                None
+            let phase = match a.phase {
+                PhaseArg::Decode => Phase::Decode,
+                PhaseArg::Prefill => Phase::Prefill,
             };
-            print!("{}", fused_dump(&g, &s, times.as_deref(), a.format));
+            let s = schedule(&g, phase, !a.no_fuse)?;
+            let times = match (a.profile, phase) {
+                (true, Phase::Decode) => Some(profile(&m, &g, &s, a.device, a.no_fuse)?),
+                (true, Phase::Prefill) => {
+                    return Err(graphrun::Error::invalid(
+                        "--profile times the decode step; use it with --phase decode",
+                    ));
+                }
+                (false, _) => None,
+            };
+            print!("{}", fused_dump(&g, &s, times.as_deref(), a.format, &nodes));
         }
     }
     Ok(0)
@@ -86,7 +114,15 @@ fn profile(
     Ok(best)
 }
 
-fn fused_dump(g: &Graph, s: &Schedule, times: Option<&[f32]>, format: DumpFormat) -> String {
+fn fused_dump(
+    g: &Graph,
+    s: &Schedule,
+    times: Option<&[f32]>,
+    format: DumpFormat,
+    pattern: &NodePattern,
+) -> String {
+    let shown =
+        |gr: &graphrun::sched::Group| gr.nodes.iter().any(|n| pattern.matches(&g.node(*n).name));
     let names = |gr: &graphrun::sched::Group| {
         gr.nodes
             .iter()
@@ -99,34 +135,43 @@ fn fused_dump(g: &Graph, s: &Schedule, times: Option<&[f32]>, format: DumpFormat
                 .groups
                 .iter()
                 .enumerate()
+                .filter(|(_, gr)| shown(gr))
                 .map(|(i, gr)| {
                     let t = times.map(|t| t[i]);
                     serde_json::json!({
-                        "group": gr.name, "pass": gr.pass, "kernel": gr.kernel, "nodes": names(gr),
+                        "group": gr.name, "pass": gr.pass, "kernels": gr.kernels.iter().map(|k| k.name()).collect::<Vec<_>>(), "nodes": names(gr),
                         "weight_bytes": gr.weight_bytes,
                         "time_ms": t, "gb_s": t.map(|t| gr.weight_bytes as f64 / (t as f64 * 1e-3) / 1e9),
                     })
                 })
                 .collect();
-            serde_json::to_string_pretty(&serde_json::json!({"stage": "fused", "fused": s.fused, "arch": g.arch, "kernels": kernels})).expect("json")
+            serde_json::to_string_pretty(&serde_json::json!({"stage": "fused", "phase": s.phase, "fused": s.fused, "arch": g.arch, "groups": kernels})).expect("json")
         }
         DumpFormat::Dot => {
             let mut out = format!(
                 "digraph \"{} fused\" {{\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
                 g.arch
             );
-            for (i, gr) in s.groups.iter().enumerate() {
+            for (i, gr) in s.groups.iter().enumerate().filter(|(_, gr)| shown(gr)) {
                 out += &format!(
                     "  subgraph cluster_k{i} {{\n    label=\"{}\"; style=rounded;\n",
-                    gr.kernel
+                    gr.kernel_names()
                 );
                 for n in &gr.nodes {
                     out += &format!("    n{} [label=\"{}\"];\n", n.0, g.node(*n).name);
                 }
                 out += "  }\n";
             }
-            for (id, n) in g.nodes() {
-                for i in &n.inputs {
+            let group_of = s.group_of(g.len());
+            for (id, n) in g
+                .nodes()
+                .filter(|(id, _)| shown(&s.groups[group_of[id.index()]]))
+            {
+                for i in n
+                    .inputs
+                    .iter()
+                    .filter(|i| shown(&s.groups[group_of[i.index()]]))
+                {
                     out += &format!("  n{} -> n{};\n", i.0, id.0);
                 }
             }
@@ -135,20 +180,28 @@ fn fused_dump(g: &Graph, s: &Schedule, times: Option<&[f32]>, format: DumpFormat
         DumpFormat::Text => {
             let total_w: u64 = s.groups.iter().map(|gr| gr.weight_bytes).sum();
             let mut out = format!(
-                "schedule {}: {} kernels ({}), {} weight bytes\n",
+                "schedule {} ({}): {} groups ({}), {} weight bytes\n",
                 g.arch,
+                s.phase.name(),
                 s.groups.len(),
                 if s.fused { "fused" } else { "unfused" },
                 total_w
             );
             let mut total_t = 0.0f64;
             for (i, gr) in s.groups.iter().enumerate() {
-                out += &format!(
-                    "k{i:<4} {:<28} {:<18} {:>10}B",
-                    gr.kernel, gr.pass, gr.weight_bytes
-                );
                 if let Some(t) = times {
                     total_t += t[i] as f64;
+                }
+                if !shown(gr) {
+                    continue;
+                }
+                out += &format!(
+                    "k{i:<4} {:<32} {:<18} {:>10}B",
+                    gr.kernel_names(),
+                    gr.pass,
+                    gr.weight_bytes
+                );
+                if let Some(t) = times {
                     out += &format!(
                         "  {:>8.1} us  {:>7.1} GB/s",
                         t[i] * 1000.0,

@@ -1,18 +1,18 @@
 //! `graphrun kernels`: the generated CUDA kernel catalogue.
 
-use graphrun::codegen::{self, CHECK_ARCHS};
+use graphrun::codegen::{self, CHECK_ARCHS, Family, KernelId};
 use graphrun::{Error, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print the PTX of one kernel.
+    /// Print the PTX of one kernel (a name from the list).
     #[arg(long, value_name = "NAME")]
     ptx: Option<String>,
-    /// Architecture for --ptx (sm_80, sm_89, sm_90, ...).
+    /// Architecture for --ptx (sm_80, sm_86, sm_89, sm_90, ...).
     #[arg(long, default_value = "sm_90")]
     arch: String,
-    /// Compile every kernel family for sm_80, sm_89 and sm_90 with NVRTC (no GPU needed);
-    /// exits non-zero on the first failure, printing the NVRTC log.
+    /// Compile every kernel family for sm_80, sm_86, sm_89 and sm_90 with NVRTC (no GPU
+    /// needed); exits non-zero on the first failure, printing the NVRTC log.
     #[arg(long)]
     check: bool,
     /// List as JSON.
@@ -21,61 +21,81 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    let all = KernelId::all();
     if a.check {
         let (ma, mi) = codegen::nvrtc_version()?;
-        let families: Vec<_> = codegen::families().collect();
         eprintln!(
             "kernels --check: {} kernels in {} families, NVRTC {ma}.{mi}",
-            codegen::catalogue().len(),
-            families.len()
+            all.len(),
+            Family::ALL.len()
         );
         for arch in CHECK_ARCHS {
-            for (f, _) in &families {
+            for f in Family::ALL {
                 let t0 = std::time::Instant::now();
-                let ptx = codegen::family_ptx(f, arch, true)?;
-                let n = codegen::catalogue()
-                    .iter()
-                    .filter(|(_, fam)| fam == f)
-                    .count();
+                let (ptx, _) = codegen::family_ptx(f, arch, true, true)?;
+                let n = all.iter().filter(|k| k.family() == f).count();
                 let entries = ptx.matches(".entry ").count();
                 if entries != n {
                     return Err(Error::invalid(format!(
-                        "{f} ({arch}): {entries} entries in the PTX, {n} in the catalogue"
+                        "kernels/{}.cu ({arch}): {entries} entries in the PTX, {n} in the catalogue",
+                        f.name()
                     )));
                 }
                 eprintln!(
-                    "  ok  {arch} {f:<12} {n:>3} kernels  {:>6.1} s",
+                    "  ok  {arch} {:<12} {n:>3} kernels  {:>6.1} s",
+                    f.name(),
                     t0.elapsed().as_secs_f64()
                 );
             }
         }
         println!(
             "all {} kernels compile for {}",
-            codegen::catalogue().len(),
+            all.len(),
             CHECK_ARCHS.join(", ")
         );
         return Ok(0);
     }
     if let Some(name) = a.ptx {
+        let k = KernelId::parse(&name).ok_or_else(|| {
+            Error::invalid(format!(
+                "--ptx {name}: no such kernel (`graphrun kernels` lists them)"
+            ))
+        })?;
         let arch = CHECK_ARCHS
             .iter()
-            .chain(["sm_75", "sm_86", "sm_87", "sm_100", "sm_120"].iter())
+            .chain(["sm_75", "sm_87", "sm_100", "sm_120"].iter())
             .find(|x| **x == a.arch)
             .ok_or_else(|| Error::invalid(format!("--arch {}: unknown architecture", a.arch)))?;
-        print!("{}", codegen::kernel_ptx(&name, arch)?);
+        print!("{}", codegen::kernel_ptx(k, arch)?);
         return Ok(0);
     }
     if a.json {
-        let v: Vec<_> = codegen::catalogue()
+        let v: Vec<_> = all
             .iter()
-            .map(|(k, f)| serde_json::json!({"name": k, "family": f}))
+            .map(|k| serde_json::json!({"name": k.name(), "family": k.family().name(), "args": k.args()}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        let doc = serde_json::json!({
+            "kernels": v,
+            "ptx": codegen::embed_note(),
+            "embedded_archs": codegen::embedded_archs(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        for (k, f) in codegen::catalogue() {
-            println!("{k:<32} {f}");
+        for k in &all {
+            println!("{:<32} kernels/{}.cu", k.name(), k.family().name());
         }
-        eprintln!("{} kernels", codegen::catalogue().len());
+        eprintln!(
+            "{} kernels in {} families; PTX {}",
+            all.len(),
+            Family::ALL.len(),
+            codegen::embed_note()
+        );
+        if codegen::embedded_archs().is_empty() {
+            eprintln!(
+                "(compiled with NVRTC at first use on a GPU and cached in {})",
+                codegen::cache_dir().display()
+            );
+        }
     }
     Ok(0)
 }

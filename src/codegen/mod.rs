@@ -1,32 +1,71 @@
-//! The generated CUDA kernel catalogue (expanded by `build.rs` from `kernels/`) and its
-//! compilation to PTX through NVRTC, cached on disk by source hash + arch + NVRTC version.
+//! The generated CUDA kernel catalogue and its PTX.
+//!
+//! `catalogue.rs` names every kernel (`KernelId`), the weight types with GPU kernels and
+//! the argument structs; `build.rs` expands it into one complete source per family (from
+//! `kernels/`) and, when NVRTC was present at build time, embeds their PTX. At run time a
+//! family's PTX comes from, in order: the embedded copy for the device's architecture, the
+//! disk cache (keyed by source hash + arch + NVRTC version), or NVRTC (then cached).
+
+pub mod catalogue;
+
+pub use catalogue::{Act, Elt, Epi, Family, KernelId, WType};
 
 use crate::error::{Error, Result};
+use crate::graph::ActSemantics;
+use crate::quant::GgmlType;
 use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
+include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
 
-/// Architectures `graphrun kernels --check` compiles for (A100, RTX 4090, H100).
-pub const CHECK_ARCHS: [&str; 3] = ["sm_80", "sm_89", "sm_90"];
+/// Architectures `graphrun kernels --check` compiles for (A100, RTX 3090, RTX 4090, H100/H200).
+pub const CHECK_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 
-/// (kernel name, family) of every kernel.
-pub fn catalogue() -> &'static [(&'static str, &'static str)] {
-    KERNELS
+impl WType {
+    /// The GPU weight type of a GGML type, if it has kernels.
+    pub fn of(t: GgmlType) -> Option<WType> {
+        WType::from_ggml_id(t.id())
+    }
 }
 
-pub fn families() -> impl Iterator<Item = (&'static str, &'static str)> {
-    FAMILY_SOURCES.iter().copied()
+impl From<ActSemantics> for Act {
+    fn from(a: ActSemantics) -> Act {
+        match a {
+            ActSemantics::F32 => Act::F32,
+            ActSemantics::Q8 => Act::Q8,
+        }
+    }
 }
 
-pub fn family_of(kernel: &str) -> Option<&'static str> {
-    KERNELS.iter().find(|(k, _)| *k == kernel).map(|(_, f)| *f)
+/// The GGML types with GPU kernels, for messages (`F32, F16, Q4_0, ...`).
+pub fn gpu_type_names() -> String {
+    WType::ALL
+        .iter()
+        .map(|w| w.name().to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub fn family_source(family: &str) -> Option<&'static str> {
+/// The complete CUDA source of a kernel family.
+pub fn family_source(f: Family) -> &'static str {
     FAMILY_SOURCES
         .iter()
-        .find(|(f, _)| *f == family)
+        .find(|(x, _)| *x == f)
         .map(|(_, s)| *s)
+        .expect("build.rs writes every family")
+}
+
+/// How the build treated PTX (embedded for which archs, or why not).
+pub fn embed_note() -> &'static str {
+    EMBED_NOTE
+}
+
+/// The architectures with embedded PTX.
+pub fn embedded_archs() -> Vec<&'static str> {
+    let mut v: Vec<&str> = EMBEDDED_PTX.iter().map(|e| e.1).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// The `sm_XY` name for a compute capability.
@@ -86,35 +125,67 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/graphrun/ptx")
 }
 
-/// PTX of a kernel family for `arch`, from the disk cache or compiled with NVRTC.
-/// `fresh` ignores the cache (for `kernels --check`).
-pub fn family_ptx(family: &str, arch: &'static str, fresh: bool) -> Result<String> {
-    let src = family_source(family)
-        .ok_or_else(|| Error::invalid(format!("no kernel family `{family}`")))?;
-    let stem = format!("{family}-{:016x}-{arch}-nvrtc", fnv(src.as_bytes()));
+/// Where a family's PTX came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtxOrigin {
+    /// Compiled at build time and embedded in the binary.
+    Embedded,
+    /// Read from the disk cache.
+    Cached,
+    /// Compiled now with NVRTC (and cached).
+    Compiled,
+}
+
+/// The PTX embedded at build time for `f` on `arch`, if any.
+pub fn embedded_ptx(f: Family, arch: &str) -> Option<String> {
+    let (_, _, _, packed) = EMBEDDED_PTX.iter().find(|e| e.0 == f && e.1 == arch)?;
+    let bytes = miniz_oxide::inflate::decompress_to_vec(packed).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// PTX of a kernel family for `arch`: embedded, cached or compiled with NVRTC.
+/// `fresh` compiles with NVRTC whatever exists (for `kernels --check`); `skip_embedded`
+/// passes over the embedded copy (when the driver refused it).
+pub fn family_ptx(
+    f: Family,
+    arch: &'static str,
+    fresh: bool,
+    skip_embedded: bool,
+) -> Result<(String, PtxOrigin)> {
+    if !fresh
+        && !skip_embedded
+        && let Some(p) = embedded_ptx(f, arch)
+    {
+        return Ok((p, PtxOrigin::Embedded));
+    }
+    let src = family_source(f);
+    let stem = format!("{}-{:016x}-{arch}-nvrtc", f.name(), fnv(src.as_bytes()));
     let (ma, mi) = match nvrtc_version() {
         Ok(v) => v,
         // Without NVRTC, PTX compiled elsewhere for this exact source and arch still serves.
-        Err(e) => return cached_any(&stem).ok_or(e),
+        Err(e) => {
+            return cached_any(&stem).map(|p| (p, PtxOrigin::Cached)).ok_or(e);
+        }
     };
-    let key = format!("{stem}{ma}.{mi}.ptx");
-    let path = cache_dir().join(&key);
+    let path = cache_dir().join(format!("{stem}{ma}.{mi}.ptx"));
     if !fresh && let Ok(p) = std::fs::read_to_string(&path) {
-        return Ok(p);
+        return Ok((p, PtxOrigin::Cached));
     }
     let opts = cudarc::nvrtc::CompileOptions {
         arch: Some(arch),
-        name: Some(format!("{family}.cu")),
+        name: Some(format!("{}.cu", f.name())),
         options: vec!["--std=c++17".into()],
         ..Default::default()
     };
     let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts).map_err(|e| match e {
         cudarc::nvrtc::CompileError::CompileError { log, .. } => Error::invalid(format!(
-            "NVRTC failed to compile kernel family `{family}` for {arch}:\n{}",
+            "NVRTC failed to compile kernels/{}.cu for {arch}:\n{}",
+            f.name(),
             log.to_string_lossy()
         )),
         other => Error::invalid(format!(
-            "NVRTC error for kernel family `{family}` ({arch}): {other:?}"
+            "NVRTC error for kernels/{}.cu ({arch}): {other:?}",
+            f.name()
         )),
     })?;
     let text = ptx.to_src();
@@ -124,7 +195,7 @@ pub fn family_ptx(family: &str, arch: &'static str, fresh: bool) -> Result<Strin
             std::fs::rename(&tmp, &path).ok();
         }
     }
-    Ok(text)
+    Ok((text, PtxOrigin::Compiled))
 }
 
 /// Any cached PTX whose name starts with `stem` (any NVRTC version).
@@ -139,20 +210,19 @@ fn cached_any(stem: &str) -> Option<String> {
 }
 
 /// The PTX of one kernel: its `.entry` out of its family's module, with the module header.
-pub fn kernel_ptx(kernel: &str, arch: &'static str) -> Result<String> {
-    let family = family_of(kernel).ok_or_else(|| {
-        Error::invalid(format!(
-            "no kernel `{kernel}` in the catalogue (see `graphrun kernels`)"
-        ))
-    })?;
-    let ptx = family_ptx(family, arch, false)?;
+pub fn kernel_ptx(kernel: KernelId, arch: &'static str) -> Result<String> {
+    let name = kernel.name();
+    let (ptx, _) = family_ptx(kernel.family(), arch, false, false)?;
     let header_end = ptx
         .find(".visible .entry")
         .or_else(|| ptx.find(".entry"))
         .unwrap_or(0);
-    let start = ptx
-        .find(&format!(".entry {kernel}("))
-        .ok_or_else(|| Error::invalid(format!("`{kernel}` not found in the PTX of `{family}`")))?;
+    let start = ptx.find(&format!(".entry {name}(")).ok_or_else(|| {
+        Error::invalid(format!(
+            "`{name}` not found in the PTX of kernels/{}.cu",
+            kernel.family().name()
+        ))
+    })?;
     let start = ptx[..start].rfind(".visible").unwrap_or(start);
     // The entry's body ends at the first closing brace at column 0 after it.
     let end = ptx[start..]
@@ -160,4 +230,47 @@ pub fn kernel_ptx(kernel: &str, arch: &'static str) -> Result<String> {
         .map(|e| start + e + 3)
         .unwrap_or(ptx.len());
     Ok(format!("{}{}", &ptx[..header_end], &ptx[start..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_name_is_unique_and_parses_back() {
+        let all = KernelId::all();
+        let mut names: Vec<String> = all.iter().map(KernelId::name).collect();
+        for k in &all {
+            assert_eq!(KernelId::parse(&k.name()), Some(*k));
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn every_family_source_has_a_wrapper_per_kernel_and_the_generated_header() {
+        for f in Family::ALL {
+            let src = family_source(f);
+            assert!(src.contains("GENERATED by build.rs"), "{}", f.name());
+            for k in KernelId::all().iter().filter(|k| k.family() == f) {
+                assert!(
+                    src.contains(&format!(" {}({} a)", k.name(), k.args())),
+                    "{} has no wrapper in {}",
+                    k.name(),
+                    f.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_weight_types_map_to_ggml_types() {
+        for w in WType::ALL {
+            let t = GgmlType::from_id(w.ggml_id()).expect("a GGML type");
+            assert_eq!(WType::of(t), Some(w));
+            assert_eq!(t.name().to_ascii_lowercase(), w.name());
+        }
+        assert_eq!(WType::of(GgmlType::Q2_K), None);
+    }
 }

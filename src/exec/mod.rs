@@ -5,7 +5,7 @@ pub mod cuda;
 pub mod gpu_probe;
 pub mod interp;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{Node, NodeId};
 
 /// Sees every node's output right after it is computed (tracing, fault injection).
@@ -41,6 +41,38 @@ impl Observer for NoObserver {
     }
 }
 
+/// The checks every executor makes before a step of `tokens` at position `pos`: at least
+/// one token, room in the context, logit rows inside the step, token ids inside the
+/// vocabulary (so no kernel or op can index the embedding out of range).
+pub fn check_step(
+    tokens: &[u32],
+    logit_rows: &std::ops::Range<usize>,
+    pos: usize,
+    n_ctx: usize,
+    vocab: usize,
+) -> Result<()> {
+    let t = tokens.len();
+    if t == 0 {
+        return Err(Error::invalid("a step needs at least one token"));
+    }
+    if pos.checked_add(t).is_none_or(|end| end > n_ctx) {
+        return Err(Error::invalid(format!(
+            "context length exceeded: {pos} positions used + {t} new tokens > context size {n_ctx} (raise --ctx)"
+        )));
+    }
+    if logit_rows.start >= logit_rows.end || logit_rows.end > t {
+        return Err(Error::invalid(format!(
+            "logit rows {logit_rows:?} outside the step's {t} rows"
+        )));
+    }
+    if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= vocab) {
+        return Err(Error::invalid(format!(
+            "token id {bad} is outside the vocabulary ({vocab} tokens)"
+        )));
+    }
+    Ok(())
+}
+
 /// What generation and perplexity need from an executor (CPU interpreter or GPU).
 pub trait Engine {
     /// Runs `tokens` at the next positions; returns logits for the step rows in `logit_rows`.
@@ -61,7 +93,7 @@ pub trait Engine {
     /// One step, returning the greedy token of the last row (the GPU computes it on device).
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
         let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
-        Ok(crate::generate::argmax(&logits) as u32)
+        Ok(crate::numerics::argmax(&logits) as u32)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `graphrun dump --stage lowered`: the graph as text, JSON or Graphviz DOT.
 
-use super::{Graph, Node, Op};
+use super::{Graph, Node, NodePattern, Op};
 use serde_json::json;
 use std::fmt::Write as _;
 
@@ -36,31 +36,38 @@ fn params(n: &Node) -> String {
     }
 }
 
-pub fn dump(g: &Graph, format: DumpFormat) -> String {
+/// The nodes matching `nodes` (all of them for `NodePattern::all()`) in `format`.
+pub fn dump(g: &Graph, format: DumpFormat, nodes: &NodePattern) -> String {
     match format {
-        DumpFormat::Text => text(g),
-        DumpFormat::Json => serde_json::to_string_pretty(&to_json(g)).expect("json"),
-        DumpFormat::Dot => dot(g),
+        DumpFormat::Text => text(g, nodes),
+        DumpFormat::Json => serde_json::to_string_pretty(&to_json(g, nodes)).expect("json"),
+        DumpFormat::Dot => dot(g, nodes),
     }
 }
 
-fn text(g: &Graph) -> String {
+fn text(g: &Graph, nodes: &NodePattern) -> String {
     let mut s = String::new();
     let wbytes: u64 = g
         .nodes()
         .filter_map(|(_, n)| n.weight.as_ref())
         .map(|w| w.bytes)
         .sum();
+    let shown = g.nodes().filter(|(_, n)| nodes.matches(&n.name)).count();
     writeln!(
         s,
-        "graph {}: {} layers, {} nodes, {} weight bytes read per token row",
+        "graph {}: {} layers, {} nodes{}, {} weight bytes read per token row",
         g.arch,
         g.hparams.n_layer,
         g.len(),
+        if shown < g.len() {
+            format!(" ({shown} shown)")
+        } else {
+            String::new()
+        },
         wbytes
     )
     .unwrap();
-    for (id, n) in g.nodes() {
+    for (id, n) in g.nodes().filter(|(_, n)| nodes.matches(&n.name)) {
         let ins: Vec<String> = if n.inputs.is_empty() {
             vec!["tokens".into()]
         } else {
@@ -88,9 +95,10 @@ fn text(g: &Graph) -> String {
     s
 }
 
-pub fn to_json(g: &Graph) -> serde_json::Value {
+pub fn to_json(g: &Graph, pattern: &NodePattern) -> serde_json::Value {
     let nodes: Vec<_> = g
         .nodes()
+        .filter(|(_, n)| pattern.matches(&n.name))
         .map(|(id, n)| {
             json!({
                 "id": id.0,
@@ -108,13 +116,15 @@ pub fn to_json(g: &Graph) -> serde_json::Value {
     json!({ "stage": "lowered", "arch": g.arch, "hparams": g.hparams, "nodes": nodes })
 }
 
-fn dot(g: &Graph) -> String {
+/// DOT of the matching nodes, clustered per block; an input from outside the selection is
+/// drawn as a small ellipse with its name, so one block renders as a readable picture.
+fn dot(g: &Graph, pattern: &NodePattern) -> String {
     let mut s = format!(
         "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
         g.arch
     );
     let mut current: Option<usize> = None;
-    for (id, n) in g.nodes() {
+    for (id, n) in g.nodes().filter(|(_, n)| pattern.matches(&n.name)) {
         if n.layer != current {
             if current.is_some() {
                 s.push_str("  }\n");
@@ -147,11 +157,22 @@ fn dot(g: &Graph) -> String {
         s.push_str("  }\n");
     }
     s.push_str("  tokens [shape=ellipse];\n");
-    for (id, n) in g.nodes() {
+    let mut outside = Vec::new();
+    for (id, n) in g.nodes().filter(|(_, n)| pattern.matches(&n.name)) {
         if n.inputs.is_empty() {
             writeln!(s, "  tokens -> n{};", id.0).unwrap();
         }
         for i in &n.inputs {
+            if !pattern.matches(&g.node(*i).name) && !outside.contains(i) {
+                outside.push(*i);
+                writeln!(
+                    s,
+                    "  n{} [shape=ellipse, style=dashed, label=\"{}\"];",
+                    i.0,
+                    g.node(*i).name
+                )
+                .unwrap();
+            }
             writeln!(s, "  n{} -> n{};", i.0, id.0).unwrap();
         }
     }

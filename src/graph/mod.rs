@@ -4,13 +4,17 @@
 
 mod arch;
 mod dump;
+mod fault;
 mod lower;
 pub mod op;
+mod pattern;
 
 pub use arch::{ArchSpec, arch_names};
 pub use dump::{DumpFormat, dump};
+pub use fault::FaultKind;
 pub use lower::{LowerOptions, lower};
 pub use op::{ActSemantics, KvKind, Op};
+pub use pattern::NodePattern;
 
 use crate::model::Hparams;
 use crate::quant::GgmlType;
@@ -50,7 +54,50 @@ pub struct Node {
     /// Transformer block this node belongs to, if any.
     pub layer: Option<usize>,
     /// An injected fault (tests and debugging only; `src/fault.rs`).
-    pub fault: Option<crate::fault::FaultKind>,
+    pub fault: Option<FaultKind>,
+}
+
+impl Node {
+    /// The weight this node reads. Lowering gives every embedding, rms_norm, matmul and
+    /// bias_add node one; calling this on another op is a programming error.
+    pub fn weight(&self) -> &WeightRef {
+        self.weight
+            .as_ref()
+            .unwrap_or_else(|| panic!("node `{}` ({}) has no weight", self.name, self.op.name()))
+    }
+
+    /// GGML type of the node's weight.
+    pub fn weight_type(&self) -> GgmlType {
+        self.weight().dtype
+    }
+
+    /// Input width K of a matmul (`[rows, K]` weight) or an embedding row.
+    pub fn in_width(&self) -> usize {
+        *self.weight().shape.last().expect("weights have a shape") as usize
+    }
+
+    /// Bytes of one weight row (whole GGML blocks; lowering checked the shape).
+    pub fn row_bytes(&self) -> usize {
+        self.weight_type()
+            .bytes_for(self.in_width() as u64)
+            .expect("lowering checked that rows are whole blocks") as usize
+    }
+
+    /// RMSNorm epsilon (0 for other ops).
+    pub fn rms_eps(&self) -> f32 {
+        match self.op {
+            Op::RmsNorm { eps } => eps,
+            _ => 0.0,
+        }
+    }
+
+    /// Activation semantics of a matmul (f32 for every other op: they are f32 math).
+    pub fn act(&self) -> ActSemantics {
+        match self.op {
+            Op::MatMul { act } => act,
+            _ => ActSemantics::F32,
+        }
+    }
 }
 
 /// A lowered model: nodes in topological order (every node's inputs come before it).
@@ -89,6 +136,14 @@ impl Graph {
         NodeId(self.g.node_count() as u32 - 1)
     }
 
+    /// Token ids a step may feed: the rows of the embedding matrix (lowering checks they
+    /// cover the vocabulary), so no executor can read an embedding row out of range.
+    pub fn n_tokens(&self) -> usize {
+        self.nodes()
+            .find(|(_, n)| matches!(n.op, Op::Embedding))
+            .map_or(0, |(_, n)| n.weight().shape[0] as usize)
+    }
+
     /// For every node, the last node (in order) that reads it; None when nothing does.
     pub fn last_use(&self) -> Vec<Option<NodeId>> {
         let mut last = vec![None; self.len()];
@@ -101,12 +156,12 @@ impl Graph {
     }
 
     /// Marks a node as faulted (see `crate::fault::inject`).
-    pub fn set_fault(&mut self, id: NodeId, kind: crate::fault::FaultKind) {
+    pub fn set_fault(&mut self, id: NodeId, kind: FaultKind) {
         self.g[NodeIndex::new(id.index())].fault = Some(kind);
     }
 
     /// The nodes carrying an injected fault.
-    pub fn faults(&self) -> Vec<(NodeId, crate::fault::FaultKind)> {
+    pub fn faults(&self) -> Vec<(NodeId, FaultKind)> {
         self.nodes()
             .filter_map(|(id, n)| n.fault.map(|f| (id, f)))
             .collect()

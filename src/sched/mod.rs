@@ -9,15 +9,37 @@
 //! 3. `fuse_matmul_add`: matmul + residual add (O projection, down projection)
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
-//! Anything left is one group per node (always so for a node with an injected fault). `--no-fuse` (and every prefill) skips the passes.
+//! Anything left is one group per node (always so for a node with an injected fault).
+//! `--no-fuse`, and every prefill for now, skips the passes.
+//!
+//! Every group names the kernels it launches (`KernelId`s of the catalogue, in order), so
+//! the executor launches what the schedule says and `graphrun dump --stage fused` shows it.
 
 mod plan;
 
 pub use plan::BufferPlan;
 
-use crate::graph::{ActSemantics, Graph, Node, NodeId, Op};
-use crate::quant::GgmlType;
+use crate::codegen::{Act, Elt, Epi, KernelId, WType};
+use crate::error::{Error, Result};
+use crate::graph::{FaultKind, Graph, Node, NodeId, Op};
 use serde::Serialize;
+
+/// Which step a schedule is for: prefill (T prompt rows) or decode (one row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Prefill,
+    Decode,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prefill => "prefill",
+            Phase::Decode => "decode",
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -65,49 +87,111 @@ pub struct Group {
     pub kind: GroupKind,
     /// Covered graph nodes, in topological order.
     pub nodes: Vec<NodeId>,
-    /// The kernel(s) it runs (decode, T = 1), `+`-separated: `prep` is the input
-    /// preparation (RMSNorm prologue and activation quantization, kernels/quantize.cu).
-    pub kernel: String,
+    /// The kernels it launches, in order (`prep` is the decode input preparation: RMSNorm
+    /// prologue and activation quantization, kernels/quantize.cu).
+    #[serde(serialize_with = "kernel_names")]
+    pub kernels: Vec<KernelId>,
     /// Weight bytes it reads.
     pub weight_bytes: u64,
+}
+
+fn kernel_names<S: serde::Serializer>(k: &[KernelId], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&names(k))
+}
+
+/// Kernel names joined by `+` (`prep+qkv_q4_k_q6_k_q8`), as dumps and traces print them.
+pub fn names(k: &[KernelId]) -> String {
+    k.iter().map(KernelId::name).collect::<Vec<_>>().join("+")
 }
 
 impl Group {
     pub fn output(&self) -> NodeId {
         *self.nodes.last().expect("a group covers at least one node")
     }
+
+    /// The group's kernel names joined by `+`.
+    pub fn kernel_names(&self) -> String {
+        names(&self.kernels)
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
+    pub phase: Phase,
     pub fused: bool,
     pub groups: Vec<Group>,
 }
 
-/// Kernel-name fragment of a weight type (`q4_k`), as in the catalogue.
-pub fn wname(t: GgmlType) -> String {
-    t.name().to_ascii_lowercase()
+/// The GPU weight type of a matmul or embedding node (None: no kernels for its type).
+fn wtype(n: &Node) -> Option<WType> {
+    WType::of(n.weight_type())
 }
 
-fn act_of(n: &Node) -> &'static str {
-    match n.op {
-        Op::MatMul { act } => act.name(),
-        _ => ActSemantics::F32.name(),
+/// The GPU weight type of a node that needs one, or an error naming its tensor and the
+/// types that have kernels.
+fn gpu_wtype(n: &Node) -> Result<WType> {
+    wtype(n).ok_or_else(|| {
+        Error::invalid(format!(
+            "tensor {} (node {}): type {} has no GPU kernels yet (GPU types: {}); run with --interp",
+            n.weight().name,
+            n.name,
+            n.weight_type(),
+            crate::codegen::gpu_type_names()
+        ))
+    })
+}
+
+/// The kernels of one graph node run on its own, for `phase` and a step of `rows` rows
+/// (a prefill matmul of one row, such as the logits of a generation step, is a matvec).
+/// An injected `scale=S` fault adds the `scale` kernel after the node's own.
+pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>> {
+    let mut k = match &n.op {
+        Op::MatMul { act } => {
+            let w = gpu_wtype(n)?;
+            let act = w.effective_act(Act::from(*act));
+            if phase == Phase::Decode || rows == 1 {
+                vec![
+                    KernelId::Prep,
+                    KernelId::Matvec {
+                        w,
+                        act,
+                        epi: Epi::None,
+                    },
+                ]
+            } else if act == Act::Q8
+                && n.in_width()
+                    .is_multiple_of(crate::codegen::catalogue::MMQ_CH as usize)
+            {
+                vec![KernelId::QuantizeQ8, KernelId::Mmq { w }]
+            } else if act == Act::Q8 {
+                vec![KernelId::QuantizeQ8, KernelId::Matmul { w, act }]
+            } else {
+                vec![KernelId::Matmul { w, act }]
+            }
+        }
+        Op::Attention { .. } if phase == Phase::Decode => vec![KernelId::AttentionSplit],
+        Op::Attention { .. } => vec![KernelId::Attention],
+        Op::Embedding => vec![KernelId::Embedding { w: gpu_wtype(n)? }],
+        Op::RmsNorm { .. } => vec![KernelId::Elt(Elt::RmsNorm)],
+        Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => vec![KernelId::Elt(Elt::Scale)],
+        Op::BiasAdd => vec![KernelId::Elt(Elt::BiasAdd)],
+        Op::Add => vec![KernelId::Elt(Elt::Add)],
+        Op::Mul => vec![KernelId::Elt(Elt::Mul)],
+        Op::Silu => vec![KernelId::Elt(Elt::Silu)],
+        Op::Rope { .. } => vec![KernelId::Rope],
+        Op::KvAppend { .. } => vec![KernelId::KvAppend],
+    };
+    if let Some(FaultKind::Scale(_)) = n.fault {
+        k.push(KernelId::Elt(Elt::Scale));
     }
+    Ok(k)
 }
 
-fn wtype(n: &Node) -> GgmlType {
-    n.weight.as_ref().expect("matmul has a weight").dtype
-}
-
-/// The decode kernel of a single node.
-pub fn single_kernel(n: &Node) -> String {
-    match &n.op {
-        Op::MatMul { act } => format!("prep+matvec_{}_{}_none", wname(wtype(n)), act.name()),
-        Op::Attention { .. } => "attention_split".to_string(),
-        Op::Embedding => format!("embedding_{}", wname(wtype(n))),
-        other => other.name().to_string(),
-    }
+/// The prepared-input + matvec kernels of a fused decode group.
+fn prep_matvec(n: &Node, epi: Epi) -> Option<Vec<KernelId>> {
+    let w = wtype(n)?;
+    let act = w.effective_act(Act::from(n.act()));
+    Some(vec![KernelId::Prep, KernelId::Matvec { w, act, epi }])
 }
 
 /// Consumers of every node.
@@ -147,19 +231,6 @@ impl Ctx<'_> {
     fn free(&self, ids: &[NodeId]) -> bool {
         ids.iter().all(|i| !self.taken[i.index()])
     }
-    fn gpu_type(t: GgmlType) -> bool {
-        matches!(
-            t,
-            GgmlType::F32
-                | GgmlType::F16
-                | GgmlType::Q4_0
-                | GgmlType::Q5_0
-                | GgmlType::Q8_0
-                | GgmlType::Q4_K
-                | GgmlType::Q5_K
-                | GgmlType::Q6_K
-        )
-    }
     /// Follows an optional bias_add after `id`.
     fn skip_bias(&self, id: NodeId) -> (Option<NodeId>, NodeId) {
         match self.only_consumer(id) {
@@ -170,7 +241,7 @@ impl Ctx<'_> {
 }
 
 /// Pass 1: RMSNorm → Q/K/V (+bias) → RoPE (q, k) → KV append (k, v).
-fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
+fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
         return None;
     }
@@ -194,15 +265,9 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
     let v_cache = c
         .only_consumer(vb)
         .filter(|r| matches!(c.node(*r).op, Op::KvAppend { .. }))?;
-    let (tq, tk, tv) = (wtype(c.node(q)), wtype(c.node(k)), wtype(c.node(v)));
-    let acts = (act_of(c.node(q)), act_of(c.node(k)), act_of(c.node(v)));
-    if tq != tk
-        || acts.0 != acts.1
-        || acts.1 != acts.2
-        || tq.is_quantized() != tv.is_quantized()
-        || !Ctx::gpu_type(tq)
-        || !Ctx::gpu_type(tv)
-    {
+    let (tq, tk, tv) = (wtype(c.node(q))?, wtype(c.node(k))?, wtype(c.node(v))?);
+    let acts = (c.node(q).act(), c.node(k).act(), c.node(v).act());
+    if tq != tk || acts.0 != acts.1 || acts.1 != acts.2 || tq.quantized() != tv.quantized() {
         return None;
     }
     if (q_bias.is_some(), k_bias.is_some()) != (v_bias.is_some(), v_bias.is_some()) {
@@ -211,7 +276,14 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
     let mut nodes = vec![norm, q, k, v, rope_q, rope_k, k_cache, v_cache];
     nodes.extend([q_bias, k_bias, v_bias].into_iter().flatten());
     nodes.sort();
-    let kernel = format!("prep+qkv_{}_{}_{}", wname(tq), wname(tv), acts.0);
+    let kernels = vec![
+        KernelId::Prep,
+        KernelId::Qkv {
+            qk: tq,
+            v: tv,
+            act: tq.effective_act(Act::from(acts.0)),
+        },
+    ];
     Some((
         GroupKind::Qkv {
             norm,
@@ -227,12 +299,12 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
             v_cache,
         },
         nodes,
-        kernel,
+        kernels,
     ))
 }
 
 /// Pass 2: RMSNorm → gate, up → SiLU(gate) · up.
-fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
+fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
         return None;
     }
@@ -250,11 +322,11 @@ fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, S
     if c.node(mul).inputs.as_slice() != [silu, up] || c.only_consumer(up) != Some(mul) {
         return None;
     }
-    let (tg, tu) = (wtype(c.node(gate)), wtype(c.node(up)));
-    if tg != tu || act_of(c.node(gate)) != act_of(c.node(up)) || !Ctx::gpu_type(tg) {
+    let (tg, tu) = (wtype(c.node(gate))?, wtype(c.node(up))?);
+    if tg != tu || c.node(gate).act() != c.node(up).act() {
         return None;
     }
-    let kernel = format!("prep+matvec_{}_{}_swiglu", wname(tg), act_of(c.node(gate)));
+    let kernels = prep_matvec(c.node(gate), Epi::Swiglu)?;
     Some((
         GroupKind::NormGateUp {
             norm,
@@ -264,13 +336,13 @@ fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, S
             mul,
         },
         vec![norm, gate, silu, up, mul],
-        kernel,
+        kernels,
     ))
 }
 
 /// Pass 3: matmul whose only consumer is a residual add.
-fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
-    if !matches!(c.node(mm).op, Op::MatMul { .. }) || !Ctx::gpu_type(wtype(c.node(mm))) {
+fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    if !matches!(c.node(mm).op, Op::MatMul { .. }) {
         return None;
     }
     let add = c
@@ -278,11 +350,7 @@ fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Strin
         .filter(|a| matches!(c.node(*a).op, Op::Add))?;
     let ins = &c.node(add).inputs;
     let residual = if ins[0] == mm { ins[1] } else { ins[0] };
-    let kernel = format!(
-        "prep+matvec_{}_{}_add",
-        wname(wtype(c.node(mm))),
-        act_of(c.node(mm))
-    );
+    let kernels = prep_matvec(c.node(mm), Epi::Add)?;
     Some((
         GroupKind::MatmulAdd {
             matmul: mm,
@@ -290,36 +358,29 @@ fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Strin
             residual,
         },
         vec![mm, add],
-        kernel,
+        kernels,
     ))
 }
 
 /// Pass 4: RMSNorm whose only consumer is a matmul (final norm → logits).
-fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, String)> {
+fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
         return None;
     }
     let mm = c
         .only_consumer(norm)
         .filter(|m| matches!(c.node(*m).op, Op::MatMul { .. }))?;
-    if !Ctx::gpu_type(wtype(c.node(mm))) {
-        return None;
-    }
-    let kernel = format!(
-        "prep+matvec_{}_{}_none",
-        wname(wtype(c.node(mm))),
-        act_of(c.node(mm))
-    );
+    let kernels = prep_matvec(c.node(mm), Epi::None)?;
     Some((
         GroupKind::NormMatmul { norm, matmul: mm },
         vec![norm, mm],
-        kernel,
+        kernels,
     ))
 }
 
 type Pass = (
     &'static str,
-    fn(&Ctx, NodeId) -> Option<(GroupKind, Vec<NodeId>, String)>,
+    fn(&Ctx, NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)>,
 );
 
 const PASSES: [Pass; 4] = [
@@ -329,8 +390,11 @@ const PASSES: [Pass; 4] = [
     ("fuse_norm_matmul", fuse_norm_matmul),
 ];
 
-/// Builds the schedule of `g`: fused groups (decode) or one group per node.
-pub fn schedule(g: &Graph, fuse: bool) -> Schedule {
+/// Builds the schedule of `g` for `phase`: fused groups (decode with `fuse`) or one group
+/// per node. Prefill is not fused yet: its groups are single nodes with prefill kernels.
+/// Errors when a weight's type has no GPU kernels (the message names the tensor).
+pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
+    let fuse = fuse && phase == Phase::Decode;
     let mut c = Ctx {
         g,
         cons: consumers(g),
@@ -344,14 +408,14 @@ pub fn schedule(g: &Graph, fuse: bool) -> Schedule {
                     continue;
                 }
                 // A faulted node keeps a kernel of its own (src/fault.rs).
-                if let Some((kind, nodes, kernel)) = f(&c, id)
+                if let Some((kind, nodes, kernels)) = f(&c, id)
                     && c.free(&nodes)
                     && nodes.iter().all(|n| g.node(*n).fault.is_none())
                 {
                     for n in &nodes {
                         c.taken[n.index()] = true;
                     }
-                    groups.push(make_group(g, pass, kind, nodes, kernel));
+                    groups.push(make_group(g, pass, kind, nodes, kernels));
                 }
             }
         }
@@ -363,15 +427,16 @@ pub fn schedule(g: &Graph, fuse: bool) -> Schedule {
                 "single",
                 GroupKind::Single { node: id },
                 vec![id],
-                single_kernel(n),
+                node_kernels(n, phase, usize::MAX)?,
             ));
         }
     }
     groups.sort_by_key(|gr| gr.output());
-    Schedule {
+    Ok(Schedule {
+        phase,
         fused: fuse,
         groups,
-    }
+    })
 }
 
 fn make_group(
@@ -379,7 +444,7 @@ fn make_group(
     pass: &'static str,
     kind: GroupKind,
     nodes: Vec<NodeId>,
-    kernel: String,
+    kernels: Vec<KernelId>,
 ) -> Group {
     // Bytes read per token: the embedding reads one row, every other weight all of it.
     let weight_bytes = nodes
@@ -401,7 +466,7 @@ fn make_group(
         pass,
         kind,
         nodes,
-        kernel,
+        kernels,
         weight_bytes,
     }
 }

@@ -4,6 +4,7 @@
 pub mod npy;
 pub mod stats;
 
+pub use crate::graph::NodePattern;
 pub use stats::Stats;
 
 use crate::error::{Error, Result};
@@ -40,36 +41,6 @@ pub struct Record {
     pub stats: Stats,
     /// File name of the full tensor under `tensors/`, when written.
     pub tensor: Option<String>,
-}
-
-/// Glob patterns (`*` any run, `?` one char), comma separated: `blk.3.*,logits`.
-#[derive(Clone, Debug)]
-pub struct NodePattern(Vec<String>);
-
-impl NodePattern {
-    pub fn new(s: &str) -> NodePattern {
-        NodePattern(
-            s.split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )
-    }
-    pub fn all() -> NodePattern {
-        NodePattern(vec!["*".into()])
-    }
-    pub fn matches(&self, name: &str) -> bool {
-        self.0.iter().any(|p| glob(p.as_bytes(), name.as_bytes()))
-    }
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match p.split_first() {
-        None => s.is_empty(),
-        Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
-        Some((b'?', rest)) => !s.is_empty() && glob(rest, &s[1..]),
-        Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
-    }
 }
 
 /// Writes `trace.jsonl` (and `tensors/*.npy`) into a directory.

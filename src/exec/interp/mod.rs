@@ -58,7 +58,7 @@ impl<'m> Interpreter<'m> {
             last_use: graph.last_use(),
             k_cache: vec![vec![0.0; n_ctx * kvw]; hp.n_layer],
             v_cache: vec![vec![0.0; n_ctx * kvw]; hp.n_layer],
-            inv_freq: ops::rope_inv_freq(hp.rope_base, hp.head_dim),
+            inv_freq: crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim),
             weights,
             small,
             graph,
@@ -94,29 +94,13 @@ impl<'m> Interpreter<'m> {
         obs: &mut dyn Observer,
     ) -> Result<Vec<f32>> {
         let t_rows = tokens.len();
-        if t_rows == 0 {
-            return Err(Error::invalid("a step needs at least one token"));
-        }
-        if self.pos + t_rows > self.n_ctx {
-            return Err(Error::invalid(format!(
-                "context length exceeded: {} positions used + {t_rows} new tokens > context size {} (raise --ctx, at most the model's {})",
-                self.pos, self.n_ctx, self.graph.hparams.n_ctx_train
-            )));
-        }
-        if logit_rows.start >= logit_rows.end || logit_rows.end > t_rows {
-            return Err(Error::invalid(format!(
-                "logit rows {logit_rows:?} outside the step's {t_rows} rows"
-            )));
-        }
-        let vocab = self.graph.node(self.graph.output()).width;
-        if let Some(&bad) = tokens
-            .iter()
-            .find(|&&t| t as usize >= self.graph.hparams.vocab_size.max(vocab))
-        {
-            return Err(Error::invalid(format!(
-                "token id {bad} is outside the vocabulary ({vocab} tokens)"
-            )));
-        }
+        super::check_step(
+            tokens,
+            &logit_rows,
+            self.pos,
+            self.n_ctx,
+            self.graph.n_tokens(),
+        )?;
         let n = self.graph.len();
         let mut bufs: Vec<Option<Vec<f32>>> = vec![None; n];
         let output = self.graph.output();

@@ -104,14 +104,6 @@ pub fn bias_add(x: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The RoPE inverse frequencies `inv_freq[i] = base^(−2i/d)` for i < d/2, computed in f64
-/// and rounded to f32. Kernels use the same table, so both sides see identical angles.
-pub fn rope_inv_freq(base: f32, head_dim: usize) -> Vec<f32> {
-    (0..head_dim / 2)
-        .map(|i| (base as f64).powf(-2.0 * i as f64 / head_dim as f64) as f32)
-        .collect()
-}
-
 /// rope: for row t at position p = pos + t, every head, pair index i < d/2:
 /// `θ = (p as f32) · inv_freq[i]` (f32 product), `c, s = cos θ, sin θ` (computed in f64,
 /// rounded to f32), and the pair `(a, b)` becomes `(a·c − b·s, a·s + b·c)` in f32.

@@ -1,0 +1,232 @@
+//! Fused decode groups (the scheduler's passes, src/sched): each group launches the kernels
+//! its schedule entry names — the input preparation (`prep`: RMSNorm prologue, activation
+//! quantization) and one matvec-family kernel with its epilogue.
+
+use super::args::{MatvecArgs, PrepArgs, QkvArgs};
+use super::geometry::{matvec_grid, prep_grid, qkv_grid};
+use super::{CudaEngine, phase_index};
+use crate::codegen::catalogue::MATVEC_THREADS;
+use crate::codegen::{Act, Epi, KernelId, WType};
+use crate::error::Result;
+use crate::graph::{KvKind, NodeId};
+use crate::model::RopeType;
+use crate::sched::{GroupKind, Phase};
+use std::ops::Range;
+
+/// Device pointers of a prepared matvec input (0 where a format is not needed).
+#[derive(Clone, Copy, Default)]
+pub(super) struct ActPtrs {
+    pub xf: u64,
+    pub q0: u64,
+    pub d0: u64,
+    pub qk: u64,
+    pub dk: u64,
+    pub bs: u64,
+}
+
+impl CudaEngine<'_> {
+    /// Runs group `gi` of the `phase` schedule for `t` rows; `lrows` = logit rows of the
+    /// step (the output node computes only those).
+    pub(super) fn run_group(
+        &mut self,
+        phase: Phase,
+        gi: usize,
+        t: usize,
+        lrows: &Range<usize>,
+    ) -> Result<()> {
+        let gr = &self.scheds[phase_index(phase)].groups[gi];
+        let (kind, main) = (gr.kind.clone(), *gr.kernels.last().expect("a kernel"));
+        match kind {
+            GroupKind::Single { node } => self.run_node(phase, node, t, lrows),
+            GroupKind::Qkv {
+                norm,
+                q,
+                k,
+                v,
+                q_bias,
+                k_bias,
+                v_bias,
+                rope_q,
+                ..
+            } => {
+                let KernelId::Qkv { qk, v: wv, act } = main else {
+                    unreachable!("the qkv pass schedules a qkv kernel, not {main}")
+                };
+                self.qkv(
+                    phase,
+                    norm,
+                    [q, k, v],
+                    [q_bias, k_bias, v_bias],
+                    rope_q,
+                    (qk, wv, act),
+                )
+            }
+            GroupKind::NormGateUp {
+                norm,
+                gate,
+                up,
+                mul,
+                ..
+            } => {
+                let x = self.buf(phase, self.graph.node(norm).inputs[0]);
+                let w2 = self.wptr(up);
+                let out = self.buf(phase, mul);
+                self.matvec(main, gate, x, Some(norm), w2, out, 0)
+            }
+            GroupKind::MatmulAdd {
+                matmul,
+                add,
+                residual,
+            } => {
+                let x = self.buf(phase, self.graph.node(matmul).inputs[0]);
+                let (out, extra) = (self.buf(phase, add), self.buf(phase, residual));
+                self.matvec(main, matmul, x, None, 0, out, extra)
+            }
+            GroupKind::NormMatmul { norm, matmul } => {
+                let x = self.buf(phase, self.graph.node(norm).inputs[0]);
+                let out = self.buf(phase, matmul);
+                self.matvec(main, matmul, x, Some(norm), 0, out, 0)
+            }
+        }
+    }
+
+    /// The `prep` kernel: prepares the K-wide input at `x` for weights of `types` under
+    /// `act` — RMSNorm with the `norm` node's weight and epsilon when given, then Q8_0 and/or
+    /// Q8_K quantization (q8) or an f32 copy — into the decode activation buffers. Without a
+    /// norm under f32 semantics the matvec reads `x` itself and nothing is launched.
+    pub(super) fn prep(
+        &mut self,
+        x: u64,
+        norm: Option<NodeId>,
+        k: usize,
+        act: Act,
+        types: &[WType],
+    ) -> Result<ActPtrs> {
+        let q8 = act == Act::Q8 && types.iter().all(|t| t.quantized());
+        let legacy = q8 && types.iter().any(|t| !t.k_quant());
+        let kq = q8 && types.iter().any(|t| t.k_quant());
+        if !q8 && norm.is_none() {
+            return Ok(ActPtrs {
+                xf: x,
+                ..Default::default()
+            });
+        }
+        let s = &self.scratch;
+        let on = |yes: bool, p: u64| if yes { p } else { 0 };
+        let p = ActPtrs {
+            xf: on(!q8, self.ptr(&s.xf)),
+            q0: on(legacy, self.ptr(&s.q0)),
+            d0: on(legacy, self.ptr(&s.d0)),
+            qk: on(kq, self.ptr(&s.qk)),
+            dk: on(kq, self.ptr(&s.dk)),
+            bs: on(kq, self.ptr(&s.bs)),
+        };
+        let a = PrepArgs {
+            x,
+            norm_w: self.wptr_opt(norm),
+            xf: p.xf,
+            q0: p.q0,
+            d0: p.d0,
+            qk: p.qk,
+            dk: p.dk,
+            bs: p.bs,
+            k: k as i32,
+            eps: norm.map_or(0.0, |n| self.graph.node(n).rms_eps()),
+        };
+        self.launch(KernelId::Prep, (prep_grid(k), 1), 256, 0, a)?;
+        Ok(p)
+    }
+
+    /// Decode matvec `kernel` of matmul node `mm`: input at `x`, optional RMSNorm prologue
+    /// (`norm`), optional second weight (`w2`, SwiGLU) and epilogue operand (`extra`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec(
+        &mut self,
+        kernel: KernelId,
+        mm: NodeId,
+        x: u64,
+        norm: Option<NodeId>,
+        w2: u64,
+        out: u64,
+        extra: u64,
+    ) -> Result<()> {
+        let KernelId::Matvec { w, act, epi } = kernel else {
+            unreachable!("matvec called with {kernel}")
+        };
+        debug_assert!(epi != Epi::Swiglu || w2 != 0);
+        let n = self.graph.node(mm);
+        let (k, rows, row_bytes) = (n.in_width(), n.width, n.row_bytes());
+        let p = self.prep(x, norm, k, act, &[w])?;
+        let slots = self.kernels.wave_slots(&self.dev, kernel)?;
+        let (grid, ksplit) = matvec_grid(rows, w, k, slots);
+        let a = MatvecArgs {
+            w: self.wptr(mm),
+            w2,
+            xf: p.xf,
+            q0: p.q0,
+            d0: p.d0,
+            qk: p.qk,
+            dk: p.dk,
+            bs: p.bs,
+            out,
+            extra,
+            rows: rows as i32,
+            k: k as i32,
+            row_bytes: row_bytes as i32,
+            ksplit,
+        };
+        self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
+    }
+
+    /// The fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append.
+    fn qkv(
+        &mut self,
+        phase: Phase,
+        norm: NodeId,
+        [q, k, v]: [NodeId; 3],
+        [bq, bk, bv]: [Option<NodeId>; 3],
+        rope_q: NodeId,
+        (wqk, wv, act): (WType, WType, Act),
+    ) -> Result<()> {
+        let hp = self.graph.hparams.clone();
+        let nq = self.graph.node(q);
+        let (kdim, layer) = (nq.in_width(), nq.layer.expect("a block node"));
+        let rb = [q, k, v].map(|id| self.graph.node(id).row_bytes() as i32);
+        let x = self.buf(phase, self.graph.node(norm).inputs[0]);
+        let p = self.prep(x, Some(norm), kdim, act, &[wqk, wv])?;
+        let a = QkvArgs {
+            wq: self.wptr(q),
+            wk: self.wptr(k),
+            wv: self.wptr(v),
+            bq: self.wptr_opt(bq),
+            bk: self.wptr_opt(bk),
+            bv: self.wptr_opt(bv),
+            xf: p.xf,
+            q0: p.q0,
+            d0: p.d0,
+            qk: p.qk,
+            dk: p.dk,
+            bs: p.bs,
+            q_out: self.buf(phase, rope_q),
+            k_cache: self.ptr(self.cache(layer, KvKind::K)),
+            v_cache: self.ptr(self.cache(layer, KvKind::V)),
+            inv_freq: self.ptr(&self.scratch.inv_freq),
+            pos: self.ptr(&self.scratch.pos),
+            k: kdim as i32,
+            n_head: hp.n_head as i32,
+            n_head_kv: hp.n_head_kv as i32,
+            head_dim: hp.head_dim as i32,
+            rb_q: rb[0],
+            rb_k: rb[1],
+            rb_v: rb[2],
+            neox: (hp.rope_type == Some(RopeType::Neox)) as i32,
+        };
+        let kernel = KernelId::Qkv {
+            qk: wqk,
+            v: wv,
+            act,
+        };
+        let grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
+        self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
+    }
+}

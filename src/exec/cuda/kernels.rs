@@ -1,0 +1,159 @@
+//! Kernel loading and launching by `KernelId`: one CUDA module per kernel family (PTX
+//! embedded at build time, cached on disk, or compiled now with NVRTC; see `codegen`),
+//! functions looked up once, launches checked against the device's limits.
+
+use super::device::{Device, cuda_err};
+use crate::codegen::catalogue::{MATVEC_THREADS, MMQ_SMEM_BYTES};
+use crate::codegen::{self, Family, KernelId, PtxOrigin};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Op};
+use crate::sched::{Phase, Schedule, node_kernels};
+use cudarc::driver::sys::CUfunction_attribute_enum;
+use cudarc::driver::{CudaFunction, CudaModule, DeviceRepr, LaunchConfig, PushKernelArg};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(super) struct Kernels {
+    arch: &'static str,
+    modules: HashMap<Family, Arc<CudaModule>>,
+    /// Where each loaded family's PTX came from (`graphrun kernels` and `dump` say it).
+    pub origins: HashMap<Family, PtxOrigin>,
+    funcs: HashMap<KernelId, CudaFunction>,
+    /// One wave of resident CTAs per matvec kernel (occupancy × SMs), for the grid choice.
+    slots: HashMap<KernelId, usize>,
+}
+
+impl Kernels {
+    pub fn new(arch: &'static str) -> Kernels {
+        Kernels {
+            arch,
+            modules: HashMap::new(),
+            origins: HashMap::new(),
+            funcs: HashMap::new(),
+            slots: HashMap::new(),
+        }
+    }
+
+    /// Loads every kernel the schedules launch, plus the ones chosen at run time (a
+    /// one-row prefill matmul runs as a decode matvec; the argmax), so no step pays for a
+    /// module load.
+    pub fn load_for(&mut self, dev: &Device, scheds: &[&Schedule], g: &Graph) -> Result<()> {
+        let mut needed: Vec<KernelId> = vec![KernelId::Argmax];
+        for s in scheds {
+            for gr in &s.groups {
+                needed.extend(&gr.kernels);
+            }
+        }
+        for (_, n) in g.nodes() {
+            if matches!(n.op, Op::MatMul { .. }) {
+                needed.extend(node_kernels(n, Phase::Prefill, 1)?);
+            }
+        }
+        needed.sort();
+        needed.dedup();
+        for k in needed {
+            self.func(dev, k)?;
+            if matches!(k, KernelId::Matvec { .. }) {
+                self.wave_slots(dev, k)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn module(&mut self, dev: &Device, f: Family) -> Result<Arc<CudaModule>> {
+        if let Some(m) = self.modules.get(&f) {
+            return Ok(m.clone());
+        }
+        let load = |ptx: String| dev.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx));
+        let (ptx, origin) = codegen::family_ptx(f, self.arch, false, false)?;
+        let (m, origin) = match load(ptx) {
+            Ok(m) => (m, origin),
+            // PTX built elsewhere can be newer than this driver accepts: compile it here.
+            Err(first) if origin == PtxOrigin::Embedded => {
+                let (ptx, origin) = codegen::family_ptx(f, self.arch, false, true)?;
+                let m = load(ptx).map_err(|e| {
+                    Error::invalid(format!(
+                        "loading kernels/{}.cu ({}): embedded PTX refused ({first}), compiled PTX refused ({e})",
+                        f.name(),
+                        self.arch
+                    ))
+                })?;
+                (m, origin)
+            }
+            Err(e) => {
+                return Err(Error::invalid(format!(
+                    "loading kernels/{}.cu ({}): {e}",
+                    f.name(),
+                    self.arch
+                )));
+            }
+        };
+        self.modules.insert(f, m.clone());
+        self.origins.insert(f, origin);
+        Ok(m)
+    }
+
+    fn func(&mut self, dev: &Device, k: KernelId) -> Result<CudaFunction> {
+        if let Some(f) = self.funcs.get(&k) {
+            return Ok(f.clone());
+        }
+        let m = self.module(dev, k.family())?;
+        let f = m
+            .load_function(&k.name())
+            .map_err(cuda_err("loading a kernel"))?;
+        if k.family() == Family::Mmq {
+            f.set_attribute(
+                CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                MMQ_SMEM_BYTES as i32,
+            )
+            .map_err(cuda_err("raising the GEMM's shared memory limit"))?;
+        }
+        self.funcs.insert(k, f.clone());
+        Ok(f)
+    }
+
+    /// Launches `k` with its argument struct `a` on the device's stream.
+    pub fn launch<A: DeviceRepr>(
+        &mut self,
+        dev: &Device,
+        k: KernelId,
+        grid: (u32, u32),
+        block: u32,
+        smem: u32,
+        a: A,
+    ) -> Result<()> {
+        let f = self.func(dev, k)?;
+        if smem > dev.max_smem {
+            return Err(Error::invalid(format!(
+                "kernel {k} needs {smem} bytes of shared memory; this GPU allows {}",
+                dev.max_smem
+            )));
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (grid.0.max(1), grid.1.max(1), 1),
+            block_dim: (block, 1, 1),
+            shared_mem_bytes: smem,
+        };
+        let mut b = dev.stream.launch_builder(&f);
+        b.arg(&a);
+        // SAFETY: `a` is the kernel's generated parameter struct (catalogue.rs); every
+        // pointer in it refers to a live allocation of this engine sized for the launch.
+        unsafe { b.launch(cfg) }.map_err(|e| Error::invalid(format!("launching {k}: {e}")))?;
+        Ok(())
+    }
+
+    /// CTAs of `k` (MATVEC_THREADS threads, no dynamic shared memory) resident at once on
+    /// the whole device: one wave.
+    pub fn wave_slots(&mut self, dev: &Device, k: KernelId) -> Result<usize> {
+        if let Some(&s) = self.slots.get(&k) {
+            return Ok(s);
+        }
+        let f = self.func(dev, k)?;
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(MATVEC_THREADS, 0, None)
+            .map_err(cuda_err("querying occupancy"))?;
+        let s = (per_sm.max(1) * dev.n_sm) as usize;
+        self.slots.insert(k, s);
+        Ok(s)
+    }
+}

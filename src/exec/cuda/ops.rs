@@ -1,0 +1,262 @@
+//! One graph node as its own kernels (prefill, `--no-fuse` decode, faulted nodes): the
+//! kernels `sched::node_kernels` names for the node, with their arguments. Each kernel
+//! mirrors the node's CPU reference in src/exec/interp/ops.rs.
+
+use super::CudaEngine;
+use super::args::{
+    AttnArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs, QuantizeArgs, RopeArgs,
+};
+use super::geometry::{elt_grid, matmul_grid, mmq_grid};
+use crate::codegen::catalogue::MMQ_SMEM_BYTES;
+use crate::codegen::{Act, Elt, KernelId};
+use crate::error::Result;
+use crate::graph::{FaultKind, NodeId, Op};
+use crate::model::RopeType;
+use crate::sched::{Phase, node_kernels};
+use std::ops::Range;
+
+impl CudaEngine<'_> {
+    /// Runs node `id` for `t` rows (the output node for the `lrows` logit rows only), then
+    /// applies its injected `scale=S` fault, if any.
+    pub(super) fn run_node(
+        &mut self,
+        phase: Phase,
+        id: NodeId,
+        t: usize,
+        lrows: &Range<usize>,
+    ) -> Result<()> {
+        let n = self.graph.node(id).clone();
+        let rows = if id == self.graph.output() {
+            lrows.len()
+        } else {
+            t
+        };
+        let out = self.buf(phase, id);
+        let inp = |e: &Self, k: usize| e.buf(phase, n.inputs[k]);
+        let width = n.width;
+        match &n.op {
+            Op::Embedding => {
+                let a = EmbArgs {
+                    w: self.wptr(id),
+                    tokens: self.ptr(&self.scratch.tokens),
+                    out,
+                    t: t as i32,
+                    width: width as i32,
+                    row_bytes: n.row_bytes() as i32,
+                };
+                let k = node_kernels(&n, phase, t)?[0];
+                self.launch(k, (elt_grid(t * width), 1), 256, 0, a)?;
+            }
+            Op::RmsNorm { eps } => {
+                let a = EltArgs {
+                    a: inp(self, 0),
+                    b: self.wptr(id),
+                    out,
+                    n: (t * width) as i32,
+                    width: width as i32,
+                    eps: *eps,
+                };
+                self.launch(KernelId::Elt(Elt::RmsNorm), (t as u32, 1), 256, 0, a)?;
+            }
+            Op::MatMul { .. } => {
+                // The output node reads only the rows whose logits were asked for.
+                let first = if id == self.graph.output() {
+                    lrows.start
+                } else {
+                    0
+                };
+                let x = inp(self, 0) + (first * n.in_width() * 4) as u64;
+                self.matmul(phase, id, x, rows, out)?;
+            }
+            Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => {
+                self.launch_scale(inp(self, 0), out, t, width, 1.0)?;
+            }
+            Op::BiasAdd | Op::Add | Op::Mul | Op::Silu => {
+                let (elt, b) = match n.op {
+                    Op::BiasAdd => (Elt::BiasAdd, self.wptr(id)),
+                    Op::Add => (Elt::Add, inp(self, 1)),
+                    Op::Mul => (Elt::Mul, inp(self, 1)),
+                    _ => (Elt::Silu, 0),
+                };
+                let a = EltArgs {
+                    a: inp(self, 0),
+                    b,
+                    out,
+                    n: (t * width) as i32,
+                    width: width as i32,
+                    eps: 0.0,
+                };
+                self.launch(KernelId::Elt(elt), (elt_grid(t * width), 1), 256, 0, a)?;
+            }
+            Op::Rope {
+                n_head,
+                head_dim,
+                rope,
+                ..
+            } => {
+                let a = RopeArgs {
+                    x: inp(self, 0),
+                    out,
+                    inv_freq: self.ptr(&self.scratch.inv_freq),
+                    pos: self.ptr(&self.scratch.pos),
+                    t: t as i32,
+                    n_head: *n_head as i32,
+                    head_dim: *head_dim as i32,
+                    neox: (*rope == RopeType::Neox) as i32,
+                    offset: match n.fault {
+                        Some(FaultKind::Offset(k)) => k as i32,
+                        _ => 0,
+                    },
+                };
+                self.launch(KernelId::Rope, (elt_grid(t * width / 2), 1), 256, 0, a)?;
+            }
+            Op::KvAppend { layer, cache } => {
+                let a = KvArgs {
+                    x: inp(self, 0),
+                    cache: self.ptr(self.cache(*layer, *cache)),
+                    out,
+                    pos: self.ptr(&self.scratch.pos),
+                    t: t as i32,
+                    width: width as i32,
+                };
+                self.launch(KernelId::KvAppend, (elt_grid(t * width), 1), 256, 0, a)?;
+            }
+            Op::Attention {
+                layer,
+                n_head,
+                n_head_kv,
+                head_dim,
+                scale,
+            } => {
+                let a = AttnArgs {
+                    q: inp(self, 0),
+                    k_cache: self.ptr(self.cache(*layer, crate::graph::KvKind::K)),
+                    v_cache: self.ptr(self.cache(*layer, crate::graph::KvKind::V)),
+                    out,
+                    pos: self.ptr(&self.scratch.pos),
+                    n_head: *n_head as i32,
+                    n_head_kv: *n_head_kv as i32,
+                    head_dim: *head_dim as i32,
+                    t: t as i32,
+                    scale: *scale,
+                };
+                if phase == Phase::Prefill {
+                    self.launch(KernelId::Attention, (*n_head as u32, t as u32), 128, 0, a)?;
+                } else {
+                    // Decode: split the positions over CTAs, the last CTA of each head
+                    // merges the splits (fixed grid, so the captured graph serves every
+                    // position).
+                    let sa = AttnSplitArgs {
+                        q: a.q,
+                        k_cache: a.k_cache,
+                        v_cache: a.v_cache,
+                        out: a.out,
+                        pos: a.pos,
+                        part: self.ptr(&self.scratch.att_part),
+                        n_head: a.n_head,
+                        n_head_kv: a.n_head_kv,
+                        head_dim: a.head_dim,
+                        n_split: self.scratch.att_splits as i32,
+                        scale: a.scale,
+                        ticket: self.ptr(&self.scratch.att_ticket),
+                    };
+                    let grid = (*n_head as u32, self.scratch.att_splits as u32);
+                    self.launch(KernelId::AttentionSplit, grid, 128, 0, sa)?;
+                }
+            }
+        }
+        if let Some(FaultKind::Scale(s)) = n.fault {
+            self.launch_scale(out, out, rows, width, s)?;
+        }
+        Ok(())
+    }
+
+    /// A matmul node over `rows` rows of input at `x`: the node's kernels for this phase
+    /// and row count (`sched::node_kernels`): a decode matvec, the tiled integer GEMM, or
+    /// the CUDA-core matmul, after activation quantization under q8.
+    fn matmul(&mut self, phase: Phase, id: NodeId, x: u64, rows: usize, out: u64) -> Result<()> {
+        let n = self.graph.node(id);
+        let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
+        let kernels = node_kernels(n, phase, rows)?;
+        let main = *kernels
+            .iter()
+            .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
+            .expect("a matmul kernel");
+        if let KernelId::Matvec { .. } = main {
+            return self.matvec(main, id, x, None, 0, out, 0);
+        }
+        let s = &self.scratch;
+        let (q0, d0, qk, dk, bs) = (
+            self.ptr(&s.q0),
+            self.ptr(&s.d0),
+            self.ptr(&s.qk),
+            self.ptr(&s.dk),
+            self.ptr(&s.bs),
+        );
+        let (q8, legacy) = match main {
+            KernelId::Mmq { w } => (true, !w.k_quant()),
+            KernelId::Matmul { w, act } => (act == Act::Q8, !w.k_quant()),
+            other => unreachable!("no matmul kernel {other}"),
+        };
+        if q8 {
+            let qa = QuantizeArgs {
+                x,
+                q0: if legacy { q0 } else { 0 },
+                d0,
+                qk: if legacy { 0 } else { qk },
+                dk,
+                bs,
+                k: k as i32,
+                t: rows as i32,
+            };
+            self.launch(KernelId::QuantizeQ8, (rows as u32, 1), 256, 0, qa)?;
+        }
+        let wp = self.wptr(id);
+        if let KernelId::Mmq { .. } = main {
+            let m = MmqArgs {
+                w: wp,
+                out,
+                q0,
+                d0,
+                qk,
+                dk,
+                bs,
+                rows: width as i32,
+                k: k as i32,
+                row_bytes: row_bytes as i32,
+                t: rows as i32,
+            };
+            return self.launch(main, mmq_grid(width, rows), 256, MMQ_SMEM_BYTES, m);
+        }
+        let a = MatmulArgs {
+            w: wp,
+            out,
+            xf: x,
+            q0,
+            d0,
+            qk,
+            dk,
+            bs,
+            rows: width as i32,
+            k: k as i32,
+            row_bytes: row_bytes as i32,
+            t: rows as i32,
+        };
+        self.launch(main, matmul_grid(width, rows), 256, 0, a)
+    }
+
+    /// `out = x · s` over `rows` rows of `width` (the `scale` kernel of fault injection:
+    /// `scale=S` in place, `bias=off` as a copy).
+    fn launch_scale(&mut self, x: u64, out: u64, rows: usize, width: usize, s: f32) -> Result<()> {
+        let count = rows * width;
+        let a = EltArgs {
+            a: x,
+            b: 0,
+            out,
+            n: count as i32,
+            width: width as i32,
+            eps: s,
+        };
+        self.launch(KernelId::Elt(Elt::Scale), (elt_grid(count), 1), 256, 0, a)
+    }
+}

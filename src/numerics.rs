@@ -1,0 +1,45 @@
+//! Numerics shared by every executor and by generation: formulas whose exact arithmetic
+//! both the CPU interpreter and the CUDA executor must agree on, kept here once so neither
+//! executor imports the other. (Each op's own arithmetic is defined by its CPU reference in
+//! `src/exec/interp/ops.rs`; its device twin is in `kernels/numerics.cuh`.)
+
+/// Index of the largest value (lowest index on ties; NaN is never chosen over a number),
+/// as llama.cpp's greedy decoding. Device twin: `kernels/argmax.cu`.
+pub fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The RoPE inverse frequencies `inv_freq[i] = base^(−2i/d)` for i < d/2, computed in f64
+/// and rounded to f32. Both executors use this table (the CUDA executor uploads it), so
+/// both sides see identical angles.
+pub fn rope_inv_freq(base: f32, head_dim: usize) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| (base as f64).powf(-2.0 * i as f64 / head_dim as f64) as f32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_of_ties_and_skips_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[0.5, f32::NAN, 0.7]), 2);
+        assert_eq!(argmax(&[-1.0]), 0);
+    }
+
+    #[test]
+    fn rope_inv_freq_starts_at_one_and_decreases() {
+        let f = rope_inv_freq(10000.0, 64);
+        assert_eq!(f.len(), 32);
+        assert_eq!(f[0], 1.0);
+        assert!(f.windows(2).all(|w| w[1] < w[0]));
+    }
+}
