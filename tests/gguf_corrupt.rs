@@ -6,7 +6,7 @@ mod common;
 
 use common::Rng;
 use graphrun::model::ModelFile;
-use graphrun::model::gguf::{self, GgufWriter, MetaType, MetaValue};
+use graphrun::model::gguf::{self, GgufWriter, MetaArray, MetaValue};
 use graphrun::quant::GgmlType;
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -36,11 +36,11 @@ static ALLOC: CappedAlloc = CappedAlloc;
 
 const FILE: &str = "test.gguf";
 
-/// A small valid GGUF holding every metadata value type (nested arrays too) and tensors of
-/// three types. Layout is known: the first key is `general.architecture`.
+/// A small valid GGUF holding every metadata value type (arrays of several element types
+/// too) and tensors of three types. Layout is known: the first key is
+/// `general.architecture`.
 fn sample() -> Vec<u8> {
     let mut w = GgufWriter::new();
-    let arr = |t, v| MetaValue::Array(t, v);
     w.kv("general.architecture", MetaValue::Str("qwen2".into()))
         .kv("k.u8", MetaValue::U8(7))
         .kv("k.i8", MetaValue::I8(-7))
@@ -51,15 +51,14 @@ fn sample() -> Vec<u8> {
         .kv("k.i64", MetaValue::I64(-(1 << 40)))
         .kv("k.f64", MetaValue::F64(0.125))
         .kv("k.bool", MetaValue::Bool(true))
+        .kv("k.i16s", MetaValue::Array(MetaArray::I16(vec![1, -2])))
         .kv(
-            "k.nested",
-            arr(
-                MetaType::Array,
-                vec![
-                    arr(MetaType::I16, vec![MetaValue::I16(1), MetaValue::I16(-2)]),
-                    arr(MetaType::Str, vec![MetaValue::Str("é✓".into())]),
-                ],
-            ),
+            "k.strs",
+            MetaValue::Array(MetaArray::Str(["é✓", "", "x"].into_iter().collect())),
+        )
+        .kv(
+            "k.bools",
+            MetaValue::Array(MetaArray::Bool(vec![true, false])),
         )
         .kv("qwen2.block_count", MetaValue::U32(1))
         .kv("qwen2.context_length", MetaValue::U32(128))
@@ -74,10 +73,7 @@ fn sample() -> Vec<u8> {
         )
         .kv(
             "tokenizer.ggml.tokens",
-            arr(
-                MetaType::Str,
-                vec![MetaValue::Str("a".into()), MetaValue::Str("b".into())],
-            ),
+            MetaValue::Array(MetaArray::Str(["a", "b"].into_iter().collect())),
         );
     w.tensor("t.f32", &[64], GgmlType::F32, vec![0; 256]);
     w.tensor("t.q8_0", &[64, 2], GgmlType::Q8_0, vec![0; 136]);
@@ -100,8 +96,27 @@ fn sample_file_is_valid_and_round_trips_every_value_type() {
     assert_eq!(h.version, 3);
     assert_eq!(h.get("k.i16"), Some(&MetaValue::I16(-700)));
     assert_eq!(h.get("k.f64").unwrap().as_f64(), Some(0.125));
-    let nested = h.get("k.nested").unwrap().as_array().unwrap();
-    assert_eq!(nested[1].as_array().unwrap()[0].as_str(), Some("é✓"));
+    let strs = h
+        .get("k.strs")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .as_strs()
+        .unwrap();
+    assert_eq!(strs.iter().collect::<Vec<_>>(), ["é✓", "", "x"]);
+    assert_eq!(
+        h.get("k.i16s").unwrap().as_array(),
+        Some(&MetaArray::I16(vec![1, -2]))
+    );
+    assert_eq!(
+        h.get("k.bools").unwrap().as_array(),
+        Some(&MetaArray::Bool(vec![true, false]))
+    );
+    // Writing what was read gives the same bytes.
+    let mut w = GgufWriter::new();
+    w.metadata = h.metadata.clone();
+    let again = gguf::parse(&w.to_bytes(), FILE).unwrap();
+    assert_eq!(again.metadata, h.metadata);
     assert_eq!(h.tensors.len(), 3);
     let m = ModelFile::from_bytes(b, FILE).unwrap();
     assert_eq!(m.tensor("t.q8_0").unwrap().shape, vec![2, 64]);
@@ -159,7 +174,7 @@ fn targeted_corruptions_name_file_field_and_offset() {
         (
             "key length 2^60",
             Box::new(|b, _| put(b, 24, &(1u64 << 60).to_le_bytes())),
-            "field `metadata[0].key` at byte offset 32",
+            "field `metadata[0].key length` at byte offset 24",
         ),
         (
             "non-UTF-8 key",
@@ -174,7 +189,7 @@ fn targeted_corruptions_name_file_field_and_offset() {
         (
             "string length 2^60",
             Box::new(|b, _| put(b, 56, &(1u64 << 60).to_le_bytes())),
-            "field `general.architecture` at byte offset 64",
+            "field `general.architecture` at byte offset 56",
         ),
         (
             "bool value 2",
@@ -187,18 +202,34 @@ fn targeted_corruptions_name_file_field_and_offset() {
         (
             "array count 2^61",
             Box::new(|b, _| {
-                let at = find(b, b"k.nested") + 8 + 4 + 4;
+                let at = find(b, b"k.strs") + 6 + 4 + 4;
                 put(b, at, &(1u64 << 61).to_le_bytes());
             }),
-            "field `k.nested`",
+            "field `k.strs`",
         ),
         (
             "array element type 77",
             Box::new(|b, _| {
-                let at = find(b, b"k.nested") + 8 + 4;
+                let at = find(b, b"k.strs") + 6 + 4;
                 put(b, at, &77u32.to_le_bytes());
             }),
             "unknown array element type 77",
+        ),
+        (
+            "array of arrays",
+            Box::new(|b, _| {
+                let at = find(b, b"k.strs") + 6 + 4;
+                put(b, at, &9u32.to_le_bytes());
+            }),
+            "arrays of arrays are not supported",
+        ),
+        (
+            "bool array element 2",
+            Box::new(|b, _| {
+                let at = find(b, b"k.bools") + 7 + 4 + 4 + 8;
+                b[at] = 2;
+            }),
+            "bool must be 0 or 1",
         ),
         (
             "tensor name length 2^60",
@@ -377,4 +408,63 @@ fn thousands_of_random_mutations_never_panic() {
     }
     eprintln!("5000 mutations: {ok} still valid, {errs} rejected with errors");
     assert!(errs > 3000);
+}
+
+#[test]
+fn counts_and_lengths_beyond_honest_limits_are_refused_before_allocating() {
+    // Each header fits in the bytes left (the file is padded with zeros), so only the
+    // limits stop it.
+    let head = |tensors: u64, kvs: u64| {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"GGUF");
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&tensors.to_le_bytes());
+        b.extend_from_slice(&kvs.to_le_bytes());
+        b
+    };
+    let padded = |mut b: Vec<u8>| {
+        b.resize(b.len() + (4 << 20), 0);
+        b
+    };
+    let key = |b: &mut Vec<u8>, k: &str, ty: u32| {
+        b.extend_from_slice(&(k.len() as u64).to_le_bytes());
+        b.extend_from_slice(k.as_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+    };
+    let mut long_str = head(0, 1);
+    key(&mut long_str, "general.name", 8);
+    long_str.extend_from_slice(&((16u64 << 20) + 1).to_le_bytes());
+    let mut big_array = head(0, 1);
+    key(&mut big_array, "tokenizer.ggml.token_type", 9);
+    big_array.extend_from_slice(&0u32.to_le_bytes());
+    big_array.extend_from_slice(&((1u64 << 20) + 1).to_le_bytes());
+    let mut long_key = head(0, 1);
+    long_key.extend_from_slice(&70_000u64.to_le_bytes());
+    let cases = [
+        (
+            padded(head(0, 70_000)),
+            "field `metadata_kv_count`",
+            "at most 65536",
+        ),
+        (
+            padded(head(70_000, 0)),
+            "field `tensor_count`",
+            "at most 65536",
+        ),
+        (padded(long_key), "key length 70000", "limit of 65535"),
+        (
+            padded(long_str),
+            "field `general.name`",
+            "limit of 16777216 bytes",
+        ),
+        (
+            padded(big_array),
+            "field `tokenizer.ggml.token_type`",
+            "limit of 1048576 elements",
+        ),
+    ];
+    for (b, field, limit) in cases {
+        let e = parse(&b).unwrap_err();
+        assert!(e.contains(field) && e.contains(limit), "{e}");
+    }
 }

@@ -140,7 +140,9 @@ fn missing_or_misshapen_weights_are_errors_naming_the_tensor() {
     let m = ModelFile::from_bytes(w.to_bytes(), "badnorm.gguf").unwrap();
     let e = lower(&m, LowerOptions::default()).unwrap_err().to_string();
     assert!(
-        e.contains("`blk.0.ffn_norm.weight`") && e.contains("does not match"),
+        e.contains("`blk.0.ffn_norm.weight`")
+            && e.contains("expected shape [256]")
+            && e.contains("found [128]"),
         "{e}"
     );
 }

@@ -165,24 +165,25 @@ fn print_text(m: &ModelFile) {
     let tk = &m.tokenizer;
     println!("file:        {} ({} bytes)", m.path, m.file_bytes().len());
     println!("format:      {}", m.format.describe());
-    println!("arch:        {}", h.arch);
+    println!("arch:        {}", name(&h.arch));
     println!(
         "  layers {}, hidden {}, ffn {}, heads {} (kv {}), head dim {}",
         h.n_layer, h.n_embd, h.n_ff, h.n_head, h.n_head_kv, h.head_dim
     );
+    let rope_name = match rope(m).0 {
+        Some(graphrun::model::RopeType::Neox) => "neox",
+        Some(graphrun::model::RopeType::Norm) => "norm",
+        None => "unknown (no graph/ description for this architecture)",
+    };
     println!(
-        "  rope {:?} base {}, rms eps {:e}, vocab {}, trained context {}",
-        rope(m).0,
-        h.rope_base,
-        h.rms_eps,
-        h.vocab_size,
-        h.n_ctx_train
+        "  rope {rope_name} base {}, rms eps {:e}, vocab {}, trained context {}",
+        h.rope_base, h.rms_eps, h.vocab_size, h.n_ctx_train
     );
     let id = |x: Option<u32>| x.map_or("-".to_string(), |v| v.to_string());
     println!(
         "tokenizer:   {} (pre {}), {} tokens, {} merges, bos {} eos {} pad {}, add_bos {}, chat template {}{}",
-        tk.model,
-        tk.pre.as_deref().unwrap_or("-"),
+        name(&tk.model),
+        tk.pre.as_deref().map_or("-".to_string(), name),
         tk.tokens.len(),
         tk.merges.len(),
         id(tk.bos),
@@ -206,10 +207,30 @@ fn print_text(m: &ModelFile) {
     for (t, n, b) in m.bytes_by_type() {
         println!("  {:<6} x{:<4} {:>12} bytes", t.name(), n, b);
     }
-    if let Metadata::Gguf(kv) = &m.metadata {
-        println!("metadata:    {} keys", kv.len());
-        for (k, v) in kv {
-            println!("  {k} = {}", v.summary());
+    match &m.metadata {
+        Metadata::Gguf(kv) => {
+            println!("metadata:    {} keys", kv.len());
+            for (k, v) in kv {
+                println!("  {} = {}", name(k), v.summary());
+            }
         }
+        Metadata::Apr(meta) => {
+            println!("metadata:    {} keys (JSON)", meta.len());
+            for (k, v) in meta.entries() {
+                println!("  {} = {}", name(k), graphrun::model::apr::excerpt(v));
+            }
+        }
+    }
+}
+
+/// A name from the file as printed: `(empty)` for an empty one, quoted and escaped when
+/// it holds whitespace or control characters (so every field shows something readable).
+fn name(s: &str) -> String {
+    if s.is_empty() {
+        "(empty)".to_string()
+    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        format!("{s:?}")
+    } else {
+        s.to_string()
     }
 }

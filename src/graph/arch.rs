@@ -4,8 +4,9 @@
 //! nodes. Each node has a name (prefixed `blk.N.` inside blocks), an op, input node names
 //! (`x` is the block input: the embedding or the previous block's output; in the head, the
 //! last block's output), and per-op fields: `weight` (tensor name, `blk.N.` prefixed inside
-//! blocks), `fallback` (tensor used when `weight` is absent, e.g. tied embeddings), `heads`
-//! (`q` or `kv` for rope), `cache` (`k` or `v` for kv_append).
+//! blocks), `fallback` (tensor used when `weight` is absent, e.g. tied embeddings), `out`
+//! (a matmul's output width, named by the hyperparameter it must equal), `heads` (`q` or
+//! `kv` for rope), `cache` (`k` or `v` for kv_append).
 
 use crate::error::{Error, Result};
 use crate::model::RopeType;
@@ -53,9 +54,27 @@ pub struct NodeSpec {
     #[serde(default)]
     pub fallback: Option<String>,
     #[serde(default)]
+    pub out: Option<OutDim>,
+    #[serde(default)]
     pub heads: Option<String>,
     #[serde(default)]
     pub cache: Option<String>,
+}
+
+/// A matmul's output width, as the hyperparameter it must equal.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutDim {
+    /// The hidden size.
+    Embd,
+    /// The FFN width.
+    Ff,
+    /// Query width: heads × head dimension.
+    Q,
+    /// Key/value width: KV heads × head dimension.
+    Kv,
+    /// The vocabulary size.
+    Vocab,
 }
 
 /// Names of the built-in architectures.

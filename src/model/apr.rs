@@ -6,12 +6,20 @@
 
 use super::crc32::crc32;
 use super::cursor::Cursor;
+use super::gguf::{MAX_ARRAY_LEN, MAX_TENSOR_COUNT};
 use super::{FileFormat, Hparams, Metadata, Parts, TensorInfo, TokenizerData};
 use crate::error::{Error, Result};
 use crate::quant::GgmlType;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 pub const HEADER_LEN: usize = 64;
 pub const ALIGN: u64 = 64;
+/// Largest metadata JSON accepted. A real W1 file's JSON (vocabulary and merges of a
+/// 152k-token tokenizer) is about 6 MB.
+pub const MAX_METADATA_BYTES: u64 = 64 << 20;
+/// Most top-level metadata keys (the writers emit a few dozen).
+pub const MAX_METADATA_KEYS: usize = 4096;
 
 pub const FLAG_LZ4: u16 = 0x0001;
 pub const FLAG_ZSTD: u16 = 0x0002;
@@ -209,6 +217,15 @@ pub(crate) fn read(buf: &[u8], file: &str) -> Result<Parts> {
     let tensor_count = c.u32("tensor_count")? as u64;
     let metadata_offset = c.u64("metadata_offset")?;
     let metadata_size = c.u32("metadata_size")? as u64;
+    if metadata_size > MAX_METADATA_BYTES {
+        return Err(c.err(
+            "metadata_size",
+            20,
+            format!(
+                "{metadata_size} bytes of metadata JSON exceed the limit of {MAX_METADATA_BYTES} (real files carry about 6 MB)"
+            ),
+        ));
+    }
     let index_offset = c.u64("tensor_index_offset")?;
     let data_offset = c.u64("data_offset")?;
     let stored_crc = c.u32("header_crc32")?;
@@ -277,23 +294,13 @@ pub(crate) fn read(buf: &[u8], file: &str) -> Result<Parts> {
         ));
     }
     let json = &buf[metadata_offset as usize..meta_end as usize];
-    let meta: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(json) {
-        Ok(serde_json::Value::Object(m)) => m,
-        Ok(_) => {
-            return Err(c.err(
-                "metadata",
-                metadata_offset as usize,
-                "metadata JSON is not an object",
-            ));
-        }
-        Err(e) => {
-            return Err(c.err(
-                "metadata",
-                metadata_offset as usize + e.column().saturating_sub(1),
-                format!("invalid metadata JSON: {e}"),
-            ));
-        }
-    };
+    let meta = AprMetadata::parse(json).map_err(|(col, msg)| {
+        c.err(
+            "metadata",
+            metadata_offset as usize + col.saturating_sub(1),
+            msg,
+        )
+    })?;
 
     // Tensor index.
     if index_offset < meta_end || index_offset > data_end {
@@ -312,11 +319,11 @@ pub(crate) fn read(buf: &[u8], file: &str) -> Result<Parts> {
     }
     let index_bytes = &buf[..data_offset.max(index_offset) as usize];
     let mut ic = Cursor::at(index_bytes, file, index_offset as usize);
-    if tensor_count > (ic.remaining() / 20) as u64 {
+    if tensor_count > (ic.remaining() / 20) as u64 || tensor_count > MAX_TENSOR_COUNT {
         return Err(c.err(
             "tensor_count",
             8,
-            format!("{tensor_count} index entries cannot fit between the index ({index_offset}) and the data ({data_offset})"),
+            format!("{tensor_count} index entries cannot fit between the index ({index_offset}) and the data ({data_offset}) (and at most {MAX_TENSOR_COUNT} are accepted)"),
         ));
     }
     let mut entries = Vec::with_capacity(tensor_count as usize);
@@ -475,4 +482,143 @@ fn check_overlaps(tensors: &[(TensorInfo, usize)], file: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// APR metadata: the entries of the JSON object in file order, each value kept as its raw
+/// JSON text, so memory is the text's size whatever the JSON holds. Values are decoded
+/// when read, into the type the reader expects (`decode`; `strings` for the tokenizer
+/// arrays, the only ones read in full), so a huge array under a scalar key is an error,
+/// not an allocation.
+#[derive(Clone, Debug)]
+pub struct AprMetadata {
+    entries: Vec<(String, Box<RawValue>)>,
+}
+
+impl AprMetadata {
+    /// Parses the metadata JSON; errors carry the 1-based column (W1 writes one line).
+    fn parse(json: &[u8]) -> std::result::Result<AprMetadata, (usize, String)> {
+        let mut d = serde_json::Deserializer::from_slice(json);
+        let entries = match d.deserialize_map(Entries).and_then(|e| d.end().map(|()| e)) {
+            Ok(e) => e,
+            Err(e) => return Err((e.column(), format!("invalid metadata JSON: {e}"))),
+        };
+        let mut seen = std::collections::HashSet::new();
+        if let Some((k, _)) = entries.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+            return Err((1, format!("metadata JSON has the key {k:?} twice")));
+        }
+        Ok(AprMetadata { entries })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
+    }
+
+    /// The value of `key` as a `T` (`what` says what was expected, for the error); None
+    /// when the key is absent.
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        file: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|_| Error::meta(file, key, format!("must be {what}, found {}", excerpt(raw))))
+    }
+
+    /// The value of `key` as an array of at most `MAX_ARRAY_LEN` strings.
+    pub fn strings(&self, key: &str, file: &str) -> Result<Option<Vec<String>>> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let mut d = serde_json::Deserializer::from_str(raw.get());
+        d.deserialize_seq(BoundedStrings).map(Some).map_err(|e| {
+            Error::meta(
+                file,
+                key,
+                format!("must be an array of at most {MAX_ARRAY_LEN} strings ({e})"),
+            )
+        })
+    }
+}
+
+/// The start of a raw JSON value, for error messages.
+pub fn excerpt(raw: &RawValue) -> String {
+    let s = raw.get();
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}… ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
+/// Top-level object → entries with raw values (at most `MAX_METADATA_KEYS`).
+struct Entries;
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<(String, Box<RawValue>)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.len() == MAX_METADATA_KEYS {
+                return Err(de::Error::custom(format!(
+                    "more than {MAX_METADATA_KEYS} keys"
+                )));
+            }
+            out.push((k, map.next_value()?));
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON array of strings, refused once it passes `MAX_ARRAY_LEN` elements.
+struct BoundedStrings;
+
+impl<'de> Visitor<'de> for BoundedStrings {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(s) = seq.next_element::<String>()? {
+            if out.len() as u64 == MAX_ARRAY_LEN {
+                return Err(de::Error::custom(format!(
+                    "more than {MAX_ARRAY_LEN} elements"
+                )));
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
 }

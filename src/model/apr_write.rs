@@ -89,12 +89,18 @@ pub fn w1_metadata_json(m: &ModelFile) -> Result<String> {
 
 /// Writes `m` (a GGUF model) as an APR v2 W1 file to `out`. `progress` is called with
 /// (bytes written, total bytes) while tensor data is written.
-pub fn write_w1(
+pub fn write_w1(m: &ModelFile, out: &mut impl Write, progress: impl FnMut(u64, u64)) -> Result<()> {
+    write_w1_with_json(m, &w1_metadata_json(m)?, out, progress)
+}
+
+/// `write_w1` with the given metadata JSON text instead of the one built from `m` (tests
+/// use it to write APR files whose metadata contradicts their tensors).
+pub fn write_w1_with_json(
     m: &ModelFile,
+    json: &str,
     out: &mut impl Write,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<()> {
-    let json = w1_metadata_json(m)?;
     let mut order: Vec<&super::TensorInfo> = m.tensors.iter().collect();
     order.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
 
@@ -169,7 +175,12 @@ pub fn write_w1(
 
 /// Convenience for tests: the APR bytes of a GGUF model.
 pub fn to_apr_bytes(m: &ModelFile) -> Result<Vec<u8>> {
+    to_apr_bytes_with_json(m, &w1_metadata_json(m)?)
+}
+
+/// The APR bytes of a model's tensors under the given metadata JSON text.
+pub fn to_apr_bytes_with_json(m: &ModelFile, json: &str) -> Result<Vec<u8>> {
     let mut v = Vec::new();
-    write_w1(m, &mut v, |_, _| {})?;
+    write_w1_with_json(m, json, &mut v, |_, _| {})?;
     Ok(v)
 }

@@ -66,6 +66,11 @@ impl<'a> Cursor<'a> {
 
     /// A UTF-8 string of `len` bytes.
     pub fn utf8(&mut self, len: u64, field: &str) -> Result<String> {
+        self.str(len, field).map(str::to_owned)
+    }
+
+    /// A UTF-8 string of `len` bytes, borrowed from the buffer.
+    pub fn str(&mut self, len: u64, field: &str) -> Result<&'a str> {
         let start = self.pos;
         let len = usize::try_from(len)
             .ok()
@@ -82,7 +87,6 @@ impl<'a> Cursor<'a> {
             })?;
         let b = self.bytes(len, field)?;
         std::str::from_utf8(b)
-            .map(str::to_owned)
             .map_err(|e| self.err(field, start, format!("string is not valid UTF-8 ({e})")))
     }
 }

@@ -5,19 +5,33 @@
 //! u32 n_dims, u64 ne[n_dims] innermost first, u32 ggml type, u64 offset relative to the
 //! data section), padding to `general.alignment` (default 32), tensor data.
 //!
-//! Every count and length is checked against the bytes actually left before anything is
-//! allocated from it, so a corrupted header can never cause a huge allocation or a panic.
+//! Memory is bounded by what the file holds and by what a field can honestly need: every
+//! count and length is checked against the bytes actually left *and* against a limit far
+//! above any real model (`MAX_*` below) before anything is allocated from it, and metadata
+//! arrays are stored as typed vectors (a u8 array costs one byte per element, as in the
+//! file; a string array one text buffer plus one offset per string). So a corrupted header
+//! can never cause a huge allocation or a panic.
 
 use super::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::quant::GgmlType;
+use std::collections::HashSet;
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// GGML's GGML_MAX_DIMS.
 pub const MAX_DIMS: u32 = 4;
-/// Nesting limit for arrays of arrays (real files use none; this bounds recursion).
-const MAX_ARRAY_DEPTH: usize = 8;
+/// Most elements a metadata array may hold. Every array in a real model is per token or
+/// smaller; the largest vocabularies released have 262,144 tokens (Gemma 3).
+pub const MAX_ARRAY_LEN: u64 = 1 << 20;
+/// Longest metadata string value (chat templates, the longest real strings, are < 1 MiB).
+pub const MAX_STRING_LEN: u64 = 16 << 20;
+/// Longest metadata key (the GGUF specification's limit).
+pub const MAX_KEY_LEN: u64 = 65_535;
+/// Most metadata entries (real files have fewer than 100).
+pub const MAX_KV_COUNT: u64 = 65_536;
+/// Most tensors (real files have a few hundred to a few thousand).
+pub const MAX_TENSOR_COUNT: u64 = 65_536;
 
 /// GGUF metadata value types (`enum gguf_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,10 +116,133 @@ pub enum MetaValue {
     F32(f32),
     Bool(bool),
     Str(String),
-    Array(MetaType, Vec<MetaValue>),
+    Array(MetaArray),
     U64(u64),
     I64(i64),
     F64(f64),
+}
+
+/// A metadata array, one typed vector per element type. Arrays of arrays are not part of
+/// the format as ggml reads it (`gguf.cpp` rejects them), so they are refused too.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetaArray {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    F32(Vec<f32>),
+    Bool(Vec<bool>),
+    Str(StrArray),
+    U64(Vec<u64>),
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+}
+
+/// Strings stored back to back in one buffer, with the end offset of each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrArray {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl StrArray {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.text[start..end])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i).expect("index in range"))
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for StrArray {
+    fn from_iter<I: IntoIterator<Item = S>>(it: I) -> StrArray {
+        let mut a = StrArray::default();
+        for s in it {
+            a.push(s.as_ref());
+        }
+        a
+    }
+}
+
+impl MetaArray {
+    pub fn elem_type(&self) -> MetaType {
+        match self {
+            MetaArray::U8(_) => MetaType::U8,
+            MetaArray::I8(_) => MetaType::I8,
+            MetaArray::U16(_) => MetaType::U16,
+            MetaArray::I16(_) => MetaType::I16,
+            MetaArray::U32(_) => MetaType::U32,
+            MetaArray::I32(_) => MetaType::I32,
+            MetaArray::F32(_) => MetaType::F32,
+            MetaArray::Bool(_) => MetaType::Bool,
+            MetaArray::Str(_) => MetaType::Str,
+            MetaArray::U64(_) => MetaType::U64,
+            MetaArray::I64(_) => MetaType::I64,
+            MetaArray::F64(_) => MetaType::F64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            MetaArray::U8(v) => v.len(),
+            MetaArray::I8(v) => v.len(),
+            MetaArray::U16(v) => v.len(),
+            MetaArray::I16(v) => v.len(),
+            MetaArray::U32(v) => v.len(),
+            MetaArray::I32(v) => v.len(),
+            MetaArray::F32(v) => v.len(),
+            MetaArray::Bool(v) => v.len(),
+            MetaArray::Str(v) => v.len(),
+            MetaArray::U64(v) => v.len(),
+            MetaArray::I64(v) => v.len(),
+            MetaArray::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn as_strs(&self) -> Option<&StrArray> {
+        match self {
+            MetaArray::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Element `i` as a signed integer, for integer arrays (u64 values above i64::MAX and
+    /// non-integer arrays give None).
+    pub fn int(&self, i: usize) -> Option<i64> {
+        match self {
+            MetaArray::U8(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::I8(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::U16(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::I16(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::U32(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::I32(v) => v.get(i).map(|&x| x as i64),
+            MetaArray::U64(v) => v.get(i).and_then(|&x| i64::try_from(x).ok()),
+            MetaArray::I64(v) => v.get(i).copied(),
+            _ => None,
+        }
+    }
 }
 
 impl MetaValue {
@@ -164,9 +301,9 @@ impl MetaValue {
         }
     }
 
-    pub fn as_array(&self) -> Option<&[MetaValue]> {
+    pub fn as_array(&self) -> Option<&MetaArray> {
         match self {
-            MetaValue::Array(_, v) => Some(v),
+            MetaValue::Array(a) => Some(a),
             _ => None,
         }
     }
@@ -179,36 +316,18 @@ impl MetaValue {
                 format!("{cut:?}… ({} bytes)", s.len())
             }
             MetaValue::Str(s) => format!("{s:?}"),
-            MetaValue::Array(t, v) => format!("[{}; {}]", t.name(), v.len()),
+            MetaValue::Array(a) => format!("[{}; {}]", a.elem_type().name(), a.len()),
             MetaValue::Bool(b) => b.to_string(),
             MetaValue::F32(f) => f.to_string(),
             MetaValue::F64(f) => f.to_string(),
-            other => other
-                .as_u64()
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| match other {
-                    MetaValue::I8(v) => v.to_string(),
-                    MetaValue::I16(v) => v.to_string(),
-                    MetaValue::I32(v) => v.to_string(),
-                    MetaValue::I64(v) => v.to_string(),
-                    _ => String::new(),
-                }),
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            MetaValue::Str(s) => J::from(s.as_str()),
-            MetaValue::Bool(b) => J::from(*b),
-            MetaValue::F32(f) => J::from(*f as f64),
-            MetaValue::F64(f) => J::from(*f),
-            MetaValue::I8(v) => J::from(*v),
-            MetaValue::I16(v) => J::from(*v),
-            MetaValue::I32(v) => J::from(*v),
-            MetaValue::I64(v) => J::from(*v),
-            MetaValue::Array(_, v) => J::Array(v.iter().map(|x| x.to_json()).collect()),
-            other => J::from(other.as_u64().unwrap_or(0)),
+            MetaValue::I8(v) => v.to_string(),
+            MetaValue::I16(v) => v.to_string(),
+            MetaValue::I32(v) => v.to_string(),
+            MetaValue::I64(v) => v.to_string(),
+            MetaValue::U8(v) => v.to_string(),
+            MetaValue::U16(v) => v.to_string(),
+            MetaValue::U32(v) => v.to_string(),
+            MetaValue::U64(v) => v.to_string(),
         }
     }
 }
@@ -272,40 +391,48 @@ pub fn parse(buf: &[u8], file: &str) -> Result<GgufHeader> {
     let kv_count = c.u64("metadata_kv_count")?;
     // A metadata entry takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info
     // at least 8 + 4 + 8 + 4 + 8.
-    if kv_count > (c.remaining() / 13) as u64 {
+    if kv_count > (c.remaining() / 13) as u64 || kv_count > MAX_KV_COUNT {
         return Err(c.err(
             "metadata_kv_count",
             16,
             format!(
-                "{kv_count} entries cannot fit in the {} bytes left",
+                "{kv_count} entries cannot fit in the {} bytes left (and at most {MAX_KV_COUNT} are accepted)",
                 c.remaining()
             ),
         ));
     }
-    if tensor_count > (c.remaining() / 32) as u64 {
+    if tensor_count > (c.remaining() / 32) as u64 || tensor_count > MAX_TENSOR_COUNT {
         return Err(c.err(
             "tensor_count",
             8,
             format!(
-                "{tensor_count} tensors cannot fit in the {} bytes left",
+                "{tensor_count} tensors cannot fit in the {} bytes left (and at most {MAX_TENSOR_COUNT} are accepted)",
                 c.remaining()
             ),
         ));
     }
 
     let mut metadata: Vec<(String, MetaValue)> = Vec::with_capacity(kv_count as usize);
+    let mut seen: HashSet<String> = HashSet::with_capacity(kv_count as usize);
     for i in 0..kv_count {
         let at = c.pos();
         let klen = c.u64(&format!("metadata[{i}].key length"))?;
+        if klen > MAX_KEY_LEN {
+            return Err(c.err(
+                &format!("metadata[{i}].key length"),
+                at,
+                format!("key length {klen} exceeds the GGUF limit of {MAX_KEY_LEN} bytes"),
+            ));
+        }
         let key = c.utf8(klen, &format!("metadata[{i}].key"))?;
-        if metadata.iter().any(|(k, _)| *k == key) {
+        if !seen.insert(key.clone()) {
             return Err(c.err(&key, at, "duplicate metadata key"));
         }
         let tpos = c.pos();
         let t = c.u32(&format!("{key}.type"))?;
         let ty = MetaType::from_u32(t)
             .ok_or_else(|| c.err(&key, tpos, format!("unknown metadata value type {t}")))?;
-        let v = read_value(&mut c, ty, &key, 0)?;
+        let v = read_value(&mut c, ty, &key)?;
         metadata.push((key, v));
     }
 
@@ -342,7 +469,7 @@ pub fn parse(buf: &[u8], file: &str) -> Result<GgufHeader> {
     })
 }
 
-fn read_value(c: &mut Cursor, ty: MetaType, key: &str, depth: usize) -> Result<MetaValue> {
+fn read_value(c: &mut Cursor, ty: MetaType, key: &str) -> Result<MetaValue> {
     Ok(match ty {
         MetaType::U8 => MetaValue::U8(c.u8(key)?),
         MetaType::I8 => MetaValue::I8(c.u8(key)? as i8),
@@ -354,49 +481,100 @@ fn read_value(c: &mut Cursor, ty: MetaType, key: &str, depth: usize) -> Result<M
         MetaType::U64 => MetaValue::U64(c.u64(key)?),
         MetaType::I64 => MetaValue::I64(c.u64(key)? as i64),
         MetaType::F64 => MetaValue::F64(f64::from_bits(c.u64(key)?)),
-        MetaType::Bool => {
-            let at = c.pos();
-            match c.u8(key)? {
-                0 => MetaValue::Bool(false),
-                1 => MetaValue::Bool(true),
-                b => return Err(c.err(key, at, format!("bool must be 0 or 1, found {b}"))),
-            }
+        MetaType::Bool => MetaValue::Bool(read_bool(c, key)?),
+        MetaType::Str => MetaValue::Str(read_str(c, key)?.to_owned()),
+        MetaType::Array => MetaValue::Array(read_array(c, key)?),
+    })
+}
+
+fn read_bool(c: &mut Cursor, key: &str) -> Result<bool> {
+    let at = c.pos();
+    match c.u8(key)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        b => Err(c.err(key, at, format!("bool must be 0 or 1, found {b}"))),
+    }
+}
+
+fn read_str<'a>(c: &mut Cursor<'a>, key: &str) -> Result<&'a str> {
+    let at = c.pos();
+    let len = c.u64(key)?;
+    if len > MAX_STRING_LEN {
+        return Err(c.err(
+            key,
+            at,
+            format!("string length {len} exceeds the limit of {MAX_STRING_LEN} bytes"),
+        ));
+    }
+    c.str(len, key)
+}
+
+/// An array: u32 element type, u64 count, elements. The count is bounded by the bytes left
+/// and by `MAX_ARRAY_LEN` before the typed vector is allocated.
+fn read_array(c: &mut Cursor, key: &str) -> Result<MetaArray> {
+    let at = c.pos();
+    let et = c.u32(key)?;
+    let et = MetaType::from_u32(et)
+        .ok_or_else(|| c.err(key, at, format!("unknown array element type {et}")))?;
+    if et == MetaType::Array {
+        return Err(c.err(
+            key,
+            at,
+            "arrays of arrays are not supported (ggml's GGUF reader rejects them too)",
+        ));
+    }
+    let count_at = c.pos();
+    let n = c.u64(key)?;
+    if n > (c.remaining() / et.min_size()) as u64 {
+        return Err(c.err(
+            key,
+            count_at,
+            format!(
+                "array of {n} {} values cannot fit in the {} bytes left",
+                et.name(),
+                c.remaining()
+            ),
+        ));
+    }
+    if n > MAX_ARRAY_LEN {
+        return Err(c.err(
+            key,
+            count_at,
+            format!(
+                "array of {n} {} values exceeds the limit of {MAX_ARRAY_LEN} elements (4x the largest vocabulary of any released model)",
+                et.name()
+            ),
+        ));
+    }
+    let n = n as usize;
+    fn many<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(f()?);
         }
+        Ok(v)
+    }
+    Ok(match et {
+        MetaType::U8 => MetaArray::U8(c.bytes(n, key)?.to_vec()),
+        MetaType::I8 => MetaArray::I8(many(n, || Ok(c.u8(key)? as i8))?),
+        MetaType::U16 => MetaArray::U16(many(n, || c.u16(key))?),
+        MetaType::I16 => MetaArray::I16(many(n, || Ok(c.u16(key)? as i16))?),
+        MetaType::U32 => MetaArray::U32(many(n, || c.u32(key))?),
+        MetaType::I32 => MetaArray::I32(many(n, || Ok(c.u32(key)? as i32))?),
+        MetaType::F32 => MetaArray::F32(many(n, || Ok(f32::from_bits(c.u32(key)?)))?),
+        MetaType::U64 => MetaArray::U64(many(n, || c.u64(key))?),
+        MetaType::I64 => MetaArray::I64(many(n, || Ok(c.u64(key)? as i64))?),
+        MetaType::F64 => MetaArray::F64(many(n, || Ok(f64::from_bits(c.u64(key)?)))?),
+        MetaType::Bool => MetaArray::Bool(many(n, || read_bool(c, key))?),
         MetaType::Str => {
-            let len = c.u64(key)?;
-            MetaValue::Str(c.utf8(len, key)?)
-        }
-        MetaType::Array => {
-            let at = c.pos();
-            if depth >= MAX_ARRAY_DEPTH {
-                return Err(c.err(
-                    key,
-                    at,
-                    format!("arrays nested deeper than {MAX_ARRAY_DEPTH}"),
-                ));
-            }
-            let et = c.u32(key)?;
-            let et = MetaType::from_u32(et)
-                .ok_or_else(|| c.err(key, at, format!("unknown array element type {et}")))?;
-            let count_at = c.pos();
-            let n = c.u64(key)?;
-            if n > (c.remaining() / et.min_size()) as u64 {
-                return Err(c.err(
-                    key,
-                    count_at,
-                    format!(
-                        "array of {n} {} values cannot fit in the {} bytes left",
-                        et.name(),
-                        c.remaining()
-                    ),
-                ));
-            }
-            let mut v = Vec::with_capacity(n as usize);
+            let mut s = StrArray::default();
+            s.ends.reserve_exact(n);
             for _ in 0..n {
-                v.push(read_value(c, et, key, depth + 1)?);
+                s.push(read_str(c, key)?);
             }
-            MetaValue::Array(et, v)
+            MetaArray::Str(s)
         }
+        MetaType::Array => unreachable!("refused above"),
     })
 }
 
@@ -527,6 +705,7 @@ fn check_tensor_ranges(
 
 /// A GGUF writer: metadata in the given order, tensors laid out in the given order at
 /// `alignment`. Used by tests (corrupted-file tables), `graphrun synth` and round trips.
+#[derive(Clone)]
 pub struct GgufWriter {
     pub version: u32,
     pub alignment: u64,
@@ -621,15 +800,31 @@ fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
         MetaValue::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
         MetaValue::Bool(x) => out.push(*x as u8),
         MetaValue::Str(s) => put_str(out, s),
-        MetaValue::Array(t, items) => {
-            out.extend_from_slice(&(*t as u32).to_le_bytes());
-            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            for it in items {
-                put_value(out, it);
-            }
-        }
+        MetaValue::Array(a) => put_array(out, a),
         MetaValue::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
         MetaValue::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
         MetaValue::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
+    }
+}
+
+fn put_array(out: &mut Vec<u8>, a: &MetaArray) {
+    out.extend_from_slice(&(a.elem_type() as u32).to_le_bytes());
+    out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+    fn each<T: Copy, const N: usize>(out: &mut Vec<u8>, v: &[T], f: impl Fn(T) -> [u8; N]) {
+        v.iter().for_each(|&x| out.extend_from_slice(&f(x)));
+    }
+    match a {
+        MetaArray::U8(v) => out.extend_from_slice(v),
+        MetaArray::I8(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::U16(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::I16(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::U32(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::I32(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::F32(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::Bool(v) => each(out, v, |x| [x as u8]),
+        MetaArray::Str(v) => v.iter().for_each(|s| put_str(out, s)),
+        MetaArray::U64(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::I64(v) => each(out, v, |x| x.to_le_bytes()),
+        MetaArray::F64(v) => each(out, v, |x| x.to_le_bytes()),
     }
 }

@@ -1,8 +1,26 @@
-//! Model hyperparameters, read from GGUF `{arch}.*` keys or APR metadata JSON.
+//! Model hyperparameters, read from GGUF `{arch}.*` keys or APR metadata JSON, and checked
+//! for plausibility before anything is sized from them: each value must lie in a range far
+//! wider than any released model's (the `MAX_*` limits below) and agree with the others.
+//! Errors name the key as the file spells it. Agreement with the tensors is checked when
+//! the model is lowered (`graph::lower`).
 
-use super::gguf::GgufHeader;
+use super::apr::AprMetadata;
+use super::gguf::{GgufHeader, MAX_ARRAY_LEN, MetaValue};
 use crate::error::{Error, Result};
 use serde::Serialize;
+
+/// Most transformer blocks.
+pub const MAX_LAYERS: u64 = 4096;
+/// Widest hidden size (the widest released models use 16,384–25,600).
+pub const MAX_EMBD: u64 = 1 << 17;
+/// Widest FFN (released dense models stay under 60,000).
+pub const MAX_FF: u64 = 1 << 20;
+/// Most attention heads (released models use up to 128).
+pub const MAX_HEADS: u64 = 1024;
+/// Largest head dimension (released models use up to 256).
+pub const MAX_HEAD_DIM: u64 = 4096;
+/// Longest training context (the longest claimed is about 10M positions).
+pub const MAX_CTX: u64 = 1 << 26;
 
 /// How RoPE pairs the dimensions of a head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -83,151 +101,260 @@ pub struct Hparams {
     /// architecture description in `graph/` decides.
     pub rope_type: Option<RopeType>,
     pub rms_eps: f32,
+    /// Vocabulary size: APR's `vocab_size`; for GGUF `{arch}.vocab_size` if present, else
+    /// the number of tokenizer tokens (0 when the file has neither: the embedding decides).
     pub vocab_size: usize,
     /// Context length the model was trained with.
     pub n_ctx_train: usize,
 }
 
+/// Hyperparameters as read, in u64, before they are checked. Keys are GGUF's suffixes
+/// (`embedding_length`); `Raw::check` maps them to the file's spelling for errors.
+struct Raw {
+    arch: String,
+    n_layer: u64,
+    n_embd: u64,
+    n_ff: u64,
+    n_head: u64,
+    n_head_kv: u64,
+    /// Stated head dimension (GGUF `attention.key_length`, APR `head_dim`).
+    head_dim: Option<u64>,
+    rope_base: f32,
+    rope_type: Option<RopeType>,
+    rms_eps: f32,
+    vocab_size: u64,
+    n_ctx_train: u64,
+}
+
 impl Hparams {
     pub fn from_gguf(h: &GgufHeader, file: &str) -> Result<Hparams> {
+        const ARCH: &str = "general.architecture";
         let arch = h
-            .get("general.architecture")
+            .get(ARCH)
             .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::meta(file, "general.architecture", "missing or not a string"))?
+            .ok_or_else(|| Error::meta(file, ARCH, "missing or not a string"))?
             .to_string();
+        if arch.is_empty() {
+            return Err(Error::meta(file, ARCH, "is empty"));
+        }
         let key = |k: &str| format!("{arch}.{k}");
-        let uint = |k: &str| -> Result<usize> {
+        let opt_uint = |k: &str| -> Result<Option<u64>> {
             let k = key(k);
-            h.get(&k)
-                .ok_or_else(|| Error::meta(file, &k, "missing"))?
-                .as_u64()
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| Error::meta(file, &k, "must be a non-negative integer"))
+            match h.get(&k) {
+                None => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                    Error::meta(
+                        file,
+                        &k,
+                        format!("must be a non-negative integer, found {}", v.summary()),
+                    )
+                }),
+            }
         };
+        let uint = |k: &str| opt_uint(k)?.ok_or_else(|| Error::meta(file, &key(k), "missing"));
         let float = |k: &str, default: Option<f32>| -> Result<f32> {
             let k = key(k);
             match (h.get(&k), default) {
-                (Some(v), _) => v
-                    .as_f64()
-                    .map(|f| f as f32)
-                    .ok_or_else(|| Error::meta(file, &k, "must be a number")),
+                (Some(v), _) => v.as_f64().map(|f| f as f32).ok_or_else(|| {
+                    Error::meta(file, &k, format!("must be a number, found {}", v.summary()))
+                }),
                 (None, Some(d)) => Ok(d),
                 (None, None) => Err(Error::meta(file, &k, "missing")),
             }
         };
-        let n_embd = uint("embedding_length")?;
         let n_head = uint("attention.head_count")?;
-        let n_head_kv = uint("attention.head_count_kv").unwrap_or(n_head);
-        let head_dim = match h.get(&key("attention.key_length")) {
-            Some(v) => v.as_u64().map(|v| v as usize).ok_or_else(|| {
-                Error::meta(file, &key("attention.key_length"), "must be an integer")
-            })?,
-            None => n_embd.checked_div(n_head).unwrap_or(0),
+        let vocab_size = match opt_uint("vocab_size")? {
+            Some(v) => v,
+            None => match h.get("tokenizer.ggml.tokens") {
+                Some(MetaValue::Array(a)) => a.len() as u64,
+                _ => 0,
+            },
         };
-        let vocab_size = match h.get(&key("vocab_size")) {
-            Some(v) => v.as_u64().unwrap_or(0) as usize,
-            None => h
-                .get("tokenizer.ggml.tokens")
-                .and_then(|v| v.as_array())
-                .map(|a| a.len())
-                .unwrap_or(0),
-        };
-        let hp = Hparams {
+        Raw {
             n_layer: uint("block_count")?,
-            n_embd,
+            n_embd: uint("embedding_length")?,
             n_ff: uint("feed_forward_length")?,
             n_head,
-            n_head_kv,
-            head_dim,
+            n_head_kv: opt_uint("attention.head_count_kv")?.unwrap_or(n_head),
+            head_dim: opt_uint("attention.key_length")?,
             rope_base: float("rope.freq_base", Some(10000.0))?,
             rope_type: None,
             rms_eps: float("attention.layer_norm_rms_epsilon", None)?,
             vocab_size,
             n_ctx_train: uint("context_length")?,
-            arch,
-        };
-        hp.validate(file)?;
-        Ok(hp)
+            arch: arch.clone(),
+        }
+        .check(file, &key)
     }
 
     /// From APR metadata JSON, accepting both writers' key spellings (APR.md §3).
-    pub fn from_apr(m: &serde_json::Map<String, serde_json::Value>, file: &str) -> Result<Hparams> {
-        let uint = |keys: &[&str]| -> Result<usize> {
-            for k in keys {
-                if let Some(v) = m.get(*k) {
-                    return v
-                        .as_u64()
-                        .map(|v| v as usize)
-                        .ok_or_else(|| Error::meta(file, k, "must be a non-negative integer"));
-                }
-            }
-            Err(Error::meta(file, keys[0], "missing"))
-        };
-        let float = |k: &str| -> Result<f32> {
-            m.get(k)
-                .ok_or_else(|| Error::meta(file, k, "missing"))?
-                .as_f64()
+    pub fn from_apr(m: &AprMetadata, file: &str) -> Result<Hparams> {
+        let key = |k: &str| apr_key(m, k);
+        let opt_uint = |k: &str| m.decode::<u64>(&key(k), file, "a non-negative integer");
+        let uint = |k: &str| opt_uint(k)?.ok_or_else(|| Error::meta(file, &key(k), "missing"));
+        let float = |k: &str| {
+            m.decode::<f64>(&key(k), file, "a number")?
                 .map(|f| f as f32)
-                .ok_or_else(|| Error::meta(file, k, "must be a number"))
+                .ok_or_else(|| Error::meta(file, &key(k), "missing"))
         };
         let arch = m
-            .get("architecture")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::meta(file, "architecture", "missing or not a string"))?
-            .to_string();
-        let n_embd = uint(&["hidden_size"])?;
-        let n_head = uint(&["num_attention_heads", "num_heads"])?;
-        let rope_type = match m.get("rope_type") {
+            .decode::<String>("architecture", file, "a string")?
+            .ok_or_else(|| Error::meta(file, "architecture", "missing"))?;
+        if arch.is_empty() {
+            return Err(Error::meta(file, "architecture", "is empty"));
+        }
+        let rope_type = match m.decode::<u64>("rope_type", file, "0 (norm) or 2 (neox)")? {
             None => None,
-            Some(v) => Some(v.as_u64().and_then(RopeType::from_code).ok_or_else(|| {
-                Error::meta(file, "rope_type", format!("expected 0 or 2, found {v}"))
+            Some(c) => Some(RopeType::from_code(c).ok_or_else(|| {
+                Error::meta(
+                    file,
+                    "rope_type",
+                    format!("expected 0 (norm) or 2 (neox), found {c}"),
+                )
             })?),
         };
-        let hp = Hparams {
-            n_layer: uint(&["num_hidden_layers", "num_layers"])?,
-            n_embd,
-            n_ff: uint(&["intermediate_size"])?,
-            n_head,
-            n_head_kv: uint(&["num_key_value_heads", "num_kv_heads"])?,
-            head_dim: uint(&["head_dim"]).unwrap_or(n_embd.checked_div(n_head).unwrap_or(0)),
-            rope_base: float("rope_theta")?,
-            rope_type,
-            rms_eps: float("rms_norm_eps")?,
-            vocab_size: uint(&["vocab_size"])?,
-            n_ctx_train: uint(&["max_position_embeddings"])?,
+        Raw {
             arch,
-        };
-        hp.validate(file)?;
-        Ok(hp)
-    }
-
-    fn validate(&self, file: &str) -> Result<()> {
-        let bad = |field: &str, msg: String| Err(Error::meta(file, field, msg));
-        if self.n_layer == 0 || self.n_layer > 4096 {
-            return bad(
-                "block_count",
-                format!("{} layers is not plausible", self.n_layer),
-            );
+            n_layer: uint("block_count")?,
+            n_embd: uint("embedding_length")?,
+            n_ff: uint("feed_forward_length")?,
+            n_head: uint("attention.head_count")?,
+            n_head_kv: uint("attention.head_count_kv")?,
+            head_dim: opt_uint("attention.key_length")?,
+            rope_base: float("rope.freq_base")?,
+            rope_type,
+            rms_eps: float("attention.layer_norm_rms_epsilon")?,
+            vocab_size: uint("vocab_size")?,
+            n_ctx_train: uint("context_length")?,
         }
-        if self.n_head == 0 || self.n_head_kv == 0 || !self.n_head.is_multiple_of(self.n_head_kv) {
+        .check(file, &key)
+    }
+}
+
+/// GGUF key suffix → the APR keys for the same hyperparameter, in the order they are
+/// looked up (the first is named when none is present).
+const APR_KEYS: &[(&str, &[&str])] = &[
+    ("block_count", &["num_hidden_layers", "num_layers"]),
+    ("embedding_length", &["hidden_size"]),
+    ("feed_forward_length", &["intermediate_size"]),
+    (
+        "attention.head_count",
+        &["num_attention_heads", "num_heads"],
+    ),
+    (
+        "attention.head_count_kv",
+        &["num_key_value_heads", "num_kv_heads"],
+    ),
+    ("attention.key_length", &["head_dim"]),
+    ("context_length", &["max_position_embeddings"]),
+    ("vocab_size", &["vocab_size"]),
+    ("attention.layer_norm_rms_epsilon", &["rms_norm_eps"]),
+    ("rope.freq_base", &["rope_theta"]),
+];
+
+/// The APR key holding the hyperparameter GGUF calls `{arch}.{suffix}`.
+pub(crate) fn apr_key(m: &AprMetadata, suffix: &str) -> String {
+    let spellings = APR_KEYS
+        .iter()
+        .find(|(g, _)| *g == suffix)
+        .map_or(&[][..], |(_, a)| a);
+    spellings
+        .iter()
+        .find(|s| m.get(s).is_some())
+        .or(spellings.first())
+        .map_or_else(|| suffix.to_string(), |s| s.to_string())
+}
+
+impl Raw {
+    /// Range and consistency checks; `key` gives the file's spelling of a GGUF key suffix.
+    fn check(self, file: &str, key: &dyn Fn(&str) -> String) -> Result<Hparams> {
+        let bad = |k: &str, msg: String| Err(Error::meta(file, &key(k), msg));
+        let ranges: [(&str, u64, u64, &str); 7] = [
+            ("block_count", self.n_layer, MAX_LAYERS, "block count"),
+            ("embedding_length", self.n_embd, MAX_EMBD, "hidden size"),
+            ("feed_forward_length", self.n_ff, MAX_FF, "FFN width"),
+            ("attention.head_count", self.n_head, MAX_HEADS, "head count"),
+            (
+                "attention.head_count_kv",
+                self.n_head_kv,
+                MAX_HEADS,
+                "KV head count",
+            ),
+            (
+                "context_length",
+                self.n_ctx_train,
+                MAX_CTX,
+                "context length",
+            ),
+            (
+                "vocab_size",
+                self.vocab_size.max(1),
+                MAX_ARRAY_LEN,
+                "vocabulary size",
+            ),
+        ];
+        for (k, v, max, what) in ranges {
+            if !(1..=max).contains(&v) {
+                return bad(
+                    k,
+                    format!("{what} {v} is not plausible (expected 1..={max})"),
+                );
+            }
+        }
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
             return bad(
                 "attention.head_count_kv",
                 format!(
-                    "{} query heads cannot be grouped over {} KV heads",
-                    self.n_head, self.n_head_kv
+                    "{} query heads cannot be grouped over {} KV heads ({} is not a multiple of {})",
+                    self.n_head, self.n_head_kv, self.n_head, self.n_head_kv
                 ),
             );
         }
-        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
-            return bad(
-                "head_dim",
-                format!("head dim {} must be even and > 0", self.head_dim),
-            );
-        }
+        let head_dim = match self.head_dim {
+            Some(d) => {
+                if !(2..=MAX_HEAD_DIM).contains(&d) || !d.is_multiple_of(2) {
+                    return bad(
+                        "attention.key_length",
+                        format!(
+                            "head dimension {d} must be even (RoPE rotates pairs) and in 2..={MAX_HEAD_DIM}"
+                        ),
+                    );
+                }
+                d
+            }
+            None if !self.n_embd.is_multiple_of(self.n_head) => {
+                return bad(
+                    "embedding_length",
+                    format!(
+                        "hidden size {} is not divisible by the {} heads ({}), and no {} states the head dimension",
+                        self.n_embd,
+                        self.n_head,
+                        key("attention.head_count"),
+                        key("attention.key_length")
+                    ),
+                );
+            }
+            None => {
+                let d = self.n_embd / self.n_head;
+                if !d.is_multiple_of(2) {
+                    return bad(
+                        "embedding_length",
+                        format!(
+                            "hidden size {} over {} heads gives head dimension {d}, which must be even (RoPE rotates pairs)",
+                            self.n_embd, self.n_head
+                        ),
+                    );
+                }
+                d
+            }
+        };
         if !(self.rms_eps > 0.0 && self.rms_eps < 1.0) {
             return bad(
-                "layer_norm_rms_epsilon",
-                format!("{} is not a plausible epsilon", self.rms_eps),
+                "attention.layer_norm_rms_epsilon",
+                format!(
+                    "{} is not a plausible epsilon (expected 0 < eps < 1)",
+                    self.rms_eps
+                ),
             );
         }
         if !(self.rope_base > 0.0 && self.rope_base.is_finite()) {
@@ -236,6 +363,20 @@ impl Hparams {
                 format!("{} is not a valid RoPE base", self.rope_base),
             );
         }
-        Ok(())
+        // Every value is now far below usize::MAX.
+        Ok(Hparams {
+            arch: self.arch,
+            n_layer: self.n_layer as usize,
+            n_embd: self.n_embd as usize,
+            n_ff: self.n_ff as usize,
+            n_head: self.n_head as usize,
+            n_head_kv: self.n_head_kv as usize,
+            head_dim: head_dim as usize,
+            rope_base: self.rope_base,
+            rope_type: self.rope_type,
+            rms_eps: self.rms_eps,
+            vocab_size: self.vocab_size as usize,
+            n_ctx_train: self.n_ctx_train as usize,
+        })
     }
 }

@@ -83,7 +83,7 @@ impl TensorInfo {
 #[derive(Clone, Debug)]
 pub enum Metadata {
     Gguf(Vec<(String, gguf::MetaValue)>),
-    Apr(serde_json::Map<String, serde_json::Value>),
+    Apr(apr::AprMetadata),
 }
 
 enum Storage {
@@ -116,6 +116,23 @@ impl ModelFile {
     /// Opens a GGUF or APR file (decided by its magic bytes) over a memory map.
     pub fn open(path: impl AsRef<Path>) -> Result<ModelFile> {
         let path = path.as_ref();
+        // Mapping a directory or a device fails with ENODEV ("No such device"), which says
+        // nothing useful, and opening a FIFO blocks: name what the path is instead, before
+        // opening it.
+        let kind = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .file_type();
+        if !kind.is_file() {
+            let what = if kind.is_dir() {
+                "is a directory"
+            } else {
+                "is not a regular file"
+            };
+            return Err(Error::invalid(format!(
+                "{}: {what}; expected a GGUF or APR model file",
+                path.display()
+            )));
+        }
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only; graphrun never writes to model files while they are
         // open. (Like every mmap-based reader, a concurrent external truncation of the file
@@ -179,6 +196,15 @@ impl ModelFile {
             tensors,
             metadata: Metadata::Gguf(h.metadata),
         })
+    }
+
+    /// How this file spells the hyperparameter whose GGUF key is `{arch}.{suffix}`
+    /// (`embedding_length` → `qwen2.embedding_length`, or APR's `hidden_size`), for errors.
+    pub fn hparam_key(&self, suffix: &str) -> String {
+        match &self.metadata {
+            Metadata::Gguf(_) => format!("{}.{suffix}", self.hparams.arch),
+            Metadata::Apr(m) => hparams::apr_key(m, suffix),
+        }
     }
 
     /// The whole file's bytes.

@@ -5,7 +5,7 @@
 //! machines where the real files do not fit (the GPU machine), and the `tiny` preset gives
 //! tests a complete model in a few hundred kilobytes.
 
-use super::gguf::{GgufWriter, MetaType, MetaValue};
+use super::gguf::{GgufWriter, MetaArray, MetaValue};
 use super::tokdata::TokenizerData;
 use crate::quant::GgmlType;
 
@@ -294,9 +294,7 @@ pub fn tokenizer_kv(vocab: usize, source: Option<&TokenizerData>) -> Vec<(String
         tokens.push(format!("[PAD{}]", tokens.len()));
         types.push(5);
     }
-    let strs = |v: Vec<String>| {
-        MetaValue::Array(MetaType::Str, v.into_iter().map(MetaValue::Str).collect())
-    };
+    let strs = |v: Vec<String>| MetaValue::Array(MetaArray::Str(v.iter().collect()));
     let mut kv = vec![
         (
             "tokenizer.ggml.model".to_string(),
@@ -309,10 +307,7 @@ pub fn tokenizer_kv(vocab: usize, source: Option<&TokenizerData>) -> Vec<(String
         ("tokenizer.ggml.tokens".to_string(), strs(tokens)),
         (
             "tokenizer.ggml.token_type".to_string(),
-            MetaValue::Array(
-                MetaType::I32,
-                types.into_iter().map(MetaValue::I32).collect(),
-            ),
+            MetaValue::Array(MetaArray::I32(types)),
         ),
         ("tokenizer.ggml.merges".to_string(), strs(merges)),
         (

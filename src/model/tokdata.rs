@@ -2,6 +2,7 @@
 //! chat template. For APR files, which drop token types, the pre-tokenizer name, the pad
 //! id and add-BOS, those are reconstructed (see `from_apr`).
 
+use super::apr::AprMetadata;
 use super::gguf::{GgufHeader, MetaValue};
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -65,7 +66,8 @@ impl TokenizerData {
                 None => Ok(Vec::new()),
                 Some(v) => v
                     .as_array()
-                    .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_owned)).collect())
+                    .and_then(|a| a.as_strs())
+                    .map(|a| a.iter().map(str::to_owned).collect())
                     .ok_or_else(|| Error::meta(file, k, "must be an array of strings")),
             }
         };
@@ -81,40 +83,35 @@ impl TokenizerData {
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
         let merges = strings("tokenizer.ggml.merges")?;
-        let token_types = match h.get("tokenizer.ggml.token_type") {
+        const TYPES: &str = "tokenizer.ggml.token_type";
+        let token_types = match h.get(TYPES) {
             None => Vec::new(),
-            Some(MetaValue::Array(_, a)) => a
-                .iter()
-                .map(|v| {
-                    let i = match v {
-                        MetaValue::I32(x) => Some(*x as i64),
-                        other => other.as_u64().map(|u| u as i64),
-                    };
-                    i.and_then(TokenType::from_i64)
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    Error::meta(
+            Some(MetaValue::Array(a)) => {
+                if a.len() != tokens.len() {
+                    return Err(Error::meta(
                         file,
-                        "tokenizer.ggml.token_type",
-                        "holds an unknown token type",
-                    )
-                })?,
-            Some(_) => {
-                return Err(Error::meta(
-                    file,
-                    "tokenizer.ggml.token_type",
-                    "must be an array",
-                ));
+                        TYPES,
+                        format!("{} types for {} tokens", a.len(), tokens.len()),
+                    ));
+                }
+                (0..a.len())
+                    .map(|i| {
+                        let t = a.int(i).and_then(TokenType::from_i64);
+                        t.ok_or_else(|| {
+                            Error::meta(
+                                file,
+                                TYPES,
+                                format!(
+                                    "element {i} ({}) is not a token type (0..=6)",
+                                    a.int(i).map_or("not an integer".into(), |v| v.to_string())
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
             }
+            Some(_) => return Err(Error::meta(file, TYPES, "must be an array")),
         };
-        if !token_types.is_empty() && token_types.len() != tokens.len() {
-            return Err(Error::meta(
-                file,
-                "tokenizer.ggml.token_type",
-                format!("{} types for {} tokens", token_types.len(), tokens.len()),
-            ));
-        }
         let model = h
             .get("tokenizer.ggml.model")
             .and_then(|v| v.as_str())
@@ -155,38 +152,21 @@ impl TokenizerData {
     ///   (e.g. `<tool_call>`). This reproduces the Qwen2 GGUF's types exactly.
     /// - pre-tokenizer: from `architecture` (qwen2 → `qwen2`).
     /// - pad = bos; add-BOS = false for `gpt2` vocabularies.
-    pub fn from_apr(
-        m: &serde_json::Map<String, serde_json::Value>,
-        arch: &str,
-        file: &str,
-    ) -> Result<TokenizerData> {
-        let strings = |k: &str| -> Result<Vec<String>> {
-            match m.get(k) {
-                None => Ok(Vec::new()),
-                Some(v) => v
-                    .as_array()
-                    .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_owned)).collect())
-                    .ok_or_else(|| Error::meta(file, k, "must be an array of strings")),
-            }
-        };
+    pub fn from_apr(m: &AprMetadata, arch: &str, file: &str) -> Result<TokenizerData> {
+        let strings = |k: &str| m.strings(k, file).map(Option::unwrap_or_default);
         let id = |k: &str| -> Result<Option<u32>> {
-            match m.get(k) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .and_then(|v| u32::try_from(v).ok())
-                    .map(Some)
-                    .ok_or_else(|| Error::meta(file, k, "must be a token id")),
-            }
+            Ok(
+                m.decode::<Option<u32>>(k, file, "a token id (u32) or null")?
+                    .flatten(),
+            )
         };
+        let string = |k: &str| m.decode::<String>(k, file, "a string");
         let tokens = strings("tokenizer.vocabulary")?;
         let merges = strings("tokenizer.merges")?;
-        let model = m
-            .get("tokenizer.model")
-            .or_else(|| m.get("tokenizer.model_type"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("gpt2")
-            .to_string();
+        let model = match string("tokenizer.model")? {
+            Some(v) => v,
+            None => string("tokenizer.model_type")?.unwrap_or_else(|| "gpt2".to_string()),
+        };
         let first_added = if model == "gpt2" {
             256 + merges.len()
         } else {
@@ -211,8 +191,7 @@ impl TokenizerData {
         let td = TokenizerData {
             pre: Some(arch.to_string()),
             add_bos: m
-                .get("tokenizer.add_bos_token")
-                .and_then(|v| v.as_bool())
+                .decode::<bool>("tokenizer.add_bos_token", file, "true or false")?
                 .unwrap_or(model == "llama"),
             model,
             tokens,
@@ -222,11 +201,10 @@ impl TokenizerData {
             eos: id("tokenizer.eos_token_id")?,
             pad: id("tokenizer.padding_token_id")?.or(bos),
             eot: None,
-            chat_template: m
-                .get("chat_template")
-                .or_else(|| m.get("tokenizer.chat_template"))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            chat_template: match string("chat_template")? {
+                Some(t) => Some(t),
+                None => string("tokenizer.chat_template")?,
+            },
             reconstructed: true,
         };
         td.validate(file)?;
