@@ -7,8 +7,9 @@ use crate::model::{ModelFile, TokenType, TokenizerData};
 use serde_json::Value;
 use std::path::Path;
 
-/// Ids above this in a tokenizer.json are refused (the table is sized by the largest id).
-const MAX_ID: u64 = 1 << 24;
+/// Ids from this on in a tokenizer.json are refused: the table is sized by the largest id
+/// (real vocabularies hold up to about 256k tokens).
+const MAX_ID: u64 = 1 << 20;
 
 /// Reads tokenizer data from `path`: a GGUF or APR model file (by its magic bytes), else a
 /// Hugging Face `tokenizer.json`.
@@ -66,8 +67,8 @@ pub fn from_hf_json(v: &Value, config: Option<&Value>, file: &str) -> Result<Tok
             ));
         }
     }
-    let text = v.to_string();
-    if !text.contains("\"ByteLevel\"") {
+    let byte_level = |k: &str| v[k].to_string().contains("\"ByteLevel\"");
+    if !byte_level("pre_tokenizer") && !byte_level("decoder") {
         return Err(bad(
             "pre_tokenizer",
             "no ByteLevel pre-tokenizer or decoder: not a byte-level BPE tokenizer",
@@ -81,7 +82,7 @@ pub fn from_hf_json(v: &Value, config: Option<&Value>, file: &str) -> Result<Tok
         let id = id
             .as_u64()
             .filter(|&i| i < MAX_ID)
-            .ok_or_else(|| bad("model.vocab", &format!("token {t:?}: id is not below 2^24")))?;
+            .ok_or_else(|| bad("model.vocab", &format!("token {t:?}: id is not below 2^20")))?;
         entries.push((id, t.clone(), TokenType::Normal));
     }
     for a in v["added_tokens"].as_array().into_iter().flatten() {
@@ -89,7 +90,7 @@ pub fn from_hf_json(v: &Value, config: Option<&Value>, file: &str) -> Result<Tok
             return Err(bad("added_tokens", "an entry lacks `id` or `content`"));
         };
         if id >= MAX_ID {
-            return Err(bad("added_tokens", &format!("id {id} is not below 2^24")));
+            return Err(bad("added_tokens", &format!("id {id} is not below 2^20")));
         }
         let ty = if a["special"].as_bool().unwrap_or(false) {
             TokenType::Control
@@ -174,5 +175,77 @@ fn pre_tokenizer(pt: &Value) -> Option<&'static str> {
         Some("qwen2")
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A minimal byte-level BPE tokenizer.json with the given split regex and extras.
+    fn hf(regex: &str, post: Value) -> Value {
+        json!({
+            "added_tokens": [{"id": 3, "content": "<|begin_of_text|>", "special": true},
+                             {"id": 5, "content": "<tool>", "special": false}],
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": regex}},
+                {"type": "ByteLevel", "use_regex": false}]},
+            "post_processor": post,
+            "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}
+        })
+    }
+
+    const QWEN2: &str = r"(?i:'s|'t)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+";
+    const LLAMA3: &str = r"(?i:'s|'t)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+";
+    const GPT2: &str = r"'s|'t| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+";
+
+    #[test]
+    fn a_qwen2_tokenizer_json_becomes_tokenizer_data() {
+        let td = from_hf_json(&hf(QWEN2, json!({"type": "ByteLevel"})), None, "t.json").unwrap();
+        assert_eq!(td.pre.as_deref(), Some("qwen2"));
+        assert_eq!(
+            td.tokens,
+            ["a", "b", "ab", "<|begin_of_text|>", "[PAD4]", "<tool>"]
+        );
+        assert_eq!(td.token_type(3), TokenType::Control);
+        assert_eq!(td.token_type(4), TokenType::Unused);
+        assert_eq!(td.token_type(5), TokenType::UserDefined);
+        assert_eq!(td.merges, ["a b"]);
+        assert!(!td.add_bos && td.bos.is_none());
+    }
+
+    #[test]
+    fn a_llama3_post_processor_adds_its_bos_and_the_config_names_eos() {
+        let post = json!({"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}]});
+        let config = json!({"eos_token": {"content": "<tool>"}, "chat_template": "T"});
+        let td = from_hf_json(&hf(LLAMA3, post), Some(&config), "t.json").unwrap();
+        assert_eq!(td.pre.as_deref(), Some("llama3"));
+        assert_eq!((td.bos, td.add_bos, td.eos), (Some(3), true, Some(5)));
+        assert_eq!(td.chat_template.as_deref(), Some("T"));
+    }
+
+    #[test]
+    fn unsupported_tokenizer_json_files_are_refused_naming_the_field() {
+        let mut wordpiece = hf(QWEN2, Value::Null);
+        wordpiece["model"]["type"] = json!("WordPiece");
+        let mut no_byte_level = hf(QWEN2, Value::Null);
+        no_byte_level["pre_tokenizer"] = json!({"type": "Split", "pattern": {"Regex": QWEN2}});
+        let mut huge_id = hf(QWEN2, Value::Null);
+        huge_id["model"]["vocab"]["c"] = json!(1u64 << 40);
+        let mut bad_merge = hf(QWEN2, Value::Null);
+        bad_merge["model"]["merges"] = json!([["a"]]);
+        for (v, field) in [
+            (wordpiece, "model.type"),
+            (no_byte_level, "pre_tokenizer"),
+            (hf(GPT2, Value::Null), "pre_tokenizer"),
+            (huge_id, "model.vocab"),
+            (bad_merge, "model.merges"),
+        ] {
+            let e = from_hf_json(&v, None, "t.json").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("t.json: field `{field}`")), "{e}");
+        }
     }
 }
