@@ -1,7 +1,10 @@
 //! Interpreter speed on the real 0.5B model: prefill of a 128-token prompt and decode of
-//! 128 tokens (greedy), median of 3 runs, with the thread count from GRAPHRUN_THREADS
-//! (default 2, like the llama.cpp numbers in ../shared/reference/README.md).
-//! Run: `cargo bench --bench interp_decode` (prints one JSON line; copy it into evidence/).
+//! 128 tokens (greedy), median of 3 runs, for q8 and f32 activations, with the thread count
+//! from GRAPHRUN_THREADS (default 2, like the llama.cpp numbers in
+//! `evidence/interp-speed-vs-llamacpp.md`). About 3.5 minutes on 2 cores; each run prints a
+//! progress line on stderr.
+//! Run: `cargo bench --bench interp_decode` (prints one JSON line per activation kind;
+//! copy them into evidence/).
 
 use graphrun::exec::NoObserver;
 use graphrun::exec::interp::Interpreter;
@@ -27,11 +30,16 @@ fn main() {
         }
     };
     let m = ModelFile::open(&path).unwrap();
-    let (n_prompt, n_gen) = (128usize, 128usize);
+    let (n_prompt, n_gen, reps) = (128usize, 128usize, 3usize);
+    eprintln!(
+        "interp_decode: {} with {threads} threads: pp{n_prompt} + tg{n_gen}, {reps} runs each for q8 and f32",
+        path.display()
+    );
+    let t_start = Instant::now();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
         let mut pp = Vec::new();
         let mut tg = Vec::new();
-        for _ in 0..3 {
+        for run in 1..=reps {
             let mut it =
                 Interpreter::new(&m, lower(&m, LowerOptions { act }).unwrap(), 512).unwrap();
             let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| 1000 + 37 * i).collect();
@@ -46,6 +54,13 @@ fn main() {
                 logits = it.step(&[t], 0..1, &mut NoObserver).unwrap();
             }
             tg.push(n_gen as f64 / t1.elapsed().as_secs_f64());
+            eprintln!(
+                "interp_decode: {} run {run}/{reps}: pp{n_prompt} {:.1} tok/s, tg{n_gen} {:.1} tok/s ({:.0} s so far)",
+                act.name(),
+                pp[run - 1],
+                tg[run - 1],
+                t_start.elapsed().as_secs_f64()
+            );
         }
         pp.sort_by(f64::total_cmp);
         tg.sort_by(f64::total_cmp);

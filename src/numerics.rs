@@ -3,6 +3,8 @@
 //! executor imports the other. (Each op's own arithmetic is defined by its CPU reference in
 //! `src/exec/interp/ops.rs`; its device twin is in `kernels/numerics.cuh`.)
 
+use crate::error::{Error, Result};
+
 /// Index of the largest value (lowest index on ties; NaN is never chosen over a number),
 /// as llama.cpp's greedy decoding. Device twin: `kernels/argmax.cu`.
 pub fn argmax(x: &[f32]) -> usize {
@@ -13,6 +15,27 @@ pub fn argmax(x: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// An error when a row of logits holds NaN or ±Inf (a broken weight or op upstream: greedy
+/// decoding would silently pick token 0 forever). `at` says where, for the message.
+pub fn check_finite_logits(logits: &[f32], at: &str) -> Result<()> {
+    let nan = logits.iter().filter(|v| v.is_nan()).count();
+    let inf = logits.iter().filter(|v| v.is_infinite()).count();
+    if nan + inf == 0 {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "the logits {at} hold {nan} NaN and {inf} Inf values: a weight or an op upstream \
+produced non-finite values; `graphrun trace MODEL --prompt P --interp -o DIR` stops at the \
+first node that produces them and names it"
+    )))
+}
+
+/// The greedy token of one row of logits, refusing non-finite logits.
+pub fn greedy_token(logits: &[f32]) -> Result<u32> {
+    check_finite_logits(logits, "of this step")?;
+    Ok(argmax(logits) as u32)
 }
 
 /// The RoPE inverse frequencies `inv_freq[i] = base^(−2i/d)` for i < d/2, computed in f64

@@ -317,7 +317,15 @@ fn exercise(bytes: Vec<u8>, name: &str, out: &mut Outcome) -> Result<(), String>
         Err(e) => panic!("lowered with f32 but not q8: {e}"),
     };
     out.lowered = true;
-    let _ = graphrun::sched::schedule(&g, true);
+    // Scheduling either phase succeeds or names the tensor whose type has no GPU kernels.
+    for phase in [
+        graphrun::sched::Phase::Decode,
+        graphrun::sched::Phase::Prefill,
+    ] {
+        if let Err(e) = graphrun::sched::schedule(&g, phase, true) {
+            assert!(e.to_string().contains("has no GPU kernels"), "{e}");
+        }
+    }
     let vocab = g.hparams.vocab_size;
     let tok = graphrun::tokenizer::Tokenizer::new(&m.tokenizer, name).map_err(|e| e.to_string());
     let ids = match &tok {

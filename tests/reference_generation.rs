@@ -230,13 +230,34 @@ fn f32_matches_llama_cpp_dequantized_f32_path() {
     check_all(&ModelFile::open(p).unwrap(), ActSemantics::F32, true);
 }
 
+/// llama.cpp's perplexity of the reference corpus over its first `chunks` chunks of 512
+/// (the cumulative estimate it printed after that chunk; 4.6042 after all 8).
+fn reference_perplexity(chunks: usize) -> f64 {
+    let r = common::reference_json("perplexity.json");
+    r["result"]["per_chunk"][chunks - 1]["cumulative_ppl_as_printed"]
+        .as_f64()
+        .unwrap()
+}
+
+/// Perplexity of the reference corpus within the contract's relative bands of llama.cpp's
+/// estimate over the same chunks. By default the first 2 of the 8 chunks (510 scored
+/// tokens, about 45 s on 2 cores; llama.cpp printed 6.8569 there); `GRAPHRUN_FULL_PERPLEXITY=1`
+/// scores all 8 (2,040 tokens, 4.6042, about 3 minutes alone and several in the suite). The
+/// same bands hold for the shorter run: measured at 2 chunks, q8 gives 6.8551 (rel 2.6e-4
+/// of a 5e-3 band) and f32 6.8225 (rel 5.0e-3 of a 1e-2 band; llama.cpp's own
+/// dequantized-f32 path printed exactly 6.8225).
 #[test]
 fn perplexity_q8_and_f32_within_bands() {
     let Some(model) = common::model_05b() else {
         return;
     };
+    let full = std::env::var("GRAPHRUN_FULL_PERPLEXITY").as_deref() == Ok("1");
+    let chunks: usize = if full { 8 } else { 2 };
     let c = contracts::load("reference").unwrap();
-    let reference = c.band("perplexity_reference").unwrap();
+    let reference = reference_perplexity(chunks);
+    if full {
+        assert_eq!(reference, c.band("perplexity_reference").unwrap());
+    }
     let corpus = common::reference_dir().join("perplexity_corpus.txt");
     let corpus = if corpus.exists() {
         corpus
@@ -244,32 +265,35 @@ fn perplexity_q8_and_f32_within_bands() {
         common::repo_path("tests/reference/perplexity_corpus.txt")
     };
     for (act, band) in [("q8", "perplexity_rel_q8"), ("f32", "perplexity_rel_f32")] {
+        eprintln!(
+            "perplexity --act {act} on {chunks} of 8 chunks (GRAPHRUN_FULL_PERPLEXITY=1 for all 8):"
+        );
+        // The child's per-chunk progress goes straight to the terminal.
         let out = std::process::Command::new(common::bin())
             .args(["perplexity", "--interp", "--json", "--act", act])
+            .args(["--chunks", &chunks.to_string()])
             .arg(&model)
             .arg(&corpus)
+            .stderr(std::process::Stdio::inherit())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "perplexity --act {act} failed");
         let last = stdout.lines().last().unwrap();
         assert!(last.starts_with("Final estimate: PPL = "), "{last}");
         let v: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
         let ppl = v["ppl"].as_f64().unwrap();
         let rel = (ppl - reference).abs() / reference;
         eprintln!(
-            "perplexity --act {act}: {ppl:.4} vs llama.cpp {reference} (rel {rel:.5}, band {}) in {:.0} s",
+            "perplexity --act {act}: {ppl:.4} vs llama.cpp {reference} over {chunks} chunks (rel {rel:.5}, band {}) in {:.0} s",
             c.band(band).unwrap(),
-            v["seconds"]
+            v["seconds"].as_f64().unwrap()
         );
         assert!(
             rel <= c.band(band).unwrap(),
-            "--act {act}: PPL {ppl} vs {reference}"
+            "--act {act}: PPL {ppl} vs {reference} over {chunks} chunks"
         );
-        assert_eq!(v["scored"], 2040);
+        assert_eq!(v["chunks"], chunks);
+        assert_eq!(v["scored"], 255 * chunks);
     }
 }

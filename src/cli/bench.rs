@@ -1,13 +1,13 @@
 //! `graphrun bench`: prefill and decode speed like llama-bench, plus decode as a share of
 //! the bandwidth floor (weight bytes read per token / measured read bandwidth).
 
-use super::common::{ExecArgs, engine, open};
-use graphrun::Result;
+use super::common::{ExecArgs, Progress, at_least_1, engine_for, lowered, open};
 use graphrun::exec::NoObserver;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::gpu_probe;
 use graphrun::graph::{LowerOptions, lower};
 use graphrun::model::ModelFile;
+use graphrun::{Error, Result};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,14 +16,18 @@ pub struct Args {
     /// GGUF or APR model (real or from `graphrun synth`).
     model: Option<PathBuf>,
     /// Prompt tokens for the prefill test.
-    #[arg(short = 'p', long, default_value_t = 512)]
+    #[arg(short = 'p', long, default_value_t = 512, value_parser = at_least_1)]
     prompt: usize,
     /// Generated tokens for the decode test.
-    #[arg(short = 'n', long = "gen", default_value_t = 128)]
+    #[arg(short = 'n', long = "gen", default_value_t = 128, value_parser = at_least_1)]
     n_gen: usize,
     /// Repetitions.
-    #[arg(short = 'r', long, default_value_t = 3)]
+    #[arg(short = 'r', long, default_value_t = 3, value_parser = at_least_1)]
     reps: usize,
+    /// Benchmark on the GPU only: fail when there is none instead of benchmarking the CPU
+    /// interpreter.
+    #[arg(long, conflicts_with = "interp")]
+    gpu: bool,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -50,9 +54,20 @@ pub fn bytes_per_token(m: &ModelFile) -> Result<u64> {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    let need = a
+        .prompt
+        .checked_add(a.n_gen)
+        .and_then(|n| n.checked_add(8))
+        .ok_or_else(|| Error::invalid("-p + -n overflow"))?;
     let m = open(a.model)?;
     let mut exec = a.exec.clone();
-    exec.ctx = exec.ctx.max(a.prompt + a.n_gen + 8);
+    exec.ctx = exec.ctx.max(need);
+    if need > m.hparams.n_ctx_train {
+        return Err(Error::invalid(format!(
+            "-p {} + -n {}: more positions than the model's training context ({})",
+            a.prompt, a.n_gen, m.hparams.n_ctx_train
+        )));
+    }
     let gpu = !exec.interp && gpu_probe::probe(exec.device).is_ok();
     let bw = if gpu {
         let g = lower(&m, LowerOptions { act: exec.act })?;
@@ -68,26 +83,59 @@ pub fn run(a: Args) -> Result<i32> {
     } else {
         None
     };
-    let mut eng = engine(&m, &exec, 1)?;
+    let mut eng = engine_for(&m, &exec, lowered(&m, &exec)?, 1, a.gpu)?;
+    eprintln!(
+        "bench: {} on {}: prefill {} tokens, decode {} tokens, {} repetitions{}",
+        m.path,
+        eng.name(),
+        a.prompt,
+        a.n_gen,
+        a.reps,
+        if gpu {
+            ""
+        } else {
+            " (CPU interpreter: expect minutes; progress below)"
+        }
+    );
     let prompt: Vec<u32> = (0..a.prompt as u32)
         .map(|i| 1000 + (i * 7919) % 20000)
+        .map(|t| t % m.hparams.vocab_size.max(1) as u32)
         .collect();
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
+    let mut progress = Progress::new();
     // Warm-up: compiles/loads kernels and captures the decode graph.
+    progress.update("bench: warm-up");
     eng.reset();
     eng.step_argmax(&prompt[..a.prompt.min(8)], &mut NoObserver)?;
     eng.step_argmax(&[1], &mut NoObserver)?;
     for r in 0..a.reps {
         eng.reset();
+        progress.update(&format!(
+            "bench rep {}/{}: prefill of {} tokens",
+            r + 1,
+            a.reps,
+            a.prompt
+        ));
         let t0 = Instant::now();
         let mut tok = eng.step_argmax(&prompt, &mut NoObserver)?;
         pp.push(a.prompt as f64 / t0.elapsed().as_secs_f64());
         let t1 = Instant::now();
-        for _ in 0..a.n_gen {
+        for i in 0..a.n_gen {
+            if !gpu {
+                progress.update(&format!(
+                    "bench rep {}/{}: pp{} {:.1} tok/s; decode token {}/{}",
+                    r + 1,
+                    a.reps,
+                    a.prompt,
+                    pp[r],
+                    i + 1,
+                    a.n_gen
+                ));
+            }
             tok = eng.step_argmax(&[tok], &mut NoObserver)?;
         }
         tg.push(a.n_gen as f64 / t1.elapsed().as_secs_f64());
-        eprintln!(
+        progress.done(&format!(
             "bench rep {}/{}: pp{} {:.1} tok/s, tg{} {:.1} tok/s",
             r + 1,
             a.reps,
@@ -95,7 +143,7 @@ pub fn run(a: Args) -> Result<i32> {
             pp[r],
             a.n_gen,
             tg[r]
-        );
+        ));
     }
     let (ppm, pps) = mean_std(&pp);
     let (tgm, tgs) = mean_std(&tg);

@@ -10,7 +10,8 @@ use graphrun::graph::{ActSemantics, LowerOptions, lower};
 use graphrun::model::{ModelFile, default_model_path};
 use graphrun::tokenizer::Tokenizer;
 use graphrun::{Error, Result};
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 /// Options every model-running command shares.
 #[derive(clap::Args, Clone, Debug)]
@@ -22,11 +23,11 @@ pub struct ExecArgs {
     /// (dequantize the weights, f32 math).
     #[arg(long, value_enum, default_value = "q8")]
     pub act: ActSemantics,
-    /// Context size (positions in the KV cache).
-    #[arg(long, default_value_t = 4096)]
+    /// Context size (positions in the KV cache), at most the model's training context.
+    #[arg(long, default_value_t = 4096, value_parser = at_least_1)]
     pub ctx: usize,
-    /// CPU threads for the interpreter (default: all cores).
-    #[arg(long)]
+    /// CPU threads for the interpreter (default: all cores; more than the cores is capped).
+    #[arg(long, value_parser = at_least_1)]
     pub threads: Option<usize>,
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
@@ -52,18 +53,110 @@ pub fn open(p: Option<PathBuf>) -> Result<ModelFile> {
     ModelFile::open(model_path(p)?)
 }
 
-pub fn tokenizer(m: &ModelFile) -> Result<Tokenizer> {
-    Tokenizer::new(&m.tokenizer, &m.path)
+/// The tokenizer for `m`: from `file` when given (`--tokenizer`: a Hugging Face
+/// tokenizer.json or another model file), else from the model's own metadata.
+pub fn tokenizer(m: &ModelFile, file: Option<&Path>) -> Result<Tokenizer> {
+    let Some(file) = file else {
+        if m.tokenizer.tokens.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: the file carries no tokenizer (no vocabulary in its metadata, as \
+`apr import` writes without a tokenizer.json); pass --tokenizer FILE with the model's \
+Hugging Face tokenizer.json or a GGUF/APR file of the same model",
+                m.path
+            )));
+        }
+        return Tokenizer::new(&m.tokenizer, &m.path);
+    };
+    let td = graphrun::tokenizer::file::data_from_file(file)?;
+    let rows = m
+        .tensor("token_embd.weight")
+        .and_then(|t| t.shape.first().copied())
+        .unwrap_or(m.hparams.vocab_size as u64);
+    if td.tokens.len() as u64 > rows {
+        return Err(Error::invalid(format!(
+            "--tokenizer {}: {} tokens, but {} embeds {rows}: not this model's tokenizer",
+            file.display(),
+            td.tokens.len(),
+            m.path
+        )));
+    }
+    Tokenizer::new(&td, &file.display().to_string())
 }
 
+/// Value parser for sizes and counts that must be positive (names the flag in clap's error).
+pub fn at_least_1(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (expected a whole number ≥ 1)")),
+    }
+}
+
+/// Builds the interpreter's thread pool: `n` threads, capped at the cores here (more only
+/// make the interpreter slower: they contend for the same cores).
 pub fn set_threads(n: Option<usize>) -> Result<()> {
     if let Some(n) = n {
+        let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+        let n = if n > cores {
+            eprintln!("graphrun: --threads {n} is more than the {cores} cores here; using {cores}");
+            cores
+        } else {
+            n
+        };
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
+            .num_threads(n)
             .build_global()
             .map_err(|e| Error::invalid(format!("--threads {n}: {e}")))?;
     }
     Ok(())
+}
+
+/// Progress of a long operation on stderr: on a terminal one line rewritten in place;
+/// otherwise (a log file, a pipe) whole lines, at most one every 5 s plus the final one, so
+/// that lines never run together.
+pub struct Progress {
+    tty: bool,
+    last: Option<std::time::Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+            shown: false,
+        }
+    }
+
+    /// Shows the current state.
+    pub fn update(&mut self, msg: &str) {
+        if self.tty {
+            eprint!("\r{msg}\x1b[K");
+            self.shown = true;
+        } else if self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 5.0) {
+            eprintln!("{msg}");
+            self.last = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Shows the final state and ends the line.
+    pub fn done(&mut self, msg: &str) {
+        if self.tty {
+            eprintln!("\r{msg}\x1b[K");
+        } else {
+            eprintln!("{msg}");
+        }
+        self.shown = false;
+    }
+
+    /// Ends a terminal line left open by `update` (before an error or other output).
+    pub fn clear(&mut self) {
+        if self.tty && self.shown {
+            eprintln!();
+            self.shown = false;
+        }
+    }
 }
 
 /// Chooses the executor: the GPU when one is usable, else the interpreter (saying why).
@@ -147,13 +240,17 @@ pub struct PromptArgs {
     /// System message for --chat (default: the one in the model's template).
     #[arg(long)]
     pub system: Option<String>,
+    /// Tokenizer for a model file that carries none: a Hugging Face tokenizer.json, or a
+    /// GGUF/APR file of the same model.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl PromptArgs {
     /// Opens the model and tokenizes the prompt.
     pub fn load(&self) -> Result<(ModelFile, Tokenizer, Vec<u32>)> {
         let m = open(self.model.clone())?;
-        let tk = tokenizer(&m)?;
+        let tk = tokenizer(&m, self.tokenizer.as_deref())?;
         let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref());
         Ok((m, tk, ids))
     }
@@ -200,4 +297,32 @@ pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> Strin
         "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
         system.unwrap_or(&default_system)
     )
+}
+
+/// The hint appended to a non-finite-value error of a run: the `graphrun trace` command
+/// that records every node of the same run up to the first bad one.
+pub fn trace_hint(p: &PromptArgs, exec: &ExecArgs) -> String {
+    let model = p
+        .model
+        .as_ref()
+        .map(|m| format!(" {}", shell_word(&m.display().to_string())))
+        .unwrap_or_default();
+    format!(
+        "record every node up to it with: graphrun trace{model} --prompt {}{} --interp --act {} -o DIR",
+        shell_word(&p.prompt),
+        if p.chat { " --chat" } else { "" },
+        exec.act.name()
+    )
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

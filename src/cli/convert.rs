@@ -1,10 +1,11 @@
 //! `graphrun convert` (GGUF → APR) and `graphrun diff-weights`.
 
+use super::common::Progress;
 use graphrun::Result;
 use graphrun::error::Error;
 use graphrun::model::{ModelFile, apr_write};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {
@@ -15,31 +16,73 @@ pub struct ConvertArgs {
 }
 
 pub fn convert(a: ConvertArgs) -> Result<i32> {
+    check_output(&a.output)?;
     let m = ModelFile::open(&a.input)?;
+    if !matches!(m.format, graphrun::model::FileFormat::Gguf { .. }) {
+        return Err(Error::invalid(format!(
+            "{}: convert reads GGUF files only (this is {})",
+            m.path,
+            m.format.describe()
+        )));
+    }
     let tmp = a.output.with_extension("apr.partial");
     let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 22, f);
     let mut last = 0u64;
-    apr_write::write_w1(&m, &mut w, |done, total| {
-        if done - last > total / 20 || done == total {
-            eprint!(
-                "\rconvert: {:>3}% ({} / {} MB)",
-                done * 100 / total.max(1),
-                done >> 20,
-                total >> 20
-            );
+    let mut progress = Progress::new();
+    let line = |done: u64, total: u64| {
+        format!(
+            "convert: {:>3}% ({} / {} MB)",
+            done * 100 / total.max(1),
+            done >> 20,
+            total >> 20
+        )
+    };
+    let written = apr_write::write_w1(&m, &mut w, |done, total| {
+        if done == total {
+            progress.done(&line(done, total));
+        } else if done - last > total / 20 {
+            progress.update(&line(done, total));
             last = done;
         }
-    })?;
-    w.flush().map_err(|e| Error::io(&tmp, e))?;
+    })
+    .and_then(|_| w.flush().map_err(|e| Error::io(&tmp, e)));
     drop(w);
+    if let Err(e) = written {
+        progress.clear();
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, &a.output).map_err(|e| Error::io(&a.output, e))?;
     eprintln!(
-        "\nconvert: wrote {} ({} tensors)",
+        "convert: wrote {} ({} tensors)",
         a.output.display(),
         m.tensors.len()
     );
     Ok(0)
+}
+
+/// The output must be a file name in an existing directory (checked before converting).
+fn check_output(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        return Err(Error::invalid(format!(
+            "{}: is a directory; give the output file name (e.g. {}/model.apr)",
+            out.display(),
+            out.display()
+        )));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::invalid(format!(
+            "{}: the directory {} does not exist",
+            out.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -1,11 +1,11 @@
 //! `graphrun run`: generate text, streaming it as it is produced.
 
-use super::common::{ExecArgs, PromptArgs, engine_for, lowered};
-use graphrun::Result;
+use super::common::{ExecArgs, PromptArgs, engine_for, lowered, trace_hint};
 use graphrun::exec::{NoObserver, Observer};
-use graphrun::generate::{Sampler, SamplerConfig, generate};
+use graphrun::generate::{Sampler, SamplerConfig, Stop, check_temperature, check_top_p, generate};
 use graphrun::tokenizer::StreamDecoder;
-use graphrun::trace::{NodePattern, Tracer};
+use graphrun::trace::{FiniteCheck, NodePattern, Tracer, check_trace_dir};
+use graphrun::{Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -13,19 +13,22 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     input: PromptArgs,
-    /// Maximum number of tokens to generate.
-    #[arg(long, short = 'n', default_value_t = 128)]
-    max_tokens: usize,
-    /// Sampling temperature; 0 = greedy (reproducible).
-    #[arg(long, default_value_t = 0.0)]
+    /// Stop after N generated tokens; -1 generates until an end-of-generation token or a
+    /// full context (--ctx).
+    #[arg(long, short = 'n', default_value = "-1", value_name = "N",
+          value_parser = parse_max_tokens, allow_negative_numbers = true)]
+    max_tokens: MaxTokens,
+    /// Sampling temperature ≥ 0; 0 = greedy (reproducible).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temp, allow_negative_numbers = true)]
     temp: f32,
-    /// Keep the K most likely tokens when sampling (0 = all).
-    #[arg(long, default_value_t = 40)]
+    /// Keep the K most likely tokens when sampling (0 = all, 1 = greedy).
+    #[arg(long, default_value_t = 40, value_parser = parse_top_k, allow_negative_numbers = true)]
     top_k: usize,
-    /// Nucleus sampling: keep the smallest set of tokens with this total probability.
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling: keep the smallest set of most likely tokens whose probability
+    /// reaches P, in [0, 1] (1 = all, 0 = greedy).
+    #[arg(long, default_value_t = 0.95, value_parser = parse_top_p, allow_negative_numbers = true)]
     top_p: f32,
-    /// Seed for sampling.
+    /// Seed for sampling (the same seed gives the same tokens).
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
     /// Write a per-node trace (trace.jsonl) into this directory.
@@ -41,7 +44,55 @@ pub struct Args {
     exec: ExecArgs,
 }
 
+/// `-n`: a token count, or None for "until an end-of-generation token or a full context".
+#[derive(Clone, Copy, Debug)]
+pub struct MaxTokens(pub Option<usize>);
+
+fn parse_max_tokens(s: &str) -> std::result::Result<MaxTokens, String> {
+    if s.trim() == "-1" {
+        return Ok(MaxTokens(None));
+    }
+    s.parse::<usize>().map(|n| MaxTokens(Some(n))).map_err(|_| {
+        "expected -1 (until an end-of-generation token or a full context) or a token count ≥ 0"
+            .to_string()
+    })
+}
+
+fn parse_temp(s: &str) -> std::result::Result<f32, String> {
+    let t: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    check_temperature(t).map(|_| t)
+}
+
+fn parse_top_p(s: &str) -> std::result::Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    check_top_p(p).map(|_| p)
+}
+
+fn parse_top_k(s: &str) -> std::result::Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| "expected a whole number ≥ 0 (0 keeps every token, 1 is greedy)".into())
+}
+
 pub fn run(a: Args) -> Result<i32> {
+    // Every flag is checked before the model is loaded.
+    let cfg = SamplerConfig {
+        temperature: a.temp,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        seed: a.seed,
+    };
+    let mut sampler = Sampler::new(cfg)?;
+    if let Some(n) = a.max_tokens.0
+        && n >= a.exec.ctx
+    {
+        return Err(Error::invalid(format!(
+            "--max-tokens {n} does not fit the context size --ctx {} (the prompt needs at least one position); lower -n or raise --ctx",
+            a.exec.ctx
+        )));
+    }
+    if let Some(dir) = &a.trace {
+        check_trace_dir(dir)?;
+    }
     let (m, tk, prompt) = a.input.load()?;
     let g = lowered(&m, &a.exec)?;
     let meta = a
@@ -49,12 +100,6 @@ pub fn run(a: Args) -> Result<i32> {
         .as_ref()
         .map(|_| super::trace::meta_for(&m, &g, &a.exec, &prompt));
     let mut eng = engine_for(&m, &a.exec, g, 1, false)?;
-    let mut sampler = Sampler::new(SamplerConfig {
-        temperature: a.temp,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        seed: a.seed,
-    })?;
     let mut tracer = match &a.trace {
         Some(dir) => {
             let mut t = Tracer::create(
@@ -70,19 +115,30 @@ pub fn run(a: Args) -> Result<i32> {
         }
         None => None,
     };
+    // The tracer checks every node for NaN/Inf; without it, the interpreter checks every
+    // node too (cheap there); on the GPU, `generate` checks the logits of sampled steps.
+    let mut no_obs = NoObserver;
+    let mut check;
     let obs: &mut dyn Observer = match tracer.as_mut() {
         Some(t) => t,
-        None => &mut NoObserver,
+        None if eng.name() == "interp" => {
+            check = FiniteCheck {
+                inner: &mut no_obs,
+                hint: trace_hint(&a.input, &a.exec),
+            };
+            &mut check
+        }
+        None => &mut no_obs,
     };
     let mut dec = StreamDecoder::default();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let ids = a.ids;
     let mut fed = Vec::new();
-    let st = generate(
+    let result = generate(
         eng.as_mut(),
         &prompt,
-        a.max_tokens,
+        a.max_tokens.0,
         &mut sampler,
         &|t| tk.is_end_of_generation(t),
         obs,
@@ -97,8 +153,8 @@ pub fn run(a: Args) -> Result<i32> {
             }
             true
         },
-    )?;
-    if !ids {
+    );
+    if !ids && !fed.is_empty() {
         writeln!(out, "{}", dec.finish()).ok();
     }
     if let Some(mut t) = tracer {
@@ -108,8 +164,9 @@ pub fn run(a: Args) -> Result<i32> {
         let p = t.finish()?;
         eprintln!("graphrun: trace written to {}", p.display());
     }
+    let st = result?;
     eprintln!(
-        "graphrun [{}]: prompt {} tokens in {:.2} s ({:.1} tok/s); generated {} tokens in {:.2} s ({:.1} tok/s){}",
+        "graphrun [{}]: prompt {} tokens in {:.2} s ({:.1} tok/s); generated {} tokens in {:.2} s ({:.1} tok/s)",
         eng.name(),
         st.prompt_tokens,
         st.prefill_secs,
@@ -117,10 +174,20 @@ pub fn run(a: Args) -> Result<i32> {
         st.generated,
         st.decode_secs,
         (st.generated.saturating_sub(1)) as f64 / st.decode_secs.max(1e-9),
-        if st.stopped_at_eog {
-            ", stopped at end-of-generation"
-        } else {
-            ""
+    );
+    eprintln!(
+        "graphrun: stopped: {}",
+        match st.stop {
+            Stop::EndOfGeneration => "end-of-generation token".to_string(),
+            Stop::MaxTokens => format!(
+                "--max-tokens reached ({} tokens; -n -1 generates until an end-of-generation token or a full context)",
+                st.generated
+            ),
+            Stop::ContextFull => format!(
+                "the context is full ({} positions; raise --ctx for a longer answer)",
+                eng.n_ctx()
+            ),
+            Stop::Caller => "interrupted".to_string(),
         }
     );
     Ok(0)

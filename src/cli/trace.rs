@@ -2,8 +2,8 @@
 //! executor and write the per-node trace (`trace.jsonl`, `meta.json`, `tensors/*.npy`) that
 //! `graphrun diff` compares.
 
-use super::common::{ExecArgs, PromptArgs, engine_for, lowered};
-use graphrun::trace::{Meta, NodePattern, Tracer};
+use super::common::{ExecArgs, Progress, PromptArgs, engine_for, lowered};
+use graphrun::trace::{Meta, NodePattern, Tracer, check_trace_dir};
 use graphrun::{Error, Result};
 use std::path::PathBuf;
 
@@ -65,6 +65,14 @@ pub fn set_executor(meta: &mut Meta, name: &str, exec: &ExecArgs) {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    // Flags first, before the model is loaded.
+    if a.decode >= a.exec.ctx {
+        return Err(Error::invalid(format!(
+            "--decode {} does not fit the context size --ctx {} (the prompt needs at least one position)",
+            a.decode, a.exec.ctx
+        )));
+    }
+    check_trace_dir(&a.out)?;
     let (m, _, prompt) = a.input.load()?;
     if prompt.is_empty() {
         return Err(Error::invalid(
@@ -74,7 +82,11 @@ pub fn run(a: Args) -> Result<i32> {
     let g = lowered(&m, &a.exec)?;
     let mut meta = meta_for(&m, &g, &a.exec, &prompt);
     let mut eng = engine_for(&m, &a.exec, g, 1, a.gpu)?;
-    if prompt.len() + a.decode > eng.n_ctx() {
+    if prompt
+        .len()
+        .checked_add(a.decode)
+        .is_none_or(|n| n > eng.n_ctx())
+    {
         return Err(Error::invalid(format!(
             "prompt ({} tokens) + --decode {} exceed the context size {} (raise --ctx)",
             prompt.len(),
@@ -91,21 +103,35 @@ pub fn run(a: Args) -> Result<i32> {
     let mut tracer = Tracer::create(&a.out, NodePattern::new(&a.nodes), tensors, eng.name())?;
     tracer.meta = Some(meta);
     let t0 = std::time::Instant::now();
-    let mut next = eng.step_argmax(&prompt, &mut tracer)?;
-    let mut generated = vec![next];
-    for i in 0..a.decode {
-        eprint!("\rgraphrun: decode step {}/{}", i + 1, a.decode);
-        next = eng.step_argmax(&[next], &mut tracer)?;
+    let mut generated = Vec::new();
+    let mut progress = Progress::new();
+    let mut steps = || -> Result<()> {
+        let mut next = eng.step_argmax(&prompt, &mut tracer)?;
         generated.push(next);
-    }
-    if a.decode > 0 {
-        eprintln!();
-    }
+        for i in 0..a.decode {
+            progress.update(&format!("graphrun: decode step {}/{}", i + 1, a.decode));
+            next = eng.step_argmax(&[next], &mut tracer)?;
+            generated.push(next);
+        }
+        if a.decode > 0 {
+            progress.done(&format!("graphrun: decode step {0}/{0}", a.decode));
+        }
+        Ok(())
+    };
+    let result = steps();
+    progress.clear();
     let (records, bytes) = tracer.written();
     if let Some(m) = tracer.meta.as_mut() {
         m.generated = generated.clone();
     }
     let path = tracer.finish()?;
+    if let Err(e) = result {
+        // The records up to the failing node (a NaN/Inf one included) stay readable.
+        return Err(Error::invalid(format!(
+            "{e}\n  the trace up to it ({records} records) is in {}",
+            path.display()
+        )));
+    }
     eprintln!(
         "graphrun [{}]: traced {} prompt tokens + {} decode steps in {:.2} s: {} records, {:.1} MB of tensors -> {}",
         eng.name(),

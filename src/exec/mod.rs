@@ -90,10 +90,11 @@ pub trait Engine {
     fn n_ctx(&self) -> usize;
     /// Short name for messages (`interp`, `cuda`).
     fn name(&self) -> &'static str;
-    /// One step, returning the greedy token of the last row (the GPU computes it on device).
+    /// One step, returning the greedy token of the last row (the GPU computes it on device);
+    /// non-finite logits are an error.
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
         let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
-        Ok(crate::numerics::argmax(&logits) as u32)
+        crate::numerics::greedy_token(&logits)
     }
 }
 

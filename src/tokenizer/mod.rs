@@ -3,6 +3,7 @@
 //! merges by rank. Detokenization maps token strings back to bytes; a `StreamDecoder`
 //! emits only complete UTF-8 sequences while streaming.
 
+pub mod file;
 mod pretok;
 mod unicode_tables;
 

@@ -108,12 +108,15 @@ impl Meta {
 }
 
 impl Tracer {
+    /// Creates `dir` (an existing file there is an error that says so) and its
+    /// `trace.jsonl`.
     pub fn create(
         dir: &Path,
         nodes: NodePattern,
         tensors: Option<NodePattern>,
         executor: &str,
     ) -> Result<Tracer> {
+        check_trace_dir(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         if tensors.is_some() {
             let t = dir.join("tensors");
@@ -151,6 +154,18 @@ impl Tracer {
             std::fs::write(&mp, text + "\n").map_err(|e| Error::io(&mp, e))?;
         }
         Ok(p)
+    }
+}
+
+/// A trace output directory must be a directory or not exist yet (checked before a run, so
+/// `-o FILE` fails at once with a message that says what is wrong).
+pub fn check_trace_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(Error::invalid(format!(
+            "{}: exists and is not a directory (a trace is a directory: give a new or existing directory)",
+            dir.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -198,7 +213,13 @@ impl Observer for Tracer {
         }
         let group = self.pending_group.take();
         if !self.nodes.matches(&node.name) {
-            return Ok(());
+            // Not recorded, but still checked (see below).
+            if data.iter().all(|v| v.is_finite()) {
+                return Ok(());
+            }
+            let st = Stats::of(data);
+            let covers = group.as_ref().map(|g| g.1.as_slice());
+            return Err(non_finite(node, pos, rows, st.nan, st.inf, covers));
         }
         let tensor = match &self.tensors {
             Some(p) if p.matches(&node.name) => {
@@ -231,7 +252,87 @@ impl Observer for Tracer {
         };
         self.records += 1;
         let line = serde_json::to_string(&rec).expect("record serializes");
-        writeln!(self.out, "{line}").map_err(|e| Error::io(self.dir.join("trace.jsonl"), e))
+        writeln!(self.out, "{line}").map_err(|e| Error::io(self.dir.join("trace.jsonl"), e))?;
+        // Every recorded node is checked: the trace stops at the first one whose output
+        // holds NaN/Inf (its record is written), since everything after it is poisoned.
+        if rec.stats.nan + rec.stats.inf > 0 {
+            return Err(non_finite(
+                node,
+                pos,
+                rows,
+                rec.stats.nan,
+                rec.stats.inf,
+                rec.covers.as_deref(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The error for the first node whose output holds NaN or ±Inf. Nodes run in topological
+/// order and every earlier one was finite, so this node's inputs were finite: the node
+/// itself (its op, or its weight) produced the values.
+fn non_finite(
+    node: &Node,
+    pos: usize,
+    rows: usize,
+    nan: u64,
+    inf: u64,
+    covers: Option<&[String]>,
+) -> Error {
+    let culprit = match (&node.weight, covers) {
+        (_, Some(c)) if c.len() > 1 => format!(
+            "the fused kernel group covering {} produced them",
+            c.join(", ")
+        ),
+        (Some(w), _) => format!(
+            "its inputs were finite, so the op or its weight `{}` produced them",
+            w.name
+        ),
+        (None, _) => "its inputs were finite, so the op produced them".to_string(),
+    };
+    Error::invalid(format!(
+        "node `{}` ({}) is the first to produce non-finite values: {nan} NaN and {inf} Inf \
+in its output at positions {pos}..{}; {culprit}",
+        node.name,
+        node.op.name(),
+        pos + rows
+    ))
+}
+
+/// Stops a run at the first node whose output holds NaN or ±Inf, with an error naming it
+/// (a NaN in a weight otherwise yields fluent-looking text: q8 activation quantization
+/// turns it into a zero). Costs one pass over each node's output, which is small beside
+/// the node's own work on the CPU interpreter; on the GPU it would force a copy of every
+/// node, so generation there checks only the logits. `hint` is appended to the error.
+pub struct FiniteCheck<'a> {
+    pub inner: &'a mut dyn Observer,
+    pub hint: String,
+}
+
+impl Observer for FiniteCheck<'_> {
+    fn group(&mut self, kernel: Option<&str>, covers: &[NodeId]) {
+        self.inner.group(kernel, covers)
+    }
+
+    fn node_done(
+        &mut self,
+        id: NodeId,
+        node: &Node,
+        pos: usize,
+        rows: usize,
+        data: &mut [f32],
+    ) -> Result<()> {
+        self.inner.node_done(id, node, pos, rows, data)?;
+        if data.iter().all(|v| v.is_finite()) {
+            return Ok(());
+        }
+        let nan = data.iter().filter(|v| v.is_nan()).count() as u64;
+        let inf = data.iter().filter(|v| v.is_infinite()).count() as u64;
+        Err(match non_finite(node, pos, rows, nan, inf, None) {
+            Error::Invalid(m) => Error::invalid(format!("{m}\n  {}", self.hint)),
+            e => e,
+        })
     }
 }
 
