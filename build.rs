@@ -13,11 +13,15 @@
 //!    Otherwise PTX is compiled at first use and cached (`src/codegen/`), and
 //!    `graphrun kernels` says which.
 
+#[path = "src/codegen/arg_structs.rs"]
+#[allow(dead_code)]
+mod arg_structs;
 #[path = "src/codegen/catalogue.rs"]
 #[allow(dead_code)]
 mod catalogue;
 
-use catalogue::{ARG_STRUCTS, Act, Epi, Family, KernelId, LAUNCH_CONSTANTS};
+use arg_structs::ARG_STRUCTS;
+use catalogue::{Act, Epi, Family, KernelId, LAUNCH_CONSTANTS};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +31,9 @@ const EMBED_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=src/codegen/catalogue.rs");
+    println!("cargo:rerun-if-changed=src/codegen/arg_structs.rs");
     archs(&out);
+    contracts(&out);
     let sources = kernels(&out);
     args_rs(&out);
     embed_ptx(&out, &sources);
@@ -57,6 +63,43 @@ fn archs(out: &Path) {
     }
     src.push_str("];\n");
     std::fs::write(out.join("archs.rs"), src).unwrap();
+}
+
+/// Embeds every `contracts/*.toml` (and the recorded test statuses), so the binary judges
+/// traces from any directory.
+fn contracts(out: &Path) {
+    println!("cargo:rerun-if-changed=contracts");
+    println!("cargo:rerun-if-changed=evidence/contracts-status.json");
+    let mut files: Vec<_> = std::fs::read_dir("contracts")
+        .expect("contracts/ exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut src = String::from(
+        "/// (name, TOML text) of every contract in contracts/, embedded at build time.\npub static BUILTIN: &[(&str, &str)] = &[\n",
+    );
+    for p in &files {
+        let abs = std::fs::canonicalize(p).unwrap();
+        writeln!(
+            src,
+            "    ({:?}, include_str!({:?})),",
+            p.file_stem().unwrap().to_str().unwrap(),
+            abs.display().to_string()
+        )
+        .unwrap();
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    src.push_str("];\n");
+    let status = std::fs::canonicalize("evidence/contracts-status.json")
+        .map(|p| format!("include_str!({:?})", p.display().to_string()))
+        .unwrap_or_else(|_| "\"{}\"".to_string());
+    writeln!(
+        src,
+        "/// evidence/contracts-status.json as of the build.\npub static BUILTIN_STATUS: &str = {status};"
+    )
+    .unwrap();
+    std::fs::write(out.join("contracts.rs"), src).unwrap();
 }
 
 /// The generated header: launch constants and every argument struct, with its C layout

@@ -1,268 +1,247 @@
-//! Contracts: machine-readable invariants with tolerance bands (`contracts/*.yaml`), read by
-//! the tests that check them and listed by `graphrun contracts`.
+//! Contracts: machine-readable invariants with tolerance bands (`contracts/*.toml`), read by
+//! the tests that check them, by `graphrun diff` and listed by `graphrun contracts`.
 //!
-//! A contract file holds `contract` (its name), `invariant` (prose), `tests` (the
-//! `file::function` names of the tests that check it) and `bands` (named numbers). The YAML
-//! accepted is the small subset these files use: nested mappings by indentation, `- ` lists,
-//! plain/quoted scalars, `>`/`|` block scalars and `#` comments.
+//! A contract file holds `contract` (its name, equal to the file stem), `invariant` (prose),
+//! `tests` (the `file::function` names of the tests that check it) and `bands`: numbers, or
+//! tables of bands nested by key. The files are embedded in the binary at build time, so
+//! `graphrun` works from any directory; `GRAPHRUN_CONTRACTS=DIR` (or a file given to
+//! `graphrun diff --contract`) overrides them.
 
 use crate::error::{Error, Result};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+include!(concat!(env!("OUT_DIR"), "/contracts.rs"));
+
+/// A band: a number, or a table of bands by key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Band {
+    Value(f64),
+    Table(BTreeMap<String, Band>),
+}
+
+impl<'de> Deserialize<'de> for Band {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Band, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Band;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a table of bands")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Band, E> {
+                Ok(Band::Value(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Band, E> {
+                Ok(Band::Value(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Band, E> {
+                Ok(Band::Value(v as f64))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<Band, A::Error> {
+                let mut t = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<String, Band>()? {
+                    t.insert(k, v);
+                }
+                Ok(Band::Table(t))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The file layout, checked field by field (unknown fields are errors).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    contract: String,
+    invariant: String,
+    tests: Vec<String>,
+    bands: BTreeMap<String, Band>,
+}
 
 #[derive(Clone, Debug)]
 pub struct Contract {
     pub name: String,
     pub invariant: String,
     pub tests: Vec<String>,
-    pub bands: Map<String, Value>,
-    pub path: PathBuf,
+    pub bands: BTreeMap<String, Band>,
+    /// Where it was read: a path, or `built-in contracts/<name>.toml`.
+    pub source: String,
 }
 
 impl Contract {
-    /// A band that must exist (a missing key is an error naming the contract and the key).
-    pub fn band(&self, key: &str) -> Result<f64> {
-        self.bands.get(key).and_then(Value::as_f64).ok_or_else(|| {
-            Error::invalid(format!(
-                "contract `{}` ({}) has no numeric band `{key}`",
-                self.name,
-                self.path.display()
-            ))
+    /// Parses contract text; errors name `source`, the line and column, and what was
+    /// expected.
+    pub fn parse(text: &str, source: &str) -> Result<Contract> {
+        let f: File =
+            toml::from_str(text).map_err(|e| Error::invalid(format!("contract {source}: {e}")))?;
+        Ok(Contract {
+            name: f.contract,
+            invariant: f.invariant.trim().to_string(),
+            tests: f.tests,
+            bands: f.bands,
+            source: source.to_string(),
         })
     }
 
-    /// A nested band table (e.g. per-op bands): `bands.<key>` as a map.
-    pub fn table(&self, key: &str) -> Result<&Map<String, Value>> {
-        self.bands
-            .get(key)
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "contract `{}` ({}) has no band table `{key}`",
-                    self.name,
-                    self.path.display()
-                ))
+    /// The band at a key path (`["nmse", "q8", "matmul"]`), if present.
+    pub fn get(&self, path: &[&str]) -> Option<&Band> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(self.bands.get(*first)?, |b, k| match b {
+                Band::Table(t) => t.get(*k),
+                Band::Value(_) => None,
             })
+    }
+
+    /// A numeric band that must exist (an error names the contract and the key).
+    pub fn band(&self, key: &str) -> Result<f64> {
+        match self.get(&key.split('.').collect::<Vec<_>>()) {
+            Some(Band::Value(v)) => Ok(*v),
+            _ => Err(Error::invalid(format!(
+                "contract `{}` ({}) has no numeric band `{key}`",
+                self.name, self.source
+            ))),
+        }
+    }
+
+    /// Every numeric band's key path (`nmse.q8.matmul`), sorted.
+    pub fn leaf_keys(&self) -> Vec<String> {
+        fn walk(prefix: &str, b: &Band, out: &mut Vec<String>) {
+            match b {
+                Band::Value(_) => out.push(prefix.to_string()),
+                Band::Table(t) => {
+                    for (k, v) in t {
+                        walk(&format!("{prefix}.{k}"), v, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in &self.bands {
+            walk(k, v, &mut out);
+        }
+        out
+    }
+
+    /// The bands as JSON (for `--json` outputs).
+    pub fn bands_json(&self) -> serde_json::Value {
+        fn conv(b: &Band) -> serde_json::Value {
+            match b {
+                Band::Value(v) => serde_json::json!(v),
+                Band::Table(t) => t.iter().map(|(k, v)| (k.clone(), conv(v))).collect(),
+            }
+        }
+        self.bands
+            .iter()
+            .map(|(k, v)| (k.clone(), conv(v)))
+            .collect()
     }
 }
 
-/// The repository's `contracts/` folder: `GRAPHRUN_CONTRACTS` when set, else the source
-/// tree's (when it still exists), else `./contracts` (a binary copied next to a checkout).
-pub fn dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("GRAPHRUN_CONTRACTS") {
-        return PathBuf::from(d);
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts");
-    if src.is_dir() {
-        src
-    } else {
-        PathBuf::from("contracts")
-    }
+/// `GRAPHRUN_CONTRACTS`, when set: a folder whose `*.toml` replace the built-in contracts.
+pub fn override_dir() -> Option<PathBuf> {
+    std::env::var_os("GRAPHRUN_CONTRACTS").map(PathBuf::from)
 }
 
 pub fn load_file(path: &Path) -> Result<Contract> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v = yaml::parse(&text).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-    let field = |k: &str| {
-        v.get(k)
-            .ok_or_else(|| Error::invalid(format!("{}: missing `{k}`", path.display())))
-    };
-    Ok(Contract {
-        name: field("contract")?.as_str().unwrap_or_default().to_string(),
-        invariant: field("invariant")?
-            .as_str()
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-        tests: field("tests")?
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        bands: field("bands")?.as_object().cloned().unwrap_or_default(),
-        path: path.to_path_buf(),
-    })
+    let c = Contract::parse(&text, &path.display().to_string())?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if c.name != stem {
+        return Err(Error::invalid(format!(
+            "{}: contract `{}` must be named after its file (`{stem}`)",
+            path.display(),
+            c.name
+        )));
+    }
+    Ok(c)
 }
 
-/// Loads `contracts/<name>.yaml`.
+/// The contract `name`: from `GRAPHRUN_CONTRACTS` when set, else the built-in copy.
 pub fn load(name: &str) -> Result<Contract> {
-    load_file(&dir().join(format!("{name}.yaml")))
+    if let Some(d) = override_dir() {
+        return load_file(&d.join(format!("{name}.toml")));
+    }
+    let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        Error::invalid(format!(
+            "no contract `{name}` (built-in: {})",
+            BUILTIN.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    Contract::parse(text, &format!("built-in contracts/{name}.toml"))
 }
 
-/// All contracts, sorted by file name.
+/// Every contract, sorted by name.
 pub fn all() -> Result<Vec<Contract>> {
-    let d = dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
-        .map_err(|e| Error::io(&d, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files.iter().map(|p| load_file(p)).collect()
+    if let Some(d) = override_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+            .map_err(|e| Error::io(&d, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        return files.iter().map(|p| load_file(p)).collect();
+    }
+    BUILTIN.iter().map(|(n, _)| load(n)).collect()
 }
 
-pub mod yaml {
-    //! The YAML subset parser (see the module docs above).
-    use serde_json::{Map, Value};
+/// The recorded test statuses shown by `graphrun contracts`: the built-in copy of
+/// `evidence/contracts-status.json` (as of the build).
+pub fn builtin_status() -> &'static str {
+    BUILTIN_STATUS
+}
 
-    struct Line<'a> {
-        indent: usize,
-        text: &'a str,
-        no: usize,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nested_bands_and_reports_bad_ones_precisely() {
+        let c = Contract::parse(
+            "contract = \"x\"\ninvariant = \"\"\"\n two\n\"\"\"\ntests = [\"a::b\"]\n[bands]\ntop = 1.5\n[bands.nmse.q8]\nmatmul = 1e-10\ndefault = 2\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.invariant, "two");
+        assert_eq!(c.band("top").unwrap(), 1.5);
+        assert_eq!(c.band("nmse.q8.matmul").unwrap(), 1e-10);
+        assert_eq!(c.band("nmse.q8.default").unwrap(), 2.0);
+        assert_eq!(
+            c.leaf_keys(),
+            ["nmse.q8.default", "nmse.q8.matmul", "top"].map(String::from)
+        );
+        assert!(c.band("nmse.q8").is_err());
+        // A string where a band belongs, and an unknown field: both named with the line.
+        let e = Contract::parse(
+            "contract = \"x\"\ninvariant = \"\"\ntests = []\n[bands]\ntop = \"wide\"\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a number or a table of bands") && e.contains("line 5"),
+            "{e}"
+        );
+        let e = Contract::parse(
+            "contract = \"x\"\ninvariant = \"\"\ntests = []\nband = 1\n[bands]\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field") && e.contains("band"), "{e}");
     }
 
-    pub fn parse(text: &str) -> Result<Value, String> {
-        let lines: Vec<Line> = text
-            .lines()
-            .enumerate()
-            .filter_map(|(no, l)| {
-                let body = strip_comment(l);
-                let t = body.trim_end();
-                (!t.trim().is_empty()).then(|| Line {
-                    indent: t.len() - t.trim_start().len(),
-                    text: t.trim_start(),
-                    no: no + 1,
-                })
-            })
-            .collect();
-        let mut i = 0;
-        let v = block(&lines, &mut i, 0)?;
-        if i < lines.len() {
-            return Err(format!("line {}: unexpected indentation", lines[i].no));
-        }
-        Ok(v)
-    }
-
-    fn strip_comment(l: &str) -> &str {
-        let mut in_q: Option<char> = None;
-        for (i, c) in l.char_indices() {
-            match (c, in_q) {
-                ('"' | '\'', None) => in_q = Some(c),
-                (q, Some(o)) if q == o => in_q = None,
-                ('#', None) if i == 0 || l[..i].ends_with(' ') => return &l[..i],
-                _ => {}
-            }
-        }
-        l
-    }
-
-    fn block(lines: &[Line], i: &mut usize, indent: usize) -> Result<Value, String> {
-        if *i >= lines.len() {
-            return Ok(Value::Null);
-        }
-        if lines[*i].text.starts_with("- ") || lines[*i].text == "-" {
-            let mut out = Vec::new();
-            while *i < lines.len() && lines[*i].indent == indent && lines[*i].text.starts_with('-')
-            {
-                let item = lines[*i].text[1..].trim_start();
-                if item.is_empty() {
-                    *i += 1;
-                    let ind = lines.get(*i).map_or(indent + 2, |l| l.indent);
-                    out.push(block(lines, i, ind)?);
-                } else if item.contains(": ") || item.ends_with(':') {
-                    return Err(format!(
-                        "line {}: mappings inside lists are not supported",
-                        lines[*i].no
-                    ));
-                } else {
-                    out.push(scalar(item));
-                    *i += 1;
-                }
-            }
-            return Ok(Value::Array(out));
-        }
-        let mut map = Map::new();
-        while *i < lines.len() && lines[*i].indent == indent {
-            let l = &lines[*i];
-            let (k, rest) = l
-                .text
-                .split_once(':')
-                .ok_or_else(|| format!("line {}: expected `key: value`", l.no))?;
-            let key = unquote(k.trim());
-            let rest = rest.trim();
-            *i += 1;
-            let v = if rest == ">" || rest == "|" {
-                let mut parts = Vec::new();
-                while *i < lines.len() && lines[*i].indent > indent {
-                    parts.push(lines[*i].text);
-                    *i += 1;
-                }
-                Value::String(parts.join(if rest == ">" { " " } else { "\n" }))
-            } else if rest.is_empty() {
-                match lines.get(*i) {
-                    Some(n)
-                        if n.indent > indent
-                            || (n.indent == indent && n.text.starts_with("- ")) =>
-                    {
-                        let ind = n.indent;
-                        block(lines, i, ind)?
-                    }
-                    _ => Value::Null,
-                }
-            } else if rest.starts_with('[') {
-                let inner = rest.trim_start_matches('[').trim_end_matches(']');
-                Value::Array(
-                    inner
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(scalar)
-                        .collect(),
-                )
-            } else {
-                scalar(rest)
-            };
-            map.insert(key, v);
-        }
-        Ok(Value::Object(map))
-    }
-
-    fn unquote(s: &str) -> String {
-        let b = s.as_bytes();
-        if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
-            s[1..s.len() - 1].to_string()
-        } else {
-            s.to_string()
-        }
-    }
-
-    fn scalar(s: &str) -> Value {
-        let s = s.trim();
-        if s.starts_with('"') || s.starts_with('\'') {
-            return Value::String(unquote(s));
-        }
-        match s {
-            "true" => return Value::Bool(true),
-            "false" => return Value::Bool(false),
-            "null" | "~" => return Value::Null,
-            _ => {}
-        }
-        if let Ok(i) = s.parse::<i64>() {
-            return Value::from(i);
-        }
-        if let Ok(f) = s.parse::<f64>() {
-            return Value::from(f);
-        }
-        Value::String(s.to_string())
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn parses_the_contract_subset() {
-            let v = super::parse(
-                "contract: x  # name\ninvariant: >\n  two\n  lines\ntests:\n  - a::b\n  - c::d\nbands:\n  top: 1.5\n  per_op:\n    matmul: 1e-10\n    'rms_norm': 2\n  list: [1, 2]\n",
-            )
-            .unwrap();
-            assert_eq!(v["contract"], "x");
-            assert_eq!(v["invariant"], "two lines");
-            assert_eq!(v["tests"][1], "c::d");
-            assert_eq!(v["bands"]["per_op"]["matmul"].as_f64(), Some(1e-10));
-            assert_eq!(v["bands"]["per_op"]["rms_norm"], 2);
-            assert_eq!(v["bands"]["list"][1], 2);
+    #[test]
+    fn every_built_in_contract_parses_and_is_named_after_its_file() {
+        let all = all().unwrap();
+        assert_eq!(all.len(), BUILTIN.len());
+        for (c, (stem, _)) in all.iter().zip(BUILTIN) {
+            assert_eq!(c.name, *stem, "{}", c.source);
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod fault;
 pub mod generate;
 pub mod graph;
+pub mod metrics;
 pub mod model;
 pub mod numerics;
 pub mod quant;

@@ -10,24 +10,12 @@ use graphrun::contracts;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions, UBATCH};
 use graphrun::exec::interp::Interpreter;
 use graphrun::graph::{ActSemantics, KvKind, LowerOptions, NodeId, Op, lower};
+use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
 use graphrun::model::synth::{SynthSpec, build};
 use graphrun::sched::{GroupKind, Phase};
 use std::collections::HashMap;
 use std::io::Write;
-
-fn nmse(gpu: &[f32], cpu: &[f32]) -> f64 {
-    assert_eq!(gpu.len(), cpu.len());
-    let (mut num, mut den) = (0.0f64, 0.0f64);
-    for (g, c) in gpu.iter().zip(cpu) {
-        if !g.is_finite() {
-            return f64::INFINITY;
-        }
-        num += (*g as f64 - *c as f64).powi(2);
-        den += (*c as f64).powi(2);
-    }
-    num / den.max(1e-30)
-}
 
 /// A synthetic model with real shapes, cut to `layers` layers (layers 0,1 use the
 /// "more bits" types, layer 2 the others, as in the real files).
@@ -84,7 +72,7 @@ fn check_schedule(
     act: ActSemantics,
     phase: Phase,
     t: usize,
-    bands: &serde_json::Map<String, serde_json::Value>,
+    c: &contracts::Contract,
     rep: &mut Report,
     rng: &mut common::Rng,
 ) {
@@ -118,7 +106,7 @@ fn check_schedule(
         .map(|i| (17 + 131 * i as u32) % hp.vocab_size as u32)
         .collect();
     gpu.write_tokens(&tokens).unwrap();
-    let band = |key: &str| bands[key].as_f64().unwrap();
+    let band = |key: &str| c.band(&format!("op_nmse.{key}")).unwrap();
     for (gi, gr) in sched.groups.iter().enumerate() {
         let mut values: HashMap<NodeId, Vec<f32>> = HashMap::new();
         for r in sched.reads(&g, gi) {
@@ -173,12 +161,10 @@ fn check_schedule(
 }
 
 #[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check ops)"]
 fn every_op_and_fusion_group_matches_the_interpreter() {
-    if !common::gpu_ok("backend_ops") {
-        return;
-    }
+    common::require_gpu("backend_ops");
     let c = contracts::load("gpu_parity").unwrap();
-    let bands = c.table("op_nmse").unwrap().clone();
     let mut rep = Report {
         out: std::env::var_os("GRAPHRUN_PARITY_REPORT").map(|p| std::fs::File::create(p).unwrap()),
         failures: Vec::new(),
@@ -196,26 +182,8 @@ fn every_op_and_fusion_group_matches_the_interpreter() {
     for (preset, layers) in presets {
         let m = model(preset, layers, 3);
         for act in [ActSemantics::Q8, ActSemantics::F32] {
-            check_schedule(
-                preset,
-                &m,
-                act,
-                Phase::Decode,
-                1,
-                &bands,
-                &mut rep,
-                &mut rng,
-            );
-            check_schedule(
-                preset,
-                &m,
-                act,
-                Phase::Prefill,
-                7,
-                &bands,
-                &mut rep,
-                &mut rng,
-            );
+            check_schedule(preset, &m, act, Phase::Decode, 1, &c, &mut rep, &mut rng);
+            check_schedule(preset, &m, act, Phase::Prefill, 7, &c, &mut rep, &mut rng);
         }
         eprintln!(
             "backend_ops: {preset} done ({} checks so far, {} failures)",

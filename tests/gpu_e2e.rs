@@ -1,171 +1,266 @@
 //! End to end on the GPU: whole-model traces of the CUDA executor (fused and one kernel per
-//! node) against the interpreter's, node-aligned, within the e2e bands of
-//! contracts/gpu_parity.yaml; greedy decoding identical. Skipped, with a message, without a
-//! GPU. GRAPHRUN_E2E_REPORT=FILE writes the per-node comparison as JSON lines.
+//! node) against the interpreter's, position by position (the GPU runs a long prefill in
+//! chunks of 512 rows), each record within its band of contracts/trace_same_semantics.toml
+//! (per op and fused group class; real vs synthetic weights), after prompts of every length
+//! (1, 7, 129 — the prefill GEMM's second token tile —, 513 — chunking —, 2,000) followed
+//! by greedy decode steps; greedy tokens identical to the interpreter's up to a near-tie
+//! (contracts/reference.toml's `near_tie_margin`). GPU-only: `#[ignore]`d, run with
+//! `--ignored` on the device. GRAPHRUN_E2E_REPORT=FILE writes every comparison as JSON lines.
 
 mod common;
 
-use graphrun::contracts;
+use graphrun::contracts::{self, Contract};
+use graphrun::diff;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::interp::Interpreter;
 use graphrun::exec::{Engine, NoObserver, Observer};
 use graphrun::graph::{ActSemantics, LowerOptions, Node, NodeId, lower};
+use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
 use graphrun::model::synth::{SynthSpec, build};
 use std::collections::HashMap;
 use std::io::Write;
 
-/// Keeps every traced tensor in memory, keyed by (node, first position).
+/// One recorded output: which node, its op, its fused group's kernels, first position, rows.
+struct Rec {
+    node: String,
+    op: String,
+    group: Option<String>,
+    pos: usize,
+    width: usize,
+    data: Vec<f32>,
+}
+
+/// Keeps every traced output in memory: the records as they come, and each position's row
+/// by (node, position), so chunked and unchunked prefills compare position by position.
 #[derive(Default)]
-struct Collect(HashMap<(String, usize), Vec<f32>>);
+struct Collect {
+    recs: Vec<Rec>,
+    rows: HashMap<(String, usize), Vec<f32>>,
+    group: Option<String>,
+}
 
 impl Observer for Collect {
+    fn group(&mut self, kernel: Option<&str>, _: &[NodeId]) {
+        self.group = kernel.map(String::from);
+    }
     fn node_done(
         &mut self,
         _: NodeId,
         node: &Node,
         pos: usize,
-        _: usize,
+        rows: usize,
         data: &mut [f32],
     ) -> graphrun::Result<()> {
-        self.0.insert((node.name.clone(), pos), data.to_vec());
+        for (r, row) in data.chunks_exact(node.width).enumerate().take(rows) {
+            self.rows.insert((node.name.clone(), pos + r), row.to_vec());
+        }
+        self.recs.push(Rec {
+            node: node.name.clone(),
+            op: node.op.name().to_string(),
+            group: self.group.take(),
+            pos,
+            width: node.width,
+            data: data.to_vec(),
+        });
         Ok(())
     }
 }
 
-fn nmse(a: &[f32], b: &[f32]) -> f64 {
-    let (mut n, mut d) = (0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        if !x.is_finite() {
-            return f64::INFINITY;
-        }
-        n += (*x as f64 - *y as f64).powi(2);
-        d += (*y as f64).powi(2);
-    }
-    n / d.max(1e-30)
-}
-
-fn run(e: &mut dyn Engine, prompt: &[u32], steps: usize, obs: &mut dyn Observer) -> Vec<u32> {
+/// Greedy decoding of `steps` tokens after `prompt`; with `margins`, also the reference's
+/// top-1 − top-2 logit margin at every step (from the host logits).
+fn run(
+    e: &mut dyn Engine,
+    prompt: &[u32],
+    steps: usize,
+    obs: &mut dyn Observer,
+    margins: bool,
+) -> (Vec<u32>, Vec<f32>) {
     e.reset();
-    let mut toks = vec![e.step_argmax(prompt, obs).unwrap()];
-    for _ in 1..steps {
-        let t = *toks.last().unwrap();
-        toks.push(e.step_argmax(&[t], obs).unwrap());
+    let (mut toks, mut gaps) = (Vec::new(), Vec::new());
+    let mut input = prompt.to_vec();
+    for _ in 0..steps {
+        let t = if margins {
+            let n = input.len();
+            let l = e.step(&input, n - 1..n, obs).unwrap();
+            let t = graphrun::numerics::argmax(&l);
+            let second = l
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != t)
+                .map(|(_, v)| *v)
+                .fold(f32::NEG_INFINITY, f32::max);
+            gaps.push(l[t] - second);
+            t as u32
+        } else {
+            e.step_argmax(&input, obs).unwrap()
+        };
+        toks.push(t);
+        input = vec![t];
     }
-    toks
+    (toks, gaps)
 }
 
 struct Compare {
     report: Option<std::fs::File>,
-    worst: Vec<(f64, String)>,
+    same: Contract,
+    near_tie: f32,
 }
 
 impl Compare {
-    /// Per-node NMSE of a GPU trace against the interpreter's; returns the worst.
-    fn traces(&mut self, label: &str, gpu: &Collect, cpu: &Collect) -> (f64, String, usize) {
-        let mut worst = (0.0f64, String::new());
-        let mut n = 0;
-        let mut keys: Vec<_> = gpu.0.keys().collect();
-        keys.sort();
-        for k in keys {
-            let want = cpu
-                .0
-                .get(k)
-                .unwrap_or_else(|| panic!("{label}: GPU traced {k:?}, the interpreter did not"));
-            let e = nmse(&gpu.0[k], want);
-            n += 1;
+    fn new() -> Compare {
+        Compare {
+            report: std::env::var_os("GRAPHRUN_E2E_REPORT")
+                .map(|p| std::fs::File::create(p).unwrap()),
+            same: contracts::load("trace_same_semantics").unwrap(),
+            near_tie: contracts::load("reference")
+                .unwrap()
+                .band("near_tie_margin")
+                .unwrap() as f32,
+        }
+    }
+
+    /// Every GPU record against the interpreter's rows at the same positions, judged by
+    /// its band; returns (records, worst NMSE relative to its band as text, failures).
+    fn traces(
+        &mut self,
+        label: &str,
+        act: ActSemantics,
+        real: bool,
+        output: &str,
+        gpu: &Collect,
+        cpu: &Collect,
+    ) -> (usize, String, Vec<String>) {
+        let (mut worst, mut at, mut fails) = (-1.0f64, String::new(), Vec::new());
+        for r in &gpu.recs {
+            let rows = r.data.len() / r.width;
+            let want: Vec<f32> = (r.pos..r.pos + rows)
+                .flat_map(|p| {
+                    cpu.rows
+                        .get(&(r.node.clone(), p))
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{label}: GPU traced {}@{p}, the interpreter did not",
+                                r.node
+                            )
+                        })
+                        .clone()
+                })
+                .collect();
+            let e = nmse(&r.data, &want);
+            let classes = diff::classes(&r.node, &r.op, r.group.as_deref(), Some(output));
+            let band = diff::band(&self.same, [act, act], &classes, real).unwrap();
             if let Some(f) = self.report.as_mut() {
-                writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"run": label, "node": k.0, "pos": k.1, "nmse": e})
-                )
-                .unwrap();
+                let line = serde_json::json!({"run": label, "node": r.node, "op": r.op,
+                    "class": classes[0], "pos": r.pos, "rows": rows, "nmse": e, "band": band});
+                writeln!(f, "{line}").unwrap();
             }
-            if e > worst.0 || e.is_nan() {
-                worst = (e, format!("{}@{}", k.0, k.1));
+            let rel = if band > 0.0 { e / band } else { e };
+            if rel > worst || e.is_nan() {
+                worst = rel;
+                at = format!("{}@{} NMSE {e:.3e} (band {band:.0e})", r.node, r.pos);
+            }
+            if e.is_nan() || e > band {
+                fails.push(format!(
+                    "{label}: {}@{} NMSE {e:.3e} > band {band:.0e}",
+                    r.node, r.pos
+                ));
             }
         }
-        self.worst.push((worst.0, format!("{label}: {}", worst.1)));
-        (worst.0, worst.1, n)
+        (gpu.recs.len(), at, fails)
     }
 }
 
+/// The GPU's greedy tokens against the interpreter's: equal up to the first step whose
+/// reference margin is a near-tie (there the GPU may take the reference's second choice);
+/// None when they agree so far, else the failure.
+fn tokens_agree(gpu: &[u32], cpu: &[u32], margins: &[f32], near_tie: f32) -> Option<String> {
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        if margins[i] < near_tie {
+            return None;
+        }
+        if g != c {
+            return Some(format!(
+                "step {i}: GPU token {g}, interpreter {c} (reference margin {:.3} ≥ near-tie {near_tie})",
+                margins[i]
+            ));
+        }
+    }
+    None
+}
+
+/// Every semantics, fused and unfused, after `prompt` and `steps` greedy decode steps.
 fn check_model(
     m: &ModelFile,
     label: &str,
     prompt: &[u32],
     steps: usize,
     cmp: &mut Compare,
-    must_match_tokens: bool,
-    band_key: &str,
-) {
-    let c = contracts::load("gpu_parity").unwrap();
-    let e2e = c.table(band_key).unwrap().clone();
-    // Every configuration is run and reported before the verdict, so one failure does not
-    // hide the others.
+) -> Vec<String> {
+    let real = !m.is_synthetic();
+    let n_ctx = (prompt.len() + steps + 16).next_multiple_of(64);
     let mut failures = Vec::new();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
         let g = lower(m, LowerOptions { act }).unwrap();
+        let output = g.node(g.output()).name.clone();
         let mut cpu_trace = Collect::default();
-        let mut cpu = Interpreter::new(m, g.clone(), 256).unwrap();
-        let cpu_toks = run(&mut cpu, prompt, steps, &mut cpu_trace);
+        let mut cpu = Interpreter::new(m, g.clone(), n_ctx).unwrap();
+        let (cpu_toks, margins) = run(&mut cpu, prompt, steps, &mut cpu_trace, true);
         for fuse in [true, false] {
             let opts = CudaOptions {
                 device: 0,
-                n_ctx: 256,
+                n_ctx,
                 fuse,
                 max_logit_rows: 1,
                 quiet: true,
             };
             let mut gpu = CudaEngine::new(m, g.clone(), &opts).unwrap();
             let mut gpu_trace = Collect::default();
-            let traced_toks = run(&mut gpu, prompt, steps, &mut gpu_trace);
-            let graph_toks = run(&mut gpu, prompt, steps, &mut NoObserver);
+            let (traced, _) = run(&mut gpu, prompt, steps, &mut gpu_trace, false);
+            let (replayed, _) = run(&mut gpu, prompt, steps, &mut NoObserver, false);
             let name = format!(
-                "{label} {} {}",
+                "{label} T={} {} {}",
+                prompt.len(),
                 act.name(),
                 if fuse { "fused" } else { "unfused" }
             );
-            let (worst, at, n) = cmp.traces(&name, &gpu_trace, &cpu_trace);
-            let band = e2e[act.name()].as_f64().unwrap();
+            let (n, worst, fails) = cmp.traces(&name, act, real, &output, &gpu_trace, &cpu_trace);
             eprintln!(
-                "{name}: {n} traced tensors, worst NMSE {worst:.3e} at {at} (band {band:.0e}); tokens interp {:?} gpu {:?} graph {:?}",
-                &cpu_toks, &traced_toks, &graph_toks
+                "{name}: {n} records, worst relative to band: {worst}; tokens interp {cpu_toks:?} gpu {traced:?}"
             );
-            if worst > band {
+            failures.extend(fails.into_iter().take(5));
+            if traced != replayed {
                 failures.push(format!(
-                    "{name}: NMSE {worst:.3e} at {at} exceeds {band:.0e}"
+                    "{name}: the captured decode graph decodes {replayed:?}, the traced steps {traced:?}"
                 ));
             }
-            if traced_toks != graph_toks {
-                failures.push(format!(
-                    "{name}: the captured decode graph decodes differently from the traced step-by-step run"
-                ));
-            }
-            if must_match_tokens && traced_toks != cpu_toks {
-                failures.push(format!("{name}: greedy tokens differ from the interpreter"));
+            if let Some(f) = tokens_agree(&traced, &cpu_toks, &margins, cmp.near_tie) {
+                failures.push(format!("{name}: {f}"));
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }
 
-fn compare() -> Compare {
-    Compare {
-        report: std::env::var_os("GRAPHRUN_E2E_REPORT").map(|p| std::fs::File::create(p).unwrap()),
-        worst: Vec::new(),
-    }
+/// Prompt lengths of the long-prompt checks (`GRAPHRUN_E2E_LENGTHS`, comma separated).
+fn lengths(default: &str) -> Vec<usize> {
+    std::env::var("GRAPHRUN_E2E_LENGTHS")
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|x| x.trim().parse().expect("GRAPHRUN_E2E_LENGTHS: numbers"))
+        .collect()
 }
 
 #[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check e2e)"]
 fn synthetic_models_trace_within_band_and_decode_identically() {
-    if !common::gpu_ok("gpu_e2e") {
-        return;
-    }
-    let mut cmp = compare();
+    common::require_gpu("gpu_e2e");
+    let mut cmp = Compare::new();
     let presets =
         std::env::var("GRAPHRUN_E2E_PRESETS").unwrap_or_else(|_| "tiny,tiny-llama,0.5b".into());
+    // Every configuration is run and reported before the verdict, so one failure does not
+    // hide the others.
+    let mut failures = Vec::new();
     for preset in presets.split(',') {
         let spec = SynthSpec::preset(preset).unwrap();
         let m = ModelFile::from_bytes(
@@ -173,22 +268,33 @@ fn synthetic_models_trace_within_band_and_decode_identically() {
             &format!("synthetic-{preset}.gguf"),
         )
         .unwrap();
-        let prompt: Vec<u32> = (0..9).map(|i| (31 + 97 * i) % spec.vocab as u32).collect();
-        check_model(&m, preset, &prompt, 6, &mut cmp, false, "e2e_nmse");
+        // The 7B shapes take minutes per long prompt on the interpreter: 9 tokens there.
+        let lens = if preset == "7b" {
+            vec![9]
+        } else {
+            lengths("1,7,129,513,2000")
+        };
+        for t in lens {
+            let prompt: Vec<u32> = (0..t as u32)
+                .map(|i| (31 + 97 * i) % spec.vocab as u32)
+                .collect();
+            failures.extend(check_model(&m, preset, &prompt, 4, &mut cmp));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
+#[ignore = "needs a GPU and the real 0.5B: run with --ignored on the device (scripts/gpu-check real)"]
 fn real_05b_greedy_tokens_match_the_interpreter() {
-    if !common::gpu_ok("gpu_e2e") {
-        return;
-    }
+    common::require_gpu("gpu_e2e");
     let Some(path) = common::model_05b_for_gpu() else {
         return;
     };
     let m = ModelFile::open(&path).unwrap();
-    let mut cmp = compare();
+    let mut cmp = Compare::new();
     let g = common::reference_json("generations.json");
+    let mut failures = Vec::new();
     for (i, p) in g["prompts"].as_array().unwrap().iter().enumerate() {
         let prompt: Vec<u32> = p["prompt_token_ids"]
             .as_array()
@@ -198,26 +304,18 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             .collect();
         if i == 0 {
             // Full trace comparison (fused and unfused, q8 and f32) on the first prompt.
-            check_model(
+            failures.extend(check_model(
                 &m,
                 &format!("real-0.5b p{}", p["id"]),
                 &prompt,
                 16,
                 &mut cmp,
-                true,
-                "e2e_nmse_real",
-            );
+            ));
             continue;
         }
-        let gq = lower(
-            &m,
-            LowerOptions {
-                act: ActSemantics::Q8,
-            },
-        )
-        .unwrap();
+        let gq = lower(&m, LowerOptions::default()).unwrap();
         let mut cpu = Interpreter::new(&m, gq.clone(), 256).unwrap();
-        let want = run(&mut cpu, &prompt, 16, &mut NoObserver);
+        let (want, margins) = run(&mut cpu, &prompt, 16, &mut NoObserver, true);
         let opts = CudaOptions {
             device: 0,
             n_ctx: 256,
@@ -226,15 +324,14 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             quiet: true,
         };
         let mut gpu = CudaEngine::new(&m, gq, &opts).unwrap();
-        let got = run(&mut gpu, &prompt, 16, &mut NoObserver);
+        let (got, _) = run(&mut gpu, &prompt, 16, &mut NoObserver, false);
         eprintln!(
-            "real-0.5b p{}: interp {:?}\n              gpu    {:?}",
-            p["id"], want, got
-        );
-        assert_eq!(
-            got, want,
-            "prompt {}: GPU greedy tokens differ from the interpreter",
+            "real-0.5b p{}: interp {want:?}\n              gpu    {got:?}",
             p["id"]
         );
+        if let Some(f) = tokens_agree(&got, &want, &margins, cmp.near_tie) {
+            failures.push(format!("real-0.5b p{}: {f}", p["id"]));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -70,7 +70,7 @@ fn trace_records_every_node_of_every_step_and_tensors_round_trip() {
         &dir,
         NodePattern::all(),
         Some(NodePattern::new("blk.1.ffn_*,logits")),
-        "interp",
+        graphrun::exec::Executor::Interp,
     )
     .unwrap();
     let mut it = Interpreter::new(&m, g, 32).unwrap();
@@ -89,8 +89,8 @@ fn trace_records_every_node_of_every_step_and_tensors_round_trip() {
         .find(|r| r.node == "blk.1.ffn_down" && r.step == 1)
         .unwrap();
     assert_eq!(
-        (dec.shape, dec.pos, dec.act.as_deref()),
-        ([1, 256], 4, Some("q8"))
+        (dec.shape, dec.pos, dec.act),
+        ([1, 256], 4, Some(graphrun::graph::ActSemantics::Q8))
     );
     let lrec = recs
         .iter()

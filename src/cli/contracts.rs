@@ -27,13 +27,22 @@ pub struct Args {
     status: Option<PathBuf>,
 }
 
-fn status_path(a: &Args) -> PathBuf {
-    a.status.clone().unwrap_or_else(|| {
-        contracts::dir()
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("evidence/contracts-status.json")
-    })
+/// Where statuses are read and recorded: `--status`, else `evidence/` beside
+/// `GRAPHRUN_CONTRACTS`, else the source checkout's `evidence/` when it still exists. None:
+/// a binary away from any checkout, which shows the copy embedded at build time.
+fn status_path(a: &Args) -> Option<PathBuf> {
+    if let Some(p) = &a.status {
+        return Some(p.clone());
+    }
+    if let Some(d) = contracts::override_dir() {
+        return Some(
+            d.parent()
+                .unwrap_or(Path::new("."))
+                .join("evidence/contracts-status.json"),
+        );
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("evidence/contracts-status.json");
+    src.exists().then_some(src)
 }
 
 /// Result of the named test found in a log: nextest (`PASS [ 1.2s] crate::file func`,
@@ -90,6 +99,11 @@ pub fn run(a: Args) -> Result<i32> {
     let all = contracts::all()?;
     let sp = status_path(&a);
     if !a.record.is_empty() {
+        let sp = sp.ok_or_else(|| {
+            Error::invalid(
+                "--record: no evidence/contracts-status.json to write here (this binary is away from its source checkout); give --status FILE",
+            )
+        })?;
         let mut tests = Map::new();
         let mut sources = Vec::new();
         for log in &a.record {
@@ -127,10 +141,17 @@ pub fn run(a: Args) -> Result<i32> {
         );
         return Ok(0);
     }
-    let status: Value = std::fs::read_to_string(&sp)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let (status_text, status_from) = match &sp {
+        Some(p) => (
+            std::fs::read_to_string(p).unwrap_or_default(),
+            p.display().to_string(),
+        ),
+        None => (
+            contracts::builtin_status().to_string(),
+            "the copy built into this binary".to_string(),
+        ),
+    };
+    let status: Value = serde_json::from_str(&status_text).unwrap_or(Value::Null);
     let st = |t: &str| -> (String, String) {
         let e = &status["tests"][t];
         (
@@ -143,8 +164,8 @@ pub fn run(a: Args) -> Result<i32> {
             .iter()
             .map(|c| {
                 json!({
-                    "contract": c.name, "file": c.path.display().to_string(),
-                    "invariant": c.invariant, "bands": c.bands,
+                    "contract": c.name, "file": c.source,
+                    "invariant": c.invariant, "bands": c.bands_json(),
                     "tests": c.tests.iter().map(|t| {
                         let (s, log) = st(t);
                         json!({"test": t, "status": s, "log": log})
@@ -154,7 +175,7 @@ pub fn run(a: Args) -> Result<i32> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"status_file": sp.display().to_string(),
+            serde_json::to_string_pretty(&json!({"status_file": status_from,
                 "commit": status["commit"], "recorded_unix": status["recorded_unix"], "contracts": list}))
             .expect("json")
         );
@@ -162,8 +183,7 @@ pub fn run(a: Args) -> Result<i32> {
     }
     match status["commit"].as_str() {
         Some(c) => println!(
-            "status from {} (recorded at commit {c}, logs: {})\n",
-            sp.display(),
+            "status from {status_from} (recorded at commit {c}, logs: {})\n",
             status["logs"]
                 .as_array()
                 .map(|l| l
@@ -173,22 +193,16 @@ pub fn run(a: Args) -> Result<i32> {
                     .join(", "))
                 .unwrap_or_default()
         ),
-        None => println!(
-            "no recorded status ({} missing; see --help for --record)\n",
-            sp.display()
-        ),
+        None => println!("no recorded status in {status_from} (see --help for --record)\n"),
     }
     for c in &all {
         let first = c.invariant.split(". ").next().unwrap_or(&c.invariant);
-        println!("{}  ({})", c.name, c.path.display());
+        println!("{}  ({})", c.name, c.source);
         println!("  {}", first.trim_end_matches('.'));
         let bands: Vec<String> = c
-            .bands
+            .leaf_keys()
             .iter()
-            .map(|(k, v)| match v {
-                Value::Object(_) => format!("{k}: {}", v),
-                _ => format!("{k}={v}"),
-            })
+            .map(|k| format!("{k}={}", c.band(k).unwrap_or(f64::NAN)))
             .collect();
         println!("  bands: {}", bands.join("; "));
         for t in &c.tests {

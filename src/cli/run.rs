@@ -106,10 +106,10 @@ pub fn run(a: Args) -> Result<i32> {
                 dir,
                 NodePattern::all(),
                 a.trace_tensors.as_deref().map(NodePattern::new),
-                eng.name(),
+                eng.executor(),
             )?;
             let mut meta = meta.expect("built when --trace is given");
-            super::trace::set_executor(&mut meta, eng.name(), &a.exec);
+            super::trace::set_executor(&mut meta, eng.executor(), &a.exec);
             t.meta = Some(meta);
             Some(t)
         }

@@ -3,6 +3,7 @@
 //! `graphrun diff` compares.
 
 use super::common::{ExecArgs, Progress, PromptArgs, engine_for, lowered};
+use graphrun::exec::Executor;
 use graphrun::trace::{Meta, NodePattern, Tracer, check_trace_dir};
 use graphrun::{Error, Result};
 use std::path::PathBuf;
@@ -51,7 +52,8 @@ pub fn meta_for(
         }
         .to_string(),
         arch: g.arch.clone(),
-        act: exec.act.name().to_string(),
+        act: Some(exec.act),
+        synthetic: m.is_synthetic(),
         faults: exec.inject.iter().map(|f| f.to_string()).collect(),
         prompt_tokens: prompt.to_vec(),
         nodes: Meta::nodes_of(g),
@@ -59,9 +61,9 @@ pub fn meta_for(
     }
 }
 
-pub fn set_executor(meta: &mut Meta, name: &str, exec: &ExecArgs) {
-    meta.executor = name.to_string();
-    meta.fused = name == "cuda" && !exec.no_fuse;
+pub fn set_executor(meta: &mut Meta, executor: Executor, exec: &ExecArgs) {
+    meta.executor = Some(executor);
+    meta.fused = executor == Executor::Cuda && !exec.no_fuse;
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -94,13 +96,13 @@ pub fn run(a: Args) -> Result<i32> {
             eng.n_ctx()
         )));
     }
-    set_executor(&mut meta, eng.name(), &a.exec);
+    set_executor(&mut meta, eng.executor(), &a.exec);
     for f in ["trace.jsonl", "meta.json"] {
         let _ = std::fs::remove_file(a.out.join(f));
     }
     let _ = std::fs::remove_dir_all(a.out.join("tensors"));
     let tensors = (a.tensors != "none").then(|| NodePattern::new(&a.tensors));
-    let mut tracer = Tracer::create(&a.out, NodePattern::new(&a.nodes), tensors, eng.name())?;
+    let mut tracer = Tracer::create(&a.out, NodePattern::new(&a.nodes), tensors, eng.executor())?;
     tracer.meta = Some(meta);
     let t0 = std::time::Instant::now();
     let mut generated = Vec::new();

@@ -6,6 +6,7 @@
 //! family's PTX comes from, in order: the embedded copy for the device's architecture, the
 //! disk cache (keyed by source hash + arch + NVRTC version), or NVRTC (then cached).
 
+pub mod arg_structs;
 pub mod catalogue;
 
 pub use catalogue::{Act, Elt, Epi, Family, KernelId, WType};

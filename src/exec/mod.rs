@@ -8,6 +8,25 @@ pub mod interp;
 use crate::error::{Error, Result};
 use crate::graph::{Node, NodeId};
 
+/// Which executor ran (recorded in traces, chosen between in `graphrun diff`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Executor {
+    /// The CPU reference interpreter.
+    Interp,
+    /// The CUDA executor.
+    Cuda,
+}
+
+impl Executor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Interp => "interp",
+            Executor::Cuda => "cuda",
+        }
+    }
+}
+
 /// Sees every node's output right after it is computed (tracing, fault injection).
 /// `pos` is the position of the first of the `rows` rows in `data` (`[rows, node.width]`).
 pub trait Observer {
@@ -19,6 +38,9 @@ pub trait Observer {
         rows: usize,
         data: &mut [f32],
     ) -> Result<()>;
+    /// Called by the engine at the start of each `step` (before any node of it), so a
+    /// prefill that an executor runs in several chunks stays one step.
+    fn step_start(&mut self) {}
     /// False when the observer ignores the data (lets the GPU skip copies and replay its
     /// captured decode graph).
     fn wants_data(&self) -> bool {
@@ -88,8 +110,12 @@ pub trait Engine {
     fn pos(&self) -> usize;
     /// Maximum positions.
     fn n_ctx(&self) -> usize;
+    /// Which executor this is.
+    fn executor(&self) -> Executor;
     /// Short name for messages (`interp`, `cuda`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.executor().name()
+    }
     /// One step, returning the greedy token of the last row (the GPU computes it on device);
     /// non-finite logits are an error.
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
@@ -116,7 +142,7 @@ impl Engine for interp::Interpreter<'_> {
     fn n_ctx(&self) -> usize {
         interp::Interpreter::n_ctx(self)
     }
-    fn name(&self) -> &'static str {
-        "interp"
+    fn executor(&self) -> Executor {
+        Executor::Interp
     }
 }

@@ -3,10 +3,13 @@
 //! Tensor bytes are never copied: `tensor_bytes` returns a slice of the mapped file.
 
 pub mod apr;
+mod apr_meta;
 pub mod apr_write;
 pub mod crc32;
 mod cursor;
 pub mod gguf;
+mod gguf_value;
+mod gguf_write;
 mod hparams;
 pub mod synth;
 pub mod tokdata;
@@ -113,6 +116,18 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// A model written by `graphrun synth` (random, well-scaled weights of real shapes):
+    /// its `general.name` starts with `graphrun synthetic`.
+    pub fn is_synthetic(&self) -> bool {
+        match &self.metadata {
+            Metadata::Gguf(kv) => kv.iter().any(|(k, v)| {
+                k == "general.name"
+                    && matches!(v, gguf::MetaValue::Str(s) if s.starts_with("graphrun synthetic"))
+            }),
+            Metadata::Apr(_) => false,
+        }
+    }
+
     /// Opens a GGUF or APR file (decided by its magic bytes) over a memory map.
     pub fn open(path: impl AsRef<Path>) -> Result<ModelFile> {
         let path = path.as_ref();

@@ -8,8 +8,8 @@ pub use crate::graph::NodePattern;
 pub use stats::Stats;
 
 use crate::error::{Error, Result};
-use crate::exec::Observer;
-use crate::graph::{Node, NodeId, Op};
+use crate::exec::{Executor, Observer};
+use crate::graph::{ActSemantics, Node, NodeId, Op};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covers: Option<Vec<String>>,
     /// Matmul activation semantics (`f32` | `q8`), else null.
-    pub act: Option<String>,
+    pub act: Option<ActSemantics>,
     pub dtype: String,
     /// `[rows, width]`.
     pub shape: [usize; 2],
@@ -37,7 +37,7 @@ pub struct Record {
     pub pos: usize,
     /// Executor step (0 = prefill, then one per decode token).
     pub step: usize,
-    pub executor: String,
+    pub executor: Executor,
     pub stats: Stats,
     /// File name of the full tensor under `tensors/`, when written.
     pub tensor: Option<String>,
@@ -49,9 +49,10 @@ pub struct Tracer {
     out: std::io::BufWriter<std::fs::File>,
     nodes: NodePattern,
     tensors: Option<NodePattern>,
-    executor: String,
+    executor: Executor,
     step: usize,
-    last_pos: Option<usize>,
+    /// A step has started (the next `step_start` begins step 1, 2, ...).
+    started: bool,
     /// The group announced for the next record (`Observer::group`).
     pending_group: Option<(String, Vec<String>)>,
     /// Written as `meta.json` by `finish`.
@@ -70,10 +71,14 @@ pub struct Meta {
     /// `gguf` or `apr`.
     pub format: String,
     pub arch: String,
-    /// `interp` or `cuda`.
-    pub executor: String,
+    /// `interp` or `cuda` (null before the executor is chosen).
+    pub executor: Option<Executor>,
     /// Activation semantics of the graph's matmuls (`f32` | `q8`).
-    pub act: String,
+    pub act: Option<ActSemantics>,
+    /// The model's weights are graphrun's synthetic ones (random, well-scaled): q8 drift
+    /// bands differ from real weights' (contracts/trace_same_semantics.toml).
+    #[serde(default)]
+    pub synthetic: bool,
     /// Fused GPU schedule (decode steps record group outputs only).
     pub fused: bool,
     /// Injected faults (`NODE:KIND`), empty for a normal run.
@@ -114,7 +119,7 @@ impl Tracer {
         dir: &Path,
         nodes: NodePattern,
         tensors: Option<NodePattern>,
-        executor: &str,
+        executor: Executor,
     ) -> Result<Tracer> {
         check_trace_dir(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -129,9 +134,9 @@ impl Tracer {
             out: std::io::BufWriter::new(f),
             nodes,
             tensors,
-            executor: executor.to_string(),
+            executor,
             step: 0,
-            last_pos: None,
+            started: false,
             pending_group: None,
             meta: None,
             records: 0,
@@ -183,6 +188,13 @@ pub fn read_meta(path: &Path) -> Result<Option<Meta>> {
 }
 
 impl Observer for Tracer {
+    fn step_start(&mut self) {
+        if self.started {
+            self.step += 1;
+        }
+        self.started = true;
+    }
+
     fn group(&mut self, kernel: Option<&str>, covers: &[NodeId]) {
         self.pending_group = kernel.map(|k| {
             let names = match &self.meta {
@@ -204,13 +216,6 @@ impl Observer for Tracer {
         rows: usize,
         data: &mut [f32],
     ) -> Result<()> {
-        // A new step starts when the first node (embedding) runs again.
-        if id.0 == 0 {
-            if self.last_pos.is_some() {
-                self.step += 1;
-            }
-            self.last_pos = Some(pos);
-        }
         let group = self.pending_group.take();
         if !self.nodes.matches(&node.name) {
             // Not recorded, but still checked (see below).
@@ -239,14 +244,14 @@ impl Observer for Tracer {
             covers: group.as_ref().map(|g| g.1.clone()),
             group: group.map(|g| g.0),
             act: match &node.op {
-                Op::MatMul { act } => Some(act.name().to_string()),
+                Op::MatMul { act } => Some(*act),
                 _ => None,
             },
             dtype: "f32".into(),
             shape: [rows, node.width],
             pos,
             step: self.step,
-            executor: self.executor.clone(),
+            executor: self.executor,
             stats: Stats::of(data),
             tensor,
         };
@@ -311,6 +316,10 @@ pub struct FiniteCheck<'a> {
 }
 
 impl Observer for FiniteCheck<'_> {
+    fn step_start(&mut self) {
+        self.inner.step_start()
+    }
+
     fn group(&mut self, kernel: Option<&str>, covers: &[NodeId]) {
         self.inner.group(kernel, covers)
     }

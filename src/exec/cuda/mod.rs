@@ -274,6 +274,7 @@ impl Engine for CudaEngine<'_> {
             self.graph.n_tokens(),
         )?;
         let vocab = self.graph.node(self.graph.output()).width;
+        obs.step_start();
         let mut out = Vec::with_capacity(logit_rows.len() * vocab);
         let mut c0 = 0;
         while c0 < t {
@@ -318,7 +319,7 @@ impl Engine for CudaEngine<'_> {
     fn n_ctx(&self) -> usize {
         self.n_ctx
     }
-    fn name(&self) -> &'static str {
-        "cuda"
+    fn executor(&self) -> super::Executor {
+        super::Executor::Cuda
     }
 }

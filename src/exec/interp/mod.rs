@@ -101,6 +101,7 @@ impl<'m> Interpreter<'m> {
             self.n_ctx,
             self.graph.n_tokens(),
         )?;
+        obs.step_start();
         let n = self.graph.len();
         let mut bufs: Vec<Option<Vec<f32>>> = vec![None; n];
         let output = self.graph.output();

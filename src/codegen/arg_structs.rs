@@ -1,0 +1,317 @@
+//! The kernels' argument structs, written once: `build.rs` includes this file (std only) and
+//! generates the C++ structs (`args.cuh`, with `static_assert`s on their sizes) and the
+//! Rust twins (`src/exec/cuda/args.rs` includes them, with the same size asserts), so the
+//! two sides cannot drift apart. `KernelId::args` names the struct each kernel takes.
+
+/// A field of an argument struct: C++ name (the Rust field is its lowercase), type, meaning.
+pub struct ArgField {
+    pub name: &'static str,
+    pub ty: FieldTy,
+    pub doc: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FieldTy {
+    /// A device pointer (CUdeviceptr): `u64` on both sides.
+    Ptr,
+    U64,
+    I32,
+    F32,
+}
+
+impl FieldTy {
+    pub fn cpp(self) -> &'static str {
+        match self {
+            FieldTy::Ptr | FieldTy::U64 => "u64",
+            FieldTy::I32 => "int",
+            FieldTy::F32 => "float",
+        }
+    }
+    pub fn rust(self) -> &'static str {
+        match self {
+            FieldTy::Ptr | FieldTy::U64 => "u64",
+            FieldTy::I32 => "i32",
+            FieldTy::F32 => "f32",
+        }
+    }
+    pub fn size(self) -> usize {
+        match self {
+            FieldTy::Ptr | FieldTy::U64 => 8,
+            FieldTy::I32 | FieldTy::F32 => 4,
+        }
+    }
+}
+
+/// A kernel's argument struct, passed by value.
+pub struct ArgStruct {
+    pub name: &'static str,
+    pub fields: &'static [ArgField],
+}
+
+impl ArgStruct {
+    /// C layout: each field at the next multiple of its size; the struct padded to its
+    /// largest alignment (8).
+    pub fn size(&self) -> usize {
+        let end = self.fields.iter().fold(0usize, |at, f| {
+            at.next_multiple_of(f.ty.size()) + f.ty.size()
+        });
+        end.next_multiple_of(8)
+    }
+}
+
+const fn f(name: &'static str, ty: FieldTy, doc: &'static str) -> ArgField {
+    ArgField { name, ty, doc }
+}
+
+use FieldTy::{F32, I32, Ptr, U64};
+
+/// Every argument struct of the catalogue.
+pub const ARG_STRUCTS: &[ArgStruct] = &[
+    ArgStruct {
+        name: "MatvecArgs",
+        fields: &[
+            f("w", Ptr, "weights, row 0"),
+            f("w2", Ptr, "second weights (EPI_SWIGLU: the up projection)"),
+            f("xf", Ptr, "prepared f32 input [K] (f32 semantics)"),
+            f("q0", Ptr, "prepared Q8_0 values [K] (legacy weights, q8)"),
+            f("d0", Ptr, "Q8_0 scales [K/32]"),
+            f("qk", Ptr, "prepared Q8_K values [K] (k-quant weights, q8)"),
+            f("dk", Ptr, "Q8_K scales [K/256]"),
+            f("bs", Ptr, "Q8_K block sums [K/16]"),
+            f("out", Ptr, "f32 [rows]"),
+            f("extra", Ptr, "f32 [rows] added by EPI_ADD"),
+            f("rows", I32, "output rows"),
+            f("K", I32, "input width"),
+            f("row_bytes", I32, "bytes of one weight row"),
+            f("ksplit", I32, "warps sharing a row set (1, 2, 4 or 8)"),
+        ],
+    },
+    ArgStruct {
+        name: "QkvArgs",
+        fields: &[
+            f("wq", Ptr, "Q weights"),
+            f("wk", Ptr, "K weights"),
+            f("wv", Ptr, "V weights"),
+            f("bq", Ptr, "Q bias (0 = none)"),
+            f("bk", Ptr, "K bias (0 = none)"),
+            f("bv", Ptr, "V bias (0 = none)"),
+            f("xf", Ptr, "prepared f32 input [K] (f32 semantics)"),
+            f("q0", Ptr, "prepared Q8_0 values [K] (legacy weights, q8)"),
+            f("d0", Ptr, "Q8_0 scales [K/32]"),
+            f("qk", Ptr, "prepared Q8_K values [K] (k-quant weights, q8)"),
+            f("dk", Ptr, "Q8_K scales [K/256]"),
+            f("bs", Ptr, "Q8_K block sums [K/16]"),
+            f("q_out", Ptr, "f32 [n_head·head_dim], RoPE applied"),
+            f(
+                "k_cache",
+                Ptr,
+                "f32 [n_ctx, n_head_kv·head_dim] of this layer",
+            ),
+            f(
+                "v_cache",
+                Ptr,
+                "f32 [n_ctx, n_head_kv·head_dim] of this layer",
+            ),
+            f(
+                "inv_freq",
+                Ptr,
+                "f32 [head_dim/2] (numerics::rope_inv_freq)",
+            ),
+            f(
+                "pos",
+                Ptr,
+                "int [1]: the position (device memory, so a captured graph replays with the current value)",
+            ),
+            f("K", I32, "input width"),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f("head_dim", I32, "dims per head"),
+            f("rb_q", I32, "bytes of one Q weight row"),
+            f("rb_k", I32, "bytes of one K weight row"),
+            f("rb_v", I32, "bytes of one V weight row"),
+            f("neox", I32, "1: NeoX RoPE pairs (i, i+d/2); 0: (2i, 2i+1)"),
+        ],
+    },
+    ArgStruct {
+        name: "MatmulArgs",
+        fields: &[
+            f("w", Ptr, "weights, row 0"),
+            f("out", Ptr, "f32 [T, rows]"),
+            f("xf", Ptr, "f32 [T, K] (f32 semantics)"),
+            f("q0", Ptr, "Q8_0 values [T, K]"),
+            f("d0", Ptr, "Q8_0 scales [T, K/32]"),
+            f("qk", Ptr, "Q8_K values [T, K]"),
+            f("dk", Ptr, "Q8_K scales [T, K/256]"),
+            f("bs", Ptr, "Q8_K block sums [T, K/16]"),
+            f("rows", I32, "output rows"),
+            f("K", I32, "input width"),
+            f("row_bytes", I32, "bytes of one weight row"),
+            f("T", I32, "token rows"),
+        ],
+    },
+    ArgStruct {
+        name: "MmqArgs",
+        fields: &[
+            f("w", Ptr, "weights, row 0"),
+            f("out", Ptr, "f32 [T, rows]"),
+            f("q0", Ptr, "Q8_0 values [T, K]"),
+            f("d0", Ptr, "Q8_0 scales [T, K/32]"),
+            f("qk", Ptr, "Q8_K values [T, K]"),
+            f("dk", Ptr, "Q8_K scales [T, K/256]"),
+            f("bs", Ptr, "Q8_K block sums [T, K/16]"),
+            f("rows", I32, "output rows"),
+            f("K", I32, "input width"),
+            f("row_bytes", I32, "bytes of one weight row"),
+            f("T", I32, "token rows"),
+        ],
+    },
+    ArgStruct {
+        name: "PrepArgs",
+        fields: &[
+            f("x", Ptr, "input row f32 [K]"),
+            f(
+                "norm_w",
+                Ptr,
+                "RMSNorm weight [K], or 0 for no norm prologue",
+            ),
+            f("xf", Ptr, "f32 output [K] (0 = not needed)"),
+            f("q0", Ptr, "Q8_0 values [K] (0 = not needed)"),
+            f("d0", Ptr, "Q8_0 scales [K/32]"),
+            f("qk", Ptr, "Q8_K values [K] (0 = not needed)"),
+            f("dk", Ptr, "Q8_K scales [K/256]"),
+            f("bs", Ptr, "Q8_K block sums [K/16]"),
+            f("K", I32, "row width"),
+            f("eps", F32, "RMSNorm epsilon"),
+        ],
+    },
+    ArgStruct {
+        name: "QuantizeArgs",
+        fields: &[
+            f("x", Ptr, "f32 [T, K]"),
+            f("q0", Ptr, "Q8_0 values [T, K] (0 = not needed)"),
+            f("d0", Ptr, "Q8_0 scales [T, K/32]"),
+            f("qk", Ptr, "Q8_K values [T, K] (0 = not needed)"),
+            f("dk", Ptr, "Q8_K scales [T, K/256]"),
+            f("bs", Ptr, "Q8_K block sums [T, K/16]"),
+            f("K", I32, "row width"),
+            f("T", I32, "rows"),
+        ],
+    },
+    ArgStruct {
+        name: "EltArgs",
+        fields: &[
+            f("a", Ptr, "first input"),
+            f("b", Ptr, "second input or weight (0 = none)"),
+            f("out", Ptr, "output"),
+            f("n", I32, "total elements (T·width)"),
+            f("width", I32, "row width"),
+            f("eps", F32, "RMSNorm epsilon; the factor of `scale`"),
+        ],
+    },
+    ArgStruct {
+        name: "RopeArgs",
+        fields: &[
+            f("x", Ptr, "f32 [T, n_head·head_dim]"),
+            f("out", Ptr, "f32 [T, n_head·head_dim]"),
+            f("inv_freq", Ptr, "f32 [head_dim/2]"),
+            f("pos", Ptr, "int [1]: position of row 0 (device memory)"),
+            f("T", I32, "rows"),
+            f("n_head", I32, "heads"),
+            f("head_dim", I32, "dims per head"),
+            f("neox", I32, "1: NeoX pairs"),
+            f(
+                "offset",
+                I32,
+                "added to every position (fault injection; normally 0)",
+            ),
+        ],
+    },
+    ArgStruct {
+        name: "KvArgs",
+        fields: &[
+            f("x", Ptr, "f32 [T, width]"),
+            f("cache", Ptr, "f32 [n_ctx, width]"),
+            f("out", Ptr, "the rows appended (0 = not needed)"),
+            f("pos", Ptr, "int [1]: position of row 0 (device memory)"),
+            f("T", I32, "rows"),
+            f("width", I32, "row width"),
+        ],
+    },
+    ArgStruct {
+        name: "AttnArgs",
+        fields: &[
+            f("q", Ptr, "f32 [T, n_head·head_dim]"),
+            f("k_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("out", Ptr, "f32 [T, n_head·head_dim]"),
+            f(
+                "pos",
+                Ptr,
+                "int [1]: position of query row 0 (device memory)",
+            ),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f("head_dim", I32, "dims per head"),
+            f("T", I32, "query rows"),
+            f("scale", F32, "score scale 1/sqrt(head_dim)"),
+        ],
+    },
+    ArgStruct {
+        name: "AttnSplitArgs",
+        fields: &[
+            f("q", Ptr, "f32 [n_head·head_dim]"),
+            f("k_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("out", Ptr, "f32 [n_head·head_dim]"),
+            f("pos", Ptr, "int [1]: the query's position (device memory)"),
+            f("part", Ptr, "f32 [n_head, n_split, head_dim + 2] partials"),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f("head_dim", I32, "dims per head"),
+            f(
+                "n_split",
+                I32,
+                "splits of SPLIT_CHUNK positions (cover the context)",
+            ),
+            f("scale", F32, "score scale"),
+            f("ticket", Ptr, "unsigned [n_head], zero between launches"),
+        ],
+    },
+    ArgStruct {
+        name: "EmbArgs",
+        fields: &[
+            f("w", Ptr, "embedding matrix, row 0"),
+            f(
+                "tokens",
+                Ptr,
+                "int [T] token ids (checked < rows on the host)",
+            ),
+            f("out", Ptr, "f32 [T, width]"),
+            f("T", I32, "rows"),
+            f("width", I32, "row width"),
+            f("row_bytes", I32, "bytes of one embedding row"),
+        ],
+    },
+    ArgStruct {
+        name: "ArgmaxArgs",
+        fields: &[
+            f("x", Ptr, "f32 [n]"),
+            f("out", Ptr, "int [1]: the index"),
+            f("n", I32, "values"),
+            f("pad", I32, "unused"),
+            f(
+                "part",
+                Ptr,
+                "scratch: float v[grid], int i[grid], unsigned ticket (zeroed)",
+            ),
+        ],
+    },
+    ArgStruct {
+        name: "ReadArgs",
+        fields: &[
+            f("x", Ptr, "buffer"),
+            f("out", Ptr, "u32 [1] sink that keeps the loads alive"),
+            f("n16", U64, "16-byte words to read"),
+        ],
+    },
+];
