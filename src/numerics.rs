@@ -5,8 +5,10 @@
 
 use crate::error::{Error, Result};
 
-/// Index of the largest value (lowest index on ties; NaN is never chosen over a number),
-/// as llama.cpp's greedy decoding. Device twin: `kernels/argmax.cu`.
+/// Index of the largest value (lowest index on ties; a NaN is never chosen over a number,
+/// except a NaN at index 0, which nothing compares greater than and so is returned;
+/// `greedy_token` refuses non-finite logits first), as llama.cpp's greedy decoding. Device
+/// twin: `kernels/argmax.cu` (which skips a NaN at index 0 too).
 pub fn argmax(x: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in x.iter().enumerate() {
