@@ -90,8 +90,11 @@ pub trait Engine {
     fn n_ctx(&self) -> usize;
     /// Short name for messages (`interp`, `cuda`).
     fn name(&self) -> &'static str;
-    /// One step, returning the greedy token of the last row (the GPU computes it on device);
-    /// non-finite logits are an error.
+    /// One step, returning the greedy token of the last row; non-finite logits are an error
+    /// here (the interpreter uses this). The CUDA executor overrides it: a one-token step
+    /// whose observer wants no data takes the argmax on the device, other steps the host
+    /// argmax, neither checking the logits (an observer that checks, as under `--trace`,
+    /// still sees them).
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
         let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
         crate::numerics::greedy_token(&logits)
