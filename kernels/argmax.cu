@@ -1,8 +1,10 @@
 // argmax.cu — greedy sampling on the device: index of the largest logit (lowest index on
-// ties, NaN never chosen, as src/generate.rs argmax), so only 4 bytes come back to the host
-// per token. ARGMAX_CTAS CTAs each reduce a grid-strided share (4 loads in flight per
-// thread) to one (value, index) pair; the last CTA to finish (atomic ticket) merges the
-// pairs and resets the ticket, so a captured graph can replay it.
+// ties, NaN never chosen; CPU twin: `argmax` in src/numerics.rs, which differs only when every
+// logit is NaN: 0 there, 0x7fffffff here, which the next step refuses as outside the
+// vocabulary), so only 4 bytes come back to the host per token. ARGMAX_CTAS CTAs
+// each reduce a grid-strided share (4 loads in flight per thread) to one (value, index)
+// pair; the last CTA to finish (atomic ticket) merges the pairs and resets the ticket, so a
+// captured graph can replay it.
 #include "common.cuh"
 
 __device__ __forceinline__ void amax_merge(float& best, int& idx, float v, int i) {

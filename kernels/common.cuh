@@ -1,6 +1,7 @@
-// common.cuh — shared by every kernel family: integer types, fp16 conversion, warp
-// reductions, and the GGML block layouts (byte offsets; blocks are read from the raw GGUF
-// bytes uploaded unchanged). The CPU references live in src/quant/ (same layouts).
+// common.cuh — shared by every kernel family: integer types, the generated args.cuh
+// (launch constants, argument structs), fp16 conversion, loads of block fields from the raw
+// GGUF bytes (uploaded unchanged) and warp reductions. The block layouts themselves, per
+// weight type, are in quant.cuh; their CPU references in src/quant/ (same layouts).
 #pragma once
 
 typedef unsigned char u8;

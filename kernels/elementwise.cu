@@ -1,6 +1,8 @@
 // elementwise.cu — the small per-element and per-row ops of the unfused graph, over T
-// rows: rms_norm, bias_add, add, mul, silu, rope, kv_append (and scale, for fault injection). Each mirrors the CPU reference
-// of the same name in src/exec/interp/ops.rs operation for operation.
+// rows: rms_norm, bias_add, add, mul, silu, rope, kv_append (and scale, for fault
+// injection). Each mirrors its CPU reference operation for operation: the function of the
+// same name in src/exec/interp/ops.rs; kv_append and the scale fault are applied inline by
+// the interpreter (src/exec/interp/mod.rs, run_node).
 #include "quant.cuh"
 
 // bias_add: y = x + b[col].

@@ -1,10 +1,17 @@
 // matvec.cu — decode (one token) matrix-vector products over raw GGML blocks.
 // The input was prepared by quantize.cu's prep kernel (RMSNorm-ed when the group has the
-// norm prologue; quantized to Q8_0/Q8_K exactly as the CPU does under q8 semantics) and is
-// read straight from global memory (L1/L2). Lanes stride over a row's units; a row with
+// norm prologue; quantized to Q8_0/Q8_K exactly as the CPU does under q8 semantics; under
+// f32 without a norm prologue it is the node input itself) and is read straight from global
+// memory (L1/L2). Lanes stride over a row's units; a row with
 // few units shares a warp with other rows; each lane group keeps several rows' weight
-// streams in flight; lane 0 of a group applies the epilogue. CTAs loop over rows.
-// CPU reference: src/exec/interp/ops.rs (matmul, bias_add, add, silu, mul, rope).
+// streams in flight; lane 0 of a group (of the first warp of a K split) applies the
+// epilogue. CTAs loop over rows.
+// CPU reference: a sequence of graph nodes, each defined in src/exec/interp/ops.rs —
+// matvec_*: matmul of one row (EPI_NONE; after the final norm: fuse_norm_matmul), with
+// EPI_ADD + add (O/down projection + residual: fuse_matmul_add), with EPI_SWIGLU two
+// matmuls, silu, mul (gate, up: fuse_norm_gate_up) — fuse_* are the passes in src/sched;
+// qkv_*: three matmuls, bias_add, rope (q, k), then the KV-cache write of kv_append
+// (src/exec/interp/mod.rs) (fuse_qkv). The RMSNorm before them runs in quantize.cu's prep.
 #include "quant.cuh"
 
 __device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, u64 bs) {

@@ -1,12 +1,15 @@
 // mmq.cu — prefill matmul under q8 semantics as a tiled integer GEMM on the tensor cores: a
-// CTA computes a 64 (weight rows) × 64 (tokens) tile, stepping through K in chunks of 128.
-// Each chunk's weight blocks are unpacked once into shared memory as int8 (with their
-// scales), the quantized activations (from quantize.cu) are staged beside them, and each
-// warp takes 16 rows × 32 tokens with m16n8k16 s8 MMAs, one per 16-weight half. Per block
+// CTA of 8 warps (256 threads) computes an MM_BM × MM_BN = 64 (weight rows) × 128 (tokens)
+// tile, stepping through K in chunks of MM_CH = 128 (launch constants from
+// src/codegen/catalogue.rs, #defined in the generated args.cuh; the scheduler picks this
+// kernel only when K is a multiple of MM_CH). Each chunk's weight blocks are unpacked once
+// into shared memory as int8 (with their scales), the quantized activations (from
+// quantize.cu) are staged beside them, and each warp takes 16 rows × 64 tokens with MM_NT = 8
+// m16n8k16 s8 MMAs per 16 weights of K (one 16-weight half of a 32-weight group). Per block
 // the (exact) integer sums are combined with the scales as the CPU reference does
-// (src/quant/dot.rs): legacy types `acc += (d_w·d_a)·sumi` per 32-block, k-quants
-// `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block order — so the
-// result is bit-identical to the interpreter's.
+// (src/quant/dot.rs, `legacy` and `kquant`): legacy types `acc += (d_w·d_a)·sumi` per
+// 32-block, k-quants `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block
+// order — so the result is bit-identical to the interpreter's.
 #include "quant.cuh"
 
 #define MM_PAD 16

@@ -68,7 +68,7 @@ __device__ __forceinline__ float act_in(const float* x, const float* nw, float s
     return nw ? rms_apply(x[i], scale, nw[i]) : x[i];
 }
 
-// Q8_0 (AVX path of ggml; CPU reference: quantize_row_q8_0 in src/quant/act.rs): amax over 32, d = amax/127 stored fp16, q = rint(x·(127/amax)).
+// Q8_0 (AVX path of ggml; CPU reference: quantize_q8_0 in src/quant/act.rs): amax over 32, d = amax/127 stored fp16, q = rint(x·(127/amax)).
 // Blocks first, first + stride, ... of the row are quantized by the calling warp.
 __device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, i8* q, float* d, int first, int stride) {
     int lane = threadIdx.x & 31;
@@ -82,7 +82,7 @@ __device__ void stage_q8_0(const float* x, const float* nw, float scale, int K, 
     }
 }
 
-// Q8_K (ggml reference; CPU reference: quantize_row_q8_k in src/quant/act.rs): max = the value of largest |x| (first on ties), iscale = −127/max,
+// Q8_K (ggml reference; CPU reference: quantize_q8_k in src/quant/act.rs): max = the value of largest |x| (first on ties), iscale = −127/max,
 // q = min(127, rint(iscale·x)), d = 1/iscale, bsums per 16.
 __device__ void stage_q8_k(const float* x, const float* nw, float scale, int K, i8* q, float* d, int* bs, int first, int stride) {
     int lane = threadIdx.x & 31;

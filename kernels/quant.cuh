@@ -5,7 +5,9 @@
 #pragma once
 #include "numerics.cuh"
 
-// Quantized activations staged in shared memory.
+// A view of a matrix kernel's activations in global memory: the Q8_0/Q8_K rows written by
+// quantize.cu (`prep` for a decode row, `quantize` for prefill rows) and the f32 input (the
+// node input itself, or prep's RMSNorm-ed copy). A kernel reads the fields its semantics need.
 struct Act {
     const i8* q0; const float* d0;                 // Q8_0 (legacy weights)
     const i8* qk; const float* dk; const int* bs;  // Q8_K (k-quant weights)

@@ -1,5 +1,8 @@
-// quantize.cu — activation preparation, bit-identical to the CPU (src/quant/act.rs and
-// rms_norm in src/exec/interp/ops.rs):
+// quantize.cu — activation preparation. The quantization is bit-identical to the CPU's
+// (quantize_q8_0 / quantize_q8_k in src/quant/act.rs, through numerics.cuh) for the same
+// f32 input; prep's RMSNorm prologue (rms_norm in src/exec/interp/ops.rs) sums the squares
+// in f64 in another order, so its output can differ in the last bit, which is why fused
+// groups have their own q8 band (q8_fused_norm in contracts/gpu_parity.yaml).
 // - quantize: T rows to Q8_0 / Q8_K in global memory for the prefill GEMMs (a CTA a row);
 // - prep: one row (decode), optionally RMSNorm-ed first — the fused norm prologue of the
 //   decode groups — written as f32 and/or Q8_0 and/or Q8_K for the matvec kernels, spread

@@ -5,16 +5,17 @@
 
 use crate::error::{Error, Result};
 
-/// Index of the largest value (lowest index on ties; NaN is never chosen over a number),
-/// as llama.cpp's greedy decoding. Device twin: `kernels/argmax.cu`.
+/// Index of the largest value (lowest index on ties; NaN is never chosen; 0 when every
+/// value is NaN), as llama.cpp's greedy decoding. Device twin: `kernels/argmax.cu`, which
+/// skips NaN the same way. `greedy_token` refuses non-finite logits first.
 pub fn argmax(x: &[f32]) -> usize {
-    let mut best = 0;
+    let mut best: Option<usize> = None;
     for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
+        if !v.is_nan() && best.is_none_or(|b| v > x[b]) {
+            best = Some(i);
         }
     }
-    best
+    best.unwrap_or(0)
 }
 
 /// An error when a row of logits holds NaN or ±Inf (a broken weight or op upstream: greedy
@@ -55,6 +56,8 @@ mod tests {
     fn argmax_takes_the_first_of_ties_and_skips_nan() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
         assert_eq!(argmax(&[0.5, f32::NAN, 0.7]), 2);
+        assert_eq!(argmax(&[f32::NAN, 1.0, 2.0]), 2);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
         assert_eq!(argmax(&[-1.0]), 0);
     }
 

@@ -1,4 +1,4 @@
-//! The real Qwen2.5-Coder models (MODELS.md): `inspect` reports the documented
+//! The real Qwen2.5-Coder models (docs/models.md): `inspect` reports the documented
 //! hyperparameters and tensor mix, and an APR made by `graphrun convert` is tensor-for-tensor
 //! identical to its GGUF (and byte-compatible with apr-cli's W1 layout).
 
@@ -168,8 +168,8 @@ fn apr_of_05b_is_identical_tensor_for_tensor_and_matches_apr_cli_layout() {
         "{text}"
     );
 
-    // APR.md §1/§2: apr-cli's file of this model is 489,278,208 bytes and starts with these
-    // 44 bytes (header fields and CRC); ours must be the same.
+    // docs/apr-format.md §1/§2: apr-cli's file of this model is 489,278,208 bytes and
+    // starts with these 44 bytes (header fields and CRC); ours must be the same.
     let bytes = std::fs::read(&apr).unwrap();
     assert_eq!(bytes.len(), 489_278_208);
     let sample = "41505200 02002000 23010000 40000000 00000000 78243a00 c0243a00 00000000 00613a00 00000000 bec08c09".replace(' ', "");

@@ -1,6 +1,8 @@
-//! The scheduler: the five per-block fusions of DESIGN.md plus final norm + logits; every
-//! node covered exactly once, groups in dependency order, kernels present in the catalogue,
-//! and a buffer plan in which no two live values share memory.
+//! The scheduler: five kernel groups per block in decode (RMSNorm → Q/K/V (+bias) → RoPE →
+//! KV append; attention; O projection + residual; RMSNorm → gate & up → SwiGLU; down
+//! projection + residual) plus final norm + logits; every node covered exactly once, groups
+//! in dependency order, each phase's own kernels from the catalogue, and a buffer plan in
+//! which no two live values share memory.
 
 mod common;
 

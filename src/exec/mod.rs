@@ -116,8 +116,11 @@ pub trait Engine {
     fn name(&self) -> &'static str {
         self.executor().name()
     }
-    /// One step, returning the greedy token of the last row (the GPU computes it on device);
-    /// non-finite logits are an error.
+    /// One step, returning the greedy token of the last row; non-finite logits are an error.
+    /// The CUDA executor overrides it: a one-token step whose observer wants no data takes
+    /// the argmax on the device (which never picks NaN, but does not report it either; an
+    /// observer that checks, as under `--trace`, sees every node), other steps the host's
+    /// checked `greedy_token`.
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {
         let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
         crate::numerics::greedy_token(&logits)

@@ -1,11 +1,14 @@
 //! The op vocabulary of the graph. Each op's exact arithmetic is defined by its CPU
-//! reference in `src/exec/interp/ops.rs` (same name), and mirrored by a kernel template in
-//! `kernels/`.
+//! reference in `src/exec/interp/ops.rs` (same name; `kv_append` is inline in
+//! `src/exec/interp/mod.rs`) and mirrored on the GPU by the kernels `sched::node_kernels`
+//! names for it (`kernels/README.md` says what each kernel mirrors).
 
 use crate::model::RopeType;
 use serde::{Deserialize, Serialize};
 
-/// How a quantized matmul treats its f32 input (DESIGN.md, numerics contract).
+/// How a quantized matmul treats its f32 input: the node's choice, printed in dumps and
+/// traces. The exact arithmetic of each is at `src/exec/interp/ops.rs` (`matmul`); they
+/// differ by ~0.1% per matmul, and `contracts/trace_cross_semantics.yaml` bounds the drift.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ActSemantics {
@@ -71,8 +74,9 @@ pub enum Op {
 }
 
 impl Op {
-    /// The op's name: shared by the CPU reference function, the kernel template and the
-    /// contract band (`grep -r rms_norm` finds all three).
+    /// The op's name: shared by the CPU reference function and, for the unfused ops, the
+    /// kernel (`grep -r rms_norm` finds both; fused kernels are named by the sched pass).
+    /// Parity bands are per activation semantics, not per op (`contracts/gpu_parity.yaml`).
     pub fn name(&self) -> &'static str {
         match self {
             Op::Embedding => "embedding",

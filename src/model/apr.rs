@@ -1,8 +1,9 @@
-//! APR v2 reader (`../shared/formats/APR.md`). Both apr-cli writers are understood:
+//! APR v2 reader (`docs/apr-format.md`). Both apr-cli writers are understood:
 //! W1 (`apr import --preserve-q4k`: GGML type ids, GGUF names, raw blocks, no footer) and
 //! W2 (aprender's native writer: its own dtype code book, HF names, CRC-32 footer).
-//! The dtype byte of every tensor is resolved with the size rule of APR.md §5, names are
-//! mapped to GGUF names, and shapes are already outermost-first (APR dims = reversed `ne`).
+//! The dtype byte of every tensor is resolved with the size rule of docs/apr-format.md §5,
+//! names are mapped to GGUF names, and shapes are already outermost-first (APR dims =
+//! reversed `ne`).
 
 pub use super::apr_meta::{AprMetadata, excerpt};
 use super::crc32::crc32;
@@ -95,9 +96,9 @@ impl AprDtype {
     }
 }
 
-/// Resolves a dtype code with the size rule (APR.md §5): every reading from the GGML id
-/// book (W1) and from aprender's book (W2) whose expected size equals the stored size
-/// survives; exactly one must.
+/// Resolves a dtype code with the size rule (docs/apr-format.md §5): every reading from the
+/// GGML id book (W1) and from aprender's book (W2) whose expected size equals the stored
+/// size survives; exactly one must.
 fn resolve_dtype(code: u8, n: u64, size: u64) -> std::result::Result<AprDtype, String> {
     let mut readings: Vec<AprDtype> = Vec::new();
     if let Some(t) = GgmlType::from_id(code as u32) {

@@ -1,7 +1,7 @@
 //! GGUF → APR v2 writer, laying the file out as `apr import --preserve-q4k` (W1) does
-//! (APR.md §12): tensors sorted by name bytes, dtype byte = GGML type id, dims = reversed
-//! `ne`, raw GGUF blocks, metadata JSON with the W1 keys in W1 order, 64-byte alignment,
-//! header CRC, no footer.
+//! (docs/apr-format.md §12): tensors sorted by name bytes, dtype byte = GGML type id,
+//! dims = reversed `ne`, raw GGUF blocks, metadata JSON with the W1 keys in W1 order,
+//! 64-byte alignment, header CRC, no footer.
 //!
 //! One deliberate difference: apr-cli writes GGML types outside its list (Q2_K, Q3_K, BF16,
 //! ...) with code 0 (a defect that makes the file unreadable); graphrun writes their real

@@ -33,9 +33,10 @@ pub enum RopeType {
 }
 
 impl RopeType {
-    /// The rule apr-cli's GGUF importer applies to fill APR's `rope_type` (APR.md §3): NEOX
-    /// for a fixed list of architectures, NORM otherwise. Only the APR writer uses it; the
-    /// graph takes the RoPE type from the architecture description in `graph/`.
+    /// The rule apr-cli's GGUF importer applies to fill APR's `rope_type`
+    /// (docs/apr-format.md §3): NEOX for a fixed list of architectures, NORM otherwise. Only
+    /// the APR writer uses it; the graph takes the RoPE type from the architecture
+    /// description in `graph/`.
     pub fn apr_importer_rule(arch: &str) -> RopeType {
         const NEOX: &[&str] = &[
             "qwen",
@@ -187,7 +188,7 @@ impl Hparams {
         .check(file, &key)
     }
 
-    /// From APR metadata JSON, accepting both writers' key spellings (APR.md §3).
+    /// From APR metadata JSON, accepting both writers' key spellings (docs/apr-format.md §3).
     pub fn from_apr(m: &AprMetadata, file: &str) -> Result<Hparams> {
         let key = |k: &str| apr_key(m, k);
         let opt_uint = |k: &str| m.decode::<u64>(&key(k), file, "a non-negative integer");

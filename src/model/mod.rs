@@ -278,7 +278,7 @@ pub fn models_dir() -> std::path::PathBuf {
     std::path::Path::new(&home).join(".cache/graphrun/models")
 }
 
-/// File names of the real models `scripts/fetch-model` knows (MODELS.md).
+/// File names of the real models `scripts/fetch-model` knows (docs/models.md).
 pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 pub const MODEL_1_5B_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 

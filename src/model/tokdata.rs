@@ -144,8 +144,8 @@ impl TokenizerData {
         Ok(td)
     }
 
-    /// From APR metadata (APR.md §3, §9). The importer drops token types, the pre-tokenizer
-    /// name, the pad id and add-BOS; they are rebuilt as follows:
+    /// From APR metadata (docs/apr-format.md §3, §9). The importer drops token types, the
+    /// pre-tokenizer name, the pad id and add-BOS; they are rebuilt as follows:
     /// - token types: a byte-level BPE vocabulary holds 256 byte symbols plus one token per
     ///   merge, so ids ≥ 256 + merges are added tokens. Among those, `[PAD…]` fillers are
     ///   unused, `<|…|>` tokens are control, anything else is user-defined

@@ -1,6 +1,6 @@
 //! Activation quantization for the `q8` matvec semantics: the f32 input vector of a
 //! quantized matvec is quantized per block exactly as llama.cpp's CPU backend does on
-//! x86 (the build that produced `../shared/reference/`):
+//! x86 (the build that produced the reference outputs in `tests/reference/`, REFERENCE.md):
 //!
 //! - Q8_0 / Q8_1 (for Q4_0, Q5_0, Q8_0 / Q4_1, Q5_1 weights), ggml's AVX path:
 //!   amax = max|x| over 32 values, d = amax/127 stored as fp16, q = round_half_even(x·(127/amax)).

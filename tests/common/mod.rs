@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 /// Path of a real model in the cache, or None (with a visible SKIP line) when it is absent.
-/// With GRAPHRUN_REQUIRE_MODELS=1 (set by `.ci/run`) a missing model fails the test instead.
+/// With GRAPHRUN_REQUIRE_MODELS=1 (set by `scripts/test`, which `.ci/run` runs) a missing
+/// model fails the test instead.
 pub fn real_model(file: &str) -> Option<PathBuf> {
     let p = graphrun::model::models_dir().join(file);
     if p.exists() {

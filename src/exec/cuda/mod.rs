@@ -307,7 +307,7 @@ impl Engine for CudaEngine<'_> {
         }
         let t = tokens.len();
         let logits = self.step(tokens, t - 1..t, obs)?;
-        Ok(crate::numerics::argmax(&logits) as u32)
+        crate::numerics::greedy_token(&logits)
     }
 
     fn reset(&mut self) {

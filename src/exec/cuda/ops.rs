@@ -1,6 +1,7 @@
 //! One graph node as its own kernels (prefill, `--no-fuse` decode, faulted nodes): the
 //! kernels `sched::node_kernels` names for the node, with their arguments. Each kernel
-//! mirrors the node's CPU reference in src/exec/interp/ops.rs.
+//! mirrors the node's CPU reference in src/exec/interp/ops.rs (`kv_append` and the `scale`
+//! fault: inline in src/exec/interp/mod.rs); kernels/README.md has the table.
 
 use super::CudaEngine;
 use super::args::{

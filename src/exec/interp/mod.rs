@@ -1,7 +1,8 @@
 //! The CPU reference interpreter: walks the unfused graph in topological order, one
-//! reference implementation per op (`ops.rs`), rayon across rows. It keeps a KV cache for
-//! incremental decode; a step runs T token rows (prefill: the whole prompt at once;
-//! decode: T = 1).
+//! reference implementation per op (`ops.rs`; `kv_append`, which writes this interpreter's
+//! KV cache, and the `scale` fault are in `run_node`), rayon across rows. It keeps a KV
+//! cache for incremental decode; a step runs T token rows (prefill: the whole prompt at
+//! once; decode: T = 1).
 
 pub mod ops;
 
