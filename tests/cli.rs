@@ -597,14 +597,46 @@ fn progress_lines_stay_separate_when_stderr_is_not_a_terminal() {
 fn bench_without_a_gpu_names_the_executor_and_shows_progress() {
     let d = scratch("cli-bench");
     let m = write(&tiny_writer(), &d.join("tiny.gguf"));
-    let (code, out, err) = graphrun(&["bench", s(&m), "-p", "8", "-n", "4", "-r", "2", "--interp"]);
+    let (code, out, err) = graphrun(&[
+        "bench",
+        s(&m),
+        "-p",
+        "8,16",
+        "-n",
+        "4",
+        "-d",
+        "0,8",
+        "-r",
+        "2",
+        "--interp",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("on interp: prefill 8 tokens, decode 4 tokens, 2 repetitions"),
+        err.contains(
+            "on interp: prefill [8, 16] tokens, decode 4 tokens at depths [0, 8], 2 repetitions"
+        ),
         "{err}"
     );
-    assert!(err.contains("bench rep 2/2: pp8"), "{err}");
-    assert!(out.contains("| interp | tg4 |"), "{out}");
+    // Each test ends with a progress line of its own.
+    assert!(
+        err.contains("bench pp16: ") && err.contains("first token after"),
+        "{err}"
+    );
+    assert!(err.contains("bench tg4 @ d8: "), "{err}");
+    // One row per size and per depth, prefill rows with their time to first token.
+    for row in [
+        "| interp | pp8 |",
+        "| interp | pp16 |",
+        "| interp | tg4 |",
+        "| interp | tg4 @ d8 |",
+    ] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("| pp16 |") && l.ends_with(" ms |")),
+        "{out}"
+    );
     if graphrun::exec::gpu_probe::probe(0).is_err() {
         let (code, _, err) = graphrun(&["bench", s(&m), "--gpu"]);
         assert_eq!(code, 2);

@@ -12,15 +12,24 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Like llama-bench: several sizes in one run. `-p 512,2048,8192` times a \
+prefill of each size from an empty cache (its time is the time to first token); `-d 0,4096` \
+times `-n` decode steps after a prompt of each depth. Decode is also given as a share of the \
+bandwidth floor (weight bytes per token / the read bandwidth measured in the same run)."
+)]
 pub struct Args {
     /// GGUF or APR model (real or from `graphrun synth`).
     model: Option<PathBuf>,
-    /// Prompt tokens for the prefill test.
-    #[arg(short = 'p', long, default_value_t = 512, value_parser = at_least_1)]
-    prompt: usize,
-    /// Generated tokens for the decode test.
+    /// Prompt sizes of the prefill tests, comma separated.
+    #[arg(short = 'p', long, default_value = "512", value_delimiter = ',', value_parser = at_least_1)]
+    prompt: Vec<usize>,
+    /// Generated tokens of the decode tests.
     #[arg(short = 'n', long = "gen", default_value_t = 128, value_parser = at_least_1)]
     n_gen: usize,
+    /// Depths (tokens already in the KV cache) of the decode tests, comma separated.
+    #[arg(short = 'd', long, default_value = "0", value_delimiter = ',')]
+    depth: Vec<usize>,
     /// Repetitions.
     #[arg(short = 'r', long, default_value_t = 3, value_parser = at_least_1)]
     reps: usize,
@@ -33,6 +42,15 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     exec: ExecArgs,
+}
+
+/// One measured test: `pp512`, or `tg128` at a depth.
+struct Test {
+    name: String,
+    depth: usize,
+    runs: Vec<f64>,
+    /// Prefill tests: milliseconds to the first token, per run.
+    ttft_ms: Vec<f64>,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -54,18 +72,23 @@ pub fn bytes_per_token(m: &ModelFile) -> Result<u64> {
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    let need = a
+    let longest = a
         .prompt
-        .checked_add(a.n_gen)
-        .and_then(|n| n.checked_add(8))
-        .ok_or_else(|| Error::invalid("-p + -n overflow"))?;
+        .iter()
+        .copied()
+        .chain(a.depth.iter().map(|d| d.saturating_add(a.n_gen)))
+        .max()
+        .unwrap_or(1);
+    let need = longest
+        .checked_add(8)
+        .ok_or_else(|| Error::invalid("-p/-d + -n overflow"))?;
     let m = open(a.model)?;
     let mut exec = a.exec.clone();
     exec.ctx = exec.ctx.max(need);
     if need > m.hparams.n_ctx_train {
         return Err(Error::invalid(format!(
-            "-p {} + -n {}: more positions than the model's training context ({})",
-            a.prompt, a.n_gen, m.hparams.n_ctx_train
+            "-p/-d {longest} tokens: more positions than the model's training context ({})",
+            m.hparams.n_ctx_train
         )));
     }
     let gpu = !exec.interp && gpu_probe::probe(exec.device).is_ok();
@@ -85,11 +108,12 @@ pub fn run(a: Args) -> Result<i32> {
     };
     let mut eng = engine_for(&m, &exec, lowered(&m, &exec)?, 1, a.gpu)?;
     eprintln!(
-        "bench: {} on {}: prefill {} tokens, decode {} tokens, {} repetitions{}",
+        "bench: {} on {}: prefill {:?} tokens, decode {} tokens at depths {:?}, {} repetitions{}",
         m.path,
         eng.name(),
         a.prompt,
         a.n_gen,
+        a.depth,
         a.reps,
         if gpu {
             ""
@@ -97,91 +121,139 @@ pub fn run(a: Args) -> Result<i32> {
             " (CPU interpreter: expect minutes; progress below)"
         }
     );
-    let prompt: Vec<u32> = (0..a.prompt as u32)
-        .map(|i| 1000 + (i * 7919) % 20000)
-        .map(|t| t % m.hparams.vocab_size.max(1) as u32)
+    let vocab = m.hparams.vocab_size.max(1) as u32;
+    let tokens: Vec<u32> = (0..longest as u32)
+        .map(|i| (1000 + (i * 7919) % 20000) % vocab)
         .collect();
-    let (mut pp, mut tg) = (Vec::new(), Vec::new());
     let mut progress = Progress::new();
     // Warm-up: compiles/loads kernels and captures the decode graph.
     progress.update("bench: warm-up");
     eng.reset();
-    eng.step_argmax(&prompt[..a.prompt.min(8)], &mut NoObserver)?;
+    eng.step_argmax(&tokens[..longest.min(8)], &mut NoObserver)?;
     eng.step_argmax(&[1], &mut NoObserver)?;
-    for r in 0..a.reps {
-        eng.reset();
-        progress.update(&format!(
-            "bench rep {}/{}: prefill of {} tokens",
-            r + 1,
-            a.reps,
-            a.prompt
-        ));
-        let t0 = Instant::now();
-        let mut tok = eng.step_argmax(&prompt, &mut NoObserver)?;
-        pp.push(a.prompt as f64 / t0.elapsed().as_secs_f64());
-        let t1 = Instant::now();
-        for i in 0..a.n_gen {
-            if !gpu {
-                progress.update(&format!(
-                    "bench rep {}/{}: pp{} {:.1} tok/s; decode token {}/{}",
-                    r + 1,
-                    a.reps,
-                    a.prompt,
-                    pp[r],
-                    i + 1,
-                    a.n_gen
-                ));
-            }
-            tok = eng.step_argmax(&[tok], &mut NoObserver)?;
+    let mut tests: Vec<Test> = Vec::new();
+    for &p in &a.prompt {
+        let mut t = Test {
+            name: format!("pp{p}"),
+            depth: 0,
+            runs: Vec::new(),
+            ttft_ms: Vec::new(),
+        };
+        for r in 0..a.reps {
+            progress.update(&format!("bench {} rep {}/{}", t.name, r + 1, a.reps));
+            eng.reset();
+            let t0 = Instant::now();
+            eng.step_argmax(&tokens[..p], &mut NoObserver)?;
+            let secs = t0.elapsed().as_secs_f64();
+            t.runs.push(p as f64 / secs);
+            t.ttft_ms.push(secs * 1e3);
         }
-        tg.push(a.n_gen as f64 / t1.elapsed().as_secs_f64());
         progress.done(&format!(
-            "bench rep {}/{}: pp{} {:.1} tok/s, tg{} {:.1} tok/s",
-            r + 1,
-            a.reps,
-            a.prompt,
-            pp[r],
-            a.n_gen,
-            tg[r]
+            "bench {}: {:.1} tok/s, first token after {:.1} ms",
+            t.name,
+            mean_std(&t.runs).0,
+            mean_std(&t.ttft_ms).0
         ));
+        tests.push(t);
     }
-    let (ppm, pps) = mean_std(&pp);
-    let (tgm, tgs) = mean_std(&tg);
+    for &d in &a.depth {
+        let mut t = Test {
+            name: format!("tg{}", a.n_gen),
+            depth: d,
+            runs: Vec::new(),
+            ttft_ms: Vec::new(),
+        };
+        for r in 0..a.reps {
+            eng.reset();
+            progress.update(&format!(
+                "bench {} @ d{d} rep {}/{}: filling the cache",
+                t.name,
+                r + 1,
+                a.reps
+            ));
+            let mut tok = if d > 0 {
+                eng.step_argmax(&tokens[..d], &mut NoObserver)?
+            } else {
+                1
+            };
+            let t1 = Instant::now();
+            for i in 0..a.n_gen {
+                if !gpu {
+                    progress.update(&format!(
+                        "bench {} @ d{d} rep {}/{}: token {}/{}",
+                        t.name,
+                        r + 1,
+                        a.reps,
+                        i + 1,
+                        a.n_gen
+                    ));
+                }
+                tok = eng.step_argmax(&[tok], &mut NoObserver)?;
+            }
+            t.runs.push(a.n_gen as f64 / t1.elapsed().as_secs_f64());
+        }
+        progress.done(&format!(
+            "bench {} @ d{d}: {:.1} tok/s",
+            t.name,
+            mean_std(&t.runs).0
+        ));
+        tests.push(t);
+    }
     let bpt = bytes_per_token(&m)?;
     let floor = bw.map(|b| b / bpt as f64);
+    let first = |pp: bool| tests.iter().find(|t| t.name.starts_with("pp") == pp);
     if a.json {
+        let list: Vec<_> = tests
+            .iter()
+            .map(|t| {
+                let (mean, std) = mean_std(&t.runs);
+                serde_json::json!({
+                    "test": t.name, "depth": t.depth, "tok_s": mean, "std": std, "runs": t.runs,
+                    "ttft_ms": (!t.ttft_ms.is_empty()).then(|| mean_std(&t.ttft_ms).0),
+                    "pct_of_floor": (!t.name.starts_with("pp")).then(|| floor.map(|f| 100.0 * mean / f)).flatten(),
+                })
+            })
+            .collect();
+        let (pp, tg) = (first(true), first(false));
         println!(
             "{}",
             serde_json::json!({
                 "model": m.path, "executor": eng.name(), "act": exec.act.name(), "fused": !exec.no_fuse,
-                "prompt": a.prompt, "gen": a.n_gen, "reps": a.reps,
-                "pp_tok_s": ppm, "pp_std": pps, "tg_tok_s": tgm, "tg_std": tgs,
-                "pp_runs": pp, "tg_runs": tg,
+                "gen": a.n_gen, "reps": a.reps, "tests": list,
+                "prompt": pp.map(|t| t.name[2..].parse::<usize>().unwrap_or(0)),
+                "pp_tok_s": pp.map(|t| mean_std(&t.runs).0), "pp_runs": pp.map(|t| &t.runs),
+                "tg_tok_s": tg.map(|t| mean_std(&t.runs).0), "tg_runs": tg.map(|t| &t.runs),
                 "weight_bytes_per_token": bpt, "read_bandwidth_bytes_s": bw,
-                "floor_tok_s": floor, "tg_pct_of_floor": floor.map(|f| 100.0 * tgm / f),
+                "floor_tok_s": floor,
+                "tg_pct_of_floor": tg.and_then(|t| floor.map(|f| 100.0 * mean_std(&t.runs).0 / f)),
             })
         );
     } else {
-        println!("| model | executor | test | t/s |");
-        println!("|---|---|---|---:|");
-        println!(
-            "| {} | {} | pp{} | {ppm:.1} ± {pps:.1} |",
-            m.path,
-            eng.name(),
-            a.prompt
-        );
-        println!(
-            "| {} | {} | tg{} | {tgm:.1} ± {tgs:.1} |",
-            m.path,
-            eng.name(),
-            a.n_gen
-        );
+        println!("| model | executor | test | t/s | first token |");
+        println!("|---|---|---|---:|---:|");
+        for t in &tests {
+            let (mean, std) = mean_std(&t.runs);
+            let name = if t.depth > 0 {
+                format!("{} @ d{}", t.name, t.depth)
+            } else {
+                t.name.clone()
+            };
+            let ttft = if t.ttft_ms.is_empty() {
+                String::new()
+            } else {
+                format!("{:.1} ms", mean_std(&t.ttft_ms).0)
+            };
+            println!(
+                "| {} | {} | {name} | {mean:.1} ± {std:.1} | {ttft} |",
+                m.path,
+                eng.name()
+            );
+        }
         if let (Some(b), Some(f)) = (bw, floor) {
             println!(
-                "decode reads {:.1} MB of weights per token; measured read bandwidth {:.0} GB/s; floor {f:.0} tok/s; decode at {:.1}% of the floor",
+                "decode reads {:.1} MB of weights per token (plus the KV cache at depth); measured read bandwidth {:.0} GB/s; floor {f:.0} tok/s",
                 bpt as f64 / 1e6,
-                b / 1e9,
-                100.0 * tgm / f
+                b / 1e9
             );
         }
     }
