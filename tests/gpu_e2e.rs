@@ -106,7 +106,14 @@ fn check_model(
     // hide the others.
     let mut failures = Vec::new();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
-        let g = lower(m, LowerOptions { act }).unwrap();
+        let g = lower(
+            m,
+            LowerOptions {
+                act,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut cpu_trace = Collect::default();
         let mut cpu = Interpreter::new(m, g.clone(), 256).unwrap();
         let cpu_toks = run(&mut cpu, prompt, steps, &mut cpu_trace);
@@ -213,6 +220,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             &m,
             LowerOptions {
                 act: ActSemantics::Q8,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -60,7 +60,19 @@ fn check_prompt(
         c.band("near_tie_margin").unwrap(),
         c.band("later_logits_max_abs").unwrap() as f32,
     );
-    let mut it = Interpreter::new(m, lower(m, LowerOptions { act }).unwrap(), 512).unwrap();
+    let mut it = Interpreter::new(
+        m,
+        lower(
+            m,
+            LowerOptions {
+                act,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        512,
+    )
+    .unwrap();
 
     // First position: the logits after the prompt.
     let first = it

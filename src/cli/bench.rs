@@ -70,7 +70,13 @@ pub fn run(a: Args) -> Result<i32> {
     }
     let gpu = !exec.interp && gpu_probe::probe(exec.device).is_ok();
     let bw = if gpu {
-        let g = lower(&m, LowerOptions { act: exec.act })?;
+        let g = lower(
+            &m,
+            LowerOptions {
+                act: exec.act,
+                kv: exec.kv,
+            },
+        )?;
         let opts = CudaOptions {
             device: exec.device,
             n_ctx: 64,
