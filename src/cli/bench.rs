@@ -159,7 +159,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!(
             "{}",
             serde_json::json!({
-                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "fused": !exec.no_fuse,
+                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
                 "prompt": a.prompt, "gen": a.n_gen, "reps": a.reps,
                 "pp_tok_s": ppm, "pp_std": pps, "tg_tok_s": tgm, "tg_std": tgs,
                 "pp_runs": pp, "tg_runs": tg,

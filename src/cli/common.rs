@@ -318,10 +318,11 @@ pub fn trace_hint(p: &PromptArgs, exec: &ExecArgs) -> String {
         .map(|m| format!(" {}", shell_word(&m.display().to_string())))
         .unwrap_or_default();
     format!(
-        "record every node up to it with: graphrun trace{model} --prompt {}{} --interp --act {} -o DIR",
+        "record every node up to it with: graphrun trace{model} --prompt {}{} --interp --act {} --kv {} -o DIR",
         shell_word(&p.prompt),
         if p.chat { " --chat" } else { "" },
-        exec.act.name()
+        exec.act.name(),
+        exec.kv.name()
     )
 }
 
