@@ -40,8 +40,19 @@ fn main() {
         let mut pp = Vec::new();
         let mut tg = Vec::new();
         for run in 1..=reps {
-            let mut it =
-                Interpreter::new(&m, lower(&m, LowerOptions { act }).unwrap(), 512).unwrap();
+            let mut it = Interpreter::new(
+                &m,
+                lower(
+                    &m,
+                    LowerOptions {
+                        act,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+                512,
+            )
+            .unwrap();
             let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| 1000 + 37 * i).collect();
             let t0 = Instant::now();
             let mut logits = it

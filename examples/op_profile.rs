@@ -50,7 +50,19 @@ fn main() {
         ActSemantics::Q8
     };
     let m = ModelFile::open(graphrun::model::default_model_path().unwrap()).unwrap();
-    let mut it = Interpreter::new(&m, lower(&m, LowerOptions { act }).unwrap(), 1024).unwrap();
+    let mut it = Interpreter::new(
+        &m,
+        lower(
+            &m,
+            LowerOptions {
+                act,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        1024,
+    )
+    .unwrap();
     let toks: Vec<u32> = (0..t as u32).map(|i| 100 + i * 7).collect();
     let mut p = P {
         last: std::time::Instant::now(),

@@ -57,12 +57,14 @@ __device__ void rope_impl(const RopeArgs& g) {
     }
 }
 
-// kv_append: cache rows pos0..pos0+T = x; the node's output is the rows appended.
+// kv_append: cache rows pos0..pos0+T = x in the cache's element type (KV, numerics.cuh:
+// f16 rounds to nearest even); the node's output is the rows as stored.
+template <class KV>
 __device__ void kv_append_impl(const KvArgs& g) {
     int pos0 = *(const int*)g.pos;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * g.width; i += gridDim.x * blockDim.x) {
-        float v = ((const float*)g.x)[i];
-        ((float*)g.cache)[(size_t)pos0 * g.width + i] = v;
+        float v = KV::round(((const float*)g.x)[i]);
+        KV::store((void*)g.cache, (size_t)pos0 * g.width + i, v);
         if (g.out) ((float*)g.out)[i] = v;
     }
 }

@@ -123,7 +123,8 @@ __device__ void matvec_impl(const MatvecArgs& g) {
 
 // ---- Fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append --------
 
-template <class WQK, class WV, int ACT>
+// K and V rows go to the cache in its element type KV (numerics.cuh).
+template <class WQK, class WV, int ACT, class KV>
 __device__ void qkv_impl(const QkvArgs& g) {
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
@@ -156,8 +157,13 @@ __device__ void qkv_impl(const QkvArgs& g) {
             y1 = __fadd_rn(y1, bias[r1]);
         }
         if (which < 2) rope_pair(y0, y1, pos, ((const float*)g.inv_freq)[i]);
-        float* dst = which == 0 ? (float*)g.q_out : (float*)(which == 1 ? g.k_cache : g.v_cache) + (size_t)pos * kvw;
-        dst[r0] = y0;
-        dst[r1] = y1;
+        if (which == 0) {
+            ((float*)g.q_out)[r0] = y0;
+            ((float*)g.q_out)[r1] = y1;
+        } else {
+            void* cache = (void*)(which == 1 ? g.k_cache : g.v_cache);
+            KV::store(cache, (size_t)pos * kvw + r0, y0);
+            KV::store(cache, (size_t)pos * kvw + r1, y1);
+        }
     }
 }

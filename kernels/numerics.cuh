@@ -130,3 +130,64 @@ __device__ void stage_q8_k(const float* x, const float* nw, float scale, int K, 
         if ((lane & 1) == 0) bs[b * 16 + lane / 2] = s;
     }
 }
+
+// ---- KV cache element (CPU: the kv_append op; src/exec/interp/mod.rs) ------------------
+// The cache stores K and V rows as f32 or f16: a kernel that writes or reads the cache takes
+// the element trait as a template parameter. f16 stores round to nearest even (as the `half`
+// crate does for the interpreter's cache), loads widen exactly, so both executors read back
+// the very same values. Loads of 4 elements need 4-element alignment (16 bytes for f32, 8
+// for f16): head dims are multiples of 16.
+struct KvF32 {
+    static constexpr int BYTES = 4;
+    static constexpr int PIECE = 4;  // elements in 16 bytes
+    static __device__ __forceinline__ float round(float v) { return v; }
+    static __device__ __forceinline__ void store(void* base, size_t i, float v) { ((float*)base)[i] = v; }
+    static __device__ __forceinline__ float4 load4(const void* base, size_t i) {
+        return *(const float4*)((const float*)base + i);
+    }
+    // The PIECE elements of 16 aligned bytes at p.
+    static __device__ __forceinline__ void load_piece(const void* p, float4 out[1]) { out[0] = *(const float4*)p; }
+};
+__device__ __forceinline__ float4 f16x4_to_f32(uint2 u) {
+    return make_float4(f16_to_f32((u16)(u.x & 0xffffu)), f16_to_f32((u16)(u.x >> 16)), f16_to_f32((u16)(u.y & 0xffffu)),
+                       f16_to_f32((u16)(u.y >> 16)));
+}
+struct KvF16 {
+    static constexpr int BYTES = 2;
+    static constexpr int PIECE = 8;
+    static __device__ __forceinline__ float round(float v) { return f16_to_f32(f32_to_f16(v)); }
+    static __device__ __forceinline__ void store(void* base, size_t i, float v) { ((u16*)base)[i] = f32_to_f16(v); }
+    static __device__ __forceinline__ float4 load4(const void* base, size_t i) {
+        return f16x4_to_f32(*(const uint2*)((const u16*)base + i));
+    }
+    static __device__ __forceinline__ void load_piece(const void* p, float4 out[2]) {
+        uint4 u = *(const uint4*)p;
+        out[0] = f16x4_to_f32(make_uint2(u.x, u.y));
+        out[1] = f16x4_to_f32(make_uint2(u.z, u.w));
+    }
+};
+
+// ---- Asynchronous global -> shared copies (sm_80+: cp.async) ----------------------------
+// 16 bytes from `src` to shared `dst` (both 16-byte aligned); src_bytes = 0 fills zeros and
+// reads nothing. Groups are committed and waited for with the two helpers below.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+#if __CUDA_ARCH__ >= 800
+    unsigned s;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(src_bytes) : "memory");
+#else
+    *(uint4*)dst = src_bytes ? *(const uint4*)src : make_uint4(0u, 0u, 0u, 0u);
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+// Waits until at most N committed groups of this thread are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}

@@ -1,7 +1,9 @@
 //! GPU vs interpreter, op by op and fusion group by fusion group (in the spirit of ggml's
 //! test-backend-ops): synthetic models with real Qwen2.5 shapes and the real type mix, the
 //! same random inputs (and KV cache contents) fed to both executors, NMSE judged against
-//! the bands of contracts/gpu_parity.yaml. Skipped, with a message, without a GPU.
+//! the bands of contracts/gpu_parity.yaml, with both KV cache types (f16, f32). The
+//! attention kernels are also checked alone at every tile edge of the prefill kernel and at
+//! decode depths up to 8,192 (`check_attention`). Skipped, with a message, without a GPU.
 //! GRAPHRUN_PARITY_REPORT=FILE writes every measurement as JSON lines.
 
 mod common;
@@ -9,7 +11,7 @@ mod common;
 use graphrun::contracts;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions, UBATCH};
 use graphrun::exec::interp::Interpreter;
-use graphrun::graph::{ActSemantics, KvKind, LowerOptions, NodeId, Op, lower};
+use graphrun::graph::{ActSemantics, KvKind, KvType, LowerOptions, NodeId, Op, lower};
 use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
 use graphrun::model::synth::{SynthSpec, build};
@@ -69,14 +71,14 @@ fn randn(rng: &mut common::Rng, n: usize) -> Vec<f32> {
 fn check_schedule(
     cfg: &str,
     m: &ModelFile,
-    act: ActSemantics,
+    (act, kv): (ActSemantics, KvType),
     phase: Phase,
     t: usize,
     c: &contracts::Contract,
     rep: &mut Report,
     rng: &mut common::Rng,
 ) {
-    let g = lower(m, LowerOptions { act }).unwrap();
+    let g = lower(m, LowerOptions { act, kv }).unwrap();
     let hp = g.hparams.clone();
     let opts = CudaOptions {
         device: 0,
@@ -93,13 +95,13 @@ fn check_schedule(
         for kind in [KvKind::K, KvKind::V] {
             let data = randn(rng, (pos + t) * kvw);
             gpu.write_cache(layer, kind, &data).unwrap();
-            cpu.cache_mut(layer, kind)[..data.len()].copy_from_slice(&data);
+            cpu.write_cache(layer, kind, &data);
         }
     }
     gpu.set_pos(pos).unwrap();
     let sname = match phase {
-        Phase::Decode => "decode-fused",
-        Phase::Prefill => "prefill-unfused",
+        Phase::Decode => format!("decode-fused kv={}", kv.name()),
+        Phase::Prefill => format!("prefill-unfused kv={}", kv.name()),
     };
     let sched = gpu.schedule_of(phase).clone();
     let tokens: Vec<u32> = (0..t)
@@ -132,7 +134,7 @@ fn check_schedule(
             rep.record(
                 cfg,
                 act,
-                sname,
+                &sname,
                 &gr.kernel_names(),
                 &n.name,
                 nmse(&got, &values[&w]),
@@ -141,15 +143,15 @@ fn check_schedule(
         }
         // Cache appends (fused QKV writes K and V straight into the cache).
         for &id in &gr.nodes {
-            if let Op::KvAppend { layer, cache } = g.node(id).op {
+            if let Op::KvAppend { layer, cache, .. } = g.node(id).op {
                 let got = gpu
                     .read_cache(layer, cache, pos * kvw..(pos + t) * kvw)
                     .unwrap();
-                let want = cpu.cache_mut(layer, cache)[pos * kvw..(pos + t) * kvw].to_vec();
+                let want = cpu.cache(layer, cache)[pos * kvw..(pos + t) * kvw].to_vec();
                 rep.record(
                     cfg,
                     act,
-                    sname,
+                    &sname,
                     &gr.kernel_names(),
                     &format!("{} (cache)", g.node(id).name),
                     nmse(&got, &want),
@@ -157,6 +159,95 @@ fn check_schedule(
                 );
             }
         }
+    }
+}
+
+/// The attention kernels alone, layer 0, f32 band: the prefill tile kernel at T = 1, 7, 64
+/// (one tile of keys), 129 (a partial tile past two), 512 (a whole chunk) from position 0 and
+/// after earlier rows (3, 700), and the second chunk of a 1,000-token prompt (488 rows after
+/// 512); the decode kernel at depths that leave one split active (0, 5, 63, 64), several
+/// (700) and all of them with several stages each (4,095, 8,191).
+fn check_attention(
+    cfg: &str,
+    m: &ModelFile,
+    kv: KvType,
+    band: f64,
+    rep: &mut Report,
+    rng: &mut common::Rng,
+) {
+    let g = lower(
+        m,
+        LowerOptions {
+            act: ActSemantics::F32,
+            kv,
+        },
+    )
+    .unwrap();
+    let hp = g.hparams.clone();
+    let n_ctx = 8192 + 8;
+    let opts = CudaOptions {
+        device: 0,
+        n_ctx,
+        fuse: true,
+        max_logit_rows: UBATCH,
+        quiet: true,
+    };
+    let mut gpu = CudaEngine::new(m, g.clone(), &opts).unwrap();
+    let mut cpu = Interpreter::new(m, g.clone(), n_ctx).unwrap();
+    let kvw = hp.n_head_kv * hp.head_dim;
+    let cases: [(Phase, usize, usize); 14] = [
+        (Phase::Prefill, 1, 0),
+        (Phase::Prefill, 7, 0),
+        (Phase::Prefill, 64, 0),
+        (Phase::Prefill, 129, 3),
+        (Phase::Prefill, 512, 0),
+        (Phase::Prefill, 488, 512),
+        (Phase::Prefill, 100, 700),
+        (Phase::Decode, 1, 0),
+        (Phase::Decode, 1, 5),
+        (Phase::Decode, 1, 63),
+        (Phase::Decode, 1, 64),
+        (Phase::Decode, 1, 700),
+        (Phase::Decode, 1, 4095),
+        (Phase::Decode, 1, 8191),
+    ];
+    for (phase, t, pos) in cases {
+        for kind in [KvKind::K, KvKind::V] {
+            let data = randn(rng, (pos + t) * kvw);
+            gpu.write_cache(0, kind, &data).unwrap();
+            cpu.write_cache(0, kind, &data);
+        }
+        gpu.set_pos(pos).unwrap();
+        let sched = gpu.schedule_of(phase).clone();
+        let gi = sched
+            .groups
+            .iter()
+            .position(|gr| {
+                let n = g.node(gr.output());
+                matches!(n.op, Op::Attention { .. }) && n.layer == Some(0)
+            })
+            .expect("an attention group for layer 0");
+        let gr = &sched.groups[gi];
+        let mut values: HashMap<NodeId, Vec<f32>> = HashMap::new();
+        for r in sched.reads(&g, gi) {
+            let data = randn(rng, t * g.node(r).width);
+            gpu.write_value(phase, r, &data).unwrap();
+            values.insert(r, data);
+        }
+        gpu.run_group_alone(phase, gi, t)
+            .unwrap_or_else(|e| panic!("{cfg} {}: {e}", gr.kernel_names()));
+        cpu.eval_nodes(&gr.nodes, &[], pos, &mut values);
+        let out = gr.output();
+        let got = gpu.read_value(phase, out, t * g.node(out).width).unwrap();
+        rep.record(
+            cfg,
+            ActSemantics::F32,
+            &format!("{} kv={}", phase.name(), kv.name()),
+            &gr.kernel_names(),
+            &format!("{} T={t} pos={pos}", g.node(out).name),
+            nmse(&got, &values[&out]),
+            band,
+        );
     }
 }
 
@@ -181,9 +272,14 @@ fn every_op_and_fusion_group_matches_the_interpreter() {
     };
     for (preset, layers) in presets {
         let m = model(preset, layers, 3);
-        for act in [ActSemantics::Q8, ActSemantics::F32] {
-            check_schedule(preset, &m, act, Phase::Decode, 1, &c, &mut rep, &mut rng);
-            check_schedule(preset, &m, act, Phase::Prefill, 7, &c, &mut rep, &mut rng);
+        for kv in [KvType::F16, KvType::F32] {
+            for act in [ActSemantics::Q8, ActSemantics::F32] {
+                for (phase, t) in [(Phase::Decode, 1), (Phase::Prefill, 7)] {
+                    check_schedule(preset, &m, (act, kv), phase, t, &c, &mut rep, &mut rng);
+                }
+            }
+            let band = c.band("op_nmse.f32").unwrap();
+            check_attention(preset, &m, kv, band, &mut rep, &mut rng);
         }
         eprintln!(
             "backend_ops: {preset} done ({} checks so far, {} failures)",

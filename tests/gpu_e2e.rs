@@ -14,7 +14,7 @@ use graphrun::diff;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::interp::Interpreter;
 use graphrun::exec::{Engine, NoObserver, Observer};
-use graphrun::graph::{ActSemantics, LowerOptions, Node, NodeId, lower};
+use graphrun::graph::{ActSemantics, KvType, LowerOptions, Node, NodeId, lower};
 use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
 use graphrun::model::synth::{SynthSpec, build};
@@ -198,10 +198,12 @@ fn tokens_agree(gpu: &[u32], cpu: &[u32], margins: &[f32], near_tie: f32) -> Opt
     None
 }
 
-/// Every semantics, fused and unfused, after `prompt` and `steps` greedy decode steps.
+/// Every semantics, fused and unfused, with KV cache type `kv`, after `prompt` and
+/// `steps` greedy decode steps.
 fn check_model(
     m: &ModelFile,
     label: &str,
+    kv: KvType,
     prompt: &[u32],
     steps: usize,
     cmp: &mut Compare,
@@ -210,7 +212,7 @@ fn check_model(
     let n_ctx = (prompt.len() + steps + 16).next_multiple_of(64);
     let mut failures = Vec::new();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
-        let g = lower(m, LowerOptions { act }).unwrap();
+        let g = lower(m, LowerOptions { act, kv }).unwrap();
         let output = g.node(g.output()).name.clone();
         let mut cpu_trace = Collect::default();
         let mut cpu = Interpreter::new(m, g.clone(), n_ctx).unwrap();
@@ -228,8 +230,9 @@ fn check_model(
             let (traced, _) = run(&mut gpu, prompt, steps, &mut gpu_trace, false);
             let (replayed, _) = run(&mut gpu, prompt, steps, &mut NoObserver, false);
             let name = format!(
-                "{label} T={} {} {}",
+                "{label} T={} kv {} {} {}",
                 prompt.len(),
+                kv.name(),
                 act.name(),
                 if fuse { "fused" } else { "unfused" }
             );
@@ -295,7 +298,11 @@ fn synthetic_models_trace_within_band_and_decode_identically() {
             let prompt: Vec<u32> = (0..t as u32)
                 .map(|i| (31 + 97 * i) % spec.vocab as u32)
                 .collect();
-            failures.extend(check_model(&m, preset, &prompt, 4, &mut cmp));
+            // The default f16 cache at every length; the exact f32 cache once per preset.
+            failures.extend(check_model(&m, preset, KvType::F16, &prompt, 4, &mut cmp));
+            if t == 7 || preset == "7b" {
+                failures.extend(check_model(&m, preset, KvType::F32, &prompt, 4, &mut cmp));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -324,6 +331,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             failures.extend(check_model(
                 &m,
                 &format!("real-0.5b p{}", p["id"]),
+                KvType::F16,
                 &prompt,
                 16,
                 &mut cmp,

@@ -68,8 +68,22 @@ fn gguf_and_apr_of_the_same_model_lower_to_identical_graphs() {
     .unwrap();
     for act in [ActSemantics::Q8, ActSemantics::F32] {
         let (a, b) = (
-            lower(&gguf, LowerOptions { act }).unwrap(),
-            lower(&apr, LowerOptions { act }).unwrap(),
+            lower(
+                &gguf,
+                LowerOptions {
+                    act,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            lower(
+                &apr,
+                LowerOptions {
+                    act,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
         );
         for f in [DumpFormat::Text, DumpFormat::Json, DumpFormat::Dot] {
             assert_eq!(

@@ -17,9 +17,33 @@ fn incremental_decode_equals_one_prefill_bit_for_bit() {
     ] {
         let m = common::tiny_model(preset, 21);
         let toks: Vec<u32> = vec![3, 77, 300, 5, 12, 260, 9, 41];
-        let mut a = Interpreter::new(&m, lower(&m, LowerOptions { act }).unwrap(), 64).unwrap();
+        let mut a = Interpreter::new(
+            &m,
+            lower(
+                &m,
+                LowerOptions {
+                    act,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            64,
+        )
+        .unwrap();
         let all = a.step(&toks, 0..toks.len(), &mut NoObserver).unwrap();
-        let mut b = Interpreter::new(&m, lower(&m, LowerOptions { act }).unwrap(), 64).unwrap();
+        let mut b = Interpreter::new(
+            &m,
+            lower(
+                &m,
+                LowerOptions {
+                    act,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            64,
+        )
+        .unwrap();
         let mut inc = b.step(&toks[..3], 0..3, &mut NoObserver).unwrap();
         for &t in &toks[3..] {
             inc.extend(b.step(&[t], 0..1, &mut NoObserver).unwrap());

@@ -306,6 +306,7 @@ fn exercise(bytes: Vec<u8>, name: &str, out: &mut Outcome) -> Result<(), String>
         &m,
         LowerOptions {
             act: ActSemantics::F32,
+            ..Default::default()
         },
     )
     .map_err(|e| e.to_string())?;

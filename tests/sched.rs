@@ -43,7 +43,7 @@ fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sche
                 Phase::Prefill => assert!(
                     !matches!(
                         k,
-                        KernelId::Matvec { .. } | KernelId::Prep | KernelId::AttentionSplit
+                        KernelId::Matvec { .. } | KernelId::Prep | KernelId::AttentionSplit { .. }
                     ),
                     "prefill group {} launches decode kernel {k}",
                     gr.name
@@ -54,7 +54,7 @@ fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sche
                         KernelId::Mmq { .. }
                             | KernelId::Matmul { .. }
                             | KernelId::QuantizeQ8
-                            | KernelId::Attention
+                            | KernelId::Attention { .. }
                     ),
                     "decode group {} launches prefill kernel {k}",
                     gr.name
@@ -110,7 +110,7 @@ fn fused_05b_has_five_kernels_per_block() {
         ]
     );
     // Layer 0 has a Q8_0 attn_v beside Q5_0 q/k.
-    assert_eq!(s.groups[1].kernel_names(), "prep+qkv_q5_0_q8_0_q8");
+    assert_eq!(s.groups[1].kernel_names(), "prep+qkv_q5_0_q8_0_q8_f16");
     assert_eq!(
         s.groups.last().unwrap().kernel_names(),
         "prep+matvec_q8_0_q8_none"

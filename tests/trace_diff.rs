@@ -443,3 +443,35 @@ fn chunked_and_whole_prefills_align_position_by_position() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Traces with different KV cache types differ by design (f16 rounds K and V): `diff`
+/// judges them by the cross-semantics contract and says why; the same cache type keeps
+/// the exact contract.
+#[test]
+fn kv_cache_types_are_compared_as_different_semantics() {
+    let d = scratch("kv-types");
+    let m = d.join("tiny.gguf");
+    let (code, _, err) = graphrun(&["synth", "--preset", "tiny", "-o", path(&m)]);
+    assert_eq!(code, 0, "{err}");
+    for kv in ["f16", "f32"] {
+        trace(
+            &m,
+            "hello",
+            &["--interp", "--kv", kv, "--decode", "2"],
+            &d.join(kv),
+        );
+    }
+    let (_, r, _) = diff_json(&d.join("f16"), &d.join("f32"), &[]);
+    assert_eq!(r["contract"], "trace_cross_semantics");
+    assert!(
+        r["contract_reason"]
+            .as_str()
+            .unwrap()
+            .contains("KV cache types differ (f16 vs f32)"),
+        "{}",
+        r["contract_reason"]
+    );
+    let (code, r, _) = diff_json(&d.join("f16"), &d.join("f16"), &[]);
+    assert_eq!((code, r["contract"].as_str()), (0, Some("trace_exact")));
+    let _ = std::fs::remove_dir_all(&d);
+}

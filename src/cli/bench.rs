@@ -93,7 +93,13 @@ pub fn run(a: Args) -> Result<i32> {
     }
     let gpu = !exec.interp && gpu_probe::probe(exec.device).is_ok();
     let bw = if gpu {
-        let g = lower(&m, LowerOptions { act: exec.act })?;
+        let g = lower(
+            &m,
+            LowerOptions {
+                act: exec.act,
+                kv: exec.kv,
+            },
+        )?;
         let opts = CudaOptions {
             device: exec.device,
             n_ctx: 64,
@@ -218,7 +224,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!(
             "{}",
             serde_json::json!({
-                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "fused": !exec.no_fuse,
+                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
                 "gen": a.n_gen, "reps": a.reps, "tests": list,
                 "prompt": pp.map(|t| t.name[2..].parse::<usize>().unwrap_or(0)),
                 "pp_tok_s": pp.map(|t| mean_std(&t.runs).0), "pp_runs": pp.map(|t| &t.runs),

@@ -6,7 +6,7 @@ use graphrun::exec::gpu_probe;
 use graphrun::exec::interp::Interpreter;
 use graphrun::fault::{self, Fault};
 use graphrun::graph::Graph;
-use graphrun::graph::{ActSemantics, LowerOptions, lower};
+use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
 use graphrun::model::{ModelFile, default_model_path};
 use graphrun::tokenizer::Tokenizer;
 use graphrun::{Error, Result};
@@ -23,6 +23,10 @@ pub struct ExecArgs {
     /// (dequantize the weights, f32 math).
     #[arg(long, value_enum, default_value = "q8")]
     pub act: ActSemantics,
+    /// Element type of the KV cache: `f16` (as llama.cpp keeps it: half the bytes read per
+    /// token at depth; K and V rounded to nearest even when stored) or `f32` (exact).
+    #[arg(long, value_enum, default_value = "f16")]
+    pub kv: KvType,
     /// Context size (positions in the KV cache), at most the model's training context.
     #[arg(long, default_value_t = 4096, value_parser = at_least_1)]
     pub ctx: usize,
@@ -171,7 +175,13 @@ pub fn engine<'m>(
 
 /// The graph a run executes: lowered with the chosen semantics, faults injected.
 pub fn lowered(m: &ModelFile, a: &ExecArgs) -> Result<Graph> {
-    let mut g = lower(m, LowerOptions { act: a.act })?;
+    let mut g = lower(
+        m,
+        LowerOptions {
+            act: a.act,
+            kv: a.kv,
+        },
+    )?;
     fault::inject(&mut g, &a.inject)?;
     if !a.inject.is_empty() {
         let list: Vec<String> = a.inject.iter().map(|f| f.to_string()).collect();
@@ -308,10 +318,11 @@ pub fn trace_hint(p: &PromptArgs, exec: &ExecArgs) -> String {
         .map(|m| format!(" {}", shell_word(&m.display().to_string())))
         .unwrap_or_default();
     format!(
-        "record every node up to it with: graphrun trace{model} --prompt {}{} --interp --act {} -o DIR",
+        "record every node up to it with: graphrun trace{model} --prompt {}{} --interp --act {} --kv {} -o DIR",
         shell_word(&p.prompt),
         if p.chat { " --chat" } else { "" },
-        exec.act.name()
+        exec.act.name(),
+        exec.kv.name()
     )
 }
 

@@ -4,7 +4,9 @@ use super::common::open;
 use graphrun::Result;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::{Engine, NoObserver};
-use graphrun::graph::{ActSemantics, DumpFormat, Graph, LowerOptions, NodePattern, dump, lower};
+use graphrun::graph::{
+    ActSemantics, DumpFormat, Graph, KvType, LowerOptions, NodePattern, dump, lower,
+};
 use graphrun::sched::{Phase, Schedule, schedule};
 use std::path::PathBuf;
 
@@ -35,6 +37,9 @@ pub struct Args {
     /// Activation semantics recorded on matmul nodes.
     #[arg(long, value_enum, default_value = "q8")]
     act: ActSemantics,
+    /// Element type of the KV cache recorded on kv_append and attention nodes.
+    #[arg(long, value_enum, default_value = "f16")]
+    kv: KvType,
     /// With --stage fused: the schedule without fusion (one kernel per node).
     #[arg(long)]
     no_fuse: bool,
@@ -57,7 +62,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     let m = open(a.model)?;
-    let g = lower(&m, LowerOptions { act: a.act })?;
+    let g = lower(
+        &m,
+        LowerOptions {
+            act: a.act,
+            kv: a.kv,
+        },
+    )?;
     let nodes = a
         .nodes
         .as_deref()

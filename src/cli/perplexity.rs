@@ -91,9 +91,10 @@ pub fn run(a: Args) -> Result<i32> {
         check = FiniteCheck {
             inner: &mut no_obs,
             hint: format!(
-                "record every node up to it with: graphrun trace {} --prompt TEXT --interp --act {} -o DIR",
+                "record every node up to it with: graphrun trace {} --prompt TEXT --interp --act {} --kv {} -o DIR",
                 m.path,
-                exec.act.name()
+                exec.act.name(),
+                exec.kv.name()
             ),
         };
         &mut check

@@ -53,6 +53,7 @@ pub fn meta_for(
         .to_string(),
         arch: g.arch.clone(),
         act: Some(exec.act),
+        kv: Some(g.kv_type()),
         synthetic: m.is_synthetic(),
         faults: exec.inject.iter().map(|f| f.to_string()).collect(),
         prompt_tokens: prompt.to_vec(),

@@ -105,12 +105,12 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f(
                 "k_cache",
                 Ptr,
-                "f32 [n_ctx, n_head_kv·head_dim] of this layer",
+                "KV [n_ctx, n_head_kv·head_dim] of this layer (KV: the cache element)",
             ),
             f(
                 "v_cache",
                 Ptr,
-                "f32 [n_ctx, n_head_kv·head_dim] of this layer",
+                "KV [n_ctx, n_head_kv·head_dim] of this layer",
             ),
             f(
                 "inv_freq",
@@ -230,8 +230,12 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
         name: "KvArgs",
         fields: &[
             f("x", Ptr, "f32 [T, width]"),
-            f("cache", Ptr, "f32 [n_ctx, width]"),
-            f("out", Ptr, "the rows appended (0 = not needed)"),
+            f("cache", Ptr, "KV [n_ctx, width] (KV: the cache element)"),
+            f(
+                "out",
+                Ptr,
+                "f32 [T, width]: the rows as stored (0 = not needed)",
+            ),
             f("pos", Ptr, "int [1]: position of row 0 (device memory)"),
             f("T", I32, "rows"),
             f("width", I32, "row width"),
@@ -241,8 +245,8 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
         name: "AttnArgs",
         fields: &[
             f("q", Ptr, "f32 [T, n_head·head_dim]"),
-            f("k_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
-            f("v_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("k_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
             f("out", Ptr, "f32 [T, n_head·head_dim]"),
             f(
                 "pos",
@@ -254,27 +258,56 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("head_dim", I32, "dims per head"),
             f("T", I32, "query rows"),
             f("scale", F32, "score scale 1/sqrt(head_dim)"),
+            f(
+                "kp_at",
+                I32,
+                "dynamic shared memory: float offset of the K tile (then P)",
+            ),
+            f(
+                "v_at",
+                I32,
+                "dynamic shared memory: float offset of the V tile",
+            ),
         ],
     },
     ArgStruct {
         name: "AttnSplitArgs",
         fields: &[
             f("q", Ptr, "f32 [n_head·head_dim]"),
-            f("k_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
-            f("v_cache", Ptr, "f32 [n_ctx, n_head_kv·head_dim]"),
+            f("k_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
             f("out", Ptr, "f32 [n_head·head_dim]"),
             f("pos", Ptr, "int [1]: the query's position (device memory)"),
-            f("part", Ptr, "f32 [n_head, n_split, head_dim + 2] partials"),
+            f(
+                "part",
+                Ptr,
+                "f32 [n_head, n_split, head_dim + 4] partials: max, sum, 2 unused, weighted V",
+            ),
+            f("ticket", Ptr, "unsigned [n_head_kv], zero between launches"),
             f("n_head", I32, "query heads"),
             f("n_head_kv", I32, "KV heads"),
             f("head_dim", I32, "dims per head"),
             f(
                 "n_split",
                 I32,
-                "splits of SPLIT_CHUNK positions (cover the context)",
+                "CTAs per KV head (grid.y); positions are shared out among them",
             ),
             f("scale", F32, "score scale"),
-            f("ticket", Ptr, "unsigned [n_head], zero between launches"),
+            f(
+                "nc",
+                I32,
+                "positions staged per step (32 or ATT_SPLIT_MAX_NC)",
+            ),
+            f(
+                "row_bytes",
+                I32,
+                "shared-memory stride of a staged K or V row (bytes)",
+            ),
+            f(
+                "stage_bytes",
+                I32,
+                "bytes of one stage (nc K rows, then nc V rows); two stages follow SplitHead",
+            ),
         ],
     },
     ArgStruct {

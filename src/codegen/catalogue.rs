@@ -5,8 +5,9 @@
 //! kernel's printed name (`KernelId::name`, e.g. `matvec_q4_k_q8_swiglu`) is built in
 //! `name` alone; `graphrun kernels` lists them all.
 //!
-//! Name scheme: `matvec_{w}_{act}_{epi}`, `qkv_{w_qk}_{w_v}_{act}`, `matmul_{w}_{act}`,
-//! `mmq_{w}`, `embedding_{w}`, and the plain names of the other kernels.
+//! Name scheme: `matvec_{w}_{act}_{epi}`, `qkv_{w_qk}_{w_v}_{act}_{kv}`, `matmul_{w}_{act}`,
+//! `mmq_{w}`, `embedding_{w}`, `kv_append_{kv}`, `attention_{kv}`, `attention_split_{kv}`,
+//! and the plain names of the other kernels.
 
 use std::fmt;
 
@@ -134,6 +135,39 @@ impl Act {
     }
 }
 
+/// Element type of the KV cache (the graph's `KvType`, in kernel terms): every kernel that
+/// writes or reads the cache takes it as a template parameter (`KvF32`, `KvF16` in
+/// kernels/numerics.cuh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kv {
+    F32,
+    F16,
+}
+
+impl Kv {
+    pub const ALL: [Kv; 2] = [Kv::F32, Kv::F16];
+    pub fn name(self) -> &'static str {
+        match self {
+            Kv::F32 => "f32",
+            Kv::F16 => "f16",
+        }
+    }
+    /// The C++ trait type of the cache element (kernels/numerics.cuh).
+    pub fn cpp(self) -> &'static str {
+        match self {
+            Kv::F32 => "KvF32",
+            Kv::F16 => "KvF16",
+        }
+    }
+    /// Bytes of one cache element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Kv::F32 => 4,
+            Kv::F16 => 2,
+        }
+    }
+}
+
 /// Epilogue of a decode matvec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Epi {
@@ -245,7 +279,12 @@ pub enum KernelId {
     /// Decode matrix-vector product (kernels/matvec.cu), input prepared by `Prep`.
     Matvec { w: WType, act: Act, epi: Epi },
     /// Decode Q/K/V projections (+bias) → RoPE → KV-cache append (kernels/matvec.cu).
-    Qkv { qk: WType, v: WType, act: Act },
+    Qkv {
+        qk: WType,
+        v: WType,
+        act: Act,
+        kv: Kv,
+    },
     /// Prefill product over T token rows on CUDA cores (kernels/matmul.cu).
     Matmul { w: WType, act: Act },
     /// Prefill q8 product as a tiled integer GEMM on tensor cores (kernels/mmq.cu).
@@ -257,16 +296,18 @@ pub enum KernelId {
     /// RoPE over T rows (kernels/elementwise.cu).
     Rope,
     /// Append T rows to a KV cache (kernels/elementwise.cu).
-    KvAppend,
+    KvAppend { kv: Kv },
     /// Quantize T activation rows to Q8_0/Q8_K for the prefill GEMMs (kernels/quantize.cu).
     QuantizeQ8,
     /// Decode input preparation: optional RMSNorm prologue, then Q8_0/Q8_K and/or an f32
     /// copy for the matvecs (kernels/quantize.cu).
     Prep,
-    /// Prefill attention, one CTA per (head, query row) (kernels/attention.cu).
-    Attention,
-    /// Decode attention split over positions, merged by the last CTA (kernels/attention.cu).
-    AttentionSplit,
+    /// Prefill attention, flash-attention style: a CTA takes a tile of query rows of one KV
+    /// group and streams the cache through shared memory (kernels/attention.cu).
+    Attention { kv: Kv },
+    /// Decode attention: a CTA per (KV head, split of positions) serving every query head
+    /// of the group, merged by the group's last CTA (kernels/attention.cu).
+    AttentionSplit { kv: Kv },
     /// Greedy token on the device (kernels/argmax.cu).
     Argmax,
     /// A plain streaming read, for `graphrun bench`'s bandwidth ceiling (kernels/bandwidth.cu).
@@ -294,22 +335,23 @@ impl KernelId {
             for v in WType::ALL {
                 if qk.quantized() == v.quantized() {
                     for &act in qk.acts() {
-                        k.push(KernelId::Qkv { qk, v, act });
+                        for kv in Kv::ALL {
+                            k.push(KernelId::Qkv { qk, v, act, kv });
+                        }
                     }
                 }
             }
         }
         k.extend(Elt::ALL.map(KernelId::Elt));
-        k.extend([
-            KernelId::Rope,
-            KernelId::KvAppend,
-            KernelId::QuantizeQ8,
-            KernelId::Prep,
-            KernelId::Attention,
-            KernelId::AttentionSplit,
-            KernelId::Argmax,
-            KernelId::ReadBandwidth,
-        ]);
+        k.extend([KernelId::Rope, KernelId::QuantizeQ8, KernelId::Prep]);
+        for kv in Kv::ALL {
+            k.extend([
+                KernelId::KvAppend { kv },
+                KernelId::Attention { kv },
+                KernelId::AttentionSplit { kv },
+            ]);
+        }
+        k.extend([KernelId::Argmax, KernelId::ReadBandwidth]);
         k
     }
 
@@ -319,19 +361,25 @@ impl KernelId {
             KernelId::Matvec { w, act, epi } => {
                 format!("matvec_{}_{}_{}", w.name(), act.name(), epi.name())
             }
-            KernelId::Qkv { qk, v, act } => {
-                format!("qkv_{}_{}_{}", qk.name(), v.name(), act.name())
+            KernelId::Qkv { qk, v, act, kv } => {
+                format!(
+                    "qkv_{}_{}_{}_{}",
+                    qk.name(),
+                    v.name(),
+                    act.name(),
+                    kv.name()
+                )
             }
             KernelId::Matmul { w, act } => format!("matmul_{}_{}", w.name(), act.name()),
             KernelId::Mmq { w } => format!("mmq_{}", w.name()),
             KernelId::Embedding { w } => format!("embedding_{}", w.name()),
             KernelId::Elt(e) => e.name().to_string(),
             KernelId::Rope => "rope".into(),
-            KernelId::KvAppend => "kv_append".into(),
+            KernelId::KvAppend { kv } => format!("kv_append_{}", kv.name()),
             KernelId::QuantizeQ8 => "quantize_q8".into(),
             KernelId::Prep => "prep".into(),
-            KernelId::Attention => "attention".into(),
-            KernelId::AttentionSplit => "attention_split".into(),
+            KernelId::Attention { kv } => format!("attention_{}", kv.name()),
+            KernelId::AttentionSplit { kv } => format!("attention_split_{}", kv.name()),
             KernelId::Argmax => "argmax".into(),
             KernelId::ReadBandwidth => "read_bandwidth".into(),
         }
@@ -348,9 +396,9 @@ impl KernelId {
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } => Family::Mmq,
             KernelId::Embedding { .. } => Family::Embedding,
-            KernelId::Elt(_) | KernelId::Rope | KernelId::KvAppend => Family::Elementwise,
+            KernelId::Elt(_) | KernelId::Rope | KernelId::KvAppend { .. } => Family::Elementwise,
             KernelId::QuantizeQ8 | KernelId::Prep => Family::Quantize,
-            KernelId::Attention | KernelId::AttentionSplit => Family::Attention,
+            KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Family::Attention,
             KernelId::Argmax => Family::Argmax,
             KernelId::ReadBandwidth => Family::Bandwidth,
         }
@@ -366,11 +414,11 @@ impl KernelId {
             KernelId::Embedding { .. } => "EmbArgs",
             KernelId::Elt(_) => "EltArgs",
             KernelId::Rope => "RopeArgs",
-            KernelId::KvAppend => "KvArgs",
+            KernelId::KvAppend { .. } => "KvArgs",
             KernelId::QuantizeQ8 => "QuantizeArgs",
             KernelId::Prep => "PrepArgs",
-            KernelId::Attention => "AttnArgs",
-            KernelId::AttentionSplit => "AttnSplitArgs",
+            KernelId::Attention { .. } => "AttnArgs",
+            KernelId::AttentionSplit { .. } => "AttnSplitArgs",
             KernelId::Argmax => "ArgmaxArgs",
             KernelId::ReadBandwidth => "ReadArgs",
         }
@@ -382,15 +430,22 @@ impl KernelId {
             KernelId::Matvec { w, act, epi } => {
                 format!("matvec_impl<{}, {}, {}>", w.cpp(), act.cpp(), epi.cpp())
             }
-            KernelId::Qkv { qk, v, act } => {
-                format!("qkv_impl<{}, {}, {}>", qk.cpp(), v.cpp(), act.cpp())
-            }
+            KernelId::Qkv { qk, v, act, kv } => format!(
+                "qkv_impl<{}, {}, {}, {}>",
+                qk.cpp(),
+                v.cpp(),
+                act.cpp(),
+                kv.cpp()
+            ),
             KernelId::Matmul { w, act } => format!("matmul_impl<{}, {}>", w.cpp(), act.cpp()),
             KernelId::Mmq { w } => format!("mmq_impl<{}>", w.cpp()),
             KernelId::Embedding { w } => format!("embedding_impl<{}>", w.cpp()),
             KernelId::Elt(e) => format!("{}_impl", e.name()),
             KernelId::ReadBandwidth => "read_bw_impl".into(),
             KernelId::QuantizeQ8 => "quantize_impl".into(),
+            KernelId::KvAppend { kv } => format!("kv_append_impl<{}>", kv.cpp()),
+            KernelId::Attention { kv } => format!("attention_impl<{}>", kv.cpp()),
+            KernelId::AttentionSplit { kv } => format!("attention_split_impl<{}>", kv.cpp()),
             other => format!("{}_impl", other.name()),
         }
     }
@@ -399,9 +454,12 @@ impl KernelId {
     /// stream weights: 4 resident CTAs of 256 threads per SM (at most 64 registers a thread)
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
     /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
+    /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
+    /// registers a thread), so one CTA's tile loads overlap the other's arithmetic.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             _ => None,
         }
     }
@@ -423,8 +481,24 @@ pub const MMQ_BN: u32 = 128;
 pub const MMQ_CH: u32 = 128;
 /// Dynamic shared memory of the prefill GEMM: `sizeof(MmqSmem)`, asserted in kernels/mmq.cu.
 pub const MMQ_SMEM_BYTES: u32 = 79872;
-/// Positions per CTA of the decode attention (kernels/attention.cu).
-pub const ATT_SPLIT_CHUNK: u32 = 32;
+/// Attention (kernels/attention.cu). Both kernels run at most ATT_THREADS threads; they
+/// handle up to ATT_MAX_GROUP query heads per KV head and head dims up to ATT_MAX_HD (a
+/// multiple of 16; the engine checks the model).
+pub const ATT_THREADS: u32 = 256;
+pub const ATT_MAX_GROUP: u32 = 8;
+pub const ATT_MAX_HD: u32 = 128;
+/// Prefill tile: ATT_BK keys per step, ATT_KEY_THREADS threads across them, and
+/// ATT_ROWS_PER_THREAD query rows per thread (a CTA of n threads takes n / 4 query rows).
+/// Shared rows are padded by ATT_PAD floats (conflict-free 16-byte reads).
+pub const ATT_BK: u32 = 64;
+pub const ATT_KEY_THREADS: u32 = 16;
+pub const ATT_ROWS_PER_THREAD: u32 = 4;
+pub const ATT_PAD: u32 = 4;
+/// Decode: positions staged per step (at most), and the bytes of the fixed part of its
+/// shared memory (`SplitHead`, asserted in kernels/attention.cu): the group's queries, the
+/// step's probabilities and the per-head rescale factors.
+pub const ATT_SPLIT_MAX_NC: u32 = 64;
+pub const ATT_SPLIT_HEAD_BYTES: u32 = 6192;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
 
@@ -435,6 +509,14 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("MM_BN", MMQ_BN),
     ("MM_CH", MMQ_CH),
     ("MMQ_SMEM_BYTES", MMQ_SMEM_BYTES),
-    ("SPLIT_CHUNK", ATT_SPLIT_CHUNK),
+    ("ATT_THREADS", ATT_THREADS),
+    ("ATT_MAX_GROUP", ATT_MAX_GROUP),
+    ("ATT_MAX_HD", ATT_MAX_HD),
+    ("ATT_BK", ATT_BK),
+    ("ATT_KEY_THREADS", ATT_KEY_THREADS),
+    ("ATT_ROWS_PER_THREAD", ATT_ROWS_PER_THREAD),
+    ("ATT_PAD", ATT_PAD),
+    ("ATT_SPLIT_MAX_NC", ATT_SPLIT_MAX_NC),
+    ("ATT_SPLIT_HEAD_BYTES", ATT_SPLIT_HEAD_BYTES),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
 ];

@@ -9,10 +9,10 @@
 pub mod arg_structs;
 pub mod catalogue;
 
-pub use catalogue::{Act, Elt, Epi, Family, KernelId, WType};
+pub use catalogue::{Act, Elt, Epi, Family, KernelId, Kv, WType};
 
 use crate::error::{Error, Result};
-use crate::graph::ActSemantics;
+use crate::graph::{ActSemantics, KvType};
 use crate::quant::GgmlType;
 use std::path::PathBuf;
 
@@ -34,6 +34,15 @@ impl From<ActSemantics> for Act {
         match a {
             ActSemantics::F32 => Act::F32,
             ActSemantics::Q8 => Act::Q8,
+        }
+    }
+}
+
+impl From<KvType> for Kv {
+    fn from(k: KvType) -> Kv {
+        match k {
+            KvType::F32 => Kv::F32,
+            KvType::F16 => Kv::F16,
         }
     }
 }

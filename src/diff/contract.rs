@@ -9,8 +9,8 @@ use crate::graph::ActSemantics;
 use crate::trace::Record;
 use std::path::Path;
 
-/// The contract for a comparison when none is given: different activation semantics →
-/// `trace_cross_semantics`; two interpreter runs (any file format) → `trace_exact` (the
+/// The contract for a comparison when none is given: different activation semantics or
+/// KV cache types (f16 rounds K and V) → `trace_cross_semantics`; two interpreter runs (any file format) → `trace_exact` (the
 /// interpreter is deterministic, and GGUF vs APR must be bit-identical); anything else
 /// (GPU vs interpreter, fused vs unfused) → `trace_same_semantics`.
 pub fn choose_contract(a: &Side, b: &Side) -> (&'static str, String) {
@@ -19,6 +19,15 @@ pub fn choose_contract(a: &Side, b: &Side) -> (&'static str, String) {
             return (
                 "trace_cross_semantics",
                 format!("activation semantics differ ({} vs {})", x.name(), y.name()),
+            );
+        }
+        _ => {}
+    }
+    match (a.kv, b.kv) {
+        (Some(x), Some(y)) if x != y => {
+            return (
+                "trace_cross_semantics",
+                format!("KV cache types differ ({} vs {})", x.name(), y.name()),
             );
         }
         _ => {}

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::Executor;
-use crate::graph::ActSemantics;
+use crate::graph::{ActSemantics, KvType};
 use crate::trace::{self, Meta, Record, npy};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,7 @@ impl Trace {
             path: self.dir.display().to_string(),
             executor: m.executor.or(Some(self.records[0].executor)),
             act: m.act.or_else(|| self.records.iter().find_map(|r| r.act)),
+            kv: m.kv,
             format: m.format,
             fused: m.fused,
             synthetic: m.synthetic,
@@ -71,6 +72,8 @@ pub struct Side {
     pub path: String,
     pub executor: Option<Executor>,
     pub act: Option<ActSemantics>,
+    /// KV cache element type, when recorded.
+    pub kv: Option<KvType>,
     pub format: String,
     pub fused: bool,
     /// Synthetic (random) weights rather than a real model's.
@@ -86,6 +89,9 @@ impl Side {
             self.executor.map_or("?", Executor::name),
             self.act.map_or("?", ActSemantics::name)
         );
+        if let Some(kv) = self.kv {
+            s += &format!(", kv {}", kv.name());
+        }
         if self.executor == Some(Executor::Cuda) {
             s += if self.fused { ", fused" } else { ", unfused" };
         }

@@ -22,15 +22,21 @@ fn params(n: &Node) -> String {
             n_head,
             head_dim,
         } => format!("{rope:?} base={base} heads={n_head}x{head_dim}"),
-        Op::KvAppend { layer, cache } => format!("cache={cache:?} layer={layer}"),
+        Op::KvAppend { layer, cache, kv } => {
+            format!("cache={cache:?} layer={layer} kv={}", kv.name())
+        }
         Op::Attention {
             n_head,
             n_head_kv,
             head_dim,
             scale,
+            kv,
             ..
         } => {
-            format!("heads={n_head} kv_heads={n_head_kv} dim={head_dim} scale={scale}")
+            format!(
+                "heads={n_head} kv_heads={n_head_kv} dim={head_dim} scale={scale} kv={}",
+                kv.name()
+            )
         }
         _ => String::new(),
     }

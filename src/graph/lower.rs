@@ -23,7 +23,7 @@
 //!   not. No case is left to a warning.
 
 use super::arch::{ArchSpec, NodeSpec, OutDim};
-use super::{ActSemantics, Graph, KvKind, Node, NodeId, Op, WeightRef};
+use super::{ActSemantics, Graph, KvKind, KvType, Node, NodeId, Op, WeightRef};
 use crate::error::{Error, Result};
 use crate::model::{Metadata, ModelFile};
 use crate::quant::GgmlType;
@@ -36,12 +36,15 @@ use std::collections::{HashMap, HashSet};
 pub struct LowerOptions {
     /// Activation semantics of every quantized matmul node.
     pub act: ActSemantics,
+    /// Element type of the KV cache (every kv_append and attention node).
+    pub kv: KvType,
 }
 
 impl Default for LowerOptions {
     fn default() -> Self {
         LowerOptions {
             act: ActSemantics::Q8,
+            kv: KvType::F16,
         }
     }
 }
@@ -477,6 +480,7 @@ impl Builder<'_> {
                     Op::KvAppend {
                         layer: need_layer()?,
                         cache: kind,
+                        kv: self.opts.kv,
                     },
                     in_w,
                 )
@@ -491,6 +495,7 @@ impl Builder<'_> {
                     n_head_kv: hp.n_head_kv,
                     head_dim: hp.head_dim,
                     scale: 1.0 / (hp.head_dim as f32).sqrt(),
+                    kv: self.opts.kv,
                 };
                 (op, in_w)
             }

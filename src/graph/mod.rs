@@ -13,7 +13,7 @@ pub use arch::{ArchSpec, arch_names};
 pub use dump::{DumpFormat, dump};
 pub use fault::FaultKind;
 pub use lower::{LowerOptions, lower};
-pub use op::{ActSemantics, KvKind, Op};
+pub use op::{ActSemantics, KvKind, KvType, Op};
 pub use pattern::NodePattern;
 
 use crate::model::Hparams;
@@ -117,6 +117,17 @@ impl Graph {
 
     pub fn node(&self, id: NodeId) -> &Node {
         &self.g[NodeIndex::new(id.index())]
+    }
+
+    /// Element type of the KV cache (lowering gives every kv_append and attention node the
+    /// same; the default for a graph without them).
+    pub fn kv_type(&self) -> KvType {
+        self.nodes()
+            .find_map(|(_, n)| match n.op {
+                Op::KvAppend { kv, .. } | Op::Attention { kv, .. } => Some(kv),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {

@@ -28,6 +28,38 @@ impl ActSemantics {
     }
 }
 
+/// Element type of the KV cache, a property of the graph (its kv_append and attention
+/// nodes carry it). K and V rows are rounded to it when appended — f16: round to nearest
+/// even, exactly as the GPU stores them — and read back exactly by every executor. f16 is
+/// what llama.cpp keeps (half the bytes read per decode step at depth); f32 keeps every
+/// value as computed.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KvType {
+    #[default]
+    F16,
+    F32,
+}
+
+impl KvType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::F32 => "f32",
+        }
+    }
+
+    /// The value the cache holds for `v`.
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            KvType::F16 => half::f16::from_f32(v).to_f32(),
+            KvType::F32 => v,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KvKind {
@@ -55,15 +87,22 @@ pub enum Op {
         n_head: usize,
         head_dim: usize,
     },
-    /// Append the step's rows to layer `layer`'s K or V cache; output = the rows appended.
-    KvAppend { layer: usize, cache: KvKind },
-    /// Causal GQA attention of the step's queries over layer `layer`'s cache.
+    /// Append the step's rows to layer `layer`'s K or V cache, rounded to the cache's
+    /// element type `kv`; output = the rows as stored.
+    KvAppend {
+        layer: usize,
+        cache: KvKind,
+        kv: KvType,
+    },
+    /// Causal GQA attention of the step's queries over layer `layer`'s cache (elements of
+    /// type `kv`, read exactly).
     Attention {
         layer: usize,
         n_head: usize,
         n_head_kv: usize,
         head_dim: usize,
         scale: f32,
+        kv: KvType,
     },
     /// y = x · sigmoid(x).
     Silu,

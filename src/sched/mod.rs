@@ -19,7 +19,7 @@ mod plan;
 
 pub use plan::BufferPlan;
 
-use crate::codegen::{Act, Elt, Epi, KernelId, WType};
+use crate::codegen::{Act, Elt, Epi, KernelId, Kv, WType};
 use crate::error::{Error, Result};
 use crate::graph::{FaultKind, Graph, Node, NodeId, Op};
 use serde::Serialize;
@@ -169,8 +169,10 @@ pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>
                 vec![KernelId::Matmul { w, act }]
             }
         }
-        Op::Attention { .. } if phase == Phase::Decode => vec![KernelId::AttentionSplit],
-        Op::Attention { .. } => vec![KernelId::Attention],
+        Op::Attention { kv, .. } if phase == Phase::Decode => {
+            vec![KernelId::AttentionSplit { kv: Kv::from(*kv) }]
+        }
+        Op::Attention { kv, .. } => vec![KernelId::Attention { kv: Kv::from(*kv) }],
         Op::Embedding => vec![KernelId::Embedding { w: gpu_wtype(n)? }],
         Op::RmsNorm { .. } => vec![KernelId::Elt(Elt::RmsNorm)],
         Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => vec![KernelId::Elt(Elt::Scale)],
@@ -179,7 +181,7 @@ pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>
         Op::Mul => vec![KernelId::Elt(Elt::Mul)],
         Op::Silu => vec![KernelId::Elt(Elt::Silu)],
         Op::Rope { .. } => vec![KernelId::Rope],
-        Op::KvAppend { .. } => vec![KernelId::KvAppend],
+        Op::KvAppend { kv, .. } => vec![KernelId::KvAppend { kv: Kv::from(*kv) }],
     };
     if let Some(FaultKind::Scale(_)) = n.fault {
         k.push(KernelId::Elt(Elt::Scale));
@@ -276,12 +278,16 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<Kernel
     let mut nodes = vec![norm, q, k, v, rope_q, rope_k, k_cache, v_cache];
     nodes.extend([q_bias, k_bias, v_bias].into_iter().flatten());
     nodes.sort();
+    let Op::KvAppend { kv, .. } = c.node(k_cache).op else {
+        return None;
+    };
     let kernels = vec![
         KernelId::Prep,
         KernelId::Qkv {
             qk: tq,
             v: tv,
             act: tq.effective_act(Act::from(acts.0)),
+            kv: Kv::from(kv),
         },
     ];
     Some((

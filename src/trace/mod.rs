@@ -9,7 +9,7 @@ pub use stats::Stats;
 
 use crate::error::{Error, Result};
 use crate::exec::{Executor, Observer};
-use crate::graph::{ActSemantics, Node, NodeId, Op};
+use crate::graph::{ActSemantics, KvType, Node, NodeId, Op};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,10 @@ pub struct Meta {
     pub executor: Option<Executor>,
     /// Activation semantics of the graph's matmuls (`f32` | `q8`).
     pub act: Option<ActSemantics>,
+    /// Element type of the KV cache (`f16` | `f32`; null in traces written before it was
+    /// recorded).
+    #[serde(default)]
+    pub kv: Option<KvType>,
     /// The model's weights are graphrun's synthetic ones (random, well-scaled): q8 drift
     /// bands differ from real weights' (contracts/trace_same_semantics.toml).
     #[serde(default)]

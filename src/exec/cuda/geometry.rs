@@ -2,8 +2,12 @@
 //! device's properties (SM count, resident CTAs per SM), never from one card's constants.
 //! Pure functions, so the policy is tested without a GPU.
 
-use crate::codegen::WType;
-use crate::codegen::catalogue::{MATVEC_THREADS, MMQ_BM, MMQ_BN};
+use crate::codegen::catalogue::{
+    ATT_BK, ATT_KEY_THREADS, ATT_PAD, ATT_ROWS_PER_THREAD, ATT_SPLIT_HEAD_BYTES, ATT_SPLIT_MAX_NC,
+    ATT_THREADS, MATVEC_THREADS, MMQ_BM, MMQ_BN,
+};
+use crate::codegen::{Kv, WType};
+use crate::error::{Error, Result};
 
 /// CTAs (256 threads, grid-stride loops) for an elementwise kernel over `count` elements.
 pub(super) fn elt_grid(count: usize) -> u32 {
@@ -76,6 +80,111 @@ pub(super) fn matvec_grid(rows: usize, w: WType, k: usize, slots: usize) -> (u32
     (grid(ks) as u32, ks as i32)
 }
 
+/// A prefill attention launch (kernels/attention.cu, attention_impl): threads per CTA (n/4
+/// query rows each), the grid, and the dynamic shared memory with its layout (float
+/// offsets of the K/P and V tiles; Q at 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AttnTile {
+    pub threads: u32,
+    pub grid: (u32, u32),
+    pub kp_at: u32,
+    pub v_at: u32,
+    pub smem: u32,
+}
+
+/// The prefill attention tiles for `t` query rows, `group` query heads per KV head: the
+/// largest CTA (256, 128 or 64 threads: 64, 32 or 16 (row, head) pairs) whose grid still
+/// covers the `n_sm` SMs and whose shared memory fits `max_smem`, else the smallest that
+/// fits (short prompts). Shared memory per CTA: Q [rows][hd+4], K [64][hd+4] (P [rows][68]
+/// reuses it), V [64][hd] in f32 — 98 KB for 64 rows at head dim 128.
+pub(super) fn attention_tile(
+    t: usize,
+    group: usize,
+    n_kv: usize,
+    hd: usize,
+    n_sm: u32,
+    max_smem: u32,
+) -> Result<AttnTile> {
+    let (bk, pad) = (ATT_BK as usize, ATT_PAD as usize);
+    let layout = |threads: u32| {
+        let rows = (threads / ATT_KEY_THREADS * ATT_ROWS_PER_THREAD) as usize;
+        let kp_at = rows * (hd + pad);
+        let v_at = kp_at + (bk * (hd + pad)).max(rows * (bk + pad));
+        let smem = (v_at + bk * hd) * 4;
+        let grid = ((t * group).div_ceil(rows) as u32, n_kv as u32);
+        AttnTile {
+            threads,
+            grid,
+            kp_at: kp_at as u32,
+            v_at: v_at as u32,
+            smem: smem as u32,
+        }
+    };
+    let fitting: Vec<AttnTile> = [ATT_THREADS, ATT_THREADS / 2, ATT_THREADS / 4]
+        .into_iter()
+        .map(layout)
+        .filter(|a| a.smem <= max_smem)
+        .collect();
+    let last = *fitting.last().ok_or_else(|| {
+        Error::invalid(format!(
+            "prefill attention needs {} bytes of shared memory per CTA at head dim {hd}; this GPU allows {max_smem}",
+            layout(ATT_THREADS / 4).smem
+        ))
+    })?;
+    Ok(fitting
+        .into_iter()
+        .find(|a| a.grid.0 * a.grid.1 >= n_sm)
+        .unwrap_or(last))
+}
+
+/// The decode attention launch (kernels/attention.cu, attention_split_impl): CTAs per KV
+/// head, positions staged per step, the staged row stride, the bytes of a stage and the
+/// dynamic shared memory (SplitHead, then the stage area: two stages, which the slice sums
+/// and the merge weights reuse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SplitGeom {
+    pub n_split: u32,
+    pub nc: u32,
+    pub row_bytes: u32,
+    pub stage_bytes: u32,
+    pub smem: u32,
+}
+
+/// Decode attention geometry: ceil(SMs / KV heads) splits per KV head, so one CTA per SM
+/// streams the cache at depth (each split takes an equal share of the positions at run
+/// time), with two stages of 64 positions in flight when they fit the shared memory, else
+/// of 32.
+pub(super) fn attention_split_geom(
+    n_sm: u32,
+    n_kv: usize,
+    group: usize,
+    hd: usize,
+    kv: Kv,
+    max_smem: u32,
+) -> Result<SplitGeom> {
+    let n_split = (n_sm as usize).div_ceil(n_kv).max(1);
+    let row_bytes = hd * kv.bytes() + 16;
+    for nc in [ATT_SPLIT_MAX_NC as usize, 32] {
+        let stage = 2 * nc * row_bytes;
+        let area = (2 * stage)
+            .max(ATT_THREADS as usize * group * 16)
+            .max(group * n_split * 4);
+        let smem = ATT_SPLIT_HEAD_BYTES as usize + area;
+        if smem <= max_smem as usize {
+            return Ok(SplitGeom {
+                n_split: n_split as u32,
+                nc: nc as u32,
+                row_bytes: row_bytes as u32,
+                stage_bytes: stage as u32,
+                smem: smem as u32,
+            });
+        }
+    }
+    Err(Error::invalid(format!(
+        "decode attention needs more shared memory per CTA than this GPU allows ({max_smem} bytes) at head dim {hd}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +208,53 @@ mod tests {
                 assert!((1..=8).contains(&ks) && (ks as u32).is_power_of_two());
             }
         }
+    }
+
+    #[test]
+    fn prefill_attention_tiles_fit_the_device_and_fill_it() {
+        // H200 (132 SMs, 227 KB), 7B (G = 7, 4 KV heads, hd 128), a 512-row chunk: the
+        // largest tile, 56 × 4 = 224 CTAs of 98 KB (two per SM).
+        let h200 = attention_tile(512, 7, 4, 128, 132, 232_448).unwrap();
+        assert_eq!(h200.threads, 256);
+        assert_eq!(h200.grid, (56, 4));
+        assert_eq!(h200.smem, 100_352);
+        assert_eq!(h200.kp_at, 64 * 132);
+        assert_eq!(h200.v_at, 2 * 64 * 132);
+        // 1.5B (G = 6, 2 KV heads): 64-row tiles give 96 CTAs < 132 SMs: 32-row tiles.
+        let a = attention_tile(512, 6, 2, 128, 132, 232_448).unwrap();
+        assert_eq!((a.threads, a.grid), (128, (96, 2)));
+        // RTX 4090 (128 SMs, 99 KB per CTA): the 98 KB tile still fits.
+        let b = attention_tile(512, 7, 4, 128, 128, 101_376).unwrap();
+        assert_eq!(b.threads, 256);
+        // A GPU with less: the 32-row tile (82 KB).
+        let c = attention_tile(512, 7, 4, 128, 128, 90_000).unwrap();
+        assert_eq!(c.threads, 128);
+        assert!(c.smem <= 90_000);
+        // A short prompt: the smallest tile, every row covered.
+        let d = attention_tile(7, 7, 2, 64, 132, 232_448).unwrap();
+        assert_eq!(d.threads, 64);
+        assert!(d.grid.0 as usize * 16 >= 49);
+        // Too little shared memory is an error that says so.
+        let e = attention_tile(7, 7, 2, 128, 132, 48 * 1024).unwrap_err();
+        assert!(e.to_string().contains("shared memory"), "{e}");
+    }
+
+    #[test]
+    fn decode_attention_splits_follow_the_sm_count() {
+        // H200, 7B: 33 splits × 4 KV heads ≈ one CTA per SM; f16 stages of 64 positions.
+        let g = attention_split_geom(132, 4, 7, 128, Kv::F16, 232_448).unwrap();
+        assert_eq!((g.n_split, g.nc, g.row_bytes), (33, 64, 272));
+        assert_eq!(g.stage_bytes, 2 * 64 * 272);
+        assert_eq!(g.smem, ATT_SPLIT_HEAD_BYTES + 4 * 64 * 272);
+        // RTX 4090 with an f32 cache: 64-position stages (135 KB) do not fit: 32.
+        let h = attention_split_geom(128, 2, 6, 128, Kv::F32, 101_376).unwrap();
+        assert_eq!((h.n_split, h.nc), (64, 32));
+        assert!(h.smem <= 101_376);
+        // The stage area also holds the slice sums (256 threads × G float4s) and the merge
+        // weights (G × n_split floats).
+        let t = attention_split_geom(132, 1, 8, 16, Kv::F16, 232_448).unwrap();
+        assert!(t.smem - ATT_SPLIT_HEAD_BYTES >= 256 * 8 * 16);
+        assert!(t.smem - ATT_SPLIT_HEAD_BYTES >= 8 * t.n_split * 4);
     }
 
     #[test]

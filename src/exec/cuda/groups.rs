@@ -49,7 +49,7 @@ impl CudaEngine<'_> {
                 rope_q,
                 ..
             } => {
-                let KernelId::Qkv { qk, v: wv, act } = main else {
+                let KernelId::Qkv { .. } = main else {
                     unreachable!("the qkv pass schedules a qkv kernel, not {main}")
                 };
                 self.qkv(
@@ -58,7 +58,7 @@ impl CudaEngine<'_> {
                     [q, k, v],
                     [q_bias, k_bias, v_bias],
                     rope_q,
-                    (qk, wv, act),
+                    main,
                 )
             }
             GroupKind::NormGateUp {
@@ -186,8 +186,17 @@ impl CudaEngine<'_> {
         [q, k, v]: [NodeId; 3],
         [bq, bk, bv]: [Option<NodeId>; 3],
         rope_q: NodeId,
-        (wqk, wv, act): (WType, WType, Act),
+        kernel: KernelId,
     ) -> Result<()> {
+        let KernelId::Qkv {
+            qk: wqk,
+            v: wv,
+            act,
+            ..
+        } = kernel
+        else {
+            unreachable!("qkv called with {kernel}")
+        };
         let hp = self.graph.hparams.clone();
         let nq = self.graph.node(q);
         let (kdim, layer) = (nq.in_width(), nq.layer.expect("a block node"));
@@ -220,11 +229,6 @@ impl CudaEngine<'_> {
             rb_k: rb[1],
             rb_v: rb[2],
             neox: (hp.rope_type == Some(RopeType::Neox)) as i32,
-        };
-        let kernel = KernelId::Qkv {
-            qk: wqk,
-            v: wv,
-            act,
         };
         let grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
         self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)

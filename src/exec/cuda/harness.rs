@@ -4,6 +4,7 @@
 
 use super::device::cuda_err;
 use super::{CudaEngine, phase_index};
+use crate::codegen::Kv;
 use crate::error::{Error, Result};
 use crate::graph::{KvKind, NodeId};
 use crate::sched::{Phase, Schedule};
@@ -57,31 +58,35 @@ impl CudaEngine<'_> {
         Ok(host)
     }
 
-    /// Writes rows 0.. of a layer's K or V cache.
+    /// Writes elements 0.. of a layer's K or V cache, converted to the cache's element type
+    /// (f16: round to nearest even, as the interpreter's `write_cache`).
     pub fn write_cache(&mut self, layer: usize, kind: KvKind, data: &[f32]) -> Result<()> {
+        let bytes: Vec<u8> = match self.kv {
+            Kv::F32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Kv::F16 => data
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+        };
         let c = match kind {
             KvKind::K => &mut self.k_cache[layer],
             KvKind::V => &mut self.v_cache[layer],
         };
         self.dev
             .stream
-            .memcpy_htod(data, &mut c.slice_mut(0..data.len()))
+            .memcpy_htod(&bytes, &mut c.slice_mut(0..bytes.len()))
             .map_err(cuda_err("writing the cache"))
     }
 
-    /// Reads elements `range` of a layer's K or V cache.
+    /// Reads elements `range` of a layer's K or V cache, widened to f32.
     pub fn read_cache(
         &mut self,
         layer: usize,
         kind: KvKind,
         range: Range<usize>,
     ) -> Result<Vec<f32>> {
-        let mut host = vec![0.0f32; range.len()];
-        self.dev
-            .stream
-            .memcpy_dtoh(&self.cache(layer, kind).slice(range), &mut host)
-            .map_err(cuda_err("reading the cache"))?;
-        Ok(host)
+        self.dev.sync()?;
+        self.cache_values(layer, kind, range)
     }
 
     /// Uploads token ids (for the embedding) without running anything.

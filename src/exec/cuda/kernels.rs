@@ -101,12 +101,19 @@ impl Kernels {
         let f = m
             .load_function(&k.name())
             .map_err(cuda_err("loading a kernel"))?;
-        if k.family() == Family::Mmq {
+        // Kernels with more than 48 KB of dynamic shared memory opt in: the GEMM's fixed
+        // size, the attention kernels' the device's limit (their tiles are sized from it).
+        let opt_in = match k.family() {
+            Family::Mmq => Some(MMQ_SMEM_BYTES),
+            Family::Attention => Some(dev.max_smem),
+            _ => None,
+        };
+        if let Some(bytes) = opt_in {
             f.set_attribute(
                 CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                MMQ_SMEM_BYTES as i32,
+                bytes as i32,
             )
-            .map_err(cuda_err("raising the GEMM's shared memory limit"))?;
+            .map_err(cuda_err("raising a kernel's shared memory limit"))?;
         }
         self.funcs.insert(k, f.clone());
         Ok(f)

@@ -1,7 +1,7 @@
 //! The CUDA executor: runs the scheduled graph with the generated kernels.
 //!
 //! - Weights are uploaded once as raw GGML blocks (norm and bias vectors as f32).
-//! - The KV cache (f32) lives on the device; positions and token ids are read by the kernels
+//! - The KV cache (f16 or f32, the graph's `KvType`) lives on the device; positions and token ids are read by the kernels
 //!   from device memory, so the decode step can be captured once as a CUDA graph and
 //!   replayed (`step_argmax`), with greedy argmax on the device (4 bytes back per token).
 //! - Decode (T = 1) runs the fused schedule (or one kernel per node with `--no-fuse`);
@@ -25,11 +25,12 @@ mod step;
 mod upload;
 
 use self::device::Device;
+use self::geometry::SplitGeom;
 use self::kernels::Kernels;
 use self::upload::Weights;
 use super::{Engine, Observer};
-use crate::codegen::KernelId;
-use crate::codegen::catalogue::{ARGMAX_CTAS, ATT_SPLIT_CHUNK};
+use crate::codegen::catalogue::{ARGMAX_CTAS, ATT_MAX_GROUP, ATT_MAX_HD};
+use crate::codegen::{KernelId, Kv};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, KvKind, NodeId};
 use crate::model::ModelFile;
@@ -72,11 +73,11 @@ struct Scratch {
     amax: CudaSlice<i32>,
     amax_part: CudaSlice<u32>,
     inv_freq: CudaSlice<f32>,
-    /// Decode attention partials `[n_head, att_splits, head_dim + 2]` and per-head tickets
-    /// of its last-CTA merge (kernels/attention.cu).
+    /// Decode attention partials `[n_head, n_split, head_dim + 4]`, per-KV-head tickets of
+    /// its last-CTA merge, and its launch geometry (kernels/attention.cu).
     att_part: CudaSlice<f32>,
     att_ticket: CudaSlice<u32>,
-    att_splits: usize,
+    att: SplitGeom,
 }
 
 pub struct CudaEngine<'m> {
@@ -89,8 +90,11 @@ pub struct CudaEngine<'m> {
     dev: Device,
     kernels: Kernels,
     weights: Weights,
-    k_cache: Vec<CudaSlice<f32>>,
-    v_cache: Vec<CudaSlice<f32>>,
+    /// Element type of the caches, and per layer the K and V caches `[n_ctx, kv_width]` of
+    /// that type (as bytes).
+    kv: Kv,
+    k_cache: Vec<CudaSlice<u8>>,
+    v_cache: Vec<CudaSlice<u8>>,
     logits: CudaSlice<f32>,
     max_logit_rows: usize,
     scratch: Scratch,
@@ -114,11 +118,13 @@ fn phase_index(p: Phase) -> usize {
 impl<'m> CudaEngine<'m> {
     pub fn new(model: &'m ModelFile, graph: Graph, opts: &CudaOptions) -> Result<CudaEngine<'m>> {
         let hp = graph.hparams.clone();
-        // The kernels handle head dims up to 256 (multiples of 4); keep the GPU to the
-        // shapes it has been validated on.
-        if hp.n_head / hp.n_head_kv > 8 || hp.head_dim > 128 || !hp.head_dim.is_multiple_of(16) {
+        // The attention kernels' limits (kernels/attention.cu).
+        if hp.n_head / hp.n_head_kv > ATT_MAX_GROUP as usize
+            || hp.head_dim > ATT_MAX_HD as usize
+            || !hp.head_dim.is_multiple_of(16)
+        {
             return Err(Error::invalid(format!(
-                "the GPU attention kernels handle up to 8 query heads per KV head and head dims up to 128 (multiple of 16); this model has {} per KV head and head dim {}; use --interp",
+                "the GPU attention kernels handle up to {ATT_MAX_GROUP} query heads per KV head and head dims up to {ATT_MAX_HD} (multiple of 16); this model has {} per KV head and head dim {}; use --interp",
                 hp.n_head / hp.n_head_kv,
                 hp.head_dim
             )));
@@ -140,7 +146,8 @@ impl<'m> CudaEngine<'m> {
             .unwrap_or(1);
         let names = upload::weight_names(&graph);
         let weight_bytes = upload::bytes_of(model, &names);
-        let kv_bytes = 2 * hp.n_layer * opts.n_ctx * kvw * 4;
+        let kv = Kv::from(graph.kv_type());
+        let kv_bytes = 2 * hp.n_layer * opts.n_ctx * kvw * kv.bytes();
         let need = weight_bytes as usize
             + kv_bytes
             + (plans[0].total + plans[1].total) * 4
@@ -149,9 +156,16 @@ impl<'m> CudaEngine<'m> {
             + (1 << 24);
         dev.check_memory(need, weight_bytes as usize, kv_bytes, opts.n_ctx)?;
 
-        // Decode attention: splits of ATT_SPLIT_CHUNK positions cover the context, one CTA
-        // per (query head, split).
-        let att_splits = opts.n_ctx.div_ceil(ATT_SPLIT_CHUNK as usize);
+        // Decode attention: a CTA per (KV head, split), the splits sized from the SM count.
+        let group = hp.n_head / hp.n_head_kv;
+        let att = geometry::attention_split_geom(
+            dev.n_sm,
+            hp.n_head_kv,
+            group,
+            hp.head_dim,
+            kv,
+            dev.max_smem,
+        )?;
         let scratch = Scratch {
             q0: dev.zeros(UBATCH * kmax)?,
             d0: dev.zeros(UBATCH * kmax / 32)?,
@@ -164,9 +178,9 @@ impl<'m> CudaEngine<'m> {
             amax: dev.zeros(1)?,
             amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
             inv_freq: dev.upload(&crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim))?,
-            att_part: dev.zeros(hp.n_head * att_splits * (hp.head_dim + 2))?,
-            att_ticket: dev.zeros(hp.n_head)?,
-            att_splits,
+            att_part: dev.zeros(hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
+            att_ticket: dev.zeros(hp.n_head_kv)?,
+            att,
         };
         let weights = Weights::upload(&dev, model, &graph, &names, weight_bytes, opts.quiet)?;
         let mut kernels = Kernels::new(dev.arch);
@@ -179,11 +193,12 @@ impl<'m> CudaEngine<'m> {
             kernels,
             weights,
             k_cache: (0..hp.n_layer)
-                .map(|_| dev.zeros(opts.n_ctx * kvw))
+                .map(|_| dev.zeros(opts.n_ctx * kvw * kv.bytes()))
                 .collect::<Result<_>>()?,
             v_cache: (0..hp.n_layer)
-                .map(|_| dev.zeros(opts.n_ctx * kvw))
+                .map(|_| dev.zeros(opts.n_ctx * kvw * kv.bytes()))
                 .collect::<Result<_>>()?,
+            kv,
             logits: dev.zeros(opts.max_logit_rows.max(1) * vocab)?,
             max_logit_rows: opts.max_logit_rows.max(1),
             scratch,
@@ -237,12 +252,37 @@ impl<'m> CudaEngine<'m> {
         self.ptr(&self.arenas[phase_index(phase)]) + (off * 4) as u64
     }
 
-    /// Layer `layer`'s K or V cache.
-    fn cache(&self, layer: usize, kind: KvKind) -> &CudaSlice<f32> {
+    /// Layer `layer`'s K or V cache (elements of type `self.kv`).
+    fn cache(&self, layer: usize, kind: KvKind) -> &CudaSlice<u8> {
         match kind {
             KvKind::K => &self.k_cache[layer],
             KvKind::V => &self.v_cache[layer],
         }
+    }
+
+    /// Elements `range` of a layer's K or V cache, widened to f32 (exact for f16).
+    fn cache_values(&self, layer: usize, kind: KvKind, range: Range<usize>) -> Result<Vec<f32>> {
+        let b = self.kv.bytes();
+        let mut host = vec![0u8; range.len() * b];
+        self.dev
+            .stream
+            .memcpy_dtoh(
+                &self
+                    .cache(layer, kind)
+                    .slice(range.start * b..range.end * b),
+                &mut host,
+            )
+            .map_err(device::cuda_err("reading the KV cache"))?;
+        Ok(match self.kv {
+            Kv::F32 => host
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Kv::F16 => host
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        })
     }
 
     /// Launches `k` (see `Kernels::launch`).

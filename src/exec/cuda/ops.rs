@@ -7,11 +7,11 @@ use super::CudaEngine;
 use super::args::{
     AttnArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs, QuantizeArgs, RopeArgs,
 };
-use super::geometry::{elt_grid, matmul_grid, mmq_grid};
-use crate::codegen::catalogue::MMQ_SMEM_BYTES;
+use super::geometry::{attention_tile, elt_grid, matmul_grid, mmq_grid};
+use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES};
 use crate::codegen::{Act, Elt, KernelId};
 use crate::error::Result;
-use crate::graph::{FaultKind, NodeId, Op};
+use crate::graph::{FaultKind, KvKind, NodeId, Op};
 use crate::model::RopeType;
 use crate::sched::{Phase, node_kernels};
 use std::ops::Range;
@@ -111,7 +111,7 @@ impl CudaEngine<'_> {
                 };
                 self.launch(KernelId::Rope, (elt_grid(t * width / 2), 1), 256, 0, a)?;
             }
-            Op::KvAppend { layer, cache } => {
+            Op::KvAppend { layer, cache, .. } => {
                 let a = KvArgs {
                     x: inp(self, 0),
                     cache: self.ptr(self.cache(*layer, *cache)),
@@ -120,7 +120,8 @@ impl CudaEngine<'_> {
                     t: t as i32,
                     width: width as i32,
                 };
-                self.launch(KernelId::KvAppend, (elt_grid(t * width), 1), 256, 0, a)?;
+                let k = node_kernels(&n, phase, t)?[0];
+                self.launch(k, (elt_grid(t * width), 1), 256, 0, a)?;
             }
             Op::Attention {
                 layer,
@@ -128,41 +129,60 @@ impl CudaEngine<'_> {
                 n_head_kv,
                 head_dim,
                 scale,
+                ..
             } => {
-                let a = AttnArgs {
-                    q: inp(self, 0),
-                    k_cache: self.ptr(self.cache(*layer, crate::graph::KvKind::K)),
-                    v_cache: self.ptr(self.cache(*layer, crate::graph::KvKind::V)),
-                    out,
-                    pos: self.ptr(&self.scratch.pos),
-                    n_head: *n_head as i32,
-                    n_head_kv: *n_head_kv as i32,
-                    head_dim: *head_dim as i32,
-                    t: t as i32,
-                    scale: *scale,
-                };
-                if phase == Phase::Prefill {
-                    self.launch(KernelId::Attention, (*n_head as u32, t as u32), 128, 0, a)?;
-                } else {
-                    // Decode: split the positions over CTAs, the last CTA of each head
-                    // merges the splits (fixed grid, so the captured graph serves every
-                    // position).
-                    let sa = AttnSplitArgs {
-                        q: a.q,
-                        k_cache: a.k_cache,
-                        v_cache: a.v_cache,
-                        out: a.out,
-                        pos: a.pos,
-                        part: self.ptr(&self.scratch.att_part),
-                        n_head: a.n_head,
-                        n_head_kv: a.n_head_kv,
-                        head_dim: a.head_dim,
-                        n_split: self.scratch.att_splits as i32,
-                        scale: a.scale,
-                        ticket: self.ptr(&self.scratch.att_ticket),
+                let k = node_kernels(&n, phase, t)?[0];
+                let (k_cache, v_cache) = (
+                    self.ptr(self.cache(*layer, KvKind::K)),
+                    self.ptr(self.cache(*layer, KvKind::V)),
+                );
+                if let KernelId::Attention { .. } = k {
+                    let tile = attention_tile(
+                        t,
+                        n_head / n_head_kv,
+                        *n_head_kv,
+                        *head_dim,
+                        self.dev.n_sm,
+                        self.dev.max_smem,
+                    )?;
+                    let a = AttnArgs {
+                        q: inp(self, 0),
+                        k_cache,
+                        v_cache,
+                        out,
+                        pos: self.ptr(&self.scratch.pos),
+                        n_head: *n_head as i32,
+                        n_head_kv: *n_head_kv as i32,
+                        head_dim: *head_dim as i32,
+                        t: t as i32,
+                        scale: *scale,
+                        kp_at: tile.kp_at as i32,
+                        v_at: tile.v_at as i32,
                     };
-                    let grid = (*n_head as u32, self.scratch.att_splits as u32);
-                    self.launch(KernelId::AttentionSplit, grid, 128, 0, sa)?;
+                    self.launch(k, tile.grid, tile.threads, tile.smem, a)?;
+                } else {
+                    // Decode: a CTA per (KV head, split), the last CTA of each KV head
+                    // merges (fixed grid, so the captured graph serves every position).
+                    let geo = self.scratch.att;
+                    let a = AttnSplitArgs {
+                        q: inp(self, 0),
+                        k_cache,
+                        v_cache,
+                        out,
+                        pos: self.ptr(&self.scratch.pos),
+                        part: self.ptr(&self.scratch.att_part),
+                        ticket: self.ptr(&self.scratch.att_ticket),
+                        n_head: *n_head as i32,
+                        n_head_kv: *n_head_kv as i32,
+                        head_dim: *head_dim as i32,
+                        n_split: geo.n_split as i32,
+                        scale: *scale,
+                        nc: geo.nc as i32,
+                        row_bytes: geo.row_bytes as i32,
+                        stage_bytes: geo.stage_bytes as i32,
+                    };
+                    let grid = (*n_head_kv as u32, geo.n_split);
+                    self.launch(k, grid, ATT_THREADS, geo.smem, a)?;
                 }
             }
         }

@@ -148,16 +148,20 @@ impl CudaEngine<'_> {
         let mut host = vec![0.0f32; len];
         self.dev.sync()?;
         let offset = self.plans[phase_index(phase)].offset[out.index()];
-        let view = match (&gr.kind, offset) {
-            // The fused QKV group ends in the V-cache append: its output is the cache rows.
-            (GroupKind::Qkv { v_cache, .. }, _) => {
-                let layer = self.graph.node(*v_cache).layer.expect("a block node");
-                let at = self.pos * n.width;
-                self.cache(layer, KvKind::V).slice(at..at + len)
-            }
+        // The fused QKV group ends in the V-cache append: its output is the cache rows.
+        if let GroupKind::Qkv { v_cache, .. } = &gr.kind {
+            let layer = self.graph.node(*v_cache).layer.expect("a block node");
+            let at = self.pos * n.width;
+            return Ok((
+                out,
+                rows,
+                self.cache_values(layer, KvKind::V, at..at + len)?,
+            ));
+        }
+        let view = match offset {
             _ if out == self.graph.output() => self.logits.slice(0..len),
-            (_, Some(off)) => self.arenas[phase_index(phase)].slice(off..off + len),
-            (_, None) => {
+            Some(off) => self.arenas[phase_index(phase)].slice(off..off + len),
+            None => {
                 return Err(Error::invalid(format!(
                     "group {} has no readable output",
                     gr.name

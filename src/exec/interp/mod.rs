@@ -2,14 +2,16 @@
 //! reference implementation per op (`ops.rs`; `kv_append`, which writes this interpreter's
 //! KV cache, and the `scale` fault are in `run_node`), rayon across rows. It keeps a KV
 //! cache for incremental decode; a step runs T token rows (prefill: the whole prompt at
-//! once; decode: T = 1).
+//! once; decode: T = 1). The cache holds values of the graph's `KvType`: kv_append rounds K
+//! and V to it (f16: round to nearest even, as the GPU stores them) and keeps them as f32,
+//! which represents every f16 exactly, so attention reads back exactly what the GPU reads.
 
 pub mod ops;
 
 use super::Observer;
 use crate::error::{Error, Result};
 use crate::fault::FaultKind;
-use crate::graph::{Graph, KvKind, NodeId, Op};
+use crate::graph::{Graph, KvKind, KvType, NodeId, Op};
 use crate::model::ModelFile;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -22,7 +24,8 @@ pub struct Interpreter<'m> {
     /// f32 copies of small float weights (norms, biases) per node.
     small: Vec<Option<Vec<f32>>>,
     last_use: Vec<Option<NodeId>>,
-    /// Per layer: K and V caches, `[n_ctx, kv_width]` each.
+    /// Per layer: K and V caches, `[n_ctx, kv_width]` each, holding values of type `kv`.
+    kv: KvType,
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
     inv_freq: Vec<f32>,
@@ -57,6 +60,7 @@ impl<'m> Interpreter<'m> {
         Ok(Interpreter {
             model,
             last_use: graph.last_use(),
+            kv: graph.kv_type(),
             k_cache: vec![vec![0.0; n_ctx * kvw]; hp.n_layer],
             v_cache: vec![vec![0.0; n_ctx * kvw]; hp.n_layer],
             inv_freq: crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim),
@@ -192,15 +196,17 @@ impl<'m> Interpreter<'m> {
                 },
                 out,
             ),
-            Op::KvAppend { layer, cache } => {
-                let x = input(0);
+            Op::KvAppend { layer, cache, kv } => {
+                // The rows as the cache stores them (f16: rounded), which is also the output.
+                for (o, &v) in out.iter_mut().zip(input(0)) {
+                    *o = kv.round(v);
+                }
                 let kvw = hp.n_head_kv * hp.head_dim;
                 let c = match cache {
                     KvKind::K => &mut self.k_cache[*layer],
                     KvKind::V => &mut self.v_cache[*layer],
                 };
-                c[self.pos * kvw..self.pos * kvw + x.len()].copy_from_slice(x);
-                out.copy_from_slice(x);
+                c[self.pos * kvw..self.pos * kvw + out.len()].copy_from_slice(out);
             }
             Op::Attention {
                 layer,
@@ -208,6 +214,7 @@ impl<'m> Interpreter<'m> {
                 n_head_kv,
                 head_dim,
                 scale,
+                ..
             } => ops::attention(
                 input(0),
                 &self.k_cache[*layer],
@@ -260,11 +267,24 @@ impl<'m> Interpreter<'m> {
         self.pos = saved;
     }
 
-    /// A layer's K or V cache (`[n_ctx, kv_width]`), e.g. to fill it for a parity test.
-    pub fn cache_mut(&mut self, layer: usize, kind: KvKind) -> &mut [f32] {
+    /// A layer's K or V cache (`[n_ctx, kv_width]`, values of the graph's `KvType`).
+    pub fn cache(&self, layer: usize, kind: KvKind) -> &[f32] {
         match kind {
+            KvKind::K => &self.k_cache[layer],
+            KvKind::V => &self.v_cache[layer],
+        }
+    }
+
+    /// Writes elements 0.. of a layer's K or V cache, rounded to the cache's element type
+    /// (as the GPU harness's `write_cache`), e.g. to fill it for a parity test.
+    pub fn write_cache(&mut self, layer: usize, kind: KvKind, data: &[f32]) {
+        let kv = self.kv;
+        let c = match kind {
             KvKind::K => &mut self.k_cache[layer],
             KvKind::V => &mut self.v_cache[layer],
+        };
+        for (c, &v) in c.iter_mut().zip(data) {
+            *c = kv.round(v);
         }
     }
 
