@@ -153,7 +153,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!(
             "{}",
             serde_json::json!({
-                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "fused": !exec.no_fuse,
+                "model": m.path, "executor": eng.name(), "decode_kernel": eng.decode_kernel(), "act": exec.act.name(), "fused": !exec.no_fuse,
                 "prompt": a.prompt, "gen": a.n_gen, "reps": a.reps,
                 "pp_tok_s": ppm, "pp_std": pps, "tg_tok_s": tgm, "tg_std": tgs,
                 "pp_runs": pp, "tg_runs": tg,
@@ -162,19 +162,19 @@ pub fn run(a: Args) -> Result<i32> {
             })
         );
     } else {
+        let executor = match eng.decode_kernel() {
+            Some(k) => format!("{} ({k})", eng.name()),
+            None => eng.name().to_string(),
+        };
         println!("| model | executor | test | t/s |");
         println!("|---|---|---|---:|");
         println!(
-            "| {} | {} | pp{} | {ppm:.1} ± {pps:.1} |",
-            m.path,
-            eng.name(),
-            a.prompt
+            "| {} | {executor} | pp{} | {ppm:.1} ± {pps:.1} |",
+            m.path, a.prompt
         );
         println!(
-            "| {} | {} | tg{} | {tgm:.1} ± {tgs:.1} |",
-            m.path,
-            eng.name(),
-            a.n_gen
+            "| {} | {executor} | tg{} | {tgm:.1} ± {tgs:.1} |",
+            m.path, a.n_gen
         );
         if let (Some(b), Some(f)) = (bw, floor) {
             println!(

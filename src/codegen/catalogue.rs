@@ -94,6 +94,14 @@ impl WType {
         matches!(self, WType::Q4_K | WType::Q5_K | WType::Q6_K)
     }
 
+    /// Weights one lane handles per work item in kernels/quant.cuh (`W::UNIT`).
+    pub fn unit(self) -> usize {
+        match self {
+            WType::Q4_K | WType::Q5_K => 64,
+            _ => 32,
+        }
+    }
+
     /// Activation semantics a kernel over this weight type exists for.
     pub fn acts(self) -> &'static [Act] {
         if self.quantized() {
@@ -208,11 +216,12 @@ pub enum Family {
     Matmul,
     Matvec,
     Mmq,
+    Persistent,
     Quantize,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Argmax,
         Family::Attention,
         Family::Bandwidth,
@@ -221,6 +230,7 @@ impl Family {
         Family::Matmul,
         Family::Matvec,
         Family::Mmq,
+        Family::Persistent,
         Family::Quantize,
     ];
     /// The file stem in kernels/ (`matvec` → kernels/matvec.cu).
@@ -234,6 +244,7 @@ impl Family {
             Family::Matmul => "matmul",
             Family::Matvec => "matvec",
             Family::Mmq => "mmq",
+            Family::Persistent => "persistent",
             Family::Quantize => "quantize",
         }
     }
@@ -271,6 +282,9 @@ pub enum KernelId {
     Argmax,
     /// A plain streaming read, for `graphrun bench`'s bandwidth ceiling (kernels/bandwidth.cu).
     ReadBandwidth,
+    /// The whole decode step in one launch: resident CTAs walk an instruction list
+    /// (src/sched/program.rs) with counter synchronization (kernels/persistent.cu).
+    Persistent,
 }
 
 impl KernelId {
@@ -309,6 +323,7 @@ impl KernelId {
             KernelId::AttentionSplit,
             KernelId::Argmax,
             KernelId::ReadBandwidth,
+            KernelId::Persistent,
         ]);
         k
     }
@@ -334,6 +349,7 @@ impl KernelId {
             KernelId::AttentionSplit => "attention_split".into(),
             KernelId::Argmax => "argmax".into(),
             KernelId::ReadBandwidth => "read_bandwidth".into(),
+            KernelId::Persistent => "persistent".into(),
         }
     }
 
@@ -353,6 +369,7 @@ impl KernelId {
             KernelId::Attention | KernelId::AttentionSplit => Family::Attention,
             KernelId::Argmax => Family::Argmax,
             KernelId::ReadBandwidth => Family::Bandwidth,
+            KernelId::Persistent => Family::Persistent,
         }
     }
 
@@ -373,6 +390,7 @@ impl KernelId {
             KernelId::AttentionSplit => "AttnSplitArgs",
             KernelId::Argmax => "ArgmaxArgs",
             KernelId::ReadBandwidth => "ReadArgs",
+            KernelId::Persistent => "PersistentArgs",
         }
     }
 
@@ -398,10 +416,13 @@ impl KernelId {
     /// `__launch_bounds__(threads, min CTAs per SM)` of the wrapper, if any. Decode matvecs
     /// stream weights: 4 resident CTAs of 256 threads per SM (at most 64 registers a thread)
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
-    /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
+    /// spills under that cap (7B gate+up 41 -> 51 us on the H100). The persistent kernel
+    /// runs every code path in one function: PERSIST_MIN_CTAS CTAs per SM (at most 128
+    /// registers a thread), its grid sized at run time from the occupancy.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::Persistent => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
             _ => None,
         }
     }
@@ -428,6 +449,27 @@ pub const ATT_SPLIT_CHUNK: u32 = 32;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
 
+/// Threads of a persistent-kernel CTA: its matvec tiles are the decode matvec's CTA
+/// iterations (kernels/matvec.cuh), so the shape is the same.
+pub const PERSIST_THREADS: u32 = MATVEC_THREADS;
+/// `__launch_bounds__` minimum resident CTAs per SM of the persistent kernel (so at most
+/// 128 registers a thread).
+pub const PERSIST_MIN_CTAS: u32 = 2;
+/// RoPE pairs per QKV work item of the persistent kernel (one per warp).
+pub const QKV_PAIRS: u32 = PERSIST_THREADS / 32;
+/// Embedding elements per work item of the persistent kernel (one per thread).
+pub const EMB_TILE: u32 = PERSIST_THREADS;
+/// Positions per online-softmax step of the persistent decode attention; a split's chunk
+/// of positions is a multiple of it.
+pub const ATT_TILE: u32 = 32;
+/// Logits per argmax work item of the persistent kernel.
+pub const ARGMAX_CHUNK: u32 = 4096;
+
+/// Error codes the persistent kernel writes to its status word (`status[1]`).
+pub const PERR_TIMEOUT: u32 = 1;
+pub const PERR_GEOMETRY: u32 = 2;
+pub const PERR_DISPATCH: u32 = 3;
+
 /// (name, value) of every launch constant, for the generated header.
 pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("MATVEC_THREADS", MATVEC_THREADS),
@@ -437,7 +479,92 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("MMQ_SMEM_BYTES", MMQ_SMEM_BYTES),
     ("SPLIT_CHUNK", ATT_SPLIT_CHUNK),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
+    ("PERSIST_THREADS", PERSIST_THREADS),
+    ("QKV_PAIRS", QKV_PAIRS),
+    ("EMB_TILE", EMB_TILE),
+    ("ATT_TILE", ATT_TILE),
+    ("ARGMAX_CHUNK", ARGMAX_CHUNK),
+    ("PERR_TIMEOUT", PERR_TIMEOUT),
+    ("PERR_GEOMETRY", PERR_GEOMETRY),
+    ("PERR_DISPATCH", PERR_DISPATCH),
 ];
+
+/// Rows one CTA iteration of the decode matvec covers (kernels/matvec.cuh,
+/// `matvec_tile_rows`): 8 warps in 8/`ks` row sets, each set `RowsPerWarp` (4) rows per
+/// group of lanes, 32/L groups of L lanes, L the smallest power of two covering a row's
+/// units (`lanes_per_row`). The host's one copy of that geometry.
+pub fn matvec_tile_rows(w: WType, k: usize, ks: usize) -> usize {
+    let warps = (MATVEC_THREADS / 32) as usize;
+    (warps / ks) * 4 * (32 / matvec_lanes(k / w.unit()))
+}
+
+/// Lanes sharing one matvec row of `units` units (kernels/matvec.cuh, `lanes_per_row`).
+pub fn matvec_lanes(units: usize) -> usize {
+    let mut l = 32;
+    while l > 1 && l / 2 >= units {
+        l /= 2;
+    }
+    l
+}
+
+/// Instruction kinds of the persistent decode kernel: src/sched/program.rs builds them
+/// from the fused schedule, kernels/persistent.cu executes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum POp {
+    /// Gather the token's embedding row.
+    Embed,
+    /// Optional RMSNorm prologue, activation staging, matvec with an epilogue.
+    Matvec,
+    /// RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append.
+    Qkv,
+    /// Decode attention partials of (KV head, position chunk) work items.
+    Attn,
+    /// Merge of the attention partials, one work item per query head.
+    AttnMerge,
+    /// Per-chunk (value, index) maxima of the logits.
+    Argmax,
+    /// The greedy token from the chunk maxima.
+    ArgmaxMerge,
+}
+
+impl POp {
+    pub const ALL: [POp; 7] = [
+        POp::Embed,
+        POp::Matvec,
+        POp::Qkv,
+        POp::Attn,
+        POp::AttnMerge,
+        POp::Argmax,
+        POp::ArgmaxMerge,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            POp::Embed => "embed",
+            POp::Matvec => "matvec",
+            POp::Qkv => "qkv",
+            POp::Attn => "attn",
+            POp::AttnMerge => "attn_merge",
+            POp::Argmax => "argmax",
+            POp::ArgmaxMerge => "argmax_merge",
+        }
+    }
+    /// The `#define`d name in the generated args.cuh (its value: the index in `ALL`).
+    pub fn cpp(self) -> &'static str {
+        match self {
+            POp::Embed => "OP_EMBED",
+            POp::Matvec => "OP_MATVEC",
+            POp::Qkv => "OP_QKV",
+            POp::Attn => "OP_ATTN",
+            POp::AttnMerge => "OP_ATTN_MERGE",
+            POp::Argmax => "OP_ARGMAX",
+            POp::ArgmaxMerge => "OP_ARGMAX_MERGE",
+        }
+    }
+    /// The value of `cpp()` (the instruction's `op` field).
+    pub fn code(self) -> i32 {
+        POp::ALL.iter().position(|p| *p == self).expect("listed") as i32
+    }
+}
 
 // ---- Kernel argument structs ----------------------------------------------------------
 
@@ -742,6 +869,129 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "scratch: float v[grid], int i[grid], unsigned ticket (zeroed)",
             ),
+        ],
+    },
+    ArgStruct {
+        name: "Instr",
+        fields: &[
+            f(
+                "w",
+                Ptr,
+                "weights (matvec: W; qkv: Q; embed: the embedding matrix)",
+            ),
+            f("w2", Ptr, "second weights (matvec SwiGLU: up; qkv: K)"),
+            f("w3", Ptr, "third weights (qkv: V)"),
+            f("b1", Ptr, "qkv: Q bias (0 = none)"),
+            f("b2", Ptr, "qkv: K bias (0 = none)"),
+            f("b3", Ptr, "qkv: V bias (0 = none)"),
+            f(
+                "x",
+                Ptr,
+                "input (matvec, qkv: the row before the norm; attn: q; attn_merge, argmax_merge: partials; argmax: logits)",
+            ),
+            f("norm_w", Ptr, "RMSNorm weight of the prologue (0 = none)"),
+            f("extra", Ptr, "EPI_ADD operand (the residual)"),
+            f(
+                "out",
+                Ptr,
+                "output (matvec, attn_merge, embed: f32 row; qkv: RoPE-d q; attn, argmax: partials)",
+            ),
+            f("k_cache", Ptr, "this layer's K cache (qkv, attn)"),
+            f("v_cache", Ptr, "this layer's V cache (qkv, attn)"),
+            f("wbytes", U64, "bytes of w (L2 prefetch)"),
+            f("wbytes2", U64, "bytes of w2"),
+            f("wbytes3", U64, "bytes of w3"),
+            f("op", I32, "OP_* kind"),
+            f("wtype", I32, "GGML type id of w (qkv: of Q and K)"),
+            f("wtype2", I32, "GGML type id of w3 (qkv: V)"),
+            f("act", I32, "ACT_F32 / ACT_Q8"),
+            f("epi", I32, "EPI_NONE / EPI_ADD / EPI_SWIGLU"),
+            f(
+                "items",
+                I32,
+                "work items; CTA c takes [items·c/G, items·(c+1)/G)",
+            ),
+            f("dep0", I32, "producer instruction waited for (-1 = none)"),
+            f("dep1", I32, "producer instruction waited for (-1 = none)"),
+            f("dep2", I32, "producer instruction waited for (-1 = none)"),
+            f(
+                "rows",
+                I32,
+                "matvec: output rows; embed: width; argmax: logits; argmax_merge: partials",
+            ),
+            f("K", I32, "input width"),
+            f("rb", I32, "bytes of one row of w"),
+            f("rb2", I32, "bytes of one row of w2 (qkv: K)"),
+            f("rb3", I32, "bytes of one row of w3 (qkv: V)"),
+            f("ks", I32, "matvec: warps sharing a row set (1, 2, 4 or 8)"),
+            f(
+                "tile_rows",
+                I32,
+                "matvec: rows per work item (checked on the device)",
+            ),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f("head_dim", I32, "dims per head"),
+            f("neox", I32, "1: NeoX RoPE pairs (i, i+d/2); 0: (2i, 2i+1)"),
+            f("n_split", I32, "attention: position splits per KV head"),
+            f("eps", F32, "RMSNorm epsilon"),
+            f("scale", F32, "attention score scale"),
+            f(
+                "sm_xf",
+                I32,
+                "byte offset of the staged f32 input in dynamic shared memory (-1 = read x)",
+            ),
+            f("sm_q0", I32, "staged Q8_0 values (-1 = none)"),
+            f("sm_d0", I32, "staged Q8_0 scales"),
+            f("sm_qk", I32, "staged Q8_K values (-1 = none)"),
+            f("sm_dk", I32, "staged Q8_K scales"),
+            f("sm_bs", I32, "staged Q8_K block sums"),
+            f(
+                "group",
+                I32,
+                "index of the schedule group (traces, profiles)",
+            ),
+        ],
+    },
+    ArgStruct {
+        name: "PersistentArgs",
+        fields: &[
+            f("prog", Ptr, "Instr [n_instr]"),
+            f(
+                "ctr",
+                Ptr,
+                "u32 [n_instr]: work items done, summed over launches (wraps)",
+            ),
+            f(
+                "sync",
+                Ptr,
+                "u32 [2]: last finished launch (epoch), CTAs finished (wraps)",
+            ),
+            f(
+                "status",
+                Ptr,
+                "int [4]: token, error code, error instruction, error detail",
+            ),
+            f("tokens", Ptr, "int [1]: the token id"),
+            f("pos", Ptr, "int [1]: the position"),
+            f("inv_freq", Ptr, "f32 [head_dim/2]"),
+            f(
+                "prof",
+                Ptr,
+                "u64 [1 + n_instr]: first start, last end per instruction (0 = off)",
+            ),
+            f(
+                "timeout_ns",
+                U64,
+                "a wait longer than this is an error (watchdog)",
+            ),
+            f(
+                "pf_bytes",
+                U64,
+                "L2 prefetch budget per CTA per weight of an instruction",
+            ),
+            f("n_instr", I32, "instructions"),
+            f("pad", I32, "unused"),
         ],
     },
     ArgStruct {

@@ -90,6 +90,10 @@ pub trait Engine {
     fn n_ctx(&self) -> usize;
     /// Short name for messages (`interp`, `cuda`).
     fn name(&self) -> &'static str;
+    /// The GPU decode kernel in use (`persistent`, `graph`); None for the interpreter.
+    fn decode_kernel(&self) -> Option<&'static str> {
+        None
+    }
     /// One step, returning the greedy token of the last row (the GPU computes it on device);
     /// non-finite logits are an error.
     fn step_argmax(&mut self, tokens: &[u32], obs: &mut dyn Observer) -> Result<u32> {

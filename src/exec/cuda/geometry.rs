@@ -3,7 +3,7 @@
 //! Pure functions, so the policy is tested without a GPU.
 
 use crate::codegen::WType;
-use crate::codegen::catalogue::{MATVEC_THREADS, MMQ_BM, MMQ_BN};
+use crate::codegen::catalogue::{MATVEC_THREADS, MMQ_BM, MMQ_BN, matvec_lanes};
 
 /// CTAs (256 threads, grid-stride loops) for an elementwise kernel over `count` elements.
 pub(super) fn elt_grid(count: usize) -> u32 {
@@ -43,16 +43,9 @@ pub(super) fn matmul_grid(rows: usize, t: usize) -> (u32, u32) {
 /// several waves, a larger split is taken if it fills the waves clearly better (a last,
 /// partly filled wave leaves SMs idle while it drains), as long as every warp gets units.
 pub(super) fn matvec_grid(rows: usize, w: WType, k: usize, slots: usize) -> (u32, i32) {
-    let unit = match w {
-        WType::Q4_K | WType::Q5_K => 64,
-        _ => 32,
-    };
-    let units = k / unit;
-    let mut lanes = 32;
-    while lanes > 1 && lanes / 2 >= units {
-        lanes /= 2;
-    }
-    let per_set = (if unit >= 128 { 2 } else { 4 }) * (32 / lanes);
+    let units = k / w.unit();
+    let lanes = matvec_lanes(units);
+    let per_set = 4 * (32 / lanes);
     let sets = rows.div_ceil(per_set);
     let mut ks = 1;
     while ks < 8 && sets * ks < 2048 && units >= lanes * ks {
