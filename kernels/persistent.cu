@@ -33,9 +33,9 @@
 // so a broken invariant ends the launch with an error the host reports instead of a hang.
 //
 // Weight streaming across instruction boundaries: on reaching an instruction — before
-// waiting for its producers — each CTA issues prefetch.global.L2 over its 1/G share of the
-// instruction's weights (up to `pf_bytes` each), so the memory system keeps reading while
-// the producers finish.
+// waiting for its producers — each CTA issues prefetch.global.L2 over the start of its 1/G
+// share of the instruction's weights (`pf_bytes` in all, split over its weights), so the
+// memory system keeps reading while the producers finish.
 //
 // The work itself is the multi-kernel path's device code: matvec tiles and Q/K/V work
 // items of matvec.cuh, activation staging (RMSNorm, Q8_0/Q8_K) of numerics.cuh — recomputed
@@ -331,9 +331,10 @@ __device__ void persistent_impl(const PersistentArgs& g) {
     if (prof && tid == 0) atomicMin(prof, (unsigned long long)global_ns());
     for (int i = 0; i < g.n_instr; i++) {
         const Instr& in = prog[i];
-        prefetch_share(in.w, in.wbytes, g.pf_bytes);
-        prefetch_share(in.w2, in.wbytes2, g.pf_bytes);
-        prefetch_share(in.w3, in.wbytes3, g.pf_bytes);
+        const u64 budget = g.pf_bytes / max(1, (in.wbytes > 0) + (in.wbytes2 > 0) + (in.wbytes3 > 0));
+        prefetch_share(in.w, in.wbytes, budget);
+        prefetch_share(in.w2, in.wbytes2, budget);
+        prefetch_share(in.w3, in.wbytes3, budget);
         const int t0 = (int)((long long)in.items * c / G), t1 = (int)((long long)in.items * (c + 1) / G);
         if (t0 >= t1) continue;
         if (tid == 0) {

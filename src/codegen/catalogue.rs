@@ -988,7 +988,7 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f(
                 "pf_bytes",
                 U64,
-                "L2 prefetch budget per CTA per weight of an instruction",
+                "L2 prefetch budget per CTA per instruction (split over its weights)",
             ),
             f("n_instr", I32, "instructions"),
             f("pad", I32, "unused"),

@@ -17,8 +17,8 @@
 //! Tuning and diagnosis knobs (`PersistentOptions`; from the environment when the kernel is
 //! selected by `set_decode_kernel`): `GRAPHRUN_PERSISTENT_CTAS_PER_SM=N` caps the resident
 //! CTAs per SM, `GRAPHRUN_PERSISTENT_SPLITS=N` the attention splits per KV head,
-//! `GRAPHRUN_PERSISTENT_PREFETCH_KB=N` sets the L2 prefetch per CTA and weight of an
-//! instruction (default: half the L2 over the CTAs; 0 turns prefetch off),
+//! `GRAPHRUN_PERSISTENT_PREFETCH_KB=N` sets the L2 prefetch per CTA and instruction
+//! (default: a quarter of the L2 over the CTAs; 0 turns prefetch off),
 //! `GRAPHRUN_PERSISTENT_TIMEOUT_MS=N` the watchdog (default 2000: a wait longer than this
 //! ends the launch with an error naming the instruction instead of hanging).
 
@@ -80,8 +80,8 @@ pub struct PersistentOptions {
     pub ctas_per_sm: Option<usize>,
     /// At most this many attention splits per KV head (default: enough for every CTA).
     pub att_splits: Option<usize>,
-    /// L2 prefetch per CTA and weight of an instruction, KiB (default: half the L2 over
-    /// the CTAs; 0 = off).
+    /// L2 prefetch per CTA and instruction, KiB (default: a quarter of the L2 over the
+    /// CTAs; 0 = off).
     pub prefetch_kb: Option<usize>,
     /// Watchdog, ms (default 2000).
     pub timeout_ms: Option<usize>,
@@ -215,7 +215,10 @@ impl CudaEngine<'_> {
             .map_err(cuda_err("reading the L2 size"))? as u64;
         let pf_bytes = match o.prefetch_kb {
             Some(kb) => kb as u64 * 1024,
-            None => (l2 / 2 / ctas as u64) & !127,
+            // A quarter of the L2 over all CTAs: about what the memory delivers during an
+            // instruction boundary (a few µs), and little enough to survive the streaming
+            // of the instruction still running.
+            None => (l2 / 4 / ctas as u64) & !127,
         };
         self.upload_persistent(p, smem, ctas / self.dev.n_sm as usize, pf_bytes, timeout_ms)
     }
