@@ -21,7 +21,7 @@ mod arg_structs;
 mod catalogue;
 
 use arg_structs::ARG_STRUCTS;
-use catalogue::{Act, Epi, Family, KernelId, LAUNCH_CONSTANTS};
+use catalogue::{Act, Epi, Family, KernelId, LAUNCH_CONSTANTS, POp, WType};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -129,6 +129,16 @@ fn args_cuh() -> String {
         )
         .unwrap();
     }
+    for p in POp::ALL {
+        writeln!(
+            h,
+            "#define {} {}  // persistent instruction {}",
+            p.cpp(),
+            p.code(),
+            p.name()
+        )
+        .unwrap();
+    }
     for s in ARG_STRUCTS {
         writeln!(h, "struct {} {{", s.name).unwrap();
         for f in s.fields {
@@ -195,6 +205,9 @@ fn kernels(out: &Path) -> Vec<(Family, String)> {
             "kernels/{}.cu must include \"args.cuh\" (directly or through a header)",
             fam.name()
         );
+        if fam == Family::Persistent {
+            body.push_str(&persistent_dispatch(&cat));
+        }
         body.push_str("\n// ---- catalogue wrappers ----\n");
         for k in cat.iter().filter(|k| k.family() == fam) {
             let bounds = k
@@ -223,6 +236,59 @@ fn kernels(out: &Path) -> Vec<(Family, String)> {
     list.push_str("];\n");
     std::fs::write(out.join("kernels.rs"), list).unwrap();
     sources
+}
+
+/// The persistent kernel's dispatch (declared in kernels/persistent.cu) from an
+/// instruction's weight type, activation semantics and epilogue to the template instances
+/// of kernels/matvec.cuh and quant.cuh: one case per matvec kernel of the catalogue and
+/// per weight type, so every model the catalogue serves runs in the one kernel. Each
+/// returns 0, or PERR_DISPATCH for a combination without an instance.
+fn persistent_dispatch(cat: &[KernelId]) -> String {
+    let ai = |a: Act| Act::ALL.iter().position(|x| *x == a).unwrap() as u32;
+    let ei = |e: Epi| Epi::ALL.iter().position(|x| *x == e).unwrap() as u32;
+    let mut mv = String::new();
+    for k in cat {
+        if let KernelId::Matvec { w, act, epi } = *k {
+            let key = (w.ggml_id() * 2 + ai(act)) * 3 + ei(epi);
+            writeln!(
+                mv,
+                "    case {key}: return matvec_tiles<{}, {}, {}>(g, a, t0, t1, tile_rows, part);",
+                w.cpp(),
+                act.cpp(),
+                epi.cpp()
+            )
+            .unwrap();
+        }
+    }
+    let (mut pd, mut dq) = (String::new(), String::new());
+    for w in WType::ALL {
+        for &act in w.acts() {
+            writeln!(
+                pd,
+                "    case {}: pair_dot<{}, {}>(ra, rb, K, a, y0, y1); return 0;",
+                w.ggml_id() * 2 + ai(act),
+                w.cpp(),
+                act.cpp()
+            )
+            .unwrap();
+        }
+        writeln!(
+            dq,
+            "    case {}: v = {}::deq(row, i); return 0;",
+            w.ggml_id(),
+            w.cpp()
+        )
+        .unwrap();
+    }
+    format!(
+        "\n// ---- persistent dispatch (generated from the catalogue) ----\n\
+__device__ __forceinline__ int matvec_dispatch(int wtype, int act, int epi, const MatvecArgs& g, const Act& a, int t0, int t1, int tile_rows, float* part) {{\n\
+  switch ((wtype * 2 + act) * 3 + epi) {{\n{mv}  }}\n  return PERR_DISPATCH;\n}}\n\
+__device__ __forceinline__ int pair_dot_dispatch(int wtype, int act, const u8* ra, const u8* rb, int K, const Act& a, float& y0, float& y1) {{\n\
+  switch (wtype * 2 + act) {{\n{pd}  }}\n  return PERR_DISPATCH;\n}}\n\
+__device__ __forceinline__ int deq_dispatch(int wtype, const u8* row, int i, float& v) {{\n\
+  switch (wtype) {{\n{dq}  }}\n  return PERR_DISPATCH;\n}}\n"
+    )
 }
 
 /// The Rust twins of the argument structs (`#[repr(C)]`, passed by value to the kernels).

@@ -224,7 +224,7 @@ pub fn run(a: Args) -> Result<i32> {
         println!(
             "{}",
             serde_json::json!({
-                "model": m.path, "executor": eng.name(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
+                "model": m.path, "executor": eng.name(), "decode_kernel": eng.decode_kernel(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
                 "gen": a.n_gen, "reps": a.reps, "tests": list,
                 "prompt": pp.map(|t| t.name[2..].parse::<usize>().unwrap_or(0)),
                 "pp_tok_s": pp.map(|t| mean_std(&t.runs).0), "pp_runs": pp.map(|t| &t.runs),
@@ -235,6 +235,10 @@ pub fn run(a: Args) -> Result<i32> {
             })
         );
     } else {
+        let executor = match eng.decode_kernel() {
+            Some(k) => format!("{} ({k})", eng.name()),
+            None => eng.name().to_string(),
+        };
         println!("| model | executor | test | t/s | first token |");
         println!("|---|---|---|---:|---:|");
         for t in &tests {
@@ -250,9 +254,8 @@ pub fn run(a: Args) -> Result<i32> {
                 format!("{:.1} ms", mean_std(&t.ttft_ms).0)
             };
             println!(
-                "| {} | {} | {name} | {mean:.1} ± {std:.1} | {ttft} |",
-                m.path,
-                eng.name()
+                "| {} | {executor} | {name} | {mean:.1} ± {std:.1} | {ttft} |",
+                m.path
             );
         }
         if let (Some(b), Some(f)) = (bw, floor) {

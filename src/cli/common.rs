@@ -1,7 +1,7 @@
 //! Helpers shared by subcommands: opening the model, building an executor.
 
 use graphrun::exec::Engine;
-use graphrun::exec::cuda::{CudaEngine, CudaOptions};
+use graphrun::exec::cuda::{CudaEngine, CudaOptions, DecodeKernel};
 use graphrun::exec::gpu_probe;
 use graphrun::exec::interp::Interpreter;
 use graphrun::fault::{self, Fault};
@@ -39,6 +39,11 @@ pub struct ExecArgs {
     /// GPU: run one kernel per graph node instead of the fused schedule (debugging, parity).
     #[arg(long)]
     pub no_fuse: bool,
+    /// GPU decode steps: the fused groups' kernels replayed as a CUDA graph (the default),
+    /// or one persistent kernel per token (opt-in until validated on a GPU; falls back to
+    /// `graph`, saying why, where it does not fit).
+    #[arg(long, value_enum, default_value = "graph")]
+    pub decode_kernel: DecodeKernel,
     /// Testing/debugging: perturb one graph node in this run: NODE:scale=S (output times S),
     /// NODE:bias=off (a bias_add node skips its bias), NODE:offset=N (a rope node rotates N
     /// positions further). Repeatable; node names as in `graphrun dump --stage lowered`.
@@ -211,16 +216,25 @@ pub fn engine_for<'m>(
                     max_logit_rows,
                     quiet: false,
                 };
-                let e = CudaEngine::new(m, g, &opts)?;
-                eprintln!(
-                    "graphrun: running on {} ({})",
-                    e.device_name,
-                    if opts.fuse {
-                        "fused"
-                    } else {
-                        "one kernel per node"
-                    }
-                );
+                let mut e = CudaEngine::new(m, g, &opts)?;
+                let note = if opts.fuse {
+                    e.set_decode_kernel(a.decode_kernel)?
+                } else {
+                    None
+                };
+                if let Some(note) = note {
+                    eprintln!("graphrun: {note}");
+                }
+                let how = match (opts.fuse, e.persistent_program()) {
+                    (false, _) => "one kernel per node".to_string(),
+                    (true, Some(p)) => format!(
+                        "fused; decode: one persistent kernel, {} CTAs, {} instructions",
+                        p.ctas,
+                        p.instrs.len()
+                    ),
+                    (true, None) => "fused; decode: CUDA graph of the group kernels".to_string(),
+                };
+                eprintln!("graphrun: running on {} ({how})", e.device_name);
                 return Ok(Box::new(e));
             }
             Err(why) if require_gpu => {

@@ -2,11 +2,12 @@
 
 use super::common::open;
 use graphrun::Result;
-use graphrun::exec::cuda::{CudaEngine, CudaOptions};
+use graphrun::exec::cuda::{CudaEngine, CudaOptions, DecodeKernel};
 use graphrun::exec::{Engine, NoObserver};
 use graphrun::graph::{
     ActSemantics, DumpFormat, Graph, KvType, LowerOptions, NodePattern, dump, lower,
 };
+use graphrun::sched::program::{self, Program, ProgramOptions};
 use graphrun::sched::{Phase, Schedule, schedule};
 use std::path::PathBuf;
 
@@ -58,10 +59,27 @@ pub struct Args {
     /// CUDA device for --profile.
     #[arg(long, default_value_t = 0)]
     device: usize,
+    /// With --stage fused: `persistent` lists the persistent decode kernel's instruction
+    /// program (with --profile: its time per instruction); `graph` (and --profile alone,
+    /// as a run's default) times the group kernels.
+    #[arg(long, value_enum)]
+    decode_kernel: Option<DecodeKernel>,
+    /// With --decode-kernel persistent and no --profile: the CTAs the program is sized for
+    /// (a run sizes it from its GPU: resident CTAs per SM × SMs; 264 = an H200 at two; the
+    /// attention's shared memory is sized for an H200 too).
+    #[arg(long, default_value_t = 264, value_parser = super::common::at_least_1)]
+    ctas: usize,
+}
+
+/// What `--profile` measured: per-group times of the multi-kernel path, or per-instruction
+/// times of the persistent kernel with its program.
+enum Profile {
+    Groups(Vec<f32>),
+    Persistent(Program, Vec<f32>),
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    let m = open(a.model)?;
+    let m = open(a.model.clone())?;
     let g = lower(
         &m,
         LowerOptions {
@@ -81,8 +99,14 @@ pub fn run(a: Args) -> Result<i32> {
                 PhaseArg::Prefill => Phase::Prefill,
             };
             let s = schedule(&g, phase, !a.no_fuse)?;
-            let times = match (a.profile, phase) {
-                (true, Phase::Decode) => Some(profile(&m, &g, &s, a.device, a.no_fuse)?),
+            let listing = a.decode_kernel == Some(DecodeKernel::Persistent);
+            if listing && (phase == Phase::Prefill || a.no_fuse) {
+                return Err(graphrun::Error::invalid(
+                    "--decode-kernel persistent lists the fused decode program; drop --phase prefill / --no-fuse",
+                ));
+            }
+            let prof = match (a.profile, phase) {
+                (true, Phase::Decode) => Some(profile(&m, &g, &s, &a)?),
                 (true, Phase::Prefill) => {
                     return Err(graphrun::Error::invalid(
                         "--profile times the decode step; use it with --phase decode",
@@ -90,30 +114,72 @@ pub fn run(a: Args) -> Result<i32> {
                 }
                 (false, _) => None,
             };
-            print!("{}", fused_dump(&g, &s, times.as_deref(), a.format, &nodes));
+            match prof {
+                Some(Profile::Persistent(p, t)) if listing => {
+                    print!("{}", program_dump(&g, &p, Some(&t), a.format, &nodes))
+                }
+                Some(Profile::Persistent(p, t)) => {
+                    let (groups, argmax) = per_group(&p, &t, s.groups.len());
+                    let mut out = fused_dump(&g, &s, Some(&groups), a.format, &nodes);
+                    if a.format == DumpFormat::Text {
+                        out += &format!(
+                            "timed: the persistent decode kernel ({} CTAs); argmax {:.1} us; launch span {:.3} ms\n",
+                            p.ctas,
+                            argmax * 1000.0,
+                            t.iter().sum::<f32>()
+                        );
+                    }
+                    print!("{out}")
+                }
+                Some(Profile::Groups(t)) => {
+                    print!("{}", fused_dump(&g, &s, Some(&t), a.format, &nodes))
+                }
+                None if listing => {
+                    let opts = ProgramOptions {
+                        ctas: a.ctas,
+                        n_ctx: 4096.min(m.hparams.n_ctx_train.max(1)),
+                        max_att_splits: None,
+                        smem_per_sm: program::H200_SMEM_PER_SM,
+                        max_smem: program::H200_MAX_SMEM,
+                    };
+                    let p = program::build(&g, &s, opts)?;
+                    print!("{}", program_dump(&g, &p, None, a.format, &nodes))
+                }
+                None => print!("{}", fused_dump(&g, &s, None, a.format, &nodes)),
+            }
         }
     }
     Ok(0)
 }
 
-fn profile(
-    m: &graphrun::model::ModelFile,
-    g: &Graph,
-    s: &Schedule,
-    device: usize,
-    no_fuse: bool,
-) -> Result<Vec<f32>> {
+fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) -> Result<Profile> {
     let opts = CudaOptions {
-        device,
+        device: a.device,
         n_ctx: 1024,
-        fuse: !no_fuse,
+        fuse: !a.no_fuse,
         max_logit_rows: 1,
         quiet: true,
     };
     // Decode after a 512-token prompt, as `graphrun bench` measures it.
     let mut e = CudaEngine::new(m, g.clone(), &opts)?;
+    if opts.fuse
+        && let Some(note) = e.set_decode_kernel(a.decode_kernel.unwrap_or_default())?
+    {
+        eprintln!("graphrun: {note}");
+    }
     let prompt: Vec<u32> = (0..512).map(|i| 1000 + i).collect();
     e.step(&prompt, 511..512, &mut NoObserver)?;
+    if e.persistent_program().is_some() {
+        // Best of 5 means of 20 launches, per instruction.
+        let mut best = e.profile_persistent(5, 20)?;
+        for _ in 0..4 {
+            for (b, t) in best.iter_mut().zip(e.profile_persistent(6, 20)?) {
+                *b = b.min(t);
+            }
+        }
+        let p = e.persistent_program().expect("in use").clone();
+        return Ok(Profile::Persistent(p, best));
+    }
     e.profile_decode(5)?; // warm-up (module load, first launches)
     let mut best = e.profile_decode(6)?;
     for _ in 0..4 {
@@ -122,7 +188,112 @@ fn profile(
         }
     }
     assert_eq!(best.len(), s.groups.len());
-    Ok(best)
+    Ok(Profile::Groups(best))
+}
+
+/// Per-group sums of per-instruction times, and the argmax's (no group's).
+fn per_group(p: &Program, t: &[f32], n_groups: usize) -> (Vec<f32>, f32) {
+    let mut groups = vec![0.0f32; n_groups];
+    let mut argmax = 0.0;
+    for (ins, t) in p.instrs.iter().zip(t) {
+        match ins.group {
+            Some(gi) => groups[gi] += t,
+            None => argmax += t,
+        }
+    }
+    (groups, argmax)
+}
+
+/// The persistent program: one line per instruction (op, group node, work items,
+/// dependencies, what it computes), with times when profiled.
+fn program_dump(
+    g: &Graph,
+    p: &Program,
+    times: Option<&[f32]>,
+    format: DumpFormat,
+    pattern: &NodePattern,
+) -> String {
+    let shown = |ins: &program::Instr| pattern.matches(&ins.name);
+    let gb_s = |bytes: u64, ms: f32| bytes as f64 / (ms as f64 * 1e-3) / 1e9;
+    match format {
+        DumpFormat::Json => {
+            let list: Vec<_> = p
+                .instrs
+                .iter()
+                .enumerate()
+                .filter(|(_, ins)| shown(ins))
+                .map(|(i, ins)| {
+                    let t = times.map(|t| t[i]);
+                    serde_json::json!({
+                        "index": i, "op": ins.op.name(), "name": ins.name, "group": ins.group,
+                        "items": ins.items, "deps": ins.deps, "what": ins.describe(),
+                        "weight_bytes": ins.weight_bytes, "time_ms": t,
+                        "gb_s": t.map(|t| gb_s(ins.weight_bytes, t)),
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&serde_json::json!({
+                "stage": "fused", "phase": "decode", "decode_kernel": "persistent", "arch": g.arch,
+                "ctas": p.ctas, "smem_bytes": p.smem_bytes, "att_splits": p.att_splits,
+                "instructions": list,
+            }))
+            .expect("json")
+        }
+        DumpFormat::Dot => {
+            let mut out = format!(
+                "digraph \"{} persistent\" {{\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
+                g.arch
+            );
+            for (i, ins) in p.instrs.iter().enumerate().filter(|(_, ins)| shown(ins)) {
+                out += &format!(
+                    "  i{i} [label=\"i{i} {} {}\\n{} items\"];\n",
+                    ins.op.name(),
+                    ins.name,
+                    ins.items
+                );
+                for d in ins.deps.iter().filter(|&&d| shown(&p.instrs[d])) {
+                    out += &format!("  i{d} -> i{i};\n");
+                }
+            }
+            out + "}\n"
+        }
+        DumpFormat::Text => {
+            let mut out = format!(
+                "program {} (decode, persistent kernel): {} instructions for {} CTAs, {} B of shared memory per CTA, attention in {} splits per KV head\n",
+                g.arch,
+                p.instrs.len(),
+                p.ctas,
+                p.smem_bytes,
+                p.att_splits
+            );
+            for (i, ins) in p.instrs.iter().enumerate().filter(|(_, ins)| shown(ins)) {
+                out += &format!(
+                    "i{i:<4} {:<13} {:<22} {:>6} items  deps {:<12}",
+                    ins.op.name(),
+                    ins.name,
+                    ins.items,
+                    ins.deps_text()
+                );
+                if let Some(t) = times {
+                    out += &format!("  {:>8.1} us", t[i] * 1000.0);
+                    if ins.weight_bytes > 0 {
+                        out += &format!("  {:>7.1} GB/s", gb_s(ins.weight_bytes, t[i]));
+                    }
+                }
+                out += &format!("  {}\n", ins.describe());
+            }
+            if let Some(t) = times {
+                let total: f32 = t.iter().sum();
+                let bytes: u64 = p.instrs.iter().map(|i| i.weight_bytes).sum();
+                out += &format!(
+                    "launch span {:.3} ms per decode step ({:.0} GB/s of weights)\n",
+                    total,
+                    gb_s(bytes, total)
+                );
+            }
+            out
+        }
+    }
 }
 
 fn fused_dump(

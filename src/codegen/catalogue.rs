@@ -7,7 +7,7 @@
 //!
 //! Name scheme: `matvec_{w}_{act}_{epi}`, `qkv_{w_qk}_{w_v}_{act}_{kv}`, `matmul_{w}_{act}`,
 //! `mmq_{w}`, `embedding_{w}`, `kv_append_{kv}`, `attention_{kv}`, `attention_split_{kv}`,
-//! and the plain names of the other kernels.
+//! `persistent_{kv}`, and the plain names of the other kernels.
 
 use std::fmt;
 
@@ -93,6 +93,14 @@ impl WType {
     /// legacy 32-weight types take Q8_0).
     pub fn k_quant(self) -> bool {
         matches!(self, WType::Q4_K | WType::Q5_K | WType::Q6_K)
+    }
+
+    /// Weights one lane handles per work item in kernels/quant.cuh (`W::UNIT`).
+    pub fn unit(self) -> usize {
+        match self {
+            WType::Q4_K | WType::Q5_K => 64,
+            _ => 32,
+        }
     }
 
     /// Activation semantics a kernel over this weight type exists for.
@@ -242,11 +250,12 @@ pub enum Family {
     Matmul,
     Matvec,
     Mmq,
+    Persistent,
     Quantize,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Argmax,
         Family::Attention,
         Family::Bandwidth,
@@ -255,6 +264,7 @@ impl Family {
         Family::Matmul,
         Family::Matvec,
         Family::Mmq,
+        Family::Persistent,
         Family::Quantize,
     ];
     /// The file stem in kernels/ (`matvec` → kernels/matvec.cu).
@@ -268,6 +278,7 @@ impl Family {
             Family::Matmul => "matmul",
             Family::Matvec => "matvec",
             Family::Mmq => "mmq",
+            Family::Persistent => "persistent",
             Family::Quantize => "quantize",
         }
     }
@@ -312,6 +323,10 @@ pub enum KernelId {
     Argmax,
     /// A plain streaming read, for `graphrun bench`'s bandwidth ceiling (kernels/bandwidth.cu).
     ReadBandwidth,
+    /// The whole decode step in one launch: resident CTAs walk an instruction list
+    /// (src/sched/program.rs) with counter synchronization (kernels/persistent.cu); `kv`:
+    /// the cache element its Q/K/V append writes and its attention reads.
+    Persistent { kv: Kv },
 }
 
 impl KernelId {
@@ -352,6 +367,7 @@ impl KernelId {
             ]);
         }
         k.extend([KernelId::Argmax, KernelId::ReadBandwidth]);
+        k.extend(Kv::ALL.map(|kv| KernelId::Persistent { kv }));
         k
     }
 
@@ -382,6 +398,7 @@ impl KernelId {
             KernelId::AttentionSplit { kv } => format!("attention_split_{}", kv.name()),
             KernelId::Argmax => "argmax".into(),
             KernelId::ReadBandwidth => "read_bandwidth".into(),
+            KernelId::Persistent { kv } => format!("persistent_{}", kv.name()),
         }
     }
 
@@ -401,6 +418,7 @@ impl KernelId {
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Family::Attention,
             KernelId::Argmax => Family::Argmax,
             KernelId::ReadBandwidth => Family::Bandwidth,
+            KernelId::Persistent { .. } => Family::Persistent,
         }
     }
 
@@ -421,6 +439,7 @@ impl KernelId {
             KernelId::AttentionSplit { .. } => "AttnSplitArgs",
             KernelId::Argmax => "ArgmaxArgs",
             KernelId::ReadBandwidth => "ReadArgs",
+            KernelId::Persistent { .. } => "PersistentArgs",
         }
     }
 
@@ -446,6 +465,7 @@ impl KernelId {
             KernelId::KvAppend { kv } => format!("kv_append_impl<{}>", kv.cpp()),
             KernelId::Attention { kv } => format!("attention_impl<{}>", kv.cpp()),
             KernelId::AttentionSplit { kv } => format!("attention_split_impl<{}>", kv.cpp()),
+            KernelId::Persistent { kv } => format!("persistent_impl<{}>", kv.cpp()),
             other => format!("{}_impl", other.name()),
         }
     }
@@ -456,10 +476,14 @@ impl KernelId {
     /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
     /// registers a thread), so one CTA's tile loads overlap the other's arithmetic.
+    /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
+    /// per SM (at most 128 registers a thread), its grid sized at run time from the
+    /// occupancy.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
+            KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
             _ => None,
         }
     }
@@ -502,6 +526,24 @@ pub const ATT_SPLIT_HEAD_BYTES: u32 = 6192;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
 
+/// Threads of a persistent-kernel CTA: its matvec tiles are the decode matvec's CTA
+/// iterations (kernels/matvec.cuh), so the shape is the same.
+pub const PERSIST_THREADS: u32 = MATVEC_THREADS;
+/// `__launch_bounds__` minimum resident CTAs per SM of the persistent kernel (so at most
+/// 128 registers a thread).
+pub const PERSIST_MIN_CTAS: u32 = 2;
+/// RoPE pairs per QKV work item of the persistent kernel (one per warp).
+pub const QKV_PAIRS: u32 = PERSIST_THREADS / 32;
+/// Embedding elements per work item of the persistent kernel (one per thread).
+pub const EMB_TILE: u32 = PERSIST_THREADS;
+/// Logits per argmax work item of the persistent kernel.
+pub const ARGMAX_CHUNK: u32 = 4096;
+
+/// Error codes the persistent kernel writes to its status word (`status[1]`).
+pub const PERR_TIMEOUT: u32 = 1;
+pub const PERR_GEOMETRY: u32 = 2;
+pub const PERR_DISPATCH: u32 = 3;
+
 /// (name, value) of every launch constant, for the generated header.
 pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("MATVEC_THREADS", MATVEC_THREADS),
@@ -519,4 +561,110 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("ATT_SPLIT_MAX_NC", ATT_SPLIT_MAX_NC),
     ("ATT_SPLIT_HEAD_BYTES", ATT_SPLIT_HEAD_BYTES),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
+    ("PERSIST_THREADS", PERSIST_THREADS),
+    ("QKV_PAIRS", QKV_PAIRS),
+    ("EMB_TILE", EMB_TILE),
+    ("ARGMAX_CHUNK", ARGMAX_CHUNK),
+    ("PERR_TIMEOUT", PERR_TIMEOUT),
+    ("PERR_GEOMETRY", PERR_GEOMETRY),
+    ("PERR_DISPATCH", PERR_DISPATCH),
 ];
+
+/// Rows one CTA iteration of the decode matvec covers (kernels/matvec.cuh,
+/// `matvec_tile_rows`): 8 warps in 8/`ks` row sets, each set `RowsPerWarp` (4) rows per
+/// group of lanes, 32/L groups of L lanes, L the smallest power of two covering a row's
+/// units (`lanes_per_row`). The host's one copy of that geometry.
+pub fn matvec_tile_rows(w: WType, k: usize, ks: usize) -> usize {
+    let warps = (MATVEC_THREADS / 32) as usize;
+    (warps / ks) * 4 * (32 / matvec_lanes(k / w.unit()))
+}
+
+/// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the
+/// layout for both its launches: attention_split and the persistent kernel) for a CTA of
+/// `threads` threads staging `nc` positions per step of a `kv` cache: (staged row stride,
+/// bytes of a stage, dynamic bytes in all). `SplitHead`, then an area holding two stages
+/// (nc K rows and nc V rows, each padded by 16 bytes) that the slice sums (`threads` × G
+/// float4s) and the merge weights (G × n_split floats) reuse.
+pub fn attn_split_smem(
+    threads: usize,
+    nc: usize,
+    hd: usize,
+    kv: Kv,
+    group: usize,
+    n_split: usize,
+) -> (usize, usize, usize) {
+    let row_bytes = hd * kv.bytes() + 16;
+    let stage = 2 * nc * row_bytes;
+    let area = (2 * stage)
+        .max(threads * group * 16)
+        .max(group * n_split * 4);
+    (row_bytes, stage, ATT_SPLIT_HEAD_BYTES as usize + area)
+}
+
+/// Lanes sharing one matvec row of `units` units (kernels/matvec.cuh, `lanes_per_row`).
+pub fn matvec_lanes(units: usize) -> usize {
+    let mut l = 32;
+    while l > 1 && l / 2 >= units {
+        l /= 2;
+    }
+    l
+}
+
+/// Instruction kinds of the persistent decode kernel: src/sched/program.rs builds them
+/// from the fused schedule, kernels/persistent.cu executes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum POp {
+    /// Gather the token's embedding row.
+    Embed,
+    /// Optional RMSNorm prologue, activation staging, matvec with an epilogue.
+    Matvec,
+    /// RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append.
+    Qkv,
+    /// Decode attention partials of (KV head, position chunk) work items.
+    Attn,
+    /// Merge of the attention partials, one work item per query head.
+    AttnMerge,
+    /// Per-chunk (value, index) maxima of the logits.
+    Argmax,
+    /// The greedy token from the chunk maxima.
+    ArgmaxMerge,
+}
+
+impl POp {
+    pub const ALL: [POp; 7] = [
+        POp::Embed,
+        POp::Matvec,
+        POp::Qkv,
+        POp::Attn,
+        POp::AttnMerge,
+        POp::Argmax,
+        POp::ArgmaxMerge,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            POp::Embed => "embed",
+            POp::Matvec => "matvec",
+            POp::Qkv => "qkv",
+            POp::Attn => "attn",
+            POp::AttnMerge => "attn_merge",
+            POp::Argmax => "argmax",
+            POp::ArgmaxMerge => "argmax_merge",
+        }
+    }
+    /// The `#define`d name in the generated args.cuh (its value: the index in `ALL`).
+    pub fn cpp(self) -> &'static str {
+        match self {
+            POp::Embed => "OP_EMBED",
+            POp::Matvec => "OP_MATVEC",
+            POp::Qkv => "OP_QKV",
+            POp::Attn => "OP_ATTN",
+            POp::AttnMerge => "OP_ATTN_MERGE",
+            POp::Argmax => "OP_ARGMAX",
+            POp::ArgmaxMerge => "OP_ARGMAX_MERGE",
+        }
+    }
+    /// The value of `cpp()` (the instruction's `op` field).
+    pub fn code(self) -> i32 {
+        POp::ALL.iter().position(|p| *p == self).expect("listed") as i32
+    }
+}

@@ -116,6 +116,10 @@ pub trait Engine {
     fn name(&self) -> &'static str {
         self.executor().name()
     }
+    /// The GPU decode kernel in use (`graph`, `persistent`); None for the interpreter.
+    fn decode_kernel(&self) -> Option<&'static str> {
+        None
+    }
     /// One step, returning the greedy token of the last row; non-finite logits are an error.
     /// The CUDA executor overrides it: a one-token step whose observer wants no data takes
     /// the argmax on the device (which never picks NaN, but does not report it either; an

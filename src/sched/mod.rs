@@ -16,6 +16,7 @@
 //! the executor launches what the schedule says and `graphrun dump --stage fused` shows it.
 
 mod plan;
+pub mod program;
 
 pub use plan::BufferPlan;
 

@@ -3,8 +3,8 @@
 //! Pure functions, so the policy is tested without a GPU.
 
 use crate::codegen::catalogue::{
-    ATT_BK, ATT_KEY_THREADS, ATT_PAD, ATT_ROWS_PER_THREAD, ATT_SPLIT_HEAD_BYTES, ATT_SPLIT_MAX_NC,
-    ATT_THREADS, MATVEC_THREADS, MMQ_BM, MMQ_BN,
+    ATT_BK, ATT_KEY_THREADS, ATT_PAD, ATT_ROWS_PER_THREAD, ATT_SPLIT_MAX_NC, ATT_THREADS,
+    MATVEC_THREADS, MMQ_BM, MMQ_BN, attn_split_smem, matvec_lanes,
 };
 use crate::codegen::{Kv, WType};
 use crate::error::{Error, Result};
@@ -47,16 +47,9 @@ pub(super) fn matmul_grid(rows: usize, t: usize) -> (u32, u32) {
 /// several waves, a larger split is taken if it fills the waves clearly better (a last,
 /// partly filled wave leaves SMs idle while it drains), as long as every warp gets units.
 pub(super) fn matvec_grid(rows: usize, w: WType, k: usize, slots: usize) -> (u32, i32) {
-    let unit = match w {
-        WType::Q4_K | WType::Q5_K => 64,
-        _ => 32,
-    };
-    let units = k / unit;
-    let mut lanes = 32;
-    while lanes > 1 && lanes / 2 >= units {
-        lanes /= 2;
-    }
-    let per_set = (if unit >= 128 { 2 } else { 4 }) * (32 / lanes);
+    let units = k / w.unit();
+    let lanes = matvec_lanes(units);
+    let per_set = 4 * (32 / lanes);
     let sets = rows.div_ceil(per_set);
     let mut ks = 1;
     while ks < 8 && sets * ks < 2048 && units >= lanes * ks {
@@ -163,13 +156,9 @@ pub(super) fn attention_split_geom(
     max_smem: u32,
 ) -> Result<SplitGeom> {
     let n_split = (n_sm as usize).div_ceil(n_kv).max(1);
-    let row_bytes = hd * kv.bytes() + 16;
     for nc in [ATT_SPLIT_MAX_NC as usize, 32] {
-        let stage = 2 * nc * row_bytes;
-        let area = (2 * stage)
-            .max(ATT_THREADS as usize * group * 16)
-            .max(group * n_split * 4);
-        let smem = ATT_SPLIT_HEAD_BYTES as usize + area;
+        let (row_bytes, stage, smem) =
+            attn_split_smem(ATT_THREADS as usize, nc, hd, kv, group, n_split);
         if smem <= max_smem as usize {
             return Ok(SplitGeom {
                 n_split: n_split as u32,
@@ -188,6 +177,7 @@ pub(super) fn attention_split_geom(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codegen::catalogue::ATT_SPLIT_HEAD_BYTES;
 
     #[test]
     fn matvec_grid_covers_every_row_and_splits_short_matrices() {

@@ -149,6 +149,30 @@ impl Kernels {
         Ok(())
     }
 
+    /// Resident CTAs per SM of `k` launched with `threads` threads and `smem` bytes of
+    /// dynamic shared memory (first raising the kernel's dynamic shared memory limit when it
+    /// needs more than the default 48 KiB).
+    pub fn occupancy(
+        &mut self,
+        dev: &Device,
+        k: KernelId,
+        threads: u32,
+        smem: u32,
+    ) -> Result<usize> {
+        let f = self.func(dev, k)?;
+        if smem > 48 * 1024 {
+            f.set_attribute(
+                CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                smem as i32,
+            )
+            .map_err(cuda_err("raising a kernel's shared memory limit"))?;
+        }
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
+            .map_err(cuda_err("querying occupancy"))?;
+        Ok(per_sm as usize)
+    }
+
     /// CTAs of `k` (MATVEC_THREADS threads, no dynamic shared memory) resident at once on
     /// the whole device: one wave.
     pub fn wave_slots(&mut self, dev: &Device, k: KernelId) -> Result<usize> {

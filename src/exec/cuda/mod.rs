@@ -11,7 +11,7 @@
 //! loading and launches by `KernelId`), `geometry` (grid sizes from the device's
 //! properties), `ops` (one graph node's kernels), `groups` (fused decode groups), `step`
 //! (a step, the captured decode graph, trace readback), `measure` (profiles, bandwidth),
-//! `harness` (access for the parity tests).
+//! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel).
 
 pub mod args;
 mod device;
@@ -21,8 +21,11 @@ mod harness;
 mod kernels;
 mod measure;
 mod ops;
+mod persistent;
 mod step;
 mod upload;
+
+pub use self::persistent::{DecodeKernel, PersistentOptions};
 
 use self::device::Device;
 use self::geometry::SplitGeom;
@@ -101,6 +104,8 @@ pub struct CudaEngine<'m> {
     pos: usize,
     n_ctx: usize,
     decode_graph: Option<CudaGraph>,
+    /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
+    persistent: Option<persistent::Persistent>,
     pub device_name: String,
     /// The engine reads the model only while it is built; the lifetime keeps callers'
     /// `Box<dyn Engine + 'm>` uniform with the interpreter's.
@@ -205,6 +210,7 @@ impl<'m> CudaEngine<'m> {
             pos: 0,
             n_ctx: opts.n_ctx,
             decode_graph: None,
+            persistent: None,
             device_name: dev.name.clone(),
             _model: std::marker::PhantomData,
             dev,
@@ -361,5 +367,8 @@ impl Engine for CudaEngine<'_> {
     }
     fn executor(&self) -> super::Executor {
         super::Executor::Cuda
+    }
+    fn decode_kernel(&self) -> Option<&'static str> {
+        Some(CudaEngine::decode_kernel(self).name())
     }
 }

@@ -1,6 +1,7 @@
 //! A step on the device: a chunk of rows through the prefill or decode schedule (with the
 //! observer seeing every group's output), the decode step captured once as a CUDA graph
-//! and replayed, and the readback of group outputs for traces.
+//! and replayed, and the readback of group outputs for traces. One-row steps go to the
+//! persistent kernel when it is in use (persistent.rs).
 
 use super::args::ArgmaxArgs;
 use super::device::cuda_err;
@@ -38,6 +39,9 @@ impl CudaEngine<'_> {
         obs: &mut dyn Observer,
     ) -> Result<()> {
         let t = toks.len();
+        if t == 1 && self.persistent.is_some() {
+            return self.persistent_chunk(toks, obs);
+        }
         self.upload_step(toks)?;
         let phase = if t == 1 {
             Phase::Decode
@@ -75,6 +79,9 @@ impl CudaEngine<'_> {
 
     /// Decode step through the captured CUDA graph: token → fused kernels → argmax.
     pub(super) fn decode_graph_step(&mut self, token: u32) -> Result<u32> {
+        if self.persistent.is_some() {
+            return self.persistent_token(token);
+        }
         self.upload_step(&[token])?;
         if self.decode_graph.is_none() {
             let stream = self.dev.stream.clone();

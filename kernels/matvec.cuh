@@ -1,0 +1,184 @@
+// matvec.cuh — the decode matrix-vector product and the fused Q/K/V work item, as device
+// templates shared by the per-group kernels (matvec.cu: one launch per fused group, grids
+// of CTAs looping over row tiles) and the persistent decode kernel (persistent.cu: each CTA
+// takes a contiguous range of the same tiles). The input was prepared (RMSNorm-ed when the
+// group has the norm prologue; quantized to Q8_0/Q8_K exactly as the CPU does under q8
+// semantics; under f32 without a norm prologue the multi-kernel path reads the node input
+// itself) into global memory (prep kernel) or shared memory (persistent kernel); `Act`
+// points at it. Lanes stride over a row's units; a row with few units shares a warp with
+// other rows; each lane group keeps several rows' weight streams in flight; lane 0 of a
+// group (of the first warp of a K split) applies the epilogue.
+// CPU reference: src/exec/interp/ops.rs (matmul, bias_add, add, silu, mul, rope; the
+// KV-cache write of kv_append, src/exec/interp/mod.rs).
+#pragma once
+#include "quant.cuh"
+
+__device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, u64 bs) {
+    Act a;
+    a.xf = (const float*)xf;
+    a.q0 = (const i8*)q0;
+    a.d0 = (const float*)d0;
+    a.qk = (const i8*)qk;
+    a.dk = (const float*)dk;
+    a.bs = (const int*)bs;
+    return a;
+}
+
+// Two rows at once (both weight streams in flight), each summed over the warp.
+template <class W, int ACT>
+__device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, const Act& a, float& ya, float& yb) {
+    int lane = threadIdx.x & 31;
+    float acc0 = 0.0f, acc1 = 0.0f;
+    for (int u = lane; u < K / W::UNIT; u += 32) {
+        acc0 += ACT == ACT_Q8 ? W::q8(ra, u, a) : W::f32(ra, u, a.xf);
+        acc1 += ACT == ACT_Q8 ? W::q8(rb, u, a) : W::f32(rb, u, a.xf);
+    }
+    ya = warp_sum(acc0);
+    yb = warp_sum(acc1);
+}
+
+// Rows per lane group by weight type (bounded by the registers a unit's values take).
+template <class W> struct RowsPerWarp { static constexpr int v = W::UNIT >= 128 ? 2 : 4; };
+
+// Lanes that share one row: the smallest power of two >= the row's units (a row of few
+// units leaves no lanes idle: 32/L rows are worked on side by side). The host mirrors this
+// in src/codegen/catalogue.rs (matvec_lanes, matvec_tile_rows).
+__device__ __forceinline__ int lanes_per_row(int units) {
+    int l = 32;
+    while (l > 1 && l / 2 >= units) l /= 2;
+    return l;
+}
+
+// Shared-memory floats of the K-split partial sums (`part` of matvec_tile).
+#define MATVEC_PART_FLOATS (MATVEC_THREADS / 32 * 2 * 4 * 32)
+
+// Rows of one tile: what one CTA iteration covers.
+template <class W>
+__device__ __forceinline__ int matvec_tile_rows(int K, int KS) {
+    return (MATVEC_THREADS / 32 / KS) * RowsPerWarp<W>::v * (32 / lanes_per_row(K / W::UNIT));
+}
+
+// One tile: rows base .. base + matvec_tile_rows. A CTA of 8 warps works on 8/KS row sets;
+// the KS warps of a row set split the row's units between them (interleaved) and join their
+// sums in `part` (MATVEC_PART_FLOATS floats of shared memory). KS > 1 gives small matrices
+// (few rows, long rows) enough warps to keep the memory busy. Every thread of the CTA calls
+// it (KS > 1 synchronizes the CTA).
+template <class W, int ACT, int EPI>
+__device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, int base, float* part) {
+    constexpr int R = RowsPerWarp<W>::v;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int KS = g.ksplit, set = warp / KS, ks = warp % KS;
+    int units = g.K / W::UNIT;
+    int L = lanes_per_row(units), groups = 32 / L;
+    int li = lane % L, grp = lane / L;
+    const u8* w = (const u8*)g.w;
+    float* out = (float*)g.out;
+    int r0 = base + set * R * groups + grp * R;
+    int valid = max(0, min(R, g.rows - r0));
+    float acc[R], up[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = up[r] = 0.0f;
+    for (int u = ks * L + li; u < units; u += KS * L) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (r < valid) {
+                const u8* row = w + (size_t)(r0 + r) * g.row_bytes;
+                acc[r] += ACT == ACT_Q8 ? W::q8(row, u, a) : W::f32(row, u, a.xf);
+                if (EPI == EPI_SWIGLU) {
+                    const u8* row2 = (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes;
+                    up[r] += ACT == ACT_Q8 ? W::q8(row2, u, a) : W::f32(row2, u, a.xf);
+                }
+            }
+    }
+    // Sum within each group of L lanes (xor offsets below L stay inside the group).
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        for (int o = L / 2; o > 0; o >>= 1) {
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+            if (EPI == EPI_SWIGLU) up[r] += __shfl_xor_sync(0xffffffffu, up[r], o);
+        }
+    if (KS > 1) {
+        // part[warp][0 | 1][grp * R + r]
+        float* mine = part + warp * 2 * R * 32;
+        if (li == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                mine[grp * R + r] = acc[r];
+                mine[R * 32 + grp * R + r] = up[r];
+            }
+        __syncthreads();
+        if (ks == 0 && li == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                for (int k = 1; k < KS; k++) {
+                    acc[r] += part[(warp + k) * 2 * R * 32 + grp * R + r];
+                    up[r] += part[(warp + k) * 2 * R * 32 + R * 32 + grp * R + r];
+                }
+        __syncthreads();
+    }
+    if (ks == 0 && li == 0)
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r >= valid) continue;
+            if (EPI == EPI_SWIGLU) {
+                out[r0 + r] = __fmul_rn(silu(acc[r]), up[r]);
+            } else {
+                out[r0 + r] = EPI == EPI_ADD ? __fadd_rn(acc[r], ((const float*)g.extra)[r0 + r]) : acc[r];
+            }
+        }
+}
+
+// ---- Fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append --------
+// Work item `it` = one pair of output rows (the two members of a RoPE pair) of Q (which 0),
+// K (1) or V (2); a warp computes both rows' dot products (pair_dot), lane 0 finishes.
+
+struct QkvItem {
+    int which;   // 0 = Q, 1 = K, 2 = V
+    int i;       // pair index within the head (RoPE frequency)
+    int r0, r1;  // the two output rows
+};
+
+__device__ __forceinline__ QkvItem qkv_item(const QkvArgs& g, int it) {
+    int half = g.head_dim / 2;
+    int pq = g.n_head * half, pk = g.n_head_kv * half;
+    QkvItem q;
+    q.which = it < pq ? 0 : (it < pq + pk ? 1 : 2);
+    int j = q.which == 0 ? it : (q.which == 1 ? it - pq : it - pq - pk);
+    int h = j / half;
+    q.i = j % half;
+    q.r0 = g.neox ? h * g.head_dim + q.i : h * g.head_dim + 2 * q.i;
+    q.r1 = g.neox ? q.r0 + half : q.r0 + 1;
+    return q;
+}
+
+// Work items of the fused Q/K/V group.
+__device__ __forceinline__ int qkv_items(const QkvArgs& g) {
+    return (g.n_head + 2 * g.n_head_kv) * (g.head_dim / 2);
+}
+
+// The weight matrix of a work item and the bytes of one of its rows.
+__device__ __forceinline__ const u8* qkv_weights(const QkvArgs& g, int which, int& rb) {
+    rb = which == 0 ? g.rb_q : (which == 1 ? g.rb_k : g.rb_v);
+    return (const u8*)(which == 0 ? g.wq : (which == 1 ? g.wk : g.wv));
+}
+
+// Bias, RoPE (Q and K) and the store: Q to q_out, K and V appended to the caches at `pos`
+// in the cache's element type KV (numerics.cuh).
+template <class KV>
+__device__ __forceinline__ void qkv_store(const QkvArgs& g, const QkvItem& q, float y0, float y1, int pos) {
+    const float* bias = (const float*)(q.which == 0 ? g.bq : (q.which == 1 ? g.bk : g.bv));
+    if (bias) {
+        y0 = __fadd_rn(y0, bias[q.r0]);
+        y1 = __fadd_rn(y1, bias[q.r1]);
+    }
+    if (q.which < 2) rope_pair(y0, y1, pos, ((const float*)g.inv_freq)[q.i]);
+    if (q.which == 0) {
+        ((float*)g.q_out)[q.r0] = y0;
+        ((float*)g.q_out)[q.r1] = y1;
+    } else {
+        void* cache = (void*)(q.which == 1 ? g.k_cache : g.v_cache);
+        size_t row = (size_t)pos * (g.n_head_kv * g.head_dim);
+        KV::store(cache, row + q.r0, y0);
+        KV::store(cache, row + q.r1, y1);
+    }
+}
