@@ -8,7 +8,9 @@ use graphrun::exec::interp::Interpreter;
 use graphrun::exec::{BatchEngine, Engine, NoObserver, OneSlot};
 use graphrun::graph::{ActSemantics, LowerOptions, lower};
 use graphrun::model::ModelFile;
+use graphrun::model::synth::{Rng, random_tensor};
 use graphrun::numerics::argmax;
+use graphrun::quant::{GgmlType, QuantAct, vec_dot_q8};
 
 /// Prompts of different lengths, so the slots sit at different positions in every step.
 const PROMPTS: [&[u32]; 5] = [
@@ -182,4 +184,42 @@ fn bad_batches_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("at least one token"), "{e}");
+}
+
+#[test]
+fn q8_matmul_tiles_for_every_batch_size_are_bit_identical_to_the_reference() {
+    // A decode batch of B sequences is a matmul over B activation rows: every B from 1 to
+    // 9 picks its own tile mix (2x4, 4x2, 8x1 for the legacy types), and 21 weight rows
+    // leave a remainder after the 8-row blocks.
+    let mut rng = Rng::new(3);
+    let (n, k) = (21usize, 512usize);
+    for ty in [
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        let w = random_tensor(ty, (n * k) as u64, 0.05, &mut rng);
+        let rb = w.len() / n;
+        for t in 1..=9 {
+            let acts: Vec<QuantAct> = (0..t)
+                .map(|_| {
+                    let x: Vec<f32> = (0..k).map(|_| rng.uniform() - 0.5).collect();
+                    QuantAct::for_weight(ty, &x).unwrap()
+                })
+                .collect();
+            let mut out = vec![f32::NAN; n * t];
+            graphrun::quant::simd::matmul_rows_q8(ty, &w, rb, &acts, &mut out);
+            for i in 0..n {
+                for (c, a) in acts.iter().enumerate() {
+                    let want = vec_dot_q8(ty, &w[i * rb..(i + 1) * rb], a);
+                    assert_eq!(
+                        out[i * t + c].to_bits(),
+                        want.to_bits(),
+                        "{ty} B={t} row {i} act {c}"
+                    );
+                }
+            }
+        }
+    }
 }
