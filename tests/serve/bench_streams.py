@@ -1,0 +1,77 @@
+"""Aggregate decode speed of `graphrun serve` with 1, 2, 4, 8 concurrent streams.
+
+Start the server with at least as many slots as the largest stream count, e.g.
+    graphrun serve --interp --parallel 8 --ctx 512 --port 8080
+then
+    python3 tests/serve/bench_streams.py http://127.0.0.1:8080/v1 [--streams 1,2,4,8] [--tokens 48] [--reps 3]
+
+Each round starts N streamed greedy completions at once (prompt "1, 2, 3,": the model keeps
+counting, so no stream stops early) and timestamps every chunk. The decode rate is measured
+in the window where all N streams are decoding together (from the last stream's first
+token to the first stream's last token): tokens received in it / its length. Prefill of the
+N prompts happens before that window and is reported separately as time to first token.
+Prints one JSON line per (N, repetition) and a median summary line per N.
+"""
+
+import argparse
+import json
+import statistics
+import threading
+import time
+import urllib.request
+
+ap = argparse.ArgumentParser()
+ap.add_argument("base")
+ap.add_argument("--streams", default="1,2,4,8")
+ap.add_argument("--tokens", type=int, default=48)
+ap.add_argument("--reps", type=int, default=3)
+args = ap.parse_args()
+
+
+def stream(times, t0):
+    body = json.dumps(
+        {"prompt": "1, 2, 3,", "max_tokens": args.tokens, "temperature": 0, "stream": True}
+    ).encode()
+    req = urllib.request.Request(args.base + "/completions", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        for line in r:
+            line = line.strip()
+            if line.startswith(b"data: {"):
+                chunk = json.loads(line[6:])
+                if chunk["choices"] and chunk["choices"][0]["text"]:
+                    times.append(time.perf_counter() - t0)
+
+
+def one_round(n):
+    times = [[] for _ in range(n)]
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=stream, args=(times[i], t0)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    start = max(ts[0] for ts in times)
+    end = min(ts[-1] for ts in times)
+    in_window = sum(1 for ts in times for x in ts if start < x <= end)
+    return {
+        "streams": n,
+        "tokens_per_stream": [len(ts) for ts in times],
+        "decode_window_s": round(end - start, 3),
+        "aggregate_decode_tok_s": round(in_window / (end - start), 2) if end > start else None,
+        "per_stream_decode_tok_s": round(in_window / (end - start) / n, 2) if end > start else None,
+        "ttft_s": [round(ts[0], 3) for ts in times],
+        "wall_s": round(max(ts[-1] for ts in times), 3),
+    }
+
+
+summary = []
+for n in [int(x) for x in args.streams.split(",")]:
+    rounds = []
+    for _ in range(args.reps):
+        r = one_round(n)
+        print(json.dumps(r), flush=True)
+        rounds.append(r)
+    med = statistics.median(r["aggregate_decode_tok_s"] for r in rounds)
+    summary.append({"streams": n, "median_aggregate_decode_tok_s": med, "median_per_stream": round(med / n, 2)})
+    print(json.dumps(summary[-1]), flush=True)
+print(json.dumps({"summary": summary}))
