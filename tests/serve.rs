@@ -314,6 +314,8 @@ fn bad_input_gets_400_naming_the_field() {
             .unwrap()
             .contains("/v1/chat/completions")
     );
+    // Each refusal is logged in one line with its status.
+    assert_eq!(srv.log().matches("refused with 400").count(), 13, "{}", srv.log());
     // None of that took a slot, and the server still answers.
     assert_eq!(srv.wait_idle(1)["slots_free"], 1);
     let (status, resp) = http(

@@ -105,13 +105,34 @@ async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
 async fn handle(app: Arc<App>, headers: HeaderMap, body: Body, ep: Endpoint) -> Response {
     let received = Instant::now();
     let prepared = match read_body(&headers, body).await {
-        Ok(bytes) => prepare(&app, &bytes, ep),
+        // Tokenizing a long prompt is CPU work: keep it off the async workers.
+        Ok(bytes) => {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || prepare(&app, &bytes, ep))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ApiError::new(500, format!("request handling failed: {e}")))
+                })
+        }
         Err(e) => Err(e),
     };
     match prepared {
         Ok((prompt, params)) => submit(app, prompt, params, ep, received).await,
-        Err(e) => e.into_response(),
+        Err(e) => refuse(ep, e),
     }
+}
+
+/// The error response for a request that never reached the engine, logged in one line.
+fn refuse(ep: Endpoint, e: ApiError) -> Response {
+    let path = match ep {
+        Endpoint::Chat => "/v1/chat/completions",
+        Endpoint::Completion => "/v1/completions",
+    };
+    eprintln!(
+        "graphrun serve: POST {path} refused with {}: {}",
+        e.status, e.message
+    );
+    e.into_response()
 }
 
 /// The body, at most `MAX_BODY_BYTES`, within `BODY_TIMEOUT`.
@@ -217,17 +238,14 @@ async fn submit(
     received: Instant,
 ) -> Response {
     if app.gauges.shutting_down() {
-        return ApiError::new(503, "the server is shutting down").into_response();
+        return refuse(ep, ApiError::new(503, "the server is shutting down"));
     }
     let Some(ticket) = app.gauges.admit() else {
-        return ApiError::new(
-            429,
-            format!(
-                "the server is busy: all {} slots are in use and {} requests are waiting (the queue is full); retry later",
-                app.gauges.slots, app.gauges.queue
-            ),
-        )
-        .into_response();
+        let msg = format!(
+            "the server is busy: all {} slots are in use and {} requests are waiting (the queue is full); retry later",
+            app.gauges.slots, app.gauges.queue
+        );
+        return refuse(ep, ApiError::new(429, msg));
     };
     let n = app.next_id.fetch_add(1, Ordering::Relaxed);
     let meta = Meta {
@@ -251,7 +269,7 @@ async fn submit(
         ticket,
     };
     if app.jobs.send(Msg::Job(Box::new(job))).is_err() {
-        return ApiError::new(503, "the engine has stopped").into_response();
+        return refuse(ep, ApiError::new(503, "the engine has stopped"));
     }
     if params.stream {
         stream(meta, rx, params.include_usage).into_response()
