@@ -314,8 +314,21 @@ fn bad_input_gets_400_naming_the_field() {
             .unwrap()
             .contains("/v1/chat/completions")
     );
+    let (status, resp) = http(srv.port, "GET", "/v1/completions", None);
+    assert_eq!(status, 405, "{resp}");
+    assert!(
+        json(&resp)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("take POST")
+    );
     // Each refusal is logged in one line with its status.
-    assert_eq!(srv.log().matches("refused with 400").count(), 13, "{}", srv.log());
+    assert_eq!(
+        srv.log().matches("refused with 400").count(),
+        13,
+        "{}",
+        srv.log()
+    );
     // None of that took a slot, and the server still answers.
     assert_eq!(srv.wait_idle(1)["slots_free"], 1);
     let (status, resp) = http(

@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(app)
 }
 
@@ -67,6 +68,13 @@ async fn not_found() -> ApiError {
     ApiError::new(
         404,
         "no such route; this server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health",
+    )
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        405,
+        "wrong method: the completion routes take POST, /v1/models and /health take GET",
     )
 }
 
