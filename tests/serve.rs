@@ -61,6 +61,21 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until the log holds `n` lines containing `pat` (stderr is read
+    /// by another thread, a little after the server writes it).
+    fn wait_log(&self, pat: &str, n: usize) {
+        let t0 = Instant::now();
+        while self.log().matches(pat).count() < n {
+            assert!(
+                t0.elapsed().as_secs() < 10,
+                "expected {n} log lines with {pat:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(self.log().matches(pat).count(), n, "{}", self.log());
+    }
+
     /// GET /health.
     fn health(&self) -> Value {
         let (status, body) = http(self.port, "GET", "/health", None);
@@ -197,6 +212,7 @@ fn openai_client_chat_and_completions_match_graphrun_run() {
     );
     srv.wait_idle(5);
     // One log line per request: id, token counts, time to first token, speed.
+    srv.wait_log("chatcmpl-1 ", 1);
     let log = srv.log();
     let line = log.lines().find(|l| l.contains("chatcmpl-1 ")).unwrap();
     assert!(
@@ -323,12 +339,7 @@ fn bad_input_gets_400_naming_the_field() {
             .contains("take POST")
     );
     // Each refusal is logged in one line with its status.
-    assert_eq!(
-        srv.log().matches("refused with 400").count(),
-        13,
-        "{}",
-        srv.log()
-    );
+    srv.wait_log("refused with 400", 13);
     // None of that took a slot, and the server still answers.
     assert_eq!(srv.wait_idle(1)["slots_free"], 1);
     let (status, resp) = http(
@@ -394,12 +405,7 @@ fn disconnects_half_requests_and_10mb_bodies_leave_the_server_serving() {
     }
     drop(s);
     srv.wait_idle(3);
-    assert_eq!(
-        srv.log().matches("cancelled (client disconnected)").count(),
-        2,
-        "{}",
-        srv.log()
-    );
+    srv.wait_log("cancelled (client disconnected)", 2);
     // 3. Half a request: headers cut off, and a body shorter than its Content-Length.
     let mut s = connect(srv.port);
     s.write_all(b"POST /v1/completions HTTP/1.1\r\nContent-Le")
@@ -513,6 +519,7 @@ fn sigterm_stops_the_server_cleanly_ending_open_streams() {
         "{rest}"
     );
     assert!(t0.elapsed().as_secs() < 15);
+    srv.wait_log("graphrun serve: stopped", 1);
     let log = srv.log();
     assert!(
         log.contains("SIGTERM: shutting down") && log.contains("graphrun serve: stopped"),

@@ -263,31 +263,46 @@ impl PromptArgs {
     pub fn load(&self) -> Result<(ModelFile, Tokenizer, Vec<u32>)> {
         let m = open(self.model.clone())?;
         let tk = tokenizer(&m, self.tokenizer.as_deref())?;
-        let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref())?;
+        let template = match self.chat {
+            true => Some(chat_template(&m, self.tokenizer.as_deref())?),
+            false => None,
+        };
+        let ids = prompt_ids(&tk, &self.prompt, template.as_ref(), self.system.as_deref())?;
         Ok((m, tk, ids))
     }
 }
 
-/// The prompt's token ids. With `chat`, the prompt is the user turn (after a system turn
-/// when `system` is given) rendered by the model's own chat template, as `graphrun serve`
-/// renders chat requests; otherwise it is the text as written, after BOS when the model
-/// wants one. Special tokens written in it are honoured either way.
+/// The template for `--chat`: the model's own, or, for a model file without one, the one
+/// that came with `--tokenizer FILE`.
+pub fn chat_template(m: &ModelFile, file: Option<&Path>) -> Result<ChatTemplate> {
+    match file {
+        Some(f) if m.tokenizer.chat_template.is_none() => ChatTemplate::from_tokenizer_data(
+            &graphrun::tokenizer::file::data_from_file(f)?,
+            &f.display().to_string(),
+        ),
+        _ => ChatTemplate::from_model(m),
+    }
+}
+
+/// The prompt's token ids. With a chat `template`, the prompt is the user turn (after a
+/// system turn when `system` is given) rendered by it, as `graphrun serve` renders chat
+/// requests; otherwise it is the text as written, after BOS when the model wants one.
+/// Special tokens written in it are honoured either way.
 pub fn prompt_ids(
-    m: &ModelFile,
     tk: &Tokenizer,
     prompt: &str,
-    chat: bool,
+    template: Option<&ChatTemplate>,
     system: Option<&str>,
 ) -> Result<Vec<u32>> {
-    if chat {
+    if let Some(t) = template {
         let mut msgs = Vec::new();
         if let Some(s) = system {
             msgs.push(ChatMessage::new("system", s));
         }
         msgs.push(ChatMessage::new("user", prompt));
-        let text = ChatTemplate::from_model(m)?
+        let text = t
             .render(&msgs)
-            .map_err(|e| Error::invalid(format!("{}: tokenizer.chat_template: {e}", m.path)))?;
+            .map_err(|e| Error::invalid(format!("--chat: the chat template says: {e}")))?;
         return Ok(chat_prompt_ids(tk, &text));
     }
     let mut ids = Vec::new();

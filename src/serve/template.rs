@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::ModelFile;
+use crate::model::tokdata::TokenizerData;
 use crate::tokenizer::Tokenizer;
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind};
@@ -39,11 +40,15 @@ impl ChatTemplate {
     /// The template in `m`'s metadata; an error naming the file when it has none or the
     /// template does not compile.
     pub fn from_model(m: &ModelFile) -> Result<ChatTemplate> {
-        let td = &m.tokenizer;
+        ChatTemplate::from_tokenizer_data(&m.tokenizer, &m.path)
+    }
+
+    /// The template carried by tokenizer data read from `file` (a model file's metadata, or
+    /// a tokenizer.json with its tokenizer_config.json).
+    pub fn from_tokenizer_data(td: &TokenizerData, file: &str) -> Result<ChatTemplate> {
         let source = td.chat_template.as_deref().ok_or_else(|| {
             Error::invalid(format!(
-                "{}: the model has no tokenizer.chat_template; use a plain prompt (no --chat, or /v1/completions)",
-                m.path
+                "{file}: no chat template (tokenizer.chat_template); use a plain prompt (no --chat, or /v1/completions)"
             ))
         })?;
         let text = |id: Option<u32>| {
@@ -52,7 +57,7 @@ impl ChatTemplate {
                 .unwrap_or_default()
         };
         ChatTemplate::new(source, &text(td.bos), &text(td.eos))
-            .map_err(|e| Error::invalid(format!("{}: tokenizer.chat_template: {e}", m.path)))
+            .map_err(|e| Error::invalid(format!("{file}: tokenizer.chat_template: {e}")))
     }
 
     /// Compiles `source` with the given BOS and EOS token texts.
