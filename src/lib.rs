@@ -3,7 +3,7 @@
 //!
 //! The data path, module by module: `model` (bytes in) → `graph` (what to compute) →
 //! `sched` (how to group it) → `codegen` + `kernels/` (GPU code) → `exec` (run it) →
-//! `trace` (what happened).
+//! `trace` (what happened); `serve` puts an OpenAI-compatible HTTP server in front of `exec`.
 
 // Numeric kernels index several arrays with one loop counter that mirrors the formula.
 #![allow(clippy::needless_range_loop)]
@@ -21,6 +21,7 @@ pub mod model;
 pub mod numerics;
 pub mod quant;
 pub mod sched;
+pub mod serve;
 pub mod tokenizer;
 pub mod trace;
 

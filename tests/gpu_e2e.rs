@@ -128,7 +128,7 @@ impl Compare {
     fn traces(
         &mut self,
         label: &str,
-        act: ActSemantics,
+        (act, kv): (ActSemantics, KvType),
         real: bool,
         output: &str,
         gpu: &Collect,
@@ -158,7 +158,7 @@ impl Compare {
                 .collect();
             let e = nmse(&r.data, &want);
             let classes = diff::classes(&r.node, &r.op, r.group.as_deref(), Some(output));
-            let band = diff::band(&self.same, [act, act], &classes, real).unwrap();
+            let band = diff::band(&self.same, [(act, kv), (act, kv)], &classes, real).unwrap();
             if let Some(f) = self.report.as_mut() {
                 let line = serde_json::json!({"run": label, "node": r.node, "op": r.op,
                     "class": classes[0], "pos": r.pos, "rows": rows, "nmse": e, "band": band});
@@ -242,8 +242,15 @@ fn check_model(
                 .zip(&cpu_toks)
                 .position(|(g, c)| g != c)
                 .map_or(usize::MAX, |k| prompt.len() + k);
-            let (n, worst, fails) =
-                cmp.traces(&name, act, real, &output, &gpu_trace, &cpu_trace, cutoff);
+            let (n, worst, fails) = cmp.traces(
+                &name,
+                (act, kv),
+                real,
+                &output,
+                &gpu_trace,
+                &cpu_trace,
+                cutoff,
+            );
             eprintln!(
                 "{name}: {n} records, worst relative to band: {worst}; tokens interp {cpu_toks:?} gpu {traced:?}"
             );

@@ -63,18 +63,30 @@ fn gpu_traces_are_within_band_and_injected_faults_are_found() {
             assert_eq!(code, 0, "clean GPU trace: {}", r["first_divergence_line"]);
         }
     }
+    // Small faults are localized with the exact path: f32 math over an f32 cache, judged
+    // by the 1e-8 band (an f16 cache adds rounding flips of ~1e-7: see the contract).
+    trace(
+        &m,
+        PROMPT,
+        &["--interp", "--act", "f32", "--kv", "f32", "--decode", "4"],
+        &d.join("interp-f32-kvf32"),
+    );
     let table = FAULTS
         .iter()
-        .map(|f| ("f32", f))
-        .chain(Q8_FAULTS.iter().map(|f| ("q8", f)));
-    for (act, fault) in table {
-        let cpu = d.join(format!("interp-{act}"));
+        .map(|f| (["--act", "f32", "--kv", "f32"], "interp-f32-kvf32", f))
+        .chain(
+            Q8_FAULTS
+                .iter()
+                .map(|f| (["--act", "q8", "--kv", "f16"], "interp-q8", f)),
+        );
+    for (sem, reference, fault) in table {
+        let cpu = d.join(reference);
         let node = fault.split(':').next().unwrap();
-        let gpu = d.join(format!("fault-{act}-{node}"));
+        let gpu = d.join(format!("fault-{}-{node}", sem[1]));
         trace(
             &m,
             PROMPT,
-            &["--gpu", "--act", act, "--decode", "4", "--inject", fault],
+            &[&["--gpu"], &sem[..], &["--decode", "4", "--inject", fault]].concat(),
             &gpu,
         );
         let (code, r, _) = diff_json(&gpu, &cpu, &[]);
@@ -82,7 +94,7 @@ fn gpu_traces_are_within_band_and_injected_faults_are_found() {
             .as_str()
             .unwrap_or("none")
             .to_string();
-        eprintln!("gpu fault {fault} ({act}): exit {code}: {line}");
+        eprintln!("gpu fault {fault} ({}): exit {code}: {line}", sem[1]);
         assert_eq!(code, 1, "{fault}: no divergence reported");
         let f = &r["first_divergence"];
         assert_eq!(

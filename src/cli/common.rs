@@ -8,6 +8,7 @@ use graphrun::fault::{self, Fault};
 use graphrun::graph::Graph;
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
 use graphrun::model::{ModelFile, default_model_path};
+use graphrun::serve::template::{ChatMessage, ChatTemplate, chat_prompt_ids};
 use graphrun::tokenizer::Tokenizer;
 use graphrun::{Error, Result};
 use std::io::IsTerminal;
@@ -258,7 +259,8 @@ pub struct PromptArgs {
     /// The prompt text (special tokens such as <|im_start|> written in it are honoured).
     #[arg(long, short)]
     pub prompt: String,
-    /// Wrap the prompt in the model's ChatML chat template (system + user turn).
+    /// Wrap the prompt in the model's own chat template (`tokenizer.chat_template`, rendered
+    /// as `graphrun serve` renders chat requests): system turn, user turn, assistant header.
     #[arg(long)]
     pub chat: bool,
     /// System message for --chat (default: the one in the model's template).
@@ -275,52 +277,56 @@ impl PromptArgs {
     pub fn load(&self) -> Result<(ModelFile, Tokenizer, Vec<u32>)> {
         let m = open(self.model.clone())?;
         let tk = tokenizer(&m, self.tokenizer.as_deref())?;
-        let ids = prompt_ids(&m, &tk, &self.prompt, self.chat, self.system.as_deref());
+        let template = match self.chat {
+            true => Some(chat_template(&m, self.tokenizer.as_deref())?),
+            false => None,
+        };
+        let ids = prompt_ids(&tk, &self.prompt, template.as_ref(), self.system.as_deref())?;
         Ok((m, tk, ids))
     }
 }
 
-/// The prompt's token ids: BOS when the model wants one, then the text (ChatML-wrapped with
-/// `chat`), special tokens written in it honoured.
+/// The template for `--chat`: the model's own, or, for a model file without one, the one
+/// that came with `--tokenizer FILE`.
+pub fn chat_template(m: &ModelFile, file: Option<&Path>) -> Result<ChatTemplate> {
+    match file {
+        Some(f) if m.tokenizer.chat_template.is_none() => ChatTemplate::from_tokenizer_data(
+            &graphrun::tokenizer::file::data_from_file(f)?,
+            &f.display().to_string(),
+        ),
+        _ => ChatTemplate::from_model(m),
+    }
+}
+
+/// The prompt's token ids. With a chat `template`, the prompt is the user turn (after a
+/// system turn when `system` is given) rendered by it, as `graphrun serve` renders chat
+/// requests; otherwise it is the text as written, after BOS when the model wants one.
+/// Special tokens written in it are honoured either way.
 pub fn prompt_ids(
-    m: &ModelFile,
     tk: &Tokenizer,
     prompt: &str,
-    chat: bool,
+    template: Option<&ChatTemplate>,
     system: Option<&str>,
-) -> Vec<u32> {
-    let text = if chat {
-        chatml(m.tokenizer.chat_template.as_deref(), system, prompt)
-    } else {
-        prompt.to_string()
-    };
+) -> Result<Vec<u32>> {
+    if let Some(t) = template {
+        let mut msgs = Vec::new();
+        if let Some(s) = system {
+            msgs.push(ChatMessage::new("system", s));
+        }
+        msgs.push(ChatMessage::new("user", prompt));
+        let text = t
+            .render(&msgs)
+            .map_err(|e| Error::invalid(format!("--chat: the chat template says: {e}")))?;
+        return Ok(chat_prompt_ids(tk, &text));
+    }
     let mut ids = Vec::new();
     if tk.add_bos
         && let Some(b) = tk.bos
     {
         ids.push(b);
     }
-    ids.extend(tk.encode(&text, true));
-    ids
-}
-
-/// Applies the ChatML template: system turn, user turn, and the assistant header.
-pub fn chatml(template: Option<&str>, system: Option<&str>, user: &str) -> String {
-    let default_system = template
-        .and_then(|t| {
-            let key = "<|im_start|>system\\n";
-            t.match_indices(key).find_map(|(i, _)| {
-                let rest = &t[i + key.len()..];
-                let end = rest.find("<|im_end|>")?;
-                let s = &rest[..end];
-                (!s.contains('\'') && !s.contains('{')).then(|| s.to_string())
-            })
-        })
-        .unwrap_or_else(|| "You are a helpful assistant.".to_string());
-    format!(
-        "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-        system.unwrap_or(&default_system)
-    )
+    ids.extend(tk.encode(prompt, true));
+    Ok(ids)
 }
 
 /// The hint appended to a non-finite-value error of a run: the `graphrun trace` command

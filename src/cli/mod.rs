@@ -11,6 +11,7 @@ mod inspect;
 mod kernels;
 mod perplexity;
 mod run;
+mod serve;
 mod synth;
 mod tokens;
 mod trace;
@@ -52,6 +53,9 @@ enum Command {
     Dump(dump::Args),
     /// List the generated CUDA kernels, print one's PTX, or compile-check them all.
     Kernels(kernels::Args),
+    /// OpenAI-compatible HTTP server (chat and text completions, streamed or not) with
+    /// batched decode of concurrent requests.
+    Serve(serve::Args),
     /// Prefill and decode speed (like llama-bench), with decode as % of the bandwidth floor.
     Bench(bench::Args),
     /// Write a synthetic Qwen2.5-shaped model (0.5b, 1.5b, 7b shapes; random weights).
@@ -76,6 +80,7 @@ pub fn main() -> i32 {
         Command::Contracts(a) => contracts::run(a),
         Command::Dump(a) => dump::run(a),
         Command::Kernels(a) => kernels::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Inspect(a) => inspect::run(a),

@@ -5,7 +5,7 @@ use crate::codegen::{Epi, KernelId};
 use crate::contracts::{self, Band, Contract};
 use crate::error::{Error, Result};
 use crate::exec::Executor;
-use crate::graph::ActSemantics;
+use crate::graph::{ActSemantics, KvType};
 use crate::trace::Record;
 use std::path::Path;
 
@@ -93,18 +93,41 @@ pub fn classes(
     c
 }
 
+/// The semantics keys of one side: activation semantics, and with it the KV cache type
+/// where that changes the arithmetic (`f32_kvf16`: f32 math over an f16 cache, whose
+/// rounding flips are larger than f32 reassociation), most specific first.
+fn sem_keys(act: ActSemantics, kv: KvType) -> [String; 2] {
+    [
+        format!("{}_kv{}", act.name(), kv.name()),
+        act.name().to_string(),
+    ]
+}
+
 /// The NMSE band of a record of class `classes` (see `record_class`) under contract `c`,
-/// for the activation semantics of both sides and the kind of weights: table `nmse_real`
-/// when `real` and it has a table for the semantics, else `nmse`; in it `<act>.<class>`
-/// (classes in order), `<act>.default`, `<class>`, `default`. With two different semantics
-/// the stricter band applies.
-pub fn band(c: &Contract, acts: [ActSemantics; 2], classes: &[String], real: bool) -> Result<f64> {
+/// for the semantics of both sides (activations, KV cache type) and the kind of weights:
+/// table `nmse_real` when `real` and it has a table for the semantics, else `nmse`; in it
+/// `<act>_kv<kv>.<class>`, `<act>.<class>` (classes in order), then `.default` of each,
+/// `<class>`, `default`. With two different semantics the stricter band applies.
+pub fn band(
+    c: &Contract,
+    sides: [(ActSemantics, KvType); 2],
+    classes: &[String],
+    real: bool,
+) -> Result<f64> {
     let num = |b: Option<&Band>| match b {
         Some(Band::Value(v)) => Some(*v),
         _ => None,
     };
-    let one = |act: ActSemantics| -> Option<f64> {
-        let table = if real && c.get(&["nmse_real", act.name()]).is_some() {
+    let one = |(act, kv): (ActSemantics, KvType)| -> Option<f64> {
+        let keys = sem_keys(act, kv);
+        let sem = keys
+            .iter()
+            .find(|k| {
+                c.get(&["nmse", k.as_str()]).is_some()
+                    || c.get(&["nmse_real", k.as_str()]).is_some()
+            })
+            .map_or(act.name(), |k| k.as_str());
+        let table = if real && c.get(&["nmse_real", sem]).is_some() {
             "nmse_real"
         } else {
             "nmse"
@@ -112,14 +135,14 @@ pub fn band(c: &Contract, acts: [ActSemantics; 2], classes: &[String], real: boo
         let get = |path: &[&str]| num(c.get(&[&[table], path].concat()));
         classes
             .iter()
-            .find_map(|k| get(&[act.name(), k]))
-            .or_else(|| get(&[act.name(), "default"]))
+            .find_map(|k| get(&[sem, k]))
+            .or_else(|| get(&[sem, "default"]))
             .or_else(|| classes.iter().find_map(|k| get(&[k])))
             .or_else(|| get(&["default"]))
     };
     let mut best: Option<f64> = None;
-    for act in acts {
-        if let Some(b) = one(act) {
+    for side in sides {
+        if let Some(b) = one(side) {
             best = Some(best.map_or(b, |x: f64| x.min(b)));
         }
     }
@@ -129,8 +152,8 @@ pub fn band(c: &Contract, acts: [ActSemantics; 2], classes: &[String], real: boo
             c.name,
             c.source,
             classes.join("/"),
-            acts[0].name(),
-            acts[1].name()
+            sides[0].0.name(),
+            sides[1].0.name()
         ))
     })
 }
@@ -138,7 +161,9 @@ pub fn band(c: &Contract, acts: [ActSemantics; 2], classes: &[String], real: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ActSemantics::{F32, Q8};
+    const F32: (ActSemantics, KvType) = (ActSemantics::F32, KvType::F32);
+    const Q8: (ActSemantics, KvType) = (ActSemantics::Q8, KvType::F32);
+    const F32_KV16: (ActSemantics, KvType) = (ActSemantics::F32, KvType::F16);
 
     fn contract(bands: &str) -> Contract {
         Contract::parse(
@@ -190,6 +215,18 @@ mod tests {
         );
         // Different semantics: the stricter side's band.
         assert_eq!(band(&c, [F32, Q8], &cls(&["matmul"]), false).unwrap(), 1e-8);
+        // An f16 cache has its own f32 table when the contract gives one, else the act's.
+        let kv =
+            contract("[bands.nmse.f32]\ndefault = 1e-8\n[bands.nmse.f32_kvf16]\ndefault = 2e-6\n");
+        assert_eq!(
+            band(&kv, [F32_KV16, F32_KV16], &cls(&["add"]), false).unwrap(),
+            2e-6
+        );
+        assert_eq!(band(&kv, [F32, F32], &cls(&["add"]), false).unwrap(), 1e-8);
+        assert_eq!(
+            band(&c, [F32_KV16, F32_KV16], &cls(&["matmul"]), false).unwrap(),
+            1e-8
+        );
         let per_op = contract("[bands.nmse]\ndefault = 0.1\nrope = 0.2\n");
         assert_eq!(
             band(&per_op, [Q8, Q8], &cls(&["rope"]), false).unwrap(),
@@ -220,7 +257,14 @@ mod tests {
                 let rest = &parts[1..];
                 let ok = match rest {
                     [k] => CLASS_KEYS.contains(k),
-                    [act, k] => ["f32", "q8"].contains(act) && CLASS_KEYS.contains(k),
+                    [sem, k] => {
+                        let sems: Vec<String> = [ActSemantics::F32, ActSemantics::Q8]
+                            .into_iter()
+                            .flat_map(|a| [KvType::F16, KvType::F32].map(|kv| sem_keys(a, kv)))
+                            .flatten()
+                            .collect();
+                        sems.iter().any(|x| x == sem) && CLASS_KEYS.contains(k)
+                    }
                     _ => false,
                 };
                 assert!(ok, "{name}: band `{key}` is not read by graphrun diff");

@@ -6,7 +6,7 @@ use super::contract::{band, choose_contract, load_contract, record_class};
 use super::{Side, Trace, layer_key};
 use crate::contracts;
 use crate::error::{Error, Result};
-use crate::graph::ActSemantics;
+use crate::graph::{ActSemantics, KvType};
 use crate::metrics::{self, Metrics};
 use crate::trace::{Record, Stats};
 use serde::Serialize;
@@ -171,9 +171,16 @@ pub fn diff(a: &Trace, b: &Trace, contract: Option<&str>) -> Result<Report> {
             (contracts::load(name)?, why)
         }
     };
-    let acts = [
-        sa.act.unwrap_or(ActSemantics::Q8),
-        sb.act.unwrap_or(ActSemantics::Q8),
+    // Traces written before the cache type was recorded used an f32 cache.
+    let sides = [
+        (
+            sa.act.unwrap_or(ActSemantics::Q8),
+            sa.kv.unwrap_or(KvType::F32),
+        ),
+        (
+            sb.act.unwrap_or(ActSemantics::Q8),
+            sb.kv.unwrap_or(KvType::F32),
+        ),
     ];
     let real = !(sa.synthetic || sb.synthetic);
     // Records are comparable only while both runs were fed the same tokens: a greedy
@@ -228,7 +235,7 @@ pub fn diff(a: &Trace, b: &Trace, contract: Option<&str>) -> Result<Report> {
             continue;
         }
         let (ra, rb) = (s.a[0], s.b[0]);
-        let band = band(&c, acts, &record_class(ra, output_node), real)?;
+        let band = band(&c, sides, &record_class(ra, output_node), real)?;
         let tensors = match (s.a.as_slice(), s.b.as_slice()) {
             ([x], [y]) => match (ta.rows(x, s.pos, s.rows)?, tb.rows(y, s.pos, s.rows)?) {
                 (Some(p), Some(q)) => Some((p, q)),

@@ -1,5 +1,7 @@
 //! Executors: run a lowered graph. `interp` is the CPU reference interpreter (unfused,
-//! node by node); the CUDA executor runs the fused schedule.
+//! node by node); the CUDA executor runs the fused schedule. `Engine` is what a single
+//! sequence needs (run, trace, perplexity); `BatchEngine` is several sequences decoded
+//! together (serve).
 
 pub mod cuda;
 pub mod gpu_probe;
@@ -152,4 +154,98 @@ impl Engine for interp::Interpreter<'_> {
     fn executor(&self) -> Executor {
         Executor::Interp
     }
+}
+
+/// Several independent sequences decoded together (what a server needs). Each sequence owns
+/// a KV-cache slot `0..n_slots()`. A decode step takes one new token for each of any subset
+/// of the slots, runs them as one batch of rows — every weight matrix is read once per step,
+/// however many sequences are in it — and returns one logits row per input row. Sequences
+/// join (`prefill`) and leave (`release`) between steps.
+///
+/// The interpreter implements it natively (`Interpreter::with_slots`); any single-sequence
+/// `Engine` (the CUDA executor today) serves one slot through `OneSlot`.
+pub trait BatchEngine {
+    /// Number of sequences that can be in flight at once.
+    fn n_slots(&self) -> usize;
+    /// Positions per slot.
+    fn n_ctx(&self) -> usize;
+    /// Short name for messages (`interp`, `cuda`).
+    fn name(&self) -> &'static str;
+    /// Empties `slot` and runs `tokens` in it from position 0; returns the logits of the
+    /// last token (`[vocab]`).
+    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// One step: each `(slot, token)` (distinct slots, each prefilled) feeds `token` at that
+    /// slot's next position. Returns logits `[batch.len(), vocab]`, row i for `batch[i]`.
+    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>>;
+    /// Forgets `slot`'s sequence.
+    fn release(&mut self, slot: usize);
+}
+
+impl BatchEngine for interp::Interpreter<'_> {
+    fn n_slots(&self) -> usize {
+        interp::Interpreter::n_slots(self)
+    }
+    fn n_ctx(&self) -> usize {
+        interp::Interpreter::n_ctx(self)
+    }
+    fn name(&self) -> &'static str {
+        Executor::Interp.name()
+    }
+    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.reset_slot(slot);
+        let t = tokens.len();
+        self.step_slot(slot, tokens, t.saturating_sub(1)..t, &mut NoObserver)
+    }
+    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
+        self.decode_batch(batch, &mut NoObserver)
+    }
+    fn release(&mut self, slot: usize) {
+        self.reset_slot(slot)
+    }
+}
+
+/// A single-sequence `Engine` as a `BatchEngine` with one slot (slot 0).
+pub struct OneSlot<'a>(pub Box<dyn Engine + 'a>);
+
+impl BatchEngine for OneSlot<'_> {
+    fn n_slots(&self) -> usize {
+        1
+    }
+    fn n_ctx(&self) -> usize {
+        self.0.n_ctx()
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
+        check_one_slot(slot)?;
+        self.0.reset();
+        let t = tokens.len();
+        self.0.step(tokens, t.saturating_sub(1)..t, &mut NoObserver)
+    }
+    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
+        match batch {
+            [(slot, token)] => {
+                check_one_slot(*slot)?;
+                self.0.step(&[*token], 0..1, &mut NoObserver)
+            }
+            _ => Err(Error::invalid(format!(
+                "{} runs one sequence per step, got {}",
+                self.0.name(),
+                batch.len()
+            ))),
+        }
+    }
+    fn release(&mut self, _slot: usize) {
+        self.0.reset()
+    }
+}
+
+fn check_one_slot(slot: usize) -> Result<()> {
+    if slot != 0 {
+        return Err(Error::invalid(format!(
+            "KV-cache slot {slot} does not exist (1 slot)"
+        )));
+    }
+    Ok(())
 }

@@ -438,7 +438,10 @@ mod x86 {
         out
     }
 
-    /// Runs a legacy type over all (row, t) pairs in tiles; remainders go pair by pair.
+    /// Runs a legacy type over all (row, t) pairs in tiles: blocks of 8 weight rows, within
+    /// a block the activation rows four at a time (2×4 tiles), then a pair (4×2), then a
+    /// single one (8×1), so each weight block is unpacked once per 4, 2 or 1 activation
+    /// rows while the 8 rows stay in L1; the last n mod 8 rows go pair by pair.
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn legacy_rows<L: Legacy>(
         w: GgmlType,
@@ -451,44 +454,54 @@ mod x86 {
         let (n, t) = (rows.len() / rb, acts.len());
         let row = |i: usize| &rows[i * rb..(i + 1) * rb];
         let mut i = 0;
-        if t >= 4 {
-            // 2 weight rows × 4 activation rows.
-            while i + 2 <= n {
-                let mut c = 0;
-                while c + 4 <= t {
-                    let r = unsafe {
-                        tile_legacy::<L, 2, 4>(
-                            [row(i), row(i + 1)],
-                            [acts[c], acts[c + 1], acts[c + 2], acts[c + 3]],
-                            &[],
-                        )
-                    };
-                    for k in 0..4 {
-                        out[i * t + c + k] = r[k];
-                        out[(i + 1) * t + c + k] = r[4 + k];
+        while i + 8 <= n {
+            // The next block's bytes, touched while this one is computed (see tile_legacy).
+            let next = &rows[((i + 8) * rb).min(rows.len())..((i + 16) * rb).min(rows.len())];
+            let mut c = 0;
+            while c < t {
+                let a = |k: usize| acts[c + k];
+                match t - c {
+                    4.. => {
+                        for h in 0..4 {
+                            let ahead = if h == 0 { next } else { &[] };
+                            let (r0, r1) = (i + 2 * h, i + 2 * h + 1);
+                            let r = unsafe {
+                                tile_legacy::<L, 2, 4>(
+                                    [row(r0), row(r1)],
+                                    [a(0), a(1), a(2), a(3)],
+                                    ahead,
+                                )
+                            };
+                            for k in 0..4 {
+                                out[r0 * t + c + k] = r[k];
+                                out[r1 * t + c + k] = r[4 + k];
+                            }
+                        }
+                        c += 4;
                     }
-                    c += 4;
-                }
-                for c in c..t {
-                    out[i * t + c] = super::vec_dot_q8_fast(w, row(i), &all[c]);
-                    out[(i + 1) * t + c] = super::vec_dot_q8_fast(w, row(i + 1), &all[c]);
-                }
-                i += 2;
-            }
-        } else {
-            // 8 weight rows × 1 activation row.
-            while i + 8 <= n {
-                for c in 0..t {
-                    let rs: [&[u8]; 8] = std::array::from_fn(|k| row(i + k));
-                    let next =
-                        &rows[((i + 8) * rb).min(rows.len())..((i + 16) * rb).min(rows.len())];
-                    let r = unsafe { tile_legacy::<L, 8, 1>(rs, [acts[c]], next) };
-                    for k in 0..8 {
-                        out[(i + k) * t + c] = r[k];
+                    2 | 3 => {
+                        for h in 0..2 {
+                            let ahead = if h == 0 { next } else { &[] };
+                            let rs: [&[u8]; 4] = std::array::from_fn(|k| row(i + 4 * h + k));
+                            let r = unsafe { tile_legacy::<L, 4, 2>(rs, [a(0), a(1)], ahead) };
+                            for k in 0..4 {
+                                out[(i + 4 * h + k) * t + c] = r[2 * k];
+                                out[(i + 4 * h + k) * t + c + 1] = r[2 * k + 1];
+                            }
+                        }
+                        c += 2;
+                    }
+                    _ => {
+                        let rs: [&[u8]; 8] = std::array::from_fn(|k| row(i + k));
+                        let r = unsafe { tile_legacy::<L, 8, 1>(rs, [a(0)], next) };
+                        for k in 0..8 {
+                            out[(i + k) * t + c] = r[k];
+                        }
+                        c += 1;
                     }
                 }
-                i += 8;
             }
+            i += 8;
         }
         for i in i..n {
             for c in 0..t {
