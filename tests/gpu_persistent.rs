@@ -165,7 +165,7 @@ impl Compare {
     /// The band of a record of `node` (op `op`, fused group label `group`): the classes
     /// graphrun diff gives it, under the run's semantics and cache type.
     fn band(&self, sem: (ActSemantics, KvType), real: bool, classes: &[String]) -> f64 {
-        diff::band(&self.same, [sem.0, sem.0], classes, real).unwrap()
+        diff::band(&self.same, [sem, sem], classes, real).unwrap()
     }
 
     /// Every record of `got` (the persistent kernel's) against `want`'s rows at the same
