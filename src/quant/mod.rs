@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod dequant;
 pub mod dot;
 pub mod simd;
+pub mod simd_dequant;
 pub mod types;
 
 pub use dequant::{dequantize, dequantize_row};

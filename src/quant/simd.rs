@@ -111,7 +111,7 @@ pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::*;
     use std::arch::x86_64::*;
 
@@ -119,7 +119,7 @@ mod x86 {
     /// into a library conversion here would spill every vector register in the hot loops).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn h2f(b: [u8; 2]) -> f32 {
+    pub(in crate::quant) fn h2f(b: [u8; 2]) -> f32 {
         _mm_cvtss_f32(_mm_cvtph_ps(
             _mm_cvtsi32_si128(u16::from_le_bytes(b) as i32),
         ))
@@ -136,7 +136,7 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum_f32(v: __m256) -> f32 {
+    pub(in crate::quant) fn hsum_f32(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -155,14 +155,14 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load32(p: *const u8) -> __m256i {
+    pub(in crate::quant) unsafe fn load32(p: *const u8) -> __m256i {
         unsafe { _mm256_loadu_si256(p as *const __m256i) }
     }
 
     /// 32 bits → 32 bytes, byte j = 0xFF where bit j of `bits` is set.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn bits_to_bytes(bits: u32) -> __m256i {
+    pub(in crate::quant) fn bits_to_bytes(bits: u32) -> __m256i {
         let v = _mm256_set1_epi32(bits as i32);
         // Byte j takes the byte of `bits` holding bit j ...
         let shuf = _mm256_setr_epi8(
@@ -178,7 +178,7 @@ mod x86 {
     /// Unpacks 16 nibble bytes into 32 bytes: low nibbles first, then high nibbles.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn nibbles(qs: *const u8) -> __m256i {
+    pub(in crate::quant) unsafe fn nibbles(qs: *const u8) -> __m256i {
         let q = unsafe { _mm_loadu_si128(qs as *const __m128i) };
         let lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
         let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), _mm_set1_epi8(0x0F));

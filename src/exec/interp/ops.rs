@@ -5,6 +5,7 @@
 use crate::graph::ActSemantics;
 use crate::model::RopeType;
 use crate::quant::simd::{axpy_f32, dot_f32, matmul_rows_q8};
+use crate::quant::simd_dequant::{dequantize_row_fast, dot_row_f32};
 use crate::quant::{GgmlType, QuantAct, dequantize_row};
 use rayon::prelude::*;
 
@@ -40,7 +41,8 @@ fn rows_per_task(out_w: usize) -> usize {
 
 /// matmul: `y[t][r] = Σ_k W[r][k] · x[t][k]` for W `[out, in]` in raw GGML blocks.
 /// - `f32` semantics: each weight row is dequantized to f32 (exact file values) and dotted
-///   with the f32 activation row by `dot_f32` (f32 accumulation in 4×8 FMA lanes).
+///   with the f32 activation row by `dot_f32` (f32 accumulation in 4×8 FMA lanes); the
+///   fast paths (`quant::simd_dequant`) give bit-identical results.
 /// - `q8` semantics: each activation row is quantized once to the weight type's
 ///   `vec_dot_type` (Q8_0 / Q8_1 / Q8_K, see `quant::act`) and the row dot is llama.cpp's
 ///   integer dot product (`quant::dot`), blocks combined in order in f32.
@@ -71,6 +73,18 @@ pub fn matmul(
                     matmul_rows_q8(dtype, &w[r0 * rb..(r0 + n) * rb], rb, &acts, chunk);
                 });
         }
+        // One activation row (decode): dequantize and dot block by block in registers.
+        _ if t_rows == 1 => {
+            yt.par_chunks_mut(rows_per_task)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    for (i, y) in chunk.iter_mut().enumerate() {
+                        let r = c * rows_per_task + i;
+                        *y = dot_row_f32(dtype, &w[r * rb..(r + 1) * rb], x);
+                    }
+                });
+        }
+        // Several rows (prefill): dequantize each weight row once, dot it with every row.
         _ => {
             yt.par_chunks_mut(t_rows * rows_per_task)
                 .enumerate()
@@ -79,7 +93,7 @@ pub fn matmul(
                     |buf, (c, chunk)| {
                         for (i, yrow) in chunk.chunks_exact_mut(t_rows).enumerate() {
                             let r = c * rows_per_task + i;
-                            dequantize_row(dtype, &w[r * rb..(r + 1) * rb], buf);
+                            dequantize_row_fast(dtype, &w[r * rb..(r + 1) * rb], buf);
                             for (y, xr) in yrow.iter_mut().zip(x.chunks_exact(in_w)) {
                                 *y = dot_f32(buf, xr);
                             }
