@@ -159,3 +159,144 @@ hm.addEventListener('click', e => { const td = e.target.closest('td.c'); if (td 
 if (firstKey) show(firstKey, hm.querySelector('td.first'));
 </script></body></html>
 "##;
+
+/// `graphrun diff --live --html`: the report of the step written as traces (`render`)
+/// under a summary of the whole run: its verdict, the first token flip, and the logit NMSE
+/// of every step as an inline SVG plot (log scale; the first flip and the stop marked).
+pub fn render_live(live: &super::live::LiveReport) -> String {
+    let sci = super::live::sci;
+    let mut lines = vec![format!(
+        "A: {} ({}) &nbsp; B: {} ({}) [reference]; contract <b>{}</b>; prompt {} tokens + {} of {} decode steps (teacher forcing with A's tokens), {} records in {:.1} s.",
+        esc(&live.a.path),
+        esc(&live.a.label()),
+        esc(&live.b.path),
+        esc(&live.b.label()),
+        esc(&live.contract),
+        live.prompt_tokens,
+        live.steps_done,
+        live.steps_requested,
+        live.records,
+        live.seconds
+    )];
+    lines.push(match &live.stop {
+        Some(s) => format!(
+            "<span style=\"color:#b3261e;font-weight:600\">Stopped at step {}: {} @pos {} NMSE {} &gt; band {}.</span>",
+            s.step,
+            esc(&s.node),
+            s.pos,
+            sci(s.nmse),
+            sci(s.band)
+        ),
+        None => format!(
+            "All records of all {} steps within band.",
+            live.steps_done + 1
+        ),
+    });
+    lines.push(match &live.first_flip {
+        Some(f) => format!(
+            "First token flip at step {} (pos {}): A {} vs B {}; reference margin {:.4} ({}, threshold {:.4}); {} flips in all.",
+            f.step,
+            f.pos,
+            f.token_a,
+            f.token_b,
+            f.ref_margin,
+            if f.near_tie { "a near-tie" } else { "NOT a near-tie" },
+            f.tie_threshold,
+            live.flip_steps.len()
+        ),
+        None => "The greedy tokens agree at every step.".to_string(),
+    });
+    let mut marks = Vec::new();
+    if let Some(f) = &live.first_flip {
+        marks.push((f.step, "#06c", "first flip"));
+    }
+    if let Some(s) = &live.stop {
+        marks.push((s.step, "#b3261e", "stop"));
+    }
+    let section = format!(
+        "<h1>graphrun diff --live</h1><div class=\"meta\">{}</div><h3>Logit NMSE per step</h3>{}<h2>Step {} (written as traces {} and {})</h2>",
+        lines.join("<br>"),
+        logit_plot(&live.logit_nmse, &marks),
+        live.trace_step,
+        esc(&live.trace_a),
+        esc(&live.trace_b)
+    );
+    render(&live.step_report).replacen("<h1>graphrun diff</h1>", &section, 1)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An SVG line plot of `nmse` per step on a log scale; exact zeros sit on the bottom edge.
+/// `marks`: (step, color, label) vertical lines.
+fn logit_plot(nmse: &[f64], marks: &[(usize, &str, &str)]) -> String {
+    let (w, h, left, bottom) = (720.0, 180.0, 56.0, 22.0);
+    let pos: Vec<f64> = nmse
+        .iter()
+        .copied()
+        .filter(|x| *x > 0.0 && x.is_finite())
+        .collect();
+    let lo = pos.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = pos.iter().copied().fold(0.0, f64::max);
+    let (d0, d1) = if pos.is_empty() {
+        (-12.0, -11.0)
+    } else {
+        (
+            lo.log10().floor(),
+            hi.log10().ceil().max(lo.log10().floor() + 1.0),
+        )
+    };
+    let n = nmse.len().max(2) - 1;
+    let x = |i: usize| left + (w - left - 8.0) * i as f64 / n as f64;
+    let y = |v: f64| {
+        let t = if v > 0.0 && v.is_finite() {
+            ((v.log10() - d0) / (d1 - d0)).clamp(0.0, 1.0)
+        } else if v > 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        8.0 + (h - bottom - 8.0) * (1.0 - t)
+    };
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" style=\"font:11px system-ui,sans-serif\">"
+    );
+    for d in (d0 as i32)..=(d1 as i32) {
+        let yy = y(10f64.powi(d));
+        s += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">1e{d}</text>",
+            w - 8.0,
+            left - 4.0,
+            yy + 4.0
+        );
+    }
+    for &(step, color, label) in marks {
+        let xx = x(step);
+        s += &format!(
+            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"8\" y2=\"{}\" stroke=\"{color}\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"18\" fill=\"{color}\">{label} (step {step})</text>",
+            h - bottom,
+            xx + 3.0
+        );
+    }
+    let points: Vec<String> = nmse
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v)))
+        .collect();
+    s += &format!(
+        "<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"1.2\" points=\"{}\"/>",
+        points.join(" ")
+    );
+    s += &format!(
+        "<text x=\"{left}\" y=\"{}\">step 0</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">step {}</text></svg>",
+        h - 6.0,
+        w - 8.0,
+        h - 6.0,
+        nmse.len().saturating_sub(1)
+    );
+    s
+}

@@ -16,6 +16,7 @@
 mod align;
 mod contract;
 pub mod html;
+pub mod live;
 mod load;
 mod text;
 mod verdict;
