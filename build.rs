@@ -1,12 +1,12 @@
 //! Build script:
 //! 1. embeds every architecture description in `graph/*.json` (adding an architecture is
 //!    adding a file);
-//! 2. expands the CUDA kernel catalogue (`src/codegen/catalogue.rs`, included below: one
-//!    table for build script and crate) into one complete source per kernel family: the
-//!    generated `args.cuh` (launch constants and argument structs, with size asserts) in
-//!    place of its `#include`, the family's templates from `kernels/` (headers inlined),
-//!    and one `extern "C"` wrapper per concrete kernel. `args.rs` gets the same argument
-//!    structs for Rust, with the same size asserts;
+//! 2. expands the CUDA kernel catalogue (`src/codegen/catalogue.rs` and its axes in
+//!    `axes.rs`, included below: one table for build script and crate) into one complete
+//!    source per kernel family: the generated `args.cuh` (launch constants and argument
+//!    structs, with size asserts) in place of its `#include`, the family's templates from
+//!    `kernels/` (headers inlined), and one `extern "C"` wrapper per concrete kernel.
+//!    `args.rs` gets the same argument structs for Rust, with the same size asserts;
 //! 3. when NVRTC can be loaded at build time (on the library path; `GRAPHRUN_EMBED_PTX=0`
 //!    turns this off), compiles every family for sm_80, sm_86, sm_89 and sm_90 and embeds
 //!    the PTX (deflate-compressed), so a first run on such a GPU compiles nothing.
@@ -16,6 +16,9 @@
 #[path = "src/codegen/arg_structs.rs"]
 #[allow(dead_code)]
 mod arg_structs;
+#[path = "src/codegen/axes.rs"]
+#[allow(dead_code)]
+mod axes;
 #[path = "src/codegen/catalogue.rs"]
 #[allow(dead_code)]
 mod catalogue;
@@ -30,6 +33,7 @@ const EMBED_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    println!("cargo:rerun-if-changed=src/codegen/axes.rs");
     println!("cargo:rerun-if-changed=src/codegen/catalogue.rs");
     println!("cargo:rerun-if-changed=src/codegen/arg_structs.rs");
     archs(&out);

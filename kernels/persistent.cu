@@ -1,8 +1,8 @@
 // persistent.cu — the whole decode step in one launch (DESIGN.md, next steps 1).
 //
 // The grid is every CTA that fits on the device at once (occupancy × SMs, sized and checked
-// on the host: src/exec/cuda/persistent.rs). Each CTA walks the same instruction list
-// (src/sched/program.rs builds it from the fused decode schedule; `Instr` is generated from
+// on the host: src/exec/cuda/persistent/). Each CTA walks the same instruction list
+// (src/sched/program/ builds it from the fused decode schedule; `Instr` is generated from
 // src/codegen/catalogue.rs) in order. Instruction i has `items` work items; CTA c takes the
 // contiguous range [items·c/G, items·(c+1)/G) (row tiles of a matvec, RoPE-pair tiles of
 // Q/K/V, (KV head, chunk) attention items, ...). Before its first item it waits until each
@@ -22,7 +22,7 @@
 // Deadlock freedom: (1) every CTA is resident at once — the grid never exceeds occupancy ×
 // SMs (checked on the host), so a spinning CTA never keeps a CTA it waits for from being
 // scheduled; (2) every CTA executes instructions in the same (topological) order, and an
-// instruction waits only on earlier ones (program.rs checks deps point backwards); (3) a
+// instruction waits only on earlier ones (program/deps.rs checks deps point backwards); (3) a
 // CTA signals an instruction after work that itself waits on nothing later. Hence take the
 // lowest-indexed instruction i at which some CTA waits, on producer d < i: every CTA that
 // still owes items of d is at an instruction ≤ d < i, so by minimality it is not waiting,
@@ -161,7 +161,7 @@ __device__ __forceinline__ void prefetch_share(u64 base, u64 bytes, u64 budget) 
 // instruction has the norm prologue, then staged as f32 (f32 semantics with a norm), Q8_0
 // and/or Q8_K (q8 semantics) — quantize.cu's prep arithmetic, for the whole row. Without a
 // norm under f32 semantics the matvec reads x itself. Offsets come from the host
-// (program.rs `Staging`). Every thread calls it; false (error recorded) when the staging
+// (program/sizing.rs `Staging`). Every thread calls it; false (error recorded) when the staging
 // does not fit the dynamic shared memory of the launch.
 __device__ bool stage_input(const PersistentArgs& g, const Instr& in, int me, u8* dsm, double* red, Act& a) {
     const float* x = (const float*)in.x;

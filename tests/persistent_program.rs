@@ -1,4 +1,4 @@
-//! The persistent decode program (src/sched/program.rs), on the CPU: for the synthetic
+//! The persistent decode program (src/sched/program/), on the CPU: for the synthetic
 //! presets (tiny, tiny-llama, and the 0.5B/1.5B/7B shapes and type mixes, cut to a few
 //! layers; the 1.5B and 7B with a smaller vocabulary so the test stays light) under both
 //! activation semantics and for several grid sizes: every fused group becomes its

@@ -1,12 +1,14 @@
 //! The generated CUDA kernel catalogue and its PTX.
 //!
-//! `catalogue.rs` names every kernel (`KernelId`), the weight types with GPU kernels and
-//! the argument structs; `build.rs` expands it into one complete source per family (from
-//! `kernels/`) and, when NVRTC was present at build time, embeds their PTX. At run time a
-//! family's PTX comes from, in order: the embedded copy for the device's architecture, the
-//! disk cache (keyed by source hash + arch + NVRTC version), or NVRTC (then cached).
+//! `catalogue.rs` names every kernel (`KernelId`, over the weight types with GPU kernels
+//! and the other axes in `axes.rs`), `arg_structs.rs` the argument structs; `build.rs`
+//! expands them into one complete source per family (from `kernels/`) and, when NVRTC was
+//! present at build time, embeds their PTX. At run time a family's PTX comes from, in
+//! order: the embedded copy for the device's architecture, the disk cache (keyed by source
+//! hash + arch + NVRTC version), or NVRTC (then cached).
 
 pub mod arg_structs;
+mod axes;
 pub mod catalogue;
 
 pub use catalogue::{Act, Elt, Epi, Family, KernelId, Kv, WType};

@@ -4,7 +4,7 @@
 //! Per block the integer part is exact (i32). The float combination is defined here as:
 //! legacy types `sum += (d_w·d_a)·sumi` (+ `m_w·s_a` for Q4_1/Q5_1), k-quants
 //! `sum += (d_w·d_a)·isum` then `sum −= (dmin_w·d_a)·Σ min·bsum`, blocks in order, f32.
-//! The SIMD fast paths in `simd.rs` compute the same integers and combine them in this
+//! The SIMD fast paths in `simd/` compute the same integers and combine them in this
 //! same order, so they are bit-identical to this file.
 
 use super::blocks::*;

@@ -1,5 +1,5 @@
 //! Fast paths for the `f32` matmul semantics, with AVX2 + F16C on x86_64 (chosen at run
-//! time, like `simd.rs`):
+//! time, like `simd/`):
 //! - `dequantize_row_fast`: bit-identical to the scalar reference `dequantize_row`;
 //! - `dot_row_f32`: one weight row dotted with an f32 activation row, dequantizing block by
 //!   block in registers, bit-identical to `dequantize_row` followed by `simd::dot_f32`.

@@ -1,7 +1,7 @@
 //! A step on the device: a chunk of rows through the prefill or decode schedule (with the
 //! observer seeing every group's output), the decode step captured once as a CUDA graph
 //! and replayed, and the readback of group outputs for traces. One-row steps go to the
-//! persistent kernel when it is in use (persistent.rs).
+//! persistent kernel when it is in use (persistent/).
 
 use super::args::ArgmaxArgs;
 use super::device::cuda_err;
