@@ -1,9 +1,9 @@
-// persistent.cu — the whole decode step in one launch (DESIGN.md, next steps 1).
+// persistent.cu — the whole decode step in one launch (issue #11; `--decode-kernel persistent`).
 //
 // The grid is every CTA that fits on the device at once (occupancy × SMs, sized and checked
 // on the host: src/exec/cuda/persistent/). Each CTA walks the same instruction list
 // (src/sched/program/ builds it from the fused decode schedule; `Instr` is generated from
-// src/codegen/catalogue.rs) in order. Instruction i has `items` work items; CTA c takes the
+// src/codegen/arg_structs.rs) in order. Instruction i has `items` work items; CTA c takes the
 // contiguous range [items·c/G, items·(c+1)/G) (row tiles of a matvec, RoPE-pair tiles of
 // Q/K/V, (KV head, chunk) attention items, ...). Before its first item it waits until each
 // producer instruction it depends on (dep0..dep2) has finished all of its items this launch;

@@ -5,7 +5,7 @@
 //! names are mapped to GGUF names, and shapes are already outermost-first (APR dims =
 //! reversed `ne`).
 
-pub use super::apr_meta::{AprMetadata, excerpt};
+pub use super::apr_meta::{AprMetadata, MAX_METADATA_KEYS, excerpt};
 use super::crc32::crc32;
 use super::cursor::Cursor;
 use super::gguf::MAX_TENSOR_COUNT;
@@ -18,8 +18,6 @@ pub const ALIGN: u64 = 64;
 /// Largest metadata JSON accepted. A real W1 file's JSON (vocabulary and merges of a
 /// 152k-token tokenizer) is about 6 MB.
 pub const MAX_METADATA_BYTES: u64 = 64 << 20;
-/// Most top-level metadata keys (the writers emit a few dozen).
-pub const MAX_METADATA_KEYS: usize = 4096;
 
 pub const FLAG_LZ4: u16 = 0x0001;
 pub const FLAG_ZSTD: u16 = 0x0002;

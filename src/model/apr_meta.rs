@@ -1,11 +1,13 @@
 //! APR metadata: the JSON object of an APR file, kept as raw text per key and decoded only
-//! when read (bounded: `apr::MAX_METADATA_BYTES`, `MAX_METADATA_KEYS`).
+//! when read (bounded: `apr::MAX_METADATA_BYTES` of JSON, `MAX_METADATA_KEYS` keys).
 
-use super::apr::MAX_METADATA_KEYS;
 use super::gguf::MAX_ARRAY_LEN;
 use crate::error::{Error, Result};
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+/// Most top-level metadata keys (the writers emit a few dozen).
+pub const MAX_METADATA_KEYS: usize = 4096;
 
 /// APR metadata: the entries of the JSON object in file order, each value kept as its raw
 /// JSON text, so memory is the text's size whatever the JSON holds. Values are decoded

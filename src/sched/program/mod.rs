@@ -1,5 +1,5 @@
 //! The persistent decode program: the fused decode schedule as an instruction list that one
-//! kernel launch per token executes (kernels/persistent.cu; DESIGN.md, next steps 1).
+//! kernel launch per token executes (kernels/persistent.cu; issue #11).
 //!
 //! Every fused group becomes one instruction (attention two: partials and merge), in the
 //! schedule's order, and keeps the group's index and graph node name, so traces, profiles
