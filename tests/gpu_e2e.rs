@@ -13,7 +13,7 @@ use graphrun::contracts::{self, Contract};
 use graphrun::diff;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::interp::Interpreter;
-use graphrun::exec::{Engine, NoObserver, Observer};
+use graphrun::exec::{NoObserver, Observer};
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, Node, NodeId, lower};
 use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
@@ -65,40 +65,6 @@ impl Observer for Collect {
         });
         Ok(())
     }
-}
-
-/// Greedy decoding of `steps` tokens after `prompt`; with `margins`, also the reference's
-/// top-1 − top-2 logit margin at every step (from the host logits).
-fn run(
-    e: &mut dyn Engine,
-    prompt: &[u32],
-    steps: usize,
-    obs: &mut dyn Observer,
-    margins: bool,
-) -> (Vec<u32>, Vec<f32>) {
-    e.reset();
-    let (mut toks, mut gaps) = (Vec::new(), Vec::new());
-    let mut input = prompt.to_vec();
-    for _ in 0..steps {
-        let t = if margins {
-            let n = input.len();
-            let l = e.step(&input, n - 1..n, obs).unwrap();
-            let t = graphrun::numerics::argmax(&l);
-            let second = l
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(_, v)| *v)
-                .fold(f32::NEG_INFINITY, f32::max);
-            gaps.push(l[t] - second);
-            t as u32
-        } else {
-            e.step_argmax(&input, obs).unwrap()
-        };
-        toks.push(t);
-        input = vec![t];
-    }
-    (toks, gaps)
 }
 
 struct Compare {
@@ -180,24 +146,6 @@ impl Compare {
     }
 }
 
-/// The GPU's greedy tokens against the interpreter's: equal up to the first step whose
-/// reference margin is a near-tie (there the GPU may take the reference's second choice);
-/// None when they agree so far, else the failure.
-fn tokens_agree(gpu: &[u32], cpu: &[u32], margins: &[f32], near_tie: f32) -> Option<String> {
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        if margins[i] < near_tie {
-            return None;
-        }
-        if g != c {
-            return Some(format!(
-                "step {i}: GPU token {g}, interpreter {c} (reference margin {:.3} ≥ near-tie {near_tie})",
-                margins[i]
-            ));
-        }
-    }
-    None
-}
-
 /// Every semantics, fused and unfused, with KV cache type `kv`, after `prompt` and
 /// `steps` greedy decode steps.
 fn check_model(
@@ -216,7 +164,8 @@ fn check_model(
         let output = g.node(g.output()).name.clone();
         let mut cpu_trace = Collect::default();
         let mut cpu = Interpreter::new(m, g.clone(), n_ctx).unwrap();
-        let (cpu_toks, margins) = run(&mut cpu, prompt, steps, &mut cpu_trace, true);
+        let (cpu_toks, margins) =
+            common::greedy(&mut cpu, prompt, steps, &mut cpu_trace, true).unwrap();
         for fuse in [true, false] {
             let opts = CudaOptions {
                 device: 0,
@@ -227,8 +176,10 @@ fn check_model(
             };
             let mut gpu = CudaEngine::new(m, g.clone(), &opts).unwrap();
             let mut gpu_trace = Collect::default();
-            let (traced, _) = run(&mut gpu, prompt, steps, &mut gpu_trace, false);
-            let (replayed, _) = run(&mut gpu, prompt, steps, &mut NoObserver, false);
+            let (traced, _) =
+                common::greedy(&mut gpu, prompt, steps, &mut gpu_trace, false).unwrap();
+            let (replayed, _) =
+                common::greedy(&mut gpu, prompt, steps, &mut NoObserver, false).unwrap();
             let name = format!(
                 "{label} T={} kv {} {} {}",
                 prompt.len(),
@@ -260,7 +211,7 @@ fn check_model(
                     "{name}: the captured decode graph decodes {replayed:?}, the traced steps {traced:?}"
                 ));
             }
-            if let Some(f) = tokens_agree(&traced, &cpu_toks, &margins, cmp.near_tie) {
+            if let Some(f) = common::tokens_agree(&traced, &cpu_toks, &margins, cmp.near_tie) {
                 failures.push(format!("{name}: {f}"));
             }
         }
@@ -347,7 +298,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
         }
         let gq = lower(&m, LowerOptions::default()).unwrap();
         let mut cpu = Interpreter::new(&m, gq.clone(), 256).unwrap();
-        let (want, margins) = run(&mut cpu, &prompt, 16, &mut NoObserver, true);
+        let (want, margins) = common::greedy(&mut cpu, &prompt, 16, &mut NoObserver, true).unwrap();
         let opts = CudaOptions {
             device: 0,
             n_ctx: 256,
@@ -356,12 +307,12 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             quiet: true,
         };
         let mut gpu = CudaEngine::new(&m, gq, &opts).unwrap();
-        let (got, _) = run(&mut gpu, &prompt, 16, &mut NoObserver, false);
+        let (got, _) = common::greedy(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
         eprintln!(
             "real-0.5b p{}: interp {want:?}\n              gpu    {got:?}",
             p["id"]
         );
-        if let Some(f) = tokens_agree(&got, &want, &margins, cmp.near_tie) {
+        if let Some(f) = common::tokens_agree(&got, &want, &margins, cmp.near_tie) {
             failures.push(format!("real-0.5b p{}: {f}", p["id"]));
         }
     }

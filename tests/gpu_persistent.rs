@@ -63,57 +63,6 @@ impl Observer for Collect {
     }
 }
 
-/// Greedy decoding of `steps` tokens after `prompt`; with `margins`, also the top-1 − top-2
-/// logit margin at every step (from the host logits).
-fn run(
-    e: &mut dyn Engine,
-    prompt: &[u32],
-    steps: usize,
-    obs: &mut dyn Observer,
-    margins: bool,
-) -> graphrun::Result<(Vec<u32>, Vec<f32>)> {
-    e.reset();
-    let (mut toks, mut gaps) = (Vec::new(), Vec::new());
-    let mut input = prompt.to_vec();
-    for _ in 0..steps {
-        let t = if margins {
-            let n = input.len();
-            let l = e.step(&input, n - 1..n, obs)?;
-            let t = graphrun::numerics::argmax(&l);
-            let second = l
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(_, v)| *v)
-                .fold(f32::NEG_INFINITY, f32::max);
-            gaps.push(l[t] - second);
-            t as u32
-        } else {
-            e.step_argmax(&input, obs)?
-        };
-        toks.push(t);
-        input = vec![t];
-    }
-    Ok((toks, gaps))
-}
-
-/// `got`'s greedy tokens against `want`'s: equal up to the first step whose reference margin
-/// is a near-tie (there either choice is acceptable); None when they agree, else the failure.
-fn tokens_agree(got: &[u32], want: &[u32], margins: &[f32], near_tie: f32) -> Option<String> {
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        if margins[i] < near_tie {
-            return None;
-        }
-        if g != w {
-            return Some(format!(
-                "step {i}: token {g}, reference {w} (interpreter margin {:.3} ≥ near-tie {near_tie})",
-                margins[i]
-            ));
-        }
-    }
-    None
-}
-
 fn synthetic(preset: &str) -> ModelFile {
     let spec = SynthSpec::preset(preset).unwrap();
     ModelFile::from_bytes(
@@ -255,16 +204,17 @@ fn check_config(
     let mut fail = Vec::new();
     let mut cpu_trace = Collect::default();
     let mut cpu = Interpreter::new(m, g.clone(), n_ctx).unwrap();
-    let (cpu_toks, margins) = run(&mut cpu, prompt, steps, &mut cpu_trace, true).unwrap();
+    let (cpu_toks, margins) =
+        common::greedy(&mut cpu, prompt, steps, &mut cpu_trace, true).unwrap();
     let mut gpu = engine(m, &g, n_ctx);
     let mut graph_trace = Collect::default();
-    let (graph_toks, _) = run(&mut gpu, prompt, steps, &mut graph_trace, false).unwrap();
+    let (graph_toks, _) = common::greedy(&mut gpu, prompt, steps, &mut graph_trace, false).unwrap();
     persistent(&mut gpu, PersistentOptions::default());
     let p = gpu.persistent_program().unwrap();
     let (ctas, n_instr) = (p.ctas, p.instrs.len());
     let mut p_trace = Collect::default();
-    let traced = run(&mut gpu, prompt, steps, &mut p_trace, false);
-    let fast = run(&mut gpu, prompt, steps, &mut NoObserver, false);
+    let traced = common::greedy(&mut gpu, prompt, steps, &mut p_trace, false);
+    let fast = common::greedy(&mut gpu, prompt, steps, &mut NoObserver, false);
     let (traced, fast) = match (traced, fast) {
         (Ok(t), Ok(f)) => (t.0, f.0),
         (t, f) => {
@@ -308,10 +258,10 @@ fn check_config(
             "{label}: traced and untraced persistent steps decode differently: {traced:?} vs {fast:?}"
         ));
     }
-    if let Some(f) = tokens_agree(&fast, &graph_toks, &margins, cmp.near_tie) {
+    if let Some(f) = common::tokens_agree(&fast, &graph_toks, &margins, cmp.near_tie) {
         fail.push(format!("{label}: vs the multi-kernel graph: {f}"));
     }
-    if let Some(f) = tokens_agree(&fast, &cpu_toks, &margins, cmp.near_tie) {
+    if let Some(f) = common::tokens_agree(&fast, &cpu_toks, &margins, cmp.near_tie) {
         fail.push(format!("{label}: vs the interpreter: {f}"));
     }
     fail
@@ -449,10 +399,10 @@ fn counters_cross_the_wrap_and_replays_agree() {
         let mut gpu = engine(&m, &g, 256);
         persistent(&mut gpu, PersistentOptions::default());
         let prompt = [5u32, 77, 300, 12];
-        let (want, _) = run(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
+        let (want, _) = common::greedy(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
         // Four launches before the epoch, every counter and the exit count wrap past 2^32.
         gpu.persistent_set_state(u32::MAX - 3, None, 2000).unwrap();
-        let (got, _) = run(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
+        let (got, _) = common::greedy(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
         assert_eq!(
             got,
             want,
@@ -510,7 +460,7 @@ fn a_faulted_model_falls_back_to_the_graph_saying_why() {
     let note = note.expect("a fallback note");
     assert!(note.contains("blk.1.ffn_gate"), "{note}");
     assert_eq!(gpu.decode_kernel(), DecodeKernel::Graph);
-    run(&mut gpu, &[1, 2, 3], 4, &mut NoObserver, false).unwrap();
+    common::greedy(&mut gpu, &[1, 2, 3], 4, &mut NoObserver, false).unwrap();
 }
 
 #[test]
@@ -541,12 +491,12 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
         }
         let g = lower(&m, LowerOptions::default()).unwrap();
         let mut cpu = Interpreter::new(&m, g.clone(), 256).unwrap();
-        let (want, margins) = run(&mut cpu, &prompt, 16, &mut NoObserver, true).unwrap();
+        let (want, margins) = common::greedy(&mut cpu, &prompt, 16, &mut NoObserver, true).unwrap();
         let mut gpu = engine(&m, &g, 256);
         persistent(&mut gpu, PersistentOptions::default());
-        let (got, _) = run(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
+        let (got, _) = common::greedy(&mut gpu, &prompt, 16, &mut NoObserver, false).unwrap();
         eprintln!("{label}: interp {want:?}\n              persistent {got:?}");
-        if let Some(f) = tokens_agree(&got, &want, &margins, cmp.near_tie) {
+        if let Some(f) = common::tokens_agree(&got, &want, &margins, cmp.near_tie) {
             failures.push(format!("{label}: {f}"));
         }
     }

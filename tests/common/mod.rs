@@ -203,3 +203,55 @@ pub fn tiny_model(preset: &str, seed: u64) -> graphrun::model::ModelFile {
     let w = graphrun::model::synth::build(&spec, seed, None);
     graphrun::model::ModelFile::from_bytes(w.to_bytes(), &format!("{preset}.gguf")).unwrap()
 }
+
+/// Greedy decoding of `steps` tokens after `prompt` on any engine; with `margins`, also the
+/// top-1 − top-2 logit margin at every step (from the host logits), for `tokens_agree`.
+pub fn greedy(
+    e: &mut dyn graphrun::exec::Engine,
+    prompt: &[u32],
+    steps: usize,
+    obs: &mut dyn graphrun::exec::Observer,
+    margins: bool,
+) -> graphrun::Result<(Vec<u32>, Vec<f32>)> {
+    e.reset();
+    let (mut toks, mut gaps) = (Vec::new(), Vec::new());
+    let mut input = prompt.to_vec();
+    for _ in 0..steps {
+        let t = if margins {
+            let n = input.len();
+            let l = e.step(&input, n - 1..n, obs)?;
+            let t = graphrun::numerics::argmax(&l);
+            let second = l
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != t)
+                .map(|(_, v)| *v)
+                .fold(f32::NEG_INFINITY, f32::max);
+            gaps.push(l[t] - second);
+            t as u32
+        } else {
+            e.step_argmax(&input, obs)?
+        };
+        toks.push(t);
+        input = vec![t];
+    }
+    Ok((toks, gaps))
+}
+
+/// Greedy tokens `got` against the reference's `want`: equal up to the first step whose
+/// reference margin is a near-tie (there the other side may take the reference's second
+/// choice); None when they agree so far, else the failure.
+pub fn tokens_agree(got: &[u32], want: &[u32], margins: &[f32], near_tie: f32) -> Option<String> {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if margins[i] < near_tie {
+            return None;
+        }
+        if g != w {
+            return Some(format!(
+                "step {i}: token {g}, reference {w} (reference margin {:.3} ≥ near-tie {near_tie})",
+                margins[i]
+            ));
+        }
+    }
+    None
+}
