@@ -126,12 +126,15 @@ pub unsafe fn q4_k_block(b: &BlockQ4K, a: &BlockQ8K) -> KSums {
     }
 }
 
+/// A Q6_K block unpacked for the integer dots: for each of its 8 runs of 32 weights, the
+/// 6-bit values as unsigned bytes (q = ql | qh << 4, in [0, 63], for maddubs) and the run's
+/// two 16-weight scales spread over the 16 lanes of an i16 vector.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn q6_k_block(b: &BlockQ6K, a: &BlockQ8K) -> KSums {
-    // Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ sc·bsum, with q ∈ [0, 63] unsigned for maddubs.
-    let mut acc = _mm256_setzero_si256();
+pub(super) unsafe fn q6_k_runs(b: &BlockQ6K) -> ([__m256i; 8], [__m256i; 8]) {
     let m4 = _mm256_set1_epi8(0x0F);
     let m2 = _mm256_set1_epi8(0x03);
+    let mut w = [_mm256_setzero_si256(); 8];
+    let mut sc = [_mm256_setzero_si256(); 8];
     for half in 0..2 {
         let ql0 = unsafe { load32(b.ql.as_ptr().add(64 * half)) };
         let ql1 = unsafe { load32(b.ql.as_ptr().add(64 * half + 32)) };
@@ -152,16 +155,26 @@ pub unsafe fn q6_k_block(b: &BlockQ6K, a: &BlockQ8K) -> KSums {
             ),
         ];
         for (k, (lo, hi)) in parts.into_iter().enumerate() {
-            let q = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
             let e = 128 * half + 32 * k; // first element of this run of 32
-            let y = unsafe { load32(a.qs.as_ptr().add(e) as *const u8) };
-            let p = _mm256_maddubs_epi16(q, y); // u6·i8 pairs: |p| ≤ 2·63·128
+            w[e / 32] = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
             let (s0, s1) = (b.scales[e / 16] as i16, b.scales[e / 16 + 1] as i16);
-            let sc = _mm256_setr_epi16(
+            sc[e / 32] = _mm256_setr_epi16(
                 s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1,
             );
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
         }
+    }
+    (w, sc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q6_k_block(b: &BlockQ6K, a: &BlockQ8K) -> KSums {
+    // Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ sc·bsum, with q ∈ [0, 63] unsigned for maddubs.
+    let (w, sc) = unsafe { q6_k_runs(b) };
+    let mut acc = _mm256_setzero_si256();
+    for g in 0..8 {
+        let y = unsafe { load32(a.qs.as_ptr().add(32 * g) as *const u8) };
+        let p = _mm256_maddubs_epi16(w[g], y); // u6·i8 pairs: |p| ≤ 2·63·128
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc[g]));
     }
     let corr: i32 = (0..16).map(|g| b.scales[g] as i32 * a.bsum(g)).sum();
     KSums {

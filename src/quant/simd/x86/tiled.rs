@@ -2,7 +2,7 @@
 //! activation rows whose integer dots are reduced eight at a time, k-quants one weight row
 //! against all activation rows; every sum combined as the scalar reference combines it.
 
-use super::{bits_to_bytes, h2f, hsum_i32, load32, nibbles};
+use super::{bits_to_bytes, h2f, hsum_i32, load32, nibbles, q6_k_runs};
 use crate::quant::blocks::{BlockQ4K, BlockQ6K, BlockQ8_0, BlockQ8K, k_scale_min};
 use crate::quant::dot::{KSums, QuantAct};
 use crate::quant::simd::vec_dot_q8_fast;
@@ -268,38 +268,7 @@ unsafe fn q4_k_multi(b: &BlockQ4K, acts: &[&[BlockQ8K]], blk: usize, out: &mut [
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_multi(b: &BlockQ6K, acts: &[&[BlockQ8K]], blk: usize, out: &mut [KSums]) {
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m2 = _mm256_set1_epi8(0x03);
-    let mut w = [_mm256_setzero_si256(); 8];
-    let mut sc = [_mm256_setzero_si256(); 8];
-    for half in 0..2 {
-        let ql0 = unsafe { load32(b.ql.as_ptr().add(64 * half)) };
-        let ql1 = unsafe { load32(b.ql.as_ptr().add(64 * half + 32)) };
-        let qh = unsafe { load32(b.qh.as_ptr().add(32 * half)) };
-        let parts = [
-            (_mm256_and_si256(ql0, m4), _mm256_and_si256(qh, m2)),
-            (
-                _mm256_and_si256(ql1, m4),
-                _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
-            ),
-            (
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                _mm256_and_si256(_mm256_srli_epi16::<4>(qh), m2),
-            ),
-            (
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                _mm256_and_si256(_mm256_srli_epi16::<6>(qh), m2),
-            ),
-        ];
-        for (k, (lo, hi)) in parts.into_iter().enumerate() {
-            let e = 128 * half + 32 * k;
-            w[e / 32] = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
-            let (s0, s1) = (b.scales[e / 16] as i16, b.scales[e / 16 + 1] as i16);
-            sc[e / 32] = _mm256_setr_epi16(
-                s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1,
-            );
-        }
-    }
+    let (w, sc) = unsafe { q6_k_runs(b) };
     let d = h2f(b.d);
     for (a, o) in acts.iter().zip(out.iter_mut()) {
         let a = &a[blk];
