@@ -164,7 +164,7 @@ if (firstKey) show(firstKey, hm.querySelector('td.first'));
 /// under a summary of the whole run: its verdict, the first token flip, and the logit NMSE
 /// of every step as an inline SVG plot (log scale; the first flip and the stop marked).
 pub fn render_live(live: &super::live::LiveReport) -> String {
-    let sci = super::live::sci;
+    let sci = super::text::sci;
     let mut lines = vec![format!(
         "A: {} ({}) &nbsp; B: {} ({}) [reference]; contract <b>{}</b>; prompt {} tokens + {} of {} decode steps (teacher forcing with A's tokens), {} records in {:.1} s.",
         esc(&live.a.path),

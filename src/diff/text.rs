@@ -1,9 +1,10 @@
 //! The text rendering of a diff report (what `graphrun diff` prints), its last line and
 //! its exit status.
 
-use super::{Cause, Report};
+use super::{Cause, InputDiff, Report};
 
-fn sci(x: f64) -> String {
+/// A metric for the reports: `0`, `inf`, or two significant digits in scientific notation.
+pub(crate) fn sci(x: f64) -> String {
     if x == 0.0 {
         "0".into()
     } else if x.is_infinite() {
@@ -203,18 +204,7 @@ impl Report {
                     sci(n.band)
                 );
                 for i in &f.inputs {
-                    let _ = writeln!(
-                        w,
-                        "  input {}{}: NMSE {} (band {}) {}",
-                        i.node,
-                        i.via
-                            .as_ref()
-                            .map(|v| format!(" (recorded ancestor of {v})"))
-                            .unwrap_or_default(),
-                        sci(i.nmse),
-                        sci(i.band),
-                        if i.in_band { "in band" } else { "OUT OF BAND" }
-                    );
+                    let _ = writeln!(w, "{}", i.line());
                 }
                 if let Some(line) = self.first_line() {
                     let _ = writeln!(w, "{line}");
@@ -222,5 +212,26 @@ impl Report {
             }
         }
         s
+    }
+}
+
+impl InputDiff {
+    /// `  input NODE: NMSE x (band y) in band|OUT OF BAND`, as the reports print it.
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "  input {}{}: NMSE {} (band {}) {}",
+            self.node,
+            self.via
+                .as_ref()
+                .map(|v| format!(" (recorded ancestor of {v})"))
+                .unwrap_or_default(),
+            sci(self.nmse),
+            sci(self.band),
+            if self.in_band {
+                "in band"
+            } else {
+                "OUT OF BAND"
+            }
+        )
     }
 }

@@ -25,6 +25,7 @@ pub use tally::{LayerDrift, NodeDrift};
 
 use super::{Cause, Report, Side, Trace, choose_contract, diff};
 use crate::contracts;
+use crate::diff::text::sci;
 use crate::error::{Error, Result};
 use crate::exec::Engine;
 use crate::graph::{ActSemantics, KvType};
@@ -319,14 +320,4 @@ fn progress(step: usize, steps: usize, t: &Tally, flips: usize) {
         "\rgraphrun: live diff step {step}/{steps}: {} records{worst}, {flips} token flips   ",
         t.records
     );
-}
-
-pub(crate) fn sci(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.is_infinite() {
-        "inf".into()
-    } else {
-        format!("{x:.2e}")
-    }
 }

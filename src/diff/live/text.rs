@@ -1,6 +1,7 @@
 //! The text report of a live comparison.
 
-use super::{LiveReport, sci};
+use super::LiveReport;
+use crate::diff::text::sci;
 
 impl LiveReport {
     pub fn text(&self) -> String {
@@ -147,18 +148,7 @@ impl LiveReport {
         );
         if let Some(f) = &self.step_report.first_divergence {
             for i in &f.inputs {
-                let _ = writeln!(
-                    w,
-                    "  input {}{}: NMSE {} (band {}) {}",
-                    i.node,
-                    i.via
-                        .as_ref()
-                        .map(|v| format!(" (recorded ancestor of {v})"))
-                        .unwrap_or_default(),
-                    sci(i.nmse),
-                    sci(i.band),
-                    if i.in_band { "in band" } else { "OUT OF BAND" }
-                );
+                let _ = writeln!(w, "{}", i.line());
             }
         }
         if let Some(line) = &self.first_divergence_line {
