@@ -198,13 +198,31 @@ __device__ void attention_impl(const AttnArgs& g) {
 // so the captured decode graph replays at every position; splits past the current position
 // exit at once. The group's last split to finish (atomic ticket per KV head, reset by that
 // CTA) merges the group's partials.
+// With g.seq (a batched decode step over several sequences, grid.z = rows): row
+// blockIdx.z's query at position seq[z][0] attends over its own sequence's cache rows
+// (from seq[z][1]), with its own partials and tickets.
 template <class KV>
-__device__ void attention_split_impl(const AttnSplitArgs& g) {
+__device__ void attention_split_impl(const AttnSplitArgs& g0) {
     extern __shared__ float4 att_smem[];
     u8* smem = (u8*)att_smem;
     SplitHead& S = *(SplitHead*)smem;
     const int kvh = blockIdx.x, sp = blockIdx.y, tid = threadIdx.x;
-    const int npos = *(const int*)g.pos + 1;
+    AttnSplitArgs g = g0;
+    int npos;
+    if (g.seq) {
+        const int z = blockIdx.z, *s = (const int*)g.seq + 2 * z;
+        const size_t qbytes = (size_t)g.n_head * g.head_dim * 4;
+        const size_t crow = (size_t)s[1] * g.n_head_kv * g.head_dim * KV::BYTES;
+        npos = s[0] + 1;
+        g.q += z * qbytes;
+        g.out += z * qbytes;
+        g.k_cache += crow;
+        g.v_cache += crow;
+        g.part += (size_t)z * g.n_head * g.n_split * (g.head_dim + 4) * 4;
+        g.ticket += (size_t)z * g.n_head_kv * 4;
+    } else {
+        npos = *(const int*)g.pos + 1;
+    }
     const int per = split_per(npos, g.n_split, g.nc);
     const int active = (npos + per - 1) / per;
     if (sp >= active) return;

@@ -41,30 +41,37 @@ __device__ void rms_norm_impl(const EltArgs& g) {
         ((float*)g.out)[(size_t)t * g.width + i] = rms_apply(x[i], scale, ((const float*)g.b)[i]);
 }
 
-// rope over T rows at positions pos0.. (rope_pair, numerics.cuh).
+// rope over T rows at positions pos0.. (rope_pair, numerics.cuh); with g.seq (a batched
+// decode step over several sequences), row t at position seq[t][0].
 __device__ void rope_impl(const RopeArgs& g) {
     int half = g.head_dim / 2, per_row = g.n_head * half;
     int pos0 = *(const int*)g.pos + g.offset;
+    const int* seq = (const int*)g.seq;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * per_row; i += gridDim.x * blockDim.x) {
         int t = i / per_row, j = i % per_row, h = j / half, k = j % half;
         int base = t * g.n_head * g.head_dim + h * g.head_dim;
         int ia = g.neox ? base + k : base + 2 * k;
         int ib = g.neox ? ia + half : ia + 1;
         float a = ((const float*)g.x)[ia], b = ((const float*)g.x)[ib];
-        rope_pair(a, b, pos0 + t, ((const float*)g.inv_freq)[k]);
+        rope_pair(a, b, seq ? seq[2 * t] + g.offset : pos0 + t, ((const float*)g.inv_freq)[k]);
         ((float*)g.out)[ia] = a;
         ((float*)g.out)[ib] = b;
     }
 }
 
 // kv_append: cache rows pos0..pos0+T = x in the cache's element type (KV, numerics.cuh:
-// f16 rounds to nearest even); the node's output is the rows as stored.
+// f16 rounds to nearest even); the node's output is the rows as stored. With g.seq (a
+// batched decode step), row t goes to cache row seq[t][1] + seq[t][0] (its sequence's first
+// row plus its position).
 template <class KV>
 __device__ void kv_append_impl(const KvArgs& g) {
     int pos0 = *(const int*)g.pos;
+    const int* seq = (const int*)g.seq;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < g.T * g.width; i += gridDim.x * blockDim.x) {
         float v = KV::round(((const float*)g.x)[i]);
-        KV::store((void*)g.cache, (size_t)pos0 * g.width + i, v);
+        int t = i / g.width;
+        size_t row = seq ? (size_t)seq[2 * t + 1] + seq[2 * t] : (size_t)pos0 + t;
+        KV::store((void*)g.cache, row * g.width + i % g.width, v);
         if (g.out) ((float*)g.out)[i] = v;
     }
 }

@@ -316,5 +316,25 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
             failures.push(format!("real-0.5b p{}: {f}", p["id"]));
         }
     }
+    // Long prompts of real text (the reference prompts' tokens, cycled): the prefill GEMM's
+    // second token tile (129), chunking (513: chunks of 512 and 1) and 2,000 tokens.
+    let text: Vec<u32> = g["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["prompt_token_ids"].as_array().unwrap().clone())
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    for t in lengths("129,513,2000") {
+        let prompt: Vec<u32> = text.iter().copied().cycle().take(t).collect();
+        failures.extend(check_model(
+            &m,
+            "real-0.5b",
+            KvType::F16,
+            &prompt,
+            4,
+            &mut cmp,
+        ));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

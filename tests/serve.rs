@@ -25,7 +25,8 @@ struct Server {
 impl Server {
     fn start(model: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(common::bin())
-            .args(["serve", model.to_str().unwrap(), "--interp", "--port", "0"])
+            .args(["serve", model.to_str().unwrap(), "--port", "0"])
+            .args(exec_flags())
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -189,6 +190,17 @@ fn python(script: &str, args: &[&str]) -> Option<(bool, String)> {
     Some((out.status.success(), text))
 }
 
+/// The executor the server (and the `graphrun run` it is compared with) runs on:
+/// `--interp` unless GRAPHRUN_SERVE_GPU=1 (the device, scripts/gpu-check serve: no flag,
+/// so the GPU is chosen).
+fn on_gpu() -> bool {
+    std::env::var("GRAPHRUN_SERVE_GPU").as_deref() == Ok("1")
+}
+
+fn exec_flags() -> Vec<&'static str> {
+    if on_gpu() { vec![] } else { vec!["--interp"] }
+}
+
 fn model() -> Option<PathBuf> {
     common::model_05b()
 }
@@ -200,7 +212,12 @@ fn openai_client_chat_and_completions_match_graphrun_run() {
     let bin = common::bin();
     let Some((ok, out)) = python(
         "openai_client.py",
-        &[&srv.url(), bin.to_str().unwrap(), m.to_str().unwrap()],
+        &[
+            &srv.url(),
+            bin.to_str().unwrap(),
+            m.to_str().unwrap(),
+            if on_gpu() { "gpu" } else { "interp" },
+        ],
     ) else {
         return;
     };

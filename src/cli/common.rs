@@ -209,35 +209,7 @@ pub fn engine_for<'m>(
     let n_ctx = a.ctx.min(m.hparams.n_ctx_train.max(1));
     if !a.interp {
         match gpu_probe::probe(a.device) {
-            Ok(_) => {
-                let opts = CudaOptions {
-                    device: a.device,
-                    n_ctx,
-                    fuse: !a.no_fuse,
-                    max_logit_rows,
-                    quiet: false,
-                };
-                let mut e = CudaEngine::new(m, g, &opts)?;
-                let note = if opts.fuse {
-                    e.set_decode_kernel(a.decode_kernel)?
-                } else {
-                    None
-                };
-                if let Some(note) = note {
-                    eprintln!("graphrun: {note}");
-                }
-                let how = match (opts.fuse, e.persistent_program()) {
-                    (false, _) => "one kernel per node".to_string(),
-                    (true, Some(p)) => format!(
-                        "fused; decode: one persistent kernel, {} CTAs, {} instructions",
-                        p.ctas,
-                        p.instrs.len()
-                    ),
-                    (true, None) => "fused; decode: CUDA graph of the group kernels".to_string(),
-                };
-                eprintln!("graphrun: running on {} ({how})", e.device_name);
-                return Ok(Box::new(e));
-            }
+            Ok(_) => return Ok(Box::new(cuda_engine(m, a, g, max_logit_rows, 1)?)),
             Err(why) if require_gpu => {
                 return Err(Error::invalid(format!(
                     "--gpu: no usable GPU ({why}); use --interp for the CPU reference"
@@ -249,6 +221,56 @@ pub fn engine_for<'m>(
         }
     }
     Ok(Box::new(Interpreter::new(m, g, n_ctx)?))
+}
+
+/// The CUDA executor for a lowered graph, with `n_slots` KV-cache slots (sequences decoded
+/// together; the persistent decode kernel serves one), saying on stderr how it runs.
+pub fn cuda_engine<'m>(
+    m: &'m ModelFile,
+    a: &ExecArgs,
+    g: Graph,
+    max_logit_rows: usize,
+    n_slots: usize,
+) -> Result<CudaEngine<'m>> {
+    let n_ctx = a.ctx.min(m.hparams.n_ctx_train.max(1));
+    let opts = CudaOptions {
+        device: a.device,
+        n_ctx,
+        fuse: !a.no_fuse,
+        max_logit_rows,
+        quiet: false,
+    };
+    let mut e = CudaEngine::with_slots(m, g, &opts, n_slots)?;
+    let note = match (opts.fuse, n_slots, a.decode_kernel) {
+        (false, _, _) => None,
+        (true, 1, k) => e.set_decode_kernel(k)?,
+        (true, _, DecodeKernel::Graph) => None,
+        (true, n, k) => {
+            return Err(Error::invalid(format!(
+                "--decode-kernel {}: the persistent decode kernel runs one sequence; {n} slots need --decode-kernel graph",
+                k.name()
+            )));
+        }
+    };
+    if let Some(note) = note {
+        eprintln!("graphrun: {note}");
+    }
+    let how = match (opts.fuse, e.persistent_program()) {
+        (false, _) => "one kernel per node".to_string(),
+        (true, Some(p)) => format!(
+            "fused; decode: one persistent kernel, {} CTAs, {} instructions",
+            p.ctas,
+            p.instrs.len()
+        ),
+        (true, None) => "fused; decode: CUDA graph of the group kernels".to_string(),
+    };
+    let slots = if n_slots > 1 {
+        format!("; {n_slots} sequences decoded together, one batched step (prefill GEMM) per token")
+    } else {
+        String::new()
+    };
+    eprintln!("graphrun: running on {} ({how}{slots})", e.device_name);
+    Ok(e)
 }
 
 /// The model and the prompt (shared by `run` and `trace`).

@@ -1,10 +1,10 @@
 //! `graphrun serve`: the OpenAI-compatible HTTP server (`graphrun::serve`) on the chosen
-//! executor: the interpreter decodes `--parallel` sequences in one batched step; the GPU
-//! executor serves one sequence at a time for now (through `exec::OneSlot`).
+//! executor: `--parallel` sequences, each in its own KV-cache slot, decoded in one batched
+//! step (the interpreter's `with_slots`, the CUDA executor's `with_slots`: src/exec/cuda/batch.rs).
 
 use super::common::{self, ExecArgs};
 use graphrun::exec::interp::Interpreter;
-use graphrun::exec::{BatchEngine, OneSlot, gpu_probe};
+use graphrun::exec::{BatchEngine, gpu_probe};
 use graphrun::serve::template::ChatTemplate;
 use graphrun::serve::{Config, serve};
 use graphrun::{Error, Result};
@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Sequences decoded together, each in its own KV-cache slot of --ctx positions
-    /// (default: 4 on the interpreter; the GPU executor serves 1 for now).
+    /// (default 4; the GPU executor takes 1 to 8).
     #[arg(long)]
     parallel: Option<usize>,
     /// Requests that may wait for a free slot; beyond them the server answers 429.
@@ -57,15 +57,7 @@ pub fn run(a: Args) -> Result<i32> {
             }
         }
     };
-    let parallel = match (gpu, a.parallel) {
-        (true, Some(n)) if n != 1 => {
-            return Err(Error::invalid(format!(
-                "--parallel {n}: the GPU executor decodes one sequence at a time for now; use --parallel 1, or --interp for batched decode on the CPU"
-            )));
-        }
-        (true, _) => 1,
-        (false, n) => n.unwrap_or(4),
-    };
+    let parallel = a.parallel.unwrap_or(4);
     if parallel == 0 {
         return Err(Error::invalid("--parallel must be at least 1"));
     }
@@ -86,7 +78,7 @@ pub fn run(a: Args) -> Result<i32> {
         template,
         move || -> Result<Box<dyn BatchEngine + '_>> {
             if gpu {
-                Ok(Box::new(OneSlot(common::engine_for(m, &exec, g, 1, true)?)))
+                Ok(Box::new(common::cuda_engine(m, &exec, g, 1, parallel)?))
             } else {
                 common::set_threads(exec.threads)?;
                 let n_ctx = exec.ctx.min(m.hparams.n_ctx_train.max(1));

@@ -162,8 +162,9 @@ impl Engine for interp::Interpreter<'_> {
 /// however many sequences are in it — and returns one logits row per input row. Sequences
 /// join (`prefill`) and leave (`release`) between steps.
 ///
-/// The interpreter implements it natively (`Interpreter::with_slots`); any single-sequence
-/// `Engine` (the CUDA executor today) serves one slot through `OneSlot`.
+/// The interpreter (`Interpreter::with_slots`) and the CUDA executor
+/// (`CudaEngine::with_slots`, cuda/batch.rs) implement it natively; any other
+/// single-sequence `Engine` serves one slot through `OneSlot`.
 pub trait BatchEngine {
     /// Number of sequences that can be in flight at once.
     fn n_slots(&self) -> usize;

@@ -40,8 +40,12 @@ pub fn require_gpu(suite: &str) {
 /// The real 0.5B for the GPU suites: `$GRAPHRUN_REAL_05B` (where it was shipped to the GPU
 /// machine), else the cache.
 pub fn model_05b_for_gpu() -> Option<PathBuf> {
-    match std::env::var_os("GRAPHRUN_REAL_05B") {
-        Some(p) => Some(PathBuf::from(p)),
+    match std::env::var_os("GRAPHRUN_REAL_05B").map(PathBuf::from) {
+        Some(p) if p.exists() => Some(p),
+        Some(p) => {
+            eprintln!("SKIP: {} (GRAPHRUN_REAL_05B) does not exist", p.display());
+            None
+        }
         None => model_05b(),
     }
 }

@@ -13,6 +13,8 @@ import sys
 import openai
 
 BASE, BIN, MODEL = sys.argv[1], sys.argv[2], sys.argv[3]
+# The executor the server runs on (interp in CI, gpu on the device), for `graphrun run`.
+EXEC = ["--interp"] if (sys.argv[4] if len(sys.argv) > 4 else "interp") == "interp" else []
 client = openai.OpenAI(base_url=BASE, api_key="unused", max_retries=0, timeout=300)
 MODEL_ID = client.models.list().data[0].id
 
@@ -32,7 +34,7 @@ def check(name, cond, detail=""):
 
 def run_chat(prompt, n, system=None):
     """`graphrun run --chat` greedy: (text, generated ids, prompt token count)."""
-    args = [BIN, "run", MODEL, "--interp", "--chat", "-p", prompt, "-n", str(n)]
+    args = [BIN, "run", MODEL, *EXEC, "--chat", "-p", prompt, "-n", str(n)]
     if system is not None:
         args += ["--system", system]
     text = subprocess.run(args, capture_output=True, text=True, check=True)
@@ -129,7 +131,7 @@ check(
     f"{r.choices[0].text!r} vs {streamed!r}, {r.usage}",
 )
 ids = subprocess.run(
-    [BIN, "run", MODEL, "--interp", "-p", "def fibonacci(n):", "-n", "12"], capture_output=True, text=True, check=True
+    [BIN, "run", MODEL, *EXEC, "-p", "def fibonacci(n):", "-n", "12"], capture_output=True, text=True, check=True
 )
 check("greedy completion equals graphrun run", r.choices[0].text == ids.stdout[:-1], f"{r.choices[0].text!r} vs {ids.stdout!r}")
 a, b = (

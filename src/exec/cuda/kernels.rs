@@ -129,6 +129,19 @@ impl Kernels {
         smem: u32,
         a: A,
     ) -> Result<()> {
+        self.launch3(dev, k, (grid.0, grid.1, 1), block, smem, a)
+    }
+
+    /// `launch` with a three-dimensional grid.
+    pub fn launch3<A: DeviceRepr>(
+        &mut self,
+        dev: &Device,
+        k: KernelId,
+        grid: (u32, u32, u32),
+        block: u32,
+        smem: u32,
+        a: A,
+    ) -> Result<()> {
         let f = self.func(dev, k)?;
         if smem > dev.max_smem {
             return Err(Error::invalid(format!(
@@ -137,7 +150,7 @@ impl Kernels {
             )));
         }
         let cfg = LaunchConfig {
-            grid_dim: (grid.0.max(1), grid.1.max(1), 1),
+            grid_dim: (grid.0.max(1), grid.1.max(1), grid.2.max(1)),
             block_dim: (block, 1, 1),
             shared_mem_bytes: smem,
         };

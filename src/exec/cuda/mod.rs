@@ -14,6 +14,7 @@
 //! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel).
 
 pub mod args;
+mod batch;
 mod device;
 mod geometry;
 mod groups;
@@ -69,6 +70,9 @@ struct Scratch {
     /// The prepared f32 input of decode matvecs (f32 semantics with a norm prologue).
     xf: CudaSlice<f32>,
     tokens: CudaSlice<i32>,
+    /// A batched decode step's rows: per row its position and its slot's first cache row
+    /// (`[MAX_BATCH][2]`, batch.rs).
+    seq: CudaSlice<i32>,
     /// The position of the step's first row (read by the kernels, so a captured graph
     /// replays at the current position).
     pos: CudaSlice<i32>,
@@ -77,7 +81,8 @@ struct Scratch {
     amax_part: CudaSlice<u32>,
     inv_freq: CudaSlice<f32>,
     /// Decode attention partials `[n_head, n_split, head_dim + 4]`, per-KV-head tickets of
-    /// its last-CTA merge, and its launch geometry (kernels/attention.cu).
+    /// its last-CTA merge (each once per slot, for the rows of a batched step), and its
+    /// launch geometry (kernels/attention.cu).
     att_part: CudaSlice<f32>,
     att_ticket: CudaSlice<u32>,
     att: SplitGeom,
@@ -93,16 +98,27 @@ pub struct CudaEngine<'m> {
     dev: Device,
     kernels: Kernels,
     weights: Weights,
-    /// Element type of the caches, and per layer the K and V caches `[n_ctx, kv_width]` of
-    /// that type (as bytes).
+    /// Element type of the caches, and per layer the K and V caches `[n_slots·n_ctx,
+    /// kv_width]` of that type (as bytes): slot s holds rows s·n_ctx..
     kv: Kv,
     k_cache: Vec<CudaSlice<u8>>,
     v_cache: Vec<CudaSlice<u8>>,
     logits: CudaSlice<f32>,
     max_logit_rows: usize,
     scratch: Scratch,
+    /// The position of the sequence in `slot` (the one `Engine::step` runs).
     pos: usize,
     n_ctx: usize,
+    /// KV-cache slots (sequences a batched decode step can carry; batch.rs), the slot the
+    /// single-sequence path runs in, and every slot's position.
+    n_slots: usize,
+    slot: usize,
+    slot_pos: Vec<usize>,
+    /// A batched decode step is running: rows belong to the sequences in `scratch.seq`.
+    batched: bool,
+    /// Per batch size: its captured step and how many steps it ran (batch.rs).
+    batch_graphs: Vec<Option<CudaGraph>>,
+    batch_runs: Vec<usize>,
     decode_graph: Option<CudaGraph>,
     /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
     persistent: Option<persistent::Persistent>,
@@ -122,6 +138,23 @@ fn phase_index(p: Phase) -> usize {
 
 impl<'m> CudaEngine<'m> {
     pub fn new(model: &'m ModelFile, graph: Graph, opts: &CudaOptions) -> Result<CudaEngine<'m>> {
+        Self::with_slots(model, graph, opts, 1)
+    }
+
+    /// Like `new`, with `n_slots` KV caches of `opts.n_ctx` positions (1 ..= MAX_BATCH):
+    /// sequences decoded together by `BatchEngine::decode` (batch.rs).
+    pub fn with_slots(
+        model: &'m ModelFile,
+        graph: Graph,
+        opts: &CudaOptions,
+        n_slots: usize,
+    ) -> Result<CudaEngine<'m>> {
+        if !(1..=batch::MAX_BATCH).contains(&n_slots) {
+            return Err(Error::invalid(format!(
+                "the GPU executor decodes 1 to {} sequences together; {n_slots} asked for",
+                batch::MAX_BATCH
+            )));
+        }
         let hp = graph.hparams.clone();
         // The attention kernels' limits (kernels/attention.cu).
         if hp.n_head / hp.n_head_kv > ATT_MAX_GROUP as usize
@@ -152,11 +185,11 @@ impl<'m> CudaEngine<'m> {
         let names = upload::weight_names(&graph);
         let weight_bytes = upload::bytes_of(model, &names);
         let kv = Kv::from(graph.kv_type());
-        let kv_bytes = 2 * hp.n_layer * opts.n_ctx * kvw * kv.bytes();
+        let kv_bytes = 2 * hp.n_layer * n_slots * opts.n_ctx * kvw * kv.bytes();
         let need = weight_bytes as usize
             + kv_bytes
             + (plans[0].total + plans[1].total) * 4
-            + opts.max_logit_rows.max(1) * vocab * 4
+            + opts.max_logit_rows.max(n_slots) * vocab * 4
             + UBATCH * kmax * 2 * 2
             + (1 << 24);
         dev.check_memory(need, weight_bytes as usize, kv_bytes, opts.n_ctx)?;
@@ -179,12 +212,13 @@ impl<'m> CudaEngine<'m> {
             bs: dev.zeros(UBATCH * kmax / 16)?,
             xf: dev.zeros(kmax)?,
             tokens: dev.zeros(UBATCH)?,
+            seq: dev.zeros(2 * batch::MAX_BATCH)?,
             pos: dev.zeros(1)?,
             amax: dev.zeros(1)?,
             amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
             inv_freq: dev.upload(&crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim))?,
-            att_part: dev.zeros(hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
-            att_ticket: dev.zeros(hp.n_head_kv)?,
+            att_part: dev.zeros(n_slots * hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
+            att_ticket: dev.zeros(n_slots * hp.n_head_kv)?,
             att,
         };
         let weights = Weights::upload(&dev, model, &graph, &names, weight_bytes, opts.quiet)?;
@@ -198,17 +232,23 @@ impl<'m> CudaEngine<'m> {
             kernels,
             weights,
             k_cache: (0..hp.n_layer)
-                .map(|_| dev.zeros(opts.n_ctx * kvw * kv.bytes()))
+                .map(|_| dev.zeros(n_slots * opts.n_ctx * kvw * kv.bytes()))
                 .collect::<Result<_>>()?,
             v_cache: (0..hp.n_layer)
-                .map(|_| dev.zeros(opts.n_ctx * kvw * kv.bytes()))
+                .map(|_| dev.zeros(n_slots * opts.n_ctx * kvw * kv.bytes()))
                 .collect::<Result<_>>()?,
             kv,
-            logits: dev.zeros(opts.max_logit_rows.max(1) * vocab)?,
+            logits: dev.zeros(opts.max_logit_rows.max(n_slots) * vocab)?,
             max_logit_rows: opts.max_logit_rows.max(1),
             scratch,
             pos: 0,
             n_ctx: opts.n_ctx,
+            n_slots,
+            slot: 0,
+            slot_pos: vec![0; n_slots],
+            batched: false,
+            batch_graphs: (0..=batch::MAX_BATCH).map(|_| None).collect(),
+            batch_runs: vec![0; batch::MAX_BATCH + 1],
             decode_graph: None,
             persistent: None,
             device_name: dev.name.clone(),
@@ -258,7 +298,7 @@ impl<'m> CudaEngine<'m> {
         self.ptr(&self.arenas[phase_index(phase)]) + (off * 4) as u64
     }
 
-    /// Layer `layer`'s K or V cache (elements of type `self.kv`).
+    /// Layer `layer`'s K or V cache, every slot (elements of type `self.kv`).
     fn cache(&self, layer: usize, kind: KvKind) -> &CudaSlice<u8> {
         match kind {
             KvKind::K => &self.k_cache[layer],
@@ -266,9 +306,24 @@ impl<'m> CudaEngine<'m> {
         }
     }
 
+    /// Bytes of one slot's K or V cache of a layer.
+    fn slot_cache_bytes(&self) -> usize {
+        let hp = &self.graph.hparams;
+        self.n_ctx * hp.n_head_kv * hp.head_dim * self.kv.bytes()
+    }
+
+    /// Device address of layer `layer`'s K or V cache of the slot the single-sequence path
+    /// runs in (`self.slot`; a batched step addresses every slot from slot 0's rows).
+    fn cache_ptr(&self, layer: usize, kind: KvKind) -> u64 {
+        let slot = if self.batched { 0 } else { self.slot };
+        self.ptr(self.cache(layer, kind)) + (slot * self.slot_cache_bytes()) as u64
+    }
+
     /// Elements `range` of a layer's K or V cache, widened to f32 (exact for f16).
     fn cache_values(&self, layer: usize, kind: KvKind, range: Range<usize>) -> Result<Vec<f32>> {
         let b = self.kv.bytes();
+        let at = self.slot * self.slot_cache_bytes() / b;
+        let range = range.start + at..range.end + at;
         let mut host = vec![0u8; range.len() * b];
         self.dev
             .stream

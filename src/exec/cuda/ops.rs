@@ -100,6 +100,7 @@ impl CudaEngine<'_> {
                     out,
                     inv_freq: self.ptr(&self.scratch.inv_freq),
                     pos: self.ptr(&self.scratch.pos),
+                    seq: self.seq_ptr(),
                     t: t as i32,
                     n_head: *n_head as i32,
                     head_dim: *head_dim as i32,
@@ -114,9 +115,10 @@ impl CudaEngine<'_> {
             Op::KvAppend { layer, cache, .. } => {
                 let a = KvArgs {
                     x: inp(self, 0),
-                    cache: self.ptr(self.cache(*layer, *cache)),
+                    cache: self.cache_ptr(*layer, *cache),
                     out,
                     pos: self.ptr(&self.scratch.pos),
+                    seq: self.seq_ptr(),
                     t: t as i32,
                     width: width as i32,
                 };
@@ -131,10 +133,16 @@ impl CudaEngine<'_> {
                 scale,
                 ..
             } => {
-                let k = node_kernels(&n, phase, t)?[0];
+                // A batched decode step: one query row per sequence, the decode kernel
+                // with a grid layer per row (kernels/attention.cu).
+                let k = if self.batched {
+                    node_kernels(&n, Phase::Decode, 1)?[0]
+                } else {
+                    node_kernels(&n, phase, t)?[0]
+                };
                 let (k_cache, v_cache) = (
-                    self.ptr(self.cache(*layer, KvKind::K)),
-                    self.ptr(self.cache(*layer, KvKind::V)),
+                    self.cache_ptr(*layer, KvKind::K),
+                    self.cache_ptr(*layer, KvKind::V),
                 );
                 if let KernelId::Attention { .. } = k {
                     let tile = attention_tile(
@@ -172,6 +180,7 @@ impl CudaEngine<'_> {
                         pos: self.ptr(&self.scratch.pos),
                         part: self.ptr(&self.scratch.att_part),
                         ticket: self.ptr(&self.scratch.att_ticket),
+                        seq: self.seq_ptr(),
                         n_head: *n_head as i32,
                         n_head_kv: *n_head_kv as i32,
                         head_dim: *head_dim as i32,
@@ -181,8 +190,10 @@ impl CudaEngine<'_> {
                         row_bytes: geo.row_bytes as i32,
                         stage_bytes: geo.stage_bytes as i32,
                     };
-                    let grid = (*n_head_kv as u32, geo.n_split);
-                    self.launch(k, grid, ATT_THREADS, geo.smem, a)?;
+                    let rows = if self.batched { t as u32 } else { 1 };
+                    let grid = (*n_head_kv as u32, geo.n_split, rows);
+                    self.kernels
+                        .launch3(&self.dev, k, grid, ATT_THREADS, geo.smem, a)?;
                 }
             }
         }
@@ -198,7 +209,9 @@ impl CudaEngine<'_> {
     fn matmul(&mut self, phase: Phase, id: NodeId, x: u64, rows: usize, out: u64) -> Result<()> {
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        let kernels = node_kernels(n, phase, rows)?;
+        // A batched decode step takes the GEMM at every batch size (1 included), so a
+        // sequence's rows come out the same whatever else is in the batch.
+        let kernels = node_kernels(n, phase, if self.batched { rows.max(2) } else { rows })?;
         let main = *kernels
             .iter()
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))

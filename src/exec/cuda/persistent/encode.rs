@@ -72,7 +72,7 @@ impl CudaEngine<'_> {
         };
         let rb = |id: NodeId| self.graph.node(id).row_bytes();
         let wbytes = |id: NodeId| (self.graph.node(id).width * rb(id)) as u64;
-        let cache = |l: usize, k: KvKind| self.ptr(self.cache(l, k));
+        let cache = |l: usize, k: KvKind| self.cache_ptr(l, k);
         let mut d = DevInstr {
             op: ins.op.code(),
             items: ins.items as i32,

@@ -1,0 +1,170 @@
+//! Batched decode over several sequences (`BatchEngine`, what `graphrun serve --parallel N`
+//! runs on the GPU): each sequence owns a KV-cache slot (rows s·n_ctx.. of every layer's
+//! cache); a step takes one new token for each of up to `MAX_BATCH` sequences and runs them
+//! as one chunk of B rows through the prefill schedule, so every weight matrix is read once
+//! per step for all of them:
+//! - matmuls take the tiled GEMM at every B (1 included): a sequence's logits do not depend
+//!   on what else is in the batch;
+//! - RoPE, the KV append and attention take each row's position and cache slot from
+//!   `scratch.seq` (`[B][2]`: position, first cache row); attention is the decode kernel
+//!   with a grid layer per row (kernels/attention.cu);
+//! - the step is captured as a CUDA graph per batch size on its second use (tokens and
+//!   `seq` are read from device memory, so the graph replays for any slots and positions).
+//!
+//! A sequence joins with `prefill` (the single-sequence path, run in its slot) and leaves
+//! with `release`.
+
+use super::CudaEngine;
+use super::device::cuda_err;
+use crate::error::{Error, Result};
+use crate::exec::{BatchEngine, Engine, NoObserver, check_step};
+use crate::sched::Phase;
+use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+
+/// Most sequences one batched step carries.
+pub const MAX_BATCH: usize = 8;
+
+impl CudaEngine<'_> {
+    fn check_slot(&self, slot: usize) -> Result<()> {
+        if slot >= self.n_slots {
+            return Err(Error::invalid(format!(
+                "KV-cache slot {slot} does not exist ({} slots)",
+                self.n_slots
+            )));
+        }
+        Ok(())
+    }
+
+    /// Device address of the batched step's per-row `seq` table, 0 outside one.
+    pub(super) fn seq_ptr(&self) -> u64 {
+        if self.batched {
+            self.ptr(&self.scratch.seq)
+        } else {
+            0
+        }
+    }
+
+    /// The kernels of one batched step of `b` rows (tokens and `seq` already uploaded):
+    /// every node of the prefill schedule, logits for all rows.
+    fn batch_kernels(&mut self, b: usize) -> Result<()> {
+        for gi in 0..self.sched(Phase::Prefill).groups.len() {
+            self.run_group(Phase::Prefill, gi, b, &(0..b))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the step's kernels: directly on a batch size's first step (which also loads
+    /// any kernel not loaded yet), through its captured CUDA graph after that.
+    fn batch_launch(&mut self, b: usize) -> Result<()> {
+        if self.batch_graphs[b].is_none() && self.batch_runs[b] > 0 {
+            let stream = self.dev.stream.clone();
+            stream
+                .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+                .map_err(cuda_err("starting graph capture"))?;
+            let r = self.batch_kernels(b);
+            let g = stream
+                .end_capture(CUgraphInstantiate_flags(0))
+                .map_err(cuda_err("capturing a batched decode step"))?;
+            r?;
+            self.batch_graphs[b] = g;
+        }
+        self.batch_runs[b] += 1;
+        match &self.batch_graphs[b] {
+            Some(g) => g
+                .launch()
+                .map_err(cuda_err("replaying a batched decode step")),
+            None => self.batch_kernels(b),
+        }
+    }
+}
+
+impl BatchEngine for CudaEngine<'_> {
+    fn n_slots(&self) -> usize {
+        self.n_slots
+    }
+    fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+    fn name(&self) -> &'static str {
+        Engine::name(self)
+    }
+
+    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.check_slot(slot)?;
+        if slot != 0 && self.persistent.is_some() {
+            return Err(Error::invalid(
+                "the persistent decode kernel runs one sequence (slot 0); use --decode-kernel graph for several",
+            ));
+        }
+        self.slot_pos[slot] = 0;
+        self.slot = slot;
+        self.pos = 0;
+        let t = tokens.len();
+        let r = Engine::step(self, tokens, t.saturating_sub(1)..t, &mut NoObserver);
+        self.slot_pos[slot] = if r.is_ok() { self.pos } else { 0 };
+        self.slot = 0;
+        self.pos = self.slot_pos[0];
+        r
+    }
+
+    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
+        let b = batch.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        if b > self.n_slots {
+            return Err(Error::invalid(format!(
+                "{b} sequences in one step; the engine has {} slots",
+                self.n_slots
+            )));
+        }
+        let mut seen = vec![false; self.n_slots];
+        let mut seq = Vec::with_capacity(2 * b);
+        for &(slot, token) in batch {
+            self.check_slot(slot)?;
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(Error::invalid(format!(
+                    "slot {slot} appears twice in one step"
+                )));
+            }
+            let pos = self.slot_pos[slot];
+            if pos == 0 {
+                return Err(Error::invalid(format!(
+                    "slot {slot} holds no sequence: prefill it first"
+                )));
+            }
+            check_step(&[token], &(0..1), pos, self.n_ctx, self.graph.n_tokens())?;
+            seq.extend([pos as i32, (slot * self.n_ctx) as i32]);
+        }
+        let ids: Vec<i32> = batch.iter().map(|&(_, t)| t as i32).collect();
+        let s = &mut self.scratch;
+        self.dev
+            .stream
+            .memcpy_htod(&ids, &mut s.tokens.slice_mut(0..b))
+            .map_err(cuda_err("uploading tokens"))?;
+        self.dev
+            .stream
+            .memcpy_htod(&seq, &mut s.seq.slice_mut(0..2 * b))
+            .map_err(cuda_err("uploading the batch's positions"))?;
+        self.batched = true;
+        let r = self.batch_launch(b);
+        self.batched = false;
+        r?;
+        let vocab = self.graph.node(self.graph.output()).width;
+        let logits = self.read_logits(b * vocab)?;
+        for &(slot, _) in batch {
+            self.slot_pos[slot] += 1;
+        }
+        self.pos = self.slot_pos[0];
+        Ok(logits)
+    }
+
+    fn release(&mut self, slot: usize) {
+        if slot < self.n_slots {
+            self.slot_pos[slot] = 0;
+            if slot == 0 {
+                self.pos = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Batched decode on the GPU (`CudaEngine::with_slots` as a `BatchEngine`, what `graphrun
+//! serve --parallel N` runs): up to 8 sequences in their own KV-cache slots, at different
+//! positions (prompts of 1 to 513 tokens: the prefill GEMM's tile edge and chunking), decoded
+//! in one step, give each sequence bit for bit the logits it gets alone (the step takes the
+//! same GEMM at every batch size); sequences join and leave between steps without touching
+//! the others; and the batched logits agree with the interpreter's within the logits band of
+//! contracts/trace_same_semantics.toml, greedy tokens equal up to a near-tie. GPU-only:
+//! `#[ignore]`d, run with `--ignored` on the device (scripts/gpu-check batch).
+
+mod common;
+
+use graphrun::contracts;
+use graphrun::diff;
+use graphrun::exec::cuda::{CudaEngine, CudaOptions};
+use graphrun::exec::interp::Interpreter;
+use graphrun::exec::{BatchEngine, NoObserver};
+use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
+use graphrun::metrics::nmse;
+use graphrun::model::ModelFile;
+use graphrun::numerics::argmax;
+
+const LENGTHS: [usize; 8] = [1, 3, 7, 17, 33, 129, 200, 513];
+const STEPS: usize = 12;
+const N_CTX: usize = 1024;
+
+fn prompt(i: usize, vocab: usize) -> Vec<u32> {
+    (0..LENGTHS[i] as u32)
+        .map(|k| (17 + 131 * k + 7 * i as u32) % vocab as u32)
+        .collect()
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+fn engine(m: &ModelFile, act: ActSemantics, slots: usize) -> CudaEngine<'_> {
+    let g = lower(
+        m,
+        LowerOptions {
+            act,
+            kv: KvType::F16,
+        },
+    )
+    .unwrap();
+    let opts = CudaOptions {
+        device: 0,
+        n_ctx: N_CTX,
+        fuse: true,
+        max_logit_rows: 1,
+        quiet: true,
+    };
+    CudaEngine::with_slots(m, g, &opts, slots).unwrap()
+}
+
+/// Sequence `i` alone in slot `slot`: its prefill logits, then STEPS greedy batched steps
+/// of one row; the logits of every step.
+fn alone(e: &mut CudaEngine, slot: usize, p: &[u32]) -> Vec<Vec<f32>> {
+    let mut l = e.prefill(slot, p).unwrap();
+    let mut out = vec![l.clone()];
+    for _ in 0..STEPS {
+        l = e.decode(&[(slot, argmax(&l) as u32)]).unwrap();
+        out.push(l.clone());
+    }
+    e.release(slot);
+    out
+}
+
+#[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
+fn batched_rows_equal_each_sequence_alone_and_the_interpreter() {
+    common::require_gpu("gpu_batch");
+    let same = contracts::load("trace_same_semantics").unwrap();
+    let near_tie = contracts::load("reference")
+        .unwrap()
+        .band("near_tie_margin")
+        .unwrap() as f32;
+    let mut failures = Vec::new();
+    for preset in ["tiny-llama", "0.5b", "1.5b"] {
+        let m = common::tiny_model(preset, 5);
+        for act in [ActSemantics::Q8, ActSemantics::F32] {
+            let label = format!("{preset} {}", act.name());
+            let mut e = engine(&m, act, 8);
+            let vocab = e.graph().node(e.graph().output()).width;
+            let prompts: Vec<Vec<u32>> = (0..8).map(|i| prompt(i, vocab)).collect();
+            // All eight together: sequence i in slot 7 - i.
+            let mut logits: Vec<Vec<f32>> = prompts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| e.prefill(7 - i, p).unwrap())
+                .collect();
+            let mut together: Vec<Vec<Vec<f32>>> = logits.iter().map(|l| vec![l.clone()]).collect();
+            for _ in 0..STEPS {
+                let batch: Vec<(usize, u32)> = logits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (7 - i, argmax(l) as u32))
+                    .collect();
+                let out = e.decode(&batch).unwrap();
+                for (i, row) in out.chunks_exact(vocab).enumerate() {
+                    logits[i] = row.to_vec();
+                    together[i].push(row.to_vec());
+                }
+            }
+            for s in 0..8 {
+                e.release(s);
+            }
+            // Each alone (in another slot), bit for bit.
+            for (i, p) in prompts.iter().enumerate() {
+                let solo = alone(&mut e, i, p);
+                let same_bits = solo
+                    .iter()
+                    .zip(&together[i])
+                    .position(|(a, b)| bits(a) != bits(b));
+                if let Some(k) = same_bits {
+                    failures.push(format!(
+                        "{label}: sequence {i} (T={}) step {k}: batched logits differ from the sequence alone (NMSE {:.3e})",
+                        p.len(),
+                        nmse(&together[i][k], &solo[k])
+                    ));
+                }
+            }
+            // Against the interpreter: two sequences (the shortest and the chunked one).
+            let g = lower(
+                &m,
+                LowerOptions {
+                    act,
+                    kv: KvType::F16,
+                },
+            )
+            .unwrap();
+            let out_name = g.node(g.output()).name.clone();
+            let classes = diff::classes(&out_name, "matmul", None, Some(&out_name));
+            let band = diff::band(
+                &same,
+                [(act, KvType::F16), (act, KvType::F16)],
+                &classes,
+                false,
+            )
+            .unwrap();
+            for i in [0, 7] {
+                let mut cpu = Interpreter::new(&m, g.clone(), N_CTX).unwrap();
+                let p = &prompts[i];
+                let n = p.len();
+                let mut l = cpu.step(p, n - 1..n, &mut NoObserver).unwrap();
+                let (mut want, mut margins, mut worst) = (Vec::new(), Vec::new(), 0.0f64);
+                let mut got = Vec::new();
+                for k in 0..=STEPS {
+                    let e_k = nmse(&together[i][k], &l);
+                    worst = worst.max(e_k);
+                    let t = argmax(&l);
+                    let second = l
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != t)
+                        .map(|(_, v)| *v)
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    margins.push(l[t] - second);
+                    want.push(t as u32);
+                    got.push(argmax(&together[i][k]) as u32);
+                    if k < STEPS {
+                        // Teacher-forced with the GPU's token, so the rows stay comparable.
+                        l = cpu.step(&[got[k]], 0..1, &mut NoObserver).unwrap();
+                    }
+                }
+                eprintln!(
+                    "{label}: sequence {i} (T={n}): logits NMSE vs interpreter worst {worst:.3e} (band {band:.1e}); tokens gpu {got:?} interp {want:?}"
+                );
+                if worst.is_nan() || worst > band {
+                    failures.push(format!(
+                        "{label}: sequence {i}: logits NMSE {worst:.3e} > band {band:.1e}"
+                    ));
+                }
+                if let Some(f) = common::tokens_agree(&got, &want, &margins, near_tie) {
+                    failures.push(format!("{label}: sequence {i}: {f}"));
+                }
+            }
+            // The single-sequence path (fused decode, captured graph) still runs in slot 0.
+            let p = &prompts[2];
+            let (t1, _) = common::greedy(&mut e, p, 4, &mut NoObserver, false).unwrap();
+            eprintln!("{label}: single-sequence decode after batching: {t1:?}");
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
+fn sequences_join_and_leave_between_steps_without_touching_the_others() {
+    common::require_gpu("gpu_batch");
+    let m = common::tiny_model("0.5b", 9);
+    let mut e = engine(&m, ActSemantics::Q8, 4);
+    let vocab = e.graph().node(e.graph().output()).width;
+    let p: Vec<Vec<u32>> = (0..5).map(|i| prompt(i, vocab)).collect();
+    let solo: Vec<Vec<Vec<f32>>> = (0..5).map(|i| alone(&mut e, i % 4, &p[i])).collect();
+    // Slots 0..3 run sequences 0..3; sequence 1 leaves after 4 steps and sequence 4 takes
+    // its slot; sequence 2 joins only at step 3.
+    let mut step = [0usize; 5];
+    let mut last: Vec<Option<Vec<f32>>> = vec![None; 5];
+    let mut slot_of = [0, 1, 2, 3, 1];
+    for i in [0, 1, 3] {
+        last[i] = Some(e.prefill(slot_of[i], &p[i]).unwrap());
+    }
+    for s in 0..STEPS {
+        if s == 3 {
+            last[2] = Some(e.prefill(slot_of[2], &p[2]).unwrap());
+        }
+        if s == 4 {
+            e.release(1);
+            last[1] = None;
+            slot_of[4] = 1;
+            last[4] = Some(e.prefill(1, &p[4]).unwrap());
+        }
+        let live: Vec<usize> = (0..5)
+            .filter(|&i| last[i].is_some() && step[i] < STEPS)
+            .collect();
+        let batch: Vec<(usize, u32)> = live
+            .iter()
+            .map(|&i| (slot_of[i], argmax(last[i].as_ref().unwrap()) as u32))
+            .collect();
+        let out = e.decode(&batch).unwrap();
+        for (k, &i) in live.iter().enumerate() {
+            let row = out[k * vocab..(k + 1) * vocab].to_vec();
+            step[i] += 1;
+            assert_eq!(
+                bits(&row),
+                bits(&solo[i][step[i]]),
+                "sequence {i} at its step {} (batch of {})",
+                step[i],
+                batch.len()
+            );
+            last[i] = Some(row);
+        }
+    }
+    // Bad batches are errors, not wrong answers.
+    assert!(e.decode(&[(0, 1), (0, 2)]).is_err());
+    assert!(e.decode(&[(9, 1)]).is_err());
+    e.release(3);
+    assert!(e.decode(&[(3, 1)]).is_err());
+    assert!(e.decode(&[(0, vocab as u32 + 5)]).is_err());
+}
