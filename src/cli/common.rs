@@ -265,7 +265,7 @@ pub fn cuda_engine<'m>(
         (true, None) => "fused; decode: CUDA graph of the group kernels".to_string(),
     };
     let slots = if n_slots > 1 {
-        format!("; {n_slots} sequences decoded together, one batched step (prefill GEMM) per token")
+        format!("; {n_slots} sequences decoded together, one batched step per token")
     } else {
         String::new()
     };

@@ -3,8 +3,9 @@
 //! cache); a step takes one new token for each of up to `MAX_BATCH` sequences and runs them
 //! as one chunk of B rows through the prefill schedule, so every weight matrix is read once
 //! per step for all of them:
-//! - matmuls take the tiled GEMM at every B (1 included): a sequence's logits do not depend
-//!   on what else is in the batch;
+//! - matmuls take the CUDA-core matmul (a warp per weight row, 8 rows per tile:
+//!   kernels/matmul.cu) at every B, 1 included: a sequence's logits do not depend on what
+//!   else is in the batch;
 //! - RoPE, the KV append and attention take each row's position and cache slot from
 //!   `scratch.seq` (`[B][2]`: position, first cache row); attention is the decode kernel
 //!   with a grid layer per row (kernels/attention.cu);

@@ -209,13 +209,19 @@ impl CudaEngine<'_> {
     fn matmul(&mut self, phase: Phase, id: NodeId, x: u64, rows: usize, out: u64) -> Result<()> {
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        // A batched decode step takes the GEMM at every batch size (1 included), so a
-        // sequence's rows come out the same whatever else is in the batch.
+        // A batched decode step (≤ 8 rows) takes the CUDA-core matmul at every batch size,
+        // 1 included, so a sequence's rows come out the same whatever else is in the batch:
+        // each warp reads its weight row once for a tile of 8 rows, where the tensor-core
+        // GEMM's 128-row tiles would leave most SMs idle (one CTA per 64 weight rows).
         let kernels = node_kernels(n, phase, if self.batched { rows.max(2) } else { rows })?;
-        let main = *kernels
+        let main = match *kernels
             .iter()
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
-            .expect("a matmul kernel");
+            .expect("a matmul kernel")
+        {
+            KernelId::Mmq { w } if self.batched => KernelId::Matmul { w, act: Act::Q8 },
+            k => k,
+        };
         if let KernelId::Matvec { .. } = main {
             return self.matvec(main, id, x, None, 0, out, 0);
         }
