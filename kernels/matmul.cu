@@ -1,6 +1,8 @@
 // matmul.cu — prefill (T tokens) products: y[t][r] = W[r]·x[t]. The activations were
 // staged in global memory by quantize.cu (q8) or are the f32 rows (f32). Each warp computes
-// one weight row for a tile of TT tokens, so a weight block is fetched once per tile.
+// one weight row for a tile of TT tokens, so a weight block is fetched once per tile; a
+// tile's missing tokens (T not a multiple of TT, or a batched decode step of fewer than 8
+// sequences) are skipped, and each token's sum is the same whatever the tile holds.
 // CPU reference: src/exec/interp/ops.rs (matmul).
 #include "quant.cuh"
 
@@ -25,11 +27,13 @@ __device__ void matmul_impl(const MatmulArgs& g) {
         a[t].dk = (const float*)g.dk + (size_t)tt * (g.K / 256);
         a[t].bs = (const int*)g.bs + (size_t)tt * (g.K / 16);
     }
+    const int nt = min(TT, g.T - t0);
     for (int u = lane; u < g.K / W::UNIT; u += 32)
 #pragma unroll
-        for (int t = 0; t < TT; t++) acc[t] += ACT == ACT_Q8 ? W::q8(row, u, a[t]) : W::f32(row, u, a[t].xf);
-    for (int t = 0; t < TT; t++) {
+        for (int t = 0; t < TT; t++)
+            if (t < nt) acc[t] += ACT == ACT_Q8 ? W::q8(row, u, a[t]) : W::f32(row, u, a[t].xf);
+    for (int t = 0; t < nt; t++) {
         float v = warp_sum(acc[t]);
-        if (lane == 0 && t0 + t < g.T) ((float*)g.out)[(size_t)(t0 + t) * g.rows + r] = v;
+        if (lane == 0) ((float*)g.out)[(size_t)(t0 + t) * g.rows + r] = v;
     }
 }
