@@ -36,7 +36,7 @@ __device__ __forceinline__ float f4_dot(float4 q, float4 k, float a) {
 // group, so each K/V row is read once (8.4 MB from HBM per layer: ~2 µs at 4.4 TB/s), and
 // the grid is n_split CTAs per KV head (fixed: the captured decode graph replays at every
 // position; attention_split takes ceil(SMs / KV heads)): each active split takes an equal
-// share of the positions (a multiple of 32: split_per), so at depth 4,096–8,192 every SM streams, and
+// share of the positions (a multiple of nc), so at depth 4,096–8,192 every SM streams, and
 // the merge reads at most n_split partials per head. Splits past the current position have
 // no work.
 // A split stages nc positions of K and V at a time into shared memory with cp.async, two
@@ -62,14 +62,10 @@ struct SplitHead {
 static_assert(sizeof(SplitHead) == ATT_SPLIT_HEAD_BYTES, "SplitHead: size differs from the catalogue");
 static_assert(ATT_SPLIT_MAX_NC == 64, "scores take two positions per lane");
 
-// Positions per active split at `npos` positions: an equal share, a multiple of 32 (a warp
-// scores 32 positions per lane pass; a split's last stage of nc rows may be partly filled:
-// rows past its end are zero-filled and masked). The active splits are the first
-// ceil(npos / per). A multiple of 32 rather than of nc (64 where shared memory allows)
-// spreads short contexts over twice as many CTAs.
+// Positions per active split at `npos` positions: an equal share, a multiple of nc. The
+// active splits are the first ceil(npos / per).
 __device__ __forceinline__ int split_per(int npos, int n_split, int nc) {
-    (void)nc;
-    return max(32, ((npos + n_split - 1) / n_split + 31) / 32 * 32);
+    return max(nc, ((npos + n_split - 1) / n_split + nc - 1) / nc * nc);
 }
 
 // Bytes of dynamic shared memory split_partial and split_merge need (the host's twin:
