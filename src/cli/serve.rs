@@ -3,6 +3,7 @@
 //! step (the interpreter's `with_slots`, the CUDA executor's `with_slots`: src/exec/cuda/batch.rs).
 
 use super::common::{self, ExecArgs};
+use graphrun::exec::cuda::MAX_BATCH;
 use graphrun::exec::interp::Interpreter;
 use graphrun::exec::{BatchEngine, gpu_probe};
 use graphrun::serve::template::ChatTemplate;
@@ -60,6 +61,11 @@ pub fn run(a: Args) -> Result<i32> {
     let parallel = a.parallel.unwrap_or(4);
     if parallel == 0 {
         return Err(Error::invalid("--parallel must be at least 1"));
+    }
+    if gpu && parallel > MAX_BATCH {
+        return Err(Error::invalid(format!(
+            "--parallel {parallel}: the GPU executor decodes 1 to {MAX_BATCH} sequences together; use --parallel {MAX_BATCH} or less (or --interp)"
+        )));
     }
     let cfg = Config {
         host: a.host,

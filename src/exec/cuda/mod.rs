@@ -11,7 +11,8 @@
 //! loading and launches by `KernelId`), `geometry` (grid sizes from the device's
 //! properties), `ops` (one graph node's kernels), `groups` (fused decode groups), `step`
 //! (a step, the captured decode graph, trace readback), `measure` (profiles, bandwidth),
-//! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel).
+//! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel),
+//! `batch` (several sequences in KV-cache slots decoded in one step: `BatchEngine`).
 
 pub mod args;
 mod batch;
@@ -26,6 +27,7 @@ mod persistent;
 mod step;
 mod upload;
 
+pub use self::batch::MAX_BATCH;
 pub use self::persistent::{DecodeKernel, PersistentOptions};
 
 use self::device::Device;
