@@ -13,7 +13,8 @@
 //!   `seq` are read from device memory, so the graph replays for any slots and positions).
 //!
 //! A sequence joins with `prefill` (the single-sequence path, run in its slot) and leaves
-//! with `release`.
+//! with `release`. With one slot (`serve --parallel 1`) a sequence is always alone, and
+//! decodes through the single-sequence path too (as `graphrun run` does).
 
 use super::CudaEngine;
 use super::device::cuda_err;
@@ -118,6 +119,20 @@ impl BatchEngine for CudaEngine<'_> {
                 "{b} sequences in one step; the engine has {} slots",
                 self.n_slots
             )));
+        }
+        if self.n_slots == 1 {
+            // One slot: no other sequence can ever share the step, so the sequence takes the
+            // single-sequence decode `graphrun run` takes (the fused groups, or the
+            // persistent kernel), the same logits as `run`.
+            let (slot, token) = batch[0];
+            self.check_slot(slot)?;
+            if self.slot_pos[0] == 0 {
+                return Err(Error::invalid("slot 0 holds no sequence: prefill it first"));
+            }
+            self.pos = self.slot_pos[0];
+            let r = Engine::step(self, &[token], 0..1, &mut NoObserver);
+            self.slot_pos[0] = self.pos;
+            return r;
         }
         let mut seen = vec![false; self.n_slots];
         let mut seq = Vec::with_capacity(2 * b);
