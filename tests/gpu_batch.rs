@@ -147,14 +147,8 @@ fn batched_rows_equal_each_sequence_alone_and_the_interpreter() {
                 for k in 0..=STEPS {
                     let e_k = nmse(&together[i][k], &l);
                     worst = worst.max(e_k);
-                    let t = argmax(&l);
-                    let second = l
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j != t)
-                        .map(|(_, v)| *v)
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    margins.push(l[t] - second);
+                    let (t, margin) = common::top1_margin(&l);
+                    margins.push(margin);
                     want.push(t as u32);
                     got.push(argmax(&together[i][k]) as u32);
                     if k < STEPS {

@@ -33,31 +33,8 @@ fn synthetic_15b() -> PathBuf {
 
 /// `graphrun diff --live MODEL -p PROMPT --a A --b B -n N -o DIR --json [EXTRA]`.
 fn live(model: &Path, a: &str, b: &str, n: usize, dir: &Path, extra: &[&str]) -> (i32, Value) {
-    let n = n.to_string();
-    let mut args = vec![
-        "diff",
-        "--live",
-        path(model),
-        "-p",
-        PROMPT,
-        "--a",
-        a,
-        "--b",
-        b,
-        "-n",
-        &n,
-        "-o",
-        path(dir),
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let (code, out, err) = graphrun(&args);
-    assert!(
-        code == 0 || code == 1,
-        "graphrun {}: exit {code}: {err}",
-        args.join(" ")
-    );
-    (code, serde_json::from_str(&out).unwrap())
+    let (code, r, _) = common::live_diff(model, PROMPT, (a, b), n, dir, extra);
+    (code, r)
 }
 
 /// One line for the log: steps, records, time, worst node, flips.

@@ -14,8 +14,6 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `graphrun diff --live MODEL -p PROMPT --a A --b B -n N -o DIR --json [EXTRA]`:
-/// (exit status, summary, stderr).
 fn live(
     model: &Path,
     prompt: &str,
@@ -25,31 +23,7 @@ fn live(
     dir: &Path,
     extra: &[&str],
 ) -> (i32, Value, String) {
-    let n = n.to_string();
-    let mut args = vec![
-        "diff",
-        "--live",
-        path(model),
-        "-p",
-        prompt,
-        "--a",
-        a,
-        "--b",
-        b,
-        "-n",
-        &n,
-        "-o",
-        path(dir),
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let (code, out, err) = graphrun(&args);
-    assert!(
-        code == 0 || code == 1,
-        "graphrun {}: exit {code}: {err}",
-        args.join(" ")
-    );
-    (code, serde_json::from_str(&out).unwrap(), err)
+    common::live_diff(model, prompt, (a, b), n, dir, extra)
 }
 
 #[test]

@@ -142,7 +142,13 @@ pub fn diff_json(
 ) -> (i32, serde_json::Value, String) {
     let mut args = vec!["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
-    let (code, out, err) = graphrun(&args);
+    diff_verdict(&args)
+}
+
+/// A `graphrun diff ... --json` run: exit 0 (in band) or 1 (a divergence) and its JSON
+/// report; any other exit fails the test.
+fn diff_verdict(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let (code, out, err) = graphrun(args);
     assert!(
         code == 0 || code == 1,
         "graphrun {}: exit {code}: {err}",
@@ -179,6 +185,37 @@ pub const Q8_FAULTS: &[&str] = &[
     "blk.21.attn_rope_q:offset=2",
     "output_norm:scale=1.2",
 ];
+
+/// `graphrun diff --live MODEL -p PROMPT --a A --b B -n N -o DIR --json [EXTRA]`: (exit
+/// status, summary, stderr); an exit other than 0 or 1 fails the test.
+pub fn live_diff(
+    model: &std::path::Path,
+    prompt: &str,
+    (a, b): (&str, &str),
+    n: usize,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let n = n.to_string();
+    let mut args = vec![
+        "diff",
+        "--live",
+        model.to_str().unwrap(),
+        "-p",
+        prompt,
+        "--a",
+        a,
+        "--b",
+        b,
+        "-n",
+        &n,
+        "-o",
+        dir.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    diff_verdict(&args)
+}
 
 /// The llama.cpp reference outputs: `$GRAPHRUN_REFERENCE`, else `../shared/reference`
 /// beside the checkout, else the committed copy in `tests/reference`.
@@ -224,14 +261,8 @@ pub fn greedy(
         let t = if margins {
             let n = input.len();
             let l = e.step(&input, n - 1..n, obs)?;
-            let t = graphrun::numerics::argmax(&l);
-            let second = l
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(_, v)| *v)
-                .fold(f32::NEG_INFINITY, f32::max);
-            gaps.push(l[t] - second);
+            let (t, gap) = top1_margin(&l);
+            gaps.push(gap);
             t as u32
         } else {
             e.step_argmax(&input, obs)?
@@ -240,6 +271,18 @@ pub fn greedy(
         input = vec![t];
     }
     Ok((toks, gaps))
+}
+
+/// The greedy choice of `logits` and its margin over the runner-up (top-1 − top-2).
+pub fn top1_margin(logits: &[f32]) -> (usize, f32) {
+    let t = graphrun::numerics::argmax(logits);
+    let second = logits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != t)
+        .map(|(_, v)| *v)
+        .fold(f32::NEG_INFINITY, f32::max);
+    (t, logits[t] - second)
 }
 
 /// Greedy tokens `got` against the reference's `want`: equal up to the first step whose
