@@ -2,7 +2,7 @@
 //! serve --parallel N` runs): up to 8 sequences in their own KV-cache slots, at different
 //! positions (prompts of 1 to 513 tokens: the prefill GEMM's tile edge and chunking), decoded
 //! in one step, give each sequence bit for bit the logits it gets alone (the step takes the
-//! same GEMM at every batch size); sequences join and leave between steps without touching
+//! same matmul kernel at every batch size); sequences join and leave between steps without touching
 //! the others; and the batched logits agree with the interpreter's within the logits band of
 //! contracts/trace_same_semantics.toml, greedy tokens equal up to a near-tie. GPU-only:
 //! `#[ignore]`d, run with `--ignored` on the device (scripts/gpu-check batch).
