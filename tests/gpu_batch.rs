@@ -70,10 +70,7 @@ fn alone(e: &mut CudaEngine, slot: usize, p: &[u32]) -> Vec<Vec<f32>> {
 fn batched_rows_equal_each_sequence_alone_and_the_interpreter() {
     common::require_gpu("gpu_batch");
     let same = contracts::load("trace_same_semantics").unwrap();
-    let near_tie = contracts::load("reference")
-        .unwrap()
-        .band("near_tie_margin")
-        .unwrap() as f32;
+    let near_tie = common::near_tie();
     let mut failures = Vec::new();
     for preset in ["tiny-llama", "0.5b", "1.5b"] {
         let m = common::tiny_model(preset, 5);

@@ -79,10 +79,7 @@ impl Compare {
             report: std::env::var_os("GRAPHRUN_E2E_REPORT")
                 .map(|p| std::fs::File::create(p).unwrap()),
             same: contracts::load("trace_same_semantics").unwrap(),
-            near_tie: contracts::load("reference")
-                .unwrap()
-                .band("near_tie_margin")
-                .unwrap() as f32,
+            near_tie: common::near_tie(),
         }
     }
 
@@ -278,12 +275,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
     let g = common::reference_json("generations.json");
     let mut failures = Vec::new();
     for (i, p) in g["prompts"].as_array().unwrap().iter().enumerate() {
-        let prompt: Vec<u32> = p["prompt_token_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
+        let prompt = common::ids(&p["prompt_token_ids"]);
         if i == 0 {
             // Full trace comparison (fused and unfused, q8 and f32) on the first prompt.
             failures.extend(check_model(
@@ -322,8 +314,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|p| p["prompt_token_ids"].as_array().unwrap().clone())
-        .map(|x| x.as_u64().unwrap() as u32)
+        .flat_map(|p| common::ids(&p["prompt_token_ids"]))
         .collect();
     for t in lengths("129,513,2000") {
         let prompt: Vec<u32> = text.iter().copied().cycle().take(t).collect();

@@ -104,10 +104,7 @@ impl Compare {
             report: std::env::var_os("GRAPHRUN_PERSIST_REPORT")
                 .map(|p| std::fs::File::create(p).unwrap()),
             same: contracts::load("trace_same_semantics").unwrap(),
-            near_tie: contracts::load("reference")
-                .unwrap()
-                .band("near_tie_margin")
-                .unwrap() as f32,
+            near_tie: common::near_tie(),
         }
     }
 
@@ -475,12 +472,7 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
     let refs = common::reference_json("generations.json");
     let mut failures = Vec::new();
     for (i, p) in refs["prompts"].as_array().unwrap().iter().enumerate() {
-        let prompt: Vec<u32> = p["prompt_token_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
+        let prompt = common::ids(&p["prompt_token_ids"]);
         let label = format!("real-0.5b p{}", p["id"]);
         if i == 0 {
             // Whole traces, both semantics, on the first prompt (the default f16 cache).

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::ids;
 use graphrun::contracts::{self, Contract};
 use graphrun::exec::NoObserver;
 use graphrun::exec::interp::Interpreter;
@@ -11,14 +12,6 @@ use graphrun::generate::argmax;
 use graphrun::graph::{ActSemantics, LowerOptions, lower};
 use graphrun::model::ModelFile;
 use serde_json::Value;
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 fn top_k(x: &[f32], k: usize) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..x.len() as u32).collect();

@@ -3,16 +3,9 @@
 
 mod common;
 
+use common::ids;
 use graphrun::model::ModelFile;
 use graphrun::tokenizer::{StreamDecoder, Tokenizer};
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 fn tokenizer() -> Option<Tokenizer> {
     let m = ModelFile::open(common::model_05b()?).unwrap();

@@ -273,6 +273,24 @@ pub fn greedy(
     Ok((toks, gaps))
 }
 
+/// A JSON array of token ids (the reference files' `prompt_token_ids`, ...).
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// The reference margin below which a greedy flip is a near-tie
+/// (contracts/reference.toml's `near_tie_margin`).
+pub fn near_tie() -> f32 {
+    graphrun::contracts::load("reference")
+        .unwrap()
+        .band("near_tie_margin")
+        .unwrap() as f32
+}
+
 /// The greedy choice of `logits` and its margin over the runner-up (top-1 − top-2).
 pub fn top1_margin(logits: &[f32]) -> (usize, f32) {
     let t = graphrun::numerics::argmax(logits);
