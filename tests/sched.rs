@@ -148,3 +148,42 @@ fn synthetic_15b_and_llama_schedules_use_catalogue_kernels() {
         .collect();
     assert!(names.contains(&"blk.0.attn_v.weight:Q6_K".to_string()));
 }
+
+#[test]
+fn a_batched_decode_step_takes_the_cuda_core_matmul_and_the_decode_attention() {
+    use graphrun::graph::{ActSemantics, Op};
+    use graphrun::sched::{batched_kernels, node_kernels};
+    let m = common::tiny_model("tiny", 1);
+    for act in [ActSemantics::Q8, ActSemantics::F32] {
+        let g = lower(
+            &m,
+            LowerOptions {
+                act,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for (_, n) in g.nodes() {
+            let k = batched_kernels(n).unwrap();
+            match &n.op {
+                // At every batch size the same kernel (never the decode matvec or the
+                // 128-row GEMM), so a sequence's row does not depend on the others.
+                Op::MatMul { .. } => {
+                    let mm: Vec<_> = k
+                        .iter()
+                        .filter(|k| !matches!(k, KernelId::QuantizeQ8))
+                        .collect();
+                    assert!(
+                        matches!(mm[..], [KernelId::Matmul { .. }]),
+                        "{}: {k:?}",
+                        n.name
+                    );
+                }
+                Op::Attention { .. } => {
+                    assert!(matches!(k[..], [KernelId::AttentionSplit { .. }]), "{k:?}")
+                }
+                _ => assert_eq!(k, node_kernels(n, Phase::Prefill, 2).unwrap(), "{}", n.name),
+            }
+        }
+    }
+}

@@ -190,6 +190,33 @@ pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>
     Ok(k)
 }
 
+/// The kernels of one graph node in a batched decode step (one row per sequence, each at
+/// its own position and KV-cache slot: src/exec/cuda/batch.rs): the prefill kernels, except
+/// that a matmul takes the CUDA-core matmul at every row count, 1 included — a warp reads
+/// each weight row once for a tile of 8 rows, and a row's result does not depend on the
+/// others, where the tensor-core GEMM's 128-row tiles would leave most SMs idle — and
+/// attention the decode kernel (one grid layer per row).
+pub fn batched_kernels(n: &Node) -> Result<Vec<KernelId>> {
+    match &n.op {
+        Op::MatMul { act } => {
+            let w = gpu_wtype(n)?;
+            let act = w.effective_act(Act::from(*act));
+            let mut k = if act == Act::Q8 {
+                vec![KernelId::QuantizeQ8]
+            } else {
+                Vec::new()
+            };
+            k.push(KernelId::Matmul { w, act });
+            if let Some(FaultKind::Scale(_)) = n.fault {
+                k.push(KernelId::Elt(Elt::Scale));
+            }
+            Ok(k)
+        }
+        Op::Attention { .. } => node_kernels(n, Phase::Decode, 1),
+        _ => node_kernels(n, Phase::Prefill, 2),
+    }
+}
+
 /// The prepared-input + matvec kernels of a fused decode group.
 fn prep_matvec(n: &Node, epi: Epi) -> Option<Vec<KernelId>> {
     let w = wtype(n)?;

@@ -11,9 +11,10 @@ use super::geometry::{attention_tile, elt_grid, matmul_grid, mmq_grid};
 use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES};
 use crate::codegen::{Act, Elt, KernelId};
 use crate::error::Result;
+use crate::graph::Node;
 use crate::graph::{FaultKind, KvKind, NodeId, Op};
 use crate::model::RopeType;
-use crate::sched::{Phase, node_kernels};
+use crate::sched::{Phase, batched_kernels, node_kernels};
 use std::ops::Range;
 
 impl CudaEngine<'_> {
@@ -45,7 +46,7 @@ impl CudaEngine<'_> {
                     width: width as i32,
                     row_bytes: n.row_bytes() as i32,
                 };
-                let k = node_kernels(&n, phase, t)?[0];
+                let k = self.kernels_of(&n, phase, t)?[0];
                 self.launch(k, (elt_grid(t * width), 1), 256, 0, a)?;
             }
             Op::RmsNorm { eps } => {
@@ -122,7 +123,7 @@ impl CudaEngine<'_> {
                     t: t as i32,
                     width: width as i32,
                 };
-                let k = node_kernels(&n, phase, t)?[0];
+                let k = self.kernels_of(&n, phase, t)?[0];
                 self.launch(k, (elt_grid(t * width), 1), 256, 0, a)?;
             }
             Op::Attention {
@@ -133,13 +134,7 @@ impl CudaEngine<'_> {
                 scale,
                 ..
             } => {
-                // A batched decode step: one query row per sequence, the decode kernel
-                // with a grid layer per row (kernels/attention.cu).
-                let k = if self.batched {
-                    node_kernels(&n, Phase::Decode, 1)?[0]
-                } else {
-                    node_kernels(&n, phase, t)?[0]
-                };
+                let k = self.kernels_of(&n, phase, t)?[0];
                 let (k_cache, v_cache) = (
                     self.cache_ptr(*layer, KvKind::K),
                     self.cache_ptr(*layer, KvKind::V),
@@ -203,25 +198,27 @@ impl CudaEngine<'_> {
         Ok(())
     }
 
-    /// A matmul node over `rows` rows of input at `x`: the node's kernels for this phase
-    /// and row count (`sched::node_kernels`): a decode matvec, the tiled integer GEMM, or
-    /// the CUDA-core matmul, after activation quantization under q8.
+    /// The kernels of node `n` for `rows` rows of `phase` (`sched::node_kernels`), or for a
+    /// batched decode step while one runs (`sched::batched_kernels`).
+    fn kernels_of(&self, n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>> {
+        if self.batched {
+            batched_kernels(n)
+        } else {
+            node_kernels(n, phase, rows)
+        }
+    }
+
+    /// A matmul node over `rows` rows of input at `x`: the node's kernels (`kernels_of`): a
+    /// decode matvec, the tiled integer GEMM, or the CUDA-core matmul, after activation
+    /// quantization under q8.
     fn matmul(&mut self, phase: Phase, id: NodeId, x: u64, rows: usize, out: u64) -> Result<()> {
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        // A batched decode step (≤ 8 rows) takes the CUDA-core matmul at every batch size,
-        // 1 included, so a sequence's rows come out the same whatever else is in the batch:
-        // each warp reads its weight row once for a tile of 8 rows, where the tensor-core
-        // GEMM's 128-row tiles would leave most SMs idle (one CTA per 64 weight rows).
-        let kernels = node_kernels(n, phase, if self.batched { rows.max(2) } else { rows })?;
-        let main = match *kernels
+        let kernels = self.kernels_of(n, phase, rows)?;
+        let main = *kernels
             .iter()
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
-            .expect("a matmul kernel")
-        {
-            KernelId::Mmq { w } if self.batched => KernelId::Matmul { w, act: Act::Q8 },
-            k => k,
-        };
+            .expect("a matmul kernel");
         if let KernelId::Matvec { .. } = main {
             return self.matvec(main, id, x, None, 0, out, 0);
         }
