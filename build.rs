@@ -8,8 +8,10 @@
 //!    `kernels/` (headers inlined), and one `extern "C"` wrapper per concrete kernel.
 //!    `args.rs` gets the same argument structs for Rust, with the same size asserts;
 //! 3. when NVRTC can be loaded at build time (on the library path; `GRAPHRUN_EMBED_PTX=0`
-//!    turns this off), compiles every family for sm_80, sm_86, sm_89 and sm_90 and embeds
-//!    the PTX (deflate-compressed), so a first run on such a GPU compiles nothing.
+//!    turns this off), compiles every family for sm_80, sm_86, sm_89 and sm_90 (or the
+//!    comma-separated list in `GRAPHRUN_EMBED_ARCHS`: scripts/make-gpu-carry builds for the
+//!    one device it ships to) and embeds the PTX (deflate-compressed), so a first run on
+//!    such a GPU compiles nothing.
 //!    Otherwise PTX is compiled at first use and cached (`src/codegen/`), and
 //!    `graphrun kernels` says which.
 
@@ -333,6 +335,20 @@ fn args_rs(out: &Path) {
 /// compressed PTX (or an empty table and the reason).
 fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     println!("cargo:rerun-if-env-changed=GRAPHRUN_EMBED_PTX");
+    println!("cargo:rerun-if-env-changed=GRAPHRUN_EMBED_ARCHS");
+    let archs: Vec<String> = match std::env::var("GRAPHRUN_EMBED_ARCHS") {
+        Ok(list) if !list.trim().is_empty() => {
+            let a: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+            for x in &a {
+                assert!(
+                    x.starts_with("sm_") && x[3..].chars().all(|c| c.is_ascii_digit()),
+                    "GRAPHRUN_EMBED_ARCHS: {x:?} is not an architecture like sm_90"
+                );
+            }
+            a
+        }
+        _ => EMBED_ARCHS.iter().map(|s| s.to_string()).collect(),
+    };
     println!("cargo:rerun-if-env-changed=LD_LIBRARY_PATH");
     let write = |entries: &str, note: &str| {
         let text = format!(
@@ -362,7 +378,7 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     };
     let jobs: Vec<(Family, &str, &str)> = sources
         .iter()
-        .flat_map(|(f, s)| EMBED_ARCHS.iter().map(move |a| (*f, *a, s.as_str())))
+        .flat_map(|(f, s)| archs.iter().map(move |a| (*f, a.as_str(), s.as_str())))
         .filter(|&(f, a, s)| stale(f, a, s))
         .collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -391,7 +407,7 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     }
     let mut entries = String::new();
     for (fam, _) in sources {
-        for arch in EMBED_ARCHS {
+        for arch in &archs {
             let file = file_of(*fam, arch);
             writeln!(
                 entries,
@@ -405,7 +421,7 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
         &entries,
         &format!(
             "embedded at build time with NVRTC {version} for {}",
-            EMBED_ARCHS.join(", ")
+            archs.join(", ")
         ),
     );
 }

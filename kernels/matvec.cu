@@ -28,7 +28,10 @@ template <class WQK, class WV, int ACT, class KV>
 __device__ void qkv_impl(const QkvArgs& g) {
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
-    int pos = *(const int*)g.pos;
+    // One row: at *pos, or (a batched step of one row) at the position and cache slot in seq.
+    const int* seq = (const int*)g.seq;
+    int pos = seq ? seq[0] : *(const int*)g.pos;
+    int crow = seq ? seq[1] + pos : pos;
     for (int it = blockIdx.x * nwarps + warp; it < qkv_items(g); it += gridDim.x * nwarps) {
         QkvItem q = qkv_item(g, it);
         int rb;
@@ -38,6 +41,6 @@ __device__ void qkv_impl(const QkvArgs& g) {
             pair_dot<WV, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, y0, y1);
         else
             pair_dot<WQK, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, y0, y1);
-        if (lane == 0) qkv_store<KV>(g, q, y0, y1, pos);
+        if (lane == 0) qkv_store<KV>(g, q, y0, y1, pos, crow, 0);
     }
 }

@@ -162,10 +162,11 @@ __device__ __forceinline__ const u8* qkv_weights(const QkvArgs& g, int which, in
     return (const u8*)(which == 0 ? g.wq : (which == 1 ? g.wk : g.wv));
 }
 
-// Bias, RoPE (Q and K) and the store: Q to q_out, K and V appended to the caches at `pos`
-// in the cache's element type KV (numerics.cuh).
+// Bias, RoPE (Q and K at position `pos`) and the store: Q to row `b` of q_out, K and V to
+// cache row `crow` (the position, or in a batched step the slot's first row + position) in
+// the cache's element type KV (numerics.cuh).
 template <class KV>
-__device__ __forceinline__ void qkv_store(const QkvArgs& g, const QkvItem& q, float y0, float y1, int pos) {
+__device__ __forceinline__ void qkv_store(const QkvArgs& g, const QkvItem& q, float y0, float y1, int pos, int crow, int b) {
     const float* bias = (const float*)(q.which == 0 ? g.bq : (q.which == 1 ? g.bk : g.bv));
     if (bias) {
         y0 = __fadd_rn(y0, bias[q.r0]);
@@ -173,11 +174,12 @@ __device__ __forceinline__ void qkv_store(const QkvArgs& g, const QkvItem& q, fl
     }
     if (q.which < 2) rope_pair(y0, y1, pos, ((const float*)g.inv_freq)[q.i]);
     if (q.which == 0) {
-        ((float*)g.q_out)[q.r0] = y0;
-        ((float*)g.q_out)[q.r1] = y1;
+        float* qo = (float*)g.q_out + (size_t)b * (g.n_head * g.head_dim);
+        qo[q.r0] = y0;
+        qo[q.r1] = y1;
     } else {
         void* cache = (void*)(q.which == 1 ? g.k_cache : g.v_cache);
-        size_t row = (size_t)pos * (g.n_head_kv * g.head_dim);
+        size_t row = (size_t)crow * (g.n_head_kv * g.head_dim);
         KV::store(cache, row + q.r0, y0);
         KV::store(cache, row + q.r1, y1);
     }

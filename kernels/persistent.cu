@@ -261,7 +261,7 @@ __device__ __noinline__ void run_qkv(const PersistentArgs& g, const Instr& in, i
         if (err)
             fail(g, err, me, w.which);
         else
-            qkv_store<KV>(q, w, y0, y1, pos);
+            qkv_store<KV>(q, w, y0, y1, pos, pos, 0);
     }
 }
 

@@ -53,18 +53,55 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
 // Each type: UNIT weights per lane work item, BLOCK bytes per GGML block, q8(row, u, act)
 // the unit's contribution under q8 semantics, f32(row, u, xs) under f32 semantics.
 
-// q8 dot of one 32-weight block of a 4/5-bit legacy type W (W::vals unpacks the block to
-// signed bytes): integer dot with the Q8_0 activations, then (d_w · d_a) · sumi in f32, as
-// ggml_vec_dot_q4_0_q8_0 / q5_0_q8_0 (src/quant/dot.rs).
+// Under q8 semantics a type's unit dot is split in three: `wload` (the unit's weights,
+// decoded into registers: a WU), `aload` (the activations it meets: an AU) and `wdot`
+// (their dot); `q8` is wdot(wload, aload). A batched step (matvec_batch.cu) loads a weight
+// unit once and dots it with each row's activations — the same arithmetic, so the same bits.
+
+// The Q8_0 activations of a legacy unit (32 values and their scale).
+struct LegacyAU {
+    int4 x0, x1;
+    float d;
+};
+__device__ __forceinline__ LegacyAU legacy_aload(const Act& a, int u) {
+    LegacyAU x;
+    x.x0 = q8x16(a.q0, u * 32);
+    x.x1 = q8x16(a.q0, u * 32 + 16);
+    x.d = a.d0[u];
+    return x;
+}
+// A 32-weight legacy unit as signed bytes and its scale.
+struct LegacyWU {
+    int w[8];
+    float d;
+};
+// q8 dot of one 32-weight block of a legacy type (W::vals unpacks the block to signed
+// bytes): integer dot with the Q8_0 activations, then (d_w · d_a) · sumi in f32, as
+// ggml_vec_dot_q4_0_q8_0 / q5_0_q8_0 / q8_0_q8_0 (src/quant/dot.rs).
+__device__ __forceinline__ float legacy_wdot(const LegacyWU& w, const LegacyAU& x) {
+    int s = dot16(w.w, x.x0, 0);
+    s = dot16(w.w + 4, x.x1, s);
+    return __fmul_rn(__fmul_rn(w.d, x.d), (float)s);
+}
+template <class W>
+__device__ __forceinline__ LegacyWU legacy_wload(const u8* row, int u) {
+    const u8* p = row + u * W::BYTES;
+    LegacyWU w;
+    W::vals(p, w.w);
+    w.d = f16_to_f32(ld16(p));
+    return w;
+}
 template <class W>
 __device__ __forceinline__ float legacy_q8(const u8* row, int u, const Act& a) {
-    const u8* p = row + u * W::BYTES;
-    int w[8];
-    W::vals(p, w);
-    int s = dot16(w, q8x16(a.q0, u * 32), 0);
-    s = dot16(w + 4, q8x16(a.q0, u * 32 + 16), s);
-    return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
+    return legacy_wdot(legacy_wload<W>(row, u), legacy_aload(a, u));
 }
+// The split dot of the three legacy types (inside each type's struct).
+#define LEGACY_SPLIT(T)                                                                        \
+    typedef LegacyWU WU;                                                                       \
+    typedef LegacyAU AU;                                                                       \
+    static __device__ __forceinline__ WU wload(const u8* row, int u) { return legacy_wload<T>(row, u); } \
+    static __device__ __forceinline__ AU aload(const Act& a, int u) { return legacy_aload(a, u); }       \
+    static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return legacy_wdot(w, x); }
 
 struct TQ4_0 {
     static constexpr int UNIT = 32, QK = 32, BYTES = 18;
@@ -76,6 +113,7 @@ struct TQ4_0 {
         }
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return legacy_q8<TQ4_0>(row, u, a); }
+    LEGACY_SPLIT(TQ4_0)
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u8* p = row + u * BYTES;
         float d = f16_to_f32(ld16(p)), acc = 0.0f;
@@ -114,6 +152,7 @@ struct TQ5_0 {
         }
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return legacy_q8<TQ5_0>(row, u, a); }
+    LEGACY_SPLIT(TQ5_0)
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u8* p = row + u * BYTES;
         int w[8];
@@ -138,14 +177,9 @@ struct TQ5_0 {
 
 struct TQ8_0 {
     static constexpr int UNIT = 32, QK = 32, BYTES = 34;
-    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
-        const u8* p = row + u * BYTES;
-        u32 w[8];
-        ld_words_a2<8>(p + 2, w);
-        int s = dot16u(w, q8x16(a.q0, u * 32), 0);
-        s = dot16u(w + 4, q8x16(a.q0, u * 32 + 16), s);
-        return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p)), a.d0[u]), (float)s);
-    }
+    static __device__ __forceinline__ void vals(const u8* p, int w[8]) { ld_words_a2<8>(p + 2, (u32*)w); }
+    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return legacy_q8<TQ8_0>(row, u, a); }
+    LEGACY_SPLIT(TQ8_0)
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u8* p = row + u * BYTES;
         float d = f16_to_f32(ld16(p)), acc = 0.0f;
@@ -207,26 +241,46 @@ struct TQ45_K {
             }
         }
     }
-    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
+    struct WU {
+        u32 lo[8], hi[8];
+        int sc0, m0, sc1, m1;
+        float d, dmin;
+    };
+    struct AU {
+        int4 q[4], bs;
+        float dk;
+    };
+    static __device__ __forceinline__ WU wload(const u8* row, int u) {
         int sb = u / 4, k = u % 4;
         const u8* p = row + sb * BYTES;
-        u32 lo[8], hi[8];
-        vals(p, k, lo, hi);
-        const int base = sb * 256 + 64 * k;
-        int s0 = dot16u(lo, q8x16(a.qk, base), 0);
-        s0 = dot16u(lo + 4, q8x16(a.qk, base + 16), s0);
-        int s1 = dot16u(hi, q8x16(a.qk, base + 32), 0);
-        s1 = dot16u(hi + 4, q8x16(a.qk, base + 48), s1);
-        int sc0, m0, sc1, m1;
-        scale_pair(p, k, sc0, m0, sc1, m1);
-        int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
-        int isum = sc0 * s0 + sc1 * s1;
-        int msum = m0 * (bs.x + bs.y) + m1 * (bs.z + bs.w);
-        float dk = a.dk[sb];
+        WU w;
+        vals(p, k, w.lo, w.hi);
+        scale_pair(p, k, w.sc0, w.m0, w.sc1, w.m1);
         u32 dd = ld32(p);
-        float d = f16_to_f32((u16)(dd & 0xFFFF)), dmin = f16_to_f32((u16)(dd >> 16));
-        return __fsub_rn(__fmul_rn(__fmul_rn(d, dk), (float)isum), __fmul_rn(__fmul_rn(dmin, dk), (float)msum));
+        w.d = f16_to_f32((u16)(dd & 0xFFFF));
+        w.dmin = f16_to_f32((u16)(dd >> 16));
+        return w;
     }
+    static __device__ __forceinline__ AU aload(const Act& a, int u) {
+        int sb = u / 4, k = u % 4;
+        const int base = sb * 256 + 64 * k;
+        AU x;
+#pragma unroll
+        for (int i = 0; i < 4; i++) x.q[i] = q8x16(a.qk, base + 16 * i);
+        x.bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
+        x.dk = a.dk[sb];
+        return x;
+    }
+    static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
+        int s0 = dot16u(w.lo, x.q[0], 0);
+        s0 = dot16u(w.lo + 4, x.q[1], s0);
+        int s1 = dot16u(w.hi, x.q[2], 0);
+        s1 = dot16u(w.hi + 4, x.q[3], s1);
+        int isum = w.sc0 * s0 + w.sc1 * s1;
+        int msum = w.m0 * (x.bs.x + x.bs.y) + w.m1 * (x.bs.z + x.bs.w);
+        return __fsub_rn(__fmul_rn(__fmul_rn(w.d, x.dk), (float)isum), __fmul_rn(__fmul_rn(w.dmin, x.dk), (float)msum));
+    }
+    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         int sb = u / 4, k = u % 4;
         const u8* p = row + sb * BYTES;
@@ -285,19 +339,42 @@ struct TQ6_K {
         u16 w = ld16(p + 192 + 2 * j);
         return make_int2((int)(i8)(w & 0xFF), (int)(i8)(w >> 8));
     }
-    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) {
+    struct WU {
+        u32 q[8];
+        int2 sc;
+        float d;
+    };
+    struct AU {
+        int4 q0, q1;
+        int2 bs;
+        float dk;
+    };
+    static __device__ __forceinline__ WU wload(const u8* row, int u) {
         int sb = u / 8, j = u % 8;
         const u8* p = row + sb * BYTES;
-        u32 q[8];
-        vals(p, j, q);
-        int2 sc = scales(p, j);
-        const int base = sb * 256 + 32 * j;
-        int s0 = dot16u(q, q8x16(a.qk, base), 0);
-        int s1 = dot16u(q + 4, q8x16(a.qk, base + 16), 0);
-        int2 bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
-        int isum = sc.x * (s0 - 32 * bs.x) + sc.y * (s1 - 32 * bs.y);
-        return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p + 208)), a.dk[sb]), (float)isum);
+        WU w;
+        vals(p, j, w.q);
+        w.sc = scales(p, j);
+        w.d = f16_to_f32(ld16(p + 208));
+        return w;
     }
+    static __device__ __forceinline__ AU aload(const Act& a, int u) {
+        int sb = u / 8, j = u % 8;
+        const int base = sb * 256 + 32 * j;
+        AU x;
+        x.q0 = q8x16(a.qk, base);
+        x.q1 = q8x16(a.qk, base + 16);
+        x.bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
+        x.dk = a.dk[sb];
+        return x;
+    }
+    static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
+        int s0 = dot16u(w.q, x.q0, 0);
+        int s1 = dot16u(w.q + 4, x.q1, 0);
+        int isum = w.sc.x * (s0 - 32 * x.bs.x) + w.sc.y * (s1 - 32 * x.bs.y);
+        return __fmul_rn(__fmul_rn(w.d, x.dk), (float)isum);
+    }
+    static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         int sb = u / 8, j = u % 8;
         const u8* p = row + sb * BYTES;
@@ -328,10 +405,18 @@ struct TQ6_K {
     }
 };
 
-// Float weights: f32 semantics only (the graph gives float matmuls f32 activations).
+// Float weights: f32 semantics only (the graph gives float matmuls f32 activations); their
+// q8 split exists only so every type has the members (never called).
+#define FLOAT_NO_SPLIT                                                                          \
+    struct WU {};                                                                               \
+    struct AU {};                                                                               \
+    static __device__ __forceinline__ WU wload(const u8*, int) { return WU{}; }                 \
+    static __device__ __forceinline__ AU aload(const Act&, int) { return AU{}; }                \
+    static __device__ __forceinline__ float wdot(const WU&, const AU&) { return 0.0f; }
 struct TF32 {
     static constexpr int UNIT = 32, QK = 1, BYTES = 4;
     static __device__ __forceinline__ float q8(const u8*, int, const Act&) { return 0.0f; }
+    FLOAT_NO_SPLIT
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const float* w = (const float*)row + u * 32;
         float acc = 0.0f;
@@ -343,6 +428,7 @@ struct TF32 {
 struct TF16 {
     static constexpr int UNIT = 32, QK = 1, BYTES = 2;
     static __device__ __forceinline__ float q8(const u8*, int, const Act&) { return 0.0f; }
+    FLOAT_NO_SPLIT
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         const u16* w = (const u16*)row + u * 32;
         float acc = 0.0f;

@@ -1,10 +1,12 @@
 //! Batched decode on the GPU (`CudaEngine::with_slots` as a `BatchEngine`, what `graphrun
 //! serve --parallel N` runs): up to 8 sequences in their own KV-cache slots, at different
 //! positions (prompts of 1 to 513 tokens: the prefill GEMM's tile edge and chunking), decoded
-//! in one step, give each sequence bit for bit the logits it gets alone (the step takes the
-//! same matmul kernel at every batch size); sequences join and leave between steps without touching
-//! the others; and the batched logits agree with the interpreter's within the logits band of
-//! contracts/trace_same_semantics.toml, greedy tokens equal up to a near-tie. GPU-only:
+//! in one step, give each sequence bit for bit the logits it gets alone in a batched step of
+//! one row and the logits the single-sequence engine (`graphrun run`'s fused decode) gives it
+//! (the batched kernels sum each row in the single-row kernels' order); sequences join and
+//! leave between steps without touching the others; and the batched logits agree with the
+//! interpreter's within the logits band of contracts/trace_same_semantics.toml, greedy
+//! tokens equal up to a near-tie. GPU-only:
 //! `#[ignore]`d, run with `--ignored` on the device (scripts/gpu-check batch).
 
 mod common;
@@ -13,7 +15,7 @@ use graphrun::contracts;
 use graphrun::diff;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::interp::Interpreter;
-use graphrun::exec::{BatchEngine, NoObserver};
+use graphrun::exec::{BatchEngine, Engine, NoObserver};
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
 use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
@@ -116,6 +118,29 @@ fn batched_rows_equal_each_sequence_alone_and_the_interpreter() {
                     ));
                 }
             }
+            // The single-sequence engine (one slot: `graphrun run`'s fused decode), fed the
+            // same tokens, gives the same bits at every step.
+            let mut single = engine(&m, act, 1);
+            for (i, p) in prompts.iter().enumerate() {
+                let n = p.len();
+                let mut got = vec![single.step(p, n - 1..n, &mut NoObserver).unwrap()];
+                for l in &together[i][..STEPS] {
+                    let tok = argmax(l) as u32;
+                    got.push(single.step(&[tok], 0..1, &mut NoObserver).unwrap());
+                }
+                single.reset();
+                if let Some(k) = got
+                    .iter()
+                    .zip(&together[i])
+                    .position(|(a, b)| bits(a) != bits(b))
+                {
+                    failures.push(format!(
+                        "{label}: sequence {i} (T={n}) step {k}: batched logits differ from the single-sequence engine (NMSE {:.3e})",
+                        nmse(&together[i][k], &got[k])
+                    ));
+                }
+            }
+            drop(single);
             // Against the interpreter: two sequences (the shortest and the chunked one).
             let g = lower(
                 &m,
@@ -228,4 +253,50 @@ fn sequences_join_and_leave_between_steps_without_touching_the_others() {
     e.release(3);
     assert!(e.decode(&[(3, 1)]).is_err());
     assert!(e.decode(&[(0, vocab as u32 + 5)]).is_err());
+}
+
+/// Not a pass/fail check: the wall time of a batched step (kernels, logits readback) at
+/// 1 to 8 rows on the 1.5B shapes (GRAPHRUN_BATCH_PRESETS: others), so the server's
+/// aggregate rate (scripts/gpu-check servebench) can be split into the engine's step and
+/// the server's own time. Each sequence has a 64-token prompt; 8 warm-up steps, then the
+/// median of 32.
+#[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
+fn batched_step_time_by_batch_size() {
+    common::require_gpu("gpu_batch");
+    let presets = std::env::var("GRAPHRUN_BATCH_PRESETS").unwrap_or_else(|_| "1.5b".into());
+    for preset in presets.split(',') {
+        let m = common::tiny_model(preset, 3);
+        let mut e = engine(&m, ActSemantics::Q8, 8);
+        let vocab = e.graph().node(e.graph().output()).width;
+        for b in [1usize, 2, 4, 8] {
+            let mut last: Vec<u32> = (0..b)
+                .map(|s| {
+                    let p: Vec<u32> = (0..64).map(|k| (5 + 37 * k + s as u32) % 1000).collect();
+                    argmax(&e.prefill(s, &p).unwrap()) as u32
+                })
+                .collect();
+            let mut times = Vec::new();
+            for k in 0..40 {
+                let batch: Vec<(usize, u32)> =
+                    last.iter().enumerate().map(|(s, &t)| (s, t)).collect();
+                let t0 = std::time::Instant::now();
+                let out = e.decode(&batch).unwrap();
+                if k >= 8 {
+                    times.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+                last = out.chunks_exact(vocab).map(|r| argmax(r) as u32).collect();
+            }
+            times.sort_by(f64::total_cmp);
+            let ms = times[times.len() / 2];
+            eprintln!(
+                "{preset} q8: batch {b}: step {ms:.3} ms (median of {}), {:.0} tok/s aggregate",
+                times.len(),
+                b as f64 * 1e3 / ms
+            );
+            for s in 0..b {
+                e.release(s);
+            }
+        }
+    }
 }

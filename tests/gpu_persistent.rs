@@ -115,8 +115,9 @@ impl Compare {
     }
 
     /// Every record of `got` (the persistent kernel's) against `want`'s rows at the same
-    /// (node, position), before position `cutoff` (the first fed a different token); the
-    /// class of a record comes from `labels` (the graph run's group label of the node).
+    /// (node, position), before position `cutoff` (the first fed a different token), and
+    /// every record of `labels` (the multi-kernel graph run's) present in `got`; the class
+    /// of a record comes from `labels` (the graph run's group label of the node).
     /// Returns (records compared, the worst relative to its band as text, failures).
     #[allow(clippy::too_many_arguments)]
     fn traces(
@@ -131,10 +132,13 @@ impl Compare {
         cutoff: usize,
     ) -> (usize, String, Vec<String>) {
         let (mut worst, mut at, mut fails) = (-1.0f64, String::new(), Vec::new());
+        // A record is missing when the multi-kernel path traces it (`labels`: the group
+        // outputs) and the persistent kernel does not; the interpreter traces every node,
+        // so its records inside a fused group have no persistent twin to miss.
         let mut missing: Vec<_> = want
             .rows
             .keys()
-            .filter(|k| k.1 < cutoff && !got.rows.contains_key(*k))
+            .filter(|k| k.1 < cutoff && labels.rows.contains_key(*k) && !got.rows.contains_key(*k))
             .collect();
         missing.sort();
         if let Some(k) = missing.first() {

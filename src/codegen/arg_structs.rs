@@ -84,6 +84,12 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("K", I32, "input width"),
             f("row_bytes", I32, "bytes of one weight row"),
             f("ksplit", I32, "warps sharing a row set (1, 2, 4 or 8)"),
+            f(
+                "nb",
+                I32,
+                "rows of a batched step (matvec_batch_*: inputs [nb, K], outputs [nb, rows]; 1 elsewhere)",
+            ),
+            f("pad", I32, "unused (8-byte size)"),
         ],
     },
     ArgStruct {
@@ -122,6 +128,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "int [1]: the position (device memory, so a captured graph replays with the current value)",
             ),
+            f(
+                "seq",
+                Ptr,
+                "int [nb][2] of a batched step: each row's position and its slot's first cache row (0 = one row at `pos`, cache row = position)",
+            ),
             f("K", I32, "input width"),
             f("n_head", I32, "query heads"),
             f("n_head_kv", I32, "KV heads"),
@@ -130,6 +141,12 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("rb_k", I32, "bytes of one K weight row"),
             f("rb_v", I32, "bytes of one V weight row"),
             f("neox", I32, "1: NeoX RoPE pairs (i, i+d/2); 0: (2i, 2i+1)"),
+            f(
+                "nb",
+                I32,
+                "rows of the step (inputs [nb, K], q_out [nb, n_head·head_dim]; 1 outside a batched step)",
+            ),
+            f("pad", I32, "unused (8-byte size)"),
         ],
     },
     ArgStruct {

@@ -242,13 +242,14 @@ pub enum Family {
     Embedding,
     Matmul,
     Matvec,
+    MatvecBatch,
     Mmq,
     Persistent,
     Quantize,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Argmax,
         Family::Attention,
         Family::Bandwidth,
@@ -256,6 +257,7 @@ impl Family {
         Family::Embedding,
         Family::Matmul,
         Family::Matvec,
+        Family::MatvecBatch,
         Family::Mmq,
         Family::Persistent,
         Family::Quantize,
@@ -270,6 +272,7 @@ impl Family {
             Family::Embedding => "embedding",
             Family::Matmul => "matmul",
             Family::Matvec => "matvec",
+            Family::MatvecBatch => "matvec_batch",
             Family::Mmq => "mmq",
             Family::Persistent => "persistent",
             Family::Quantize => "quantize",

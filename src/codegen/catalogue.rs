@@ -27,6 +27,17 @@ pub enum KernelId {
         act: Act,
         kv: Kv,
     },
+    /// `Matvec` over the 1 to `MATVEC_MAX_BATCH` rows of a batched decode step, each weight
+    /// unit read once for all of them (kernels/matvec_batch.cu).
+    MatvecBatch { w: WType, act: Act, epi: Epi },
+    /// `Qkv` over the rows of a batched decode step, each row at its own position and cache
+    /// slot (kernels/matvec_batch.cu).
+    QkvBatch {
+        qk: WType,
+        v: WType,
+        act: Act,
+        kv: Kv,
+    },
     /// Prefill product over T token rows on CUDA cores (kernels/matmul.cu).
     Matmul { w: WType, act: Act },
     /// Prefill q8 product as a tiled integer GEMM on tensor cores (kernels/mmq.cu).
@@ -68,6 +79,7 @@ impl KernelId {
             for &act in w.acts() {
                 for epi in Epi::ALL {
                     k.push(KernelId::Matvec { w, act, epi });
+                    k.push(KernelId::MatvecBatch { w, act, epi });
                 }
                 k.push(KernelId::Matmul { w, act });
             }
@@ -83,6 +95,7 @@ impl KernelId {
                     for &act in qk.acts() {
                         for kv in Kv::ALL {
                             k.push(KernelId::Qkv { qk, v, act, kv });
+                            k.push(KernelId::QkvBatch { qk, v, act, kv });
                         }
                     }
                 }
@@ -117,6 +130,18 @@ impl KernelId {
                     kv.name()
                 )
             }
+            KernelId::MatvecBatch { w, act, epi } => {
+                format!("matvec_batch_{}_{}_{}", w.name(), act.name(), epi.name())
+            }
+            KernelId::QkvBatch { qk, v, act, kv } => {
+                format!(
+                    "qkv_batch_{}_{}_{}_{}",
+                    qk.name(),
+                    v.name(),
+                    act.name(),
+                    kv.name()
+                )
+            }
             KernelId::Matmul { w, act } => format!("matmul_{}_{}", w.name(), act.name()),
             KernelId::Mmq { w } => format!("mmq_{}", w.name()),
             KernelId::Embedding { w } => format!("embedding_{}", w.name()),
@@ -133,6 +158,18 @@ impl KernelId {
         }
     }
 
+    /// The kernel a batched decode step of more than one row launches in place of this
+    /// decode kernel (`MatvecBatch` for `Matvec`, `QkvBatch` for `Qkv`); itself otherwise.
+    /// Both read a row's weights and activations in the same order, so a row's result is
+    /// the same bits in either (kernels/matvec_batch.cu).
+    pub fn batched(self) -> KernelId {
+        match self {
+            KernelId::Matvec { w, act, epi } => KernelId::MatvecBatch { w, act, epi },
+            KernelId::Qkv { qk, v, act, kv } => KernelId::QkvBatch { qk, v, act, kv },
+            other => other,
+        }
+    }
+
     /// The kernel named `name` (`graphrun kernels --ptx NAME`).
     pub fn parse(name: &str) -> Option<KernelId> {
         KernelId::all().into_iter().find(|k| k.name() == name)
@@ -141,6 +178,7 @@ impl KernelId {
     pub fn family(&self) -> Family {
         match self {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
+            KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } => Family::Mmq,
             KernelId::Embedding { .. } => Family::Embedding,
@@ -156,8 +194,8 @@ impl KernelId {
     /// The argument struct the kernel takes (one of `ARG_STRUCTS`).
     pub fn args(&self) -> &'static str {
         match self {
-            KernelId::Matvec { .. } => "MatvecArgs",
-            KernelId::Qkv { .. } => "QkvArgs",
+            KernelId::Matvec { .. } | KernelId::MatvecBatch { .. } => "MatvecArgs",
+            KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
             KernelId::Mmq { .. } => "MmqArgs",
             KernelId::Embedding { .. } => "EmbArgs",
@@ -182,6 +220,21 @@ impl KernelId {
             }
             KernelId::Qkv { qk, v, act, kv } => format!(
                 "qkv_impl<{}, {}, {}, {}>",
+                qk.cpp(),
+                v.cpp(),
+                act.cpp(),
+                kv.cpp()
+            ),
+            KernelId::MatvecBatch { w, act, epi } => {
+                format!(
+                    "matvec_batch_impl<{}, {}, {}>",
+                    w.cpp(),
+                    act.cpp(),
+                    epi.cpp()
+                )
+            }
+            KernelId::QkvBatch { qk, v, act, kv } => format!(
+                "qkv_batch_impl<{}, {}, {}, {}>",
                 qk.cpp(),
                 v.cpp(),
                 act.cpp(),
@@ -230,6 +283,11 @@ impl fmt::Display for KernelId {
 
 /// Threads of a decode matvec CTA (8 warps; kernels/matvec.cu sizes its shared arrays by it).
 pub const MATVEC_THREADS: u32 = 256;
+/// Rows a batched decode step carries at most (kernels/matvec_batch.cu keeps this many
+/// sums per weight row in registers; src/exec/cuda/batch.rs `MAX_BATCH`).
+pub const MATVEC_MAX_BATCH: u32 = 8;
+/// Weight rows per lane group of the batched matvec (each with `MATVEC_MAX_BATCH` sums).
+pub const MATVEC_BATCH_ROWS: u32 = 2;
 /// Prefill GEMM tile: weight rows × tokens per CTA, and the K chunk (kernels/mmq.cu).
 pub const MMQ_BM: u32 = 64;
 pub const MMQ_BN: u32 = 128;
@@ -278,6 +336,8 @@ pub const PERR_DISPATCH: u32 = 3;
 /// (name, value) of every launch constant, for the generated header.
 pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("MATVEC_THREADS", MATVEC_THREADS),
+    ("MATVEC_MAX_BATCH", MATVEC_MAX_BATCH),
+    ("MATVEC_BATCH_ROWS", MATVEC_BATCH_ROWS),
     ("MM_BM", MMQ_BM),
     ("MM_BN", MMQ_BN),
     ("MM_CH", MMQ_CH),
@@ -308,6 +368,19 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
 pub fn matvec_tile_rows(w: WType, k: usize, ks: usize) -> usize {
     let warps = (MATVEC_THREADS / 32) as usize;
     (warps / ks) * 4 * (32 / matvec_lanes(k / w.unit()))
+}
+
+/// Rows one CTA iteration of the batched matvec covers (kernels/matvec_batch.cu,
+/// `matvec_batch_tile`): as `matvec_tile_rows` with `MATVEC_BATCH_ROWS` rows per lane group
+/// (one under the SwiGLU epilogue: `BatchRows`).
+pub fn matvec_batch_tile_rows(w: WType, k: usize, ks: usize, epi: Epi) -> usize {
+    let warps = (MATVEC_THREADS / 32) as usize;
+    let r = if epi == Epi::Swiglu {
+        1
+    } else {
+        MATVEC_BATCH_ROWS as usize
+    };
+    (warps / ks) * r * (32 / matvec_lanes(k / w.unit()))
 }
 
 /// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the

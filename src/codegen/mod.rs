@@ -277,6 +277,69 @@ mod tests {
     }
 
     #[test]
+    fn every_decode_kernel_has_a_batched_twin_in_the_catalogue() {
+        let all = KernelId::all();
+        let (mut single, mut twins) = (0, 0);
+        for k in &all {
+            let b = k.batched();
+            match k {
+                KernelId::Matvec { w, act, epi } => {
+                    assert_eq!(
+                        b,
+                        KernelId::MatvecBatch {
+                            w: *w,
+                            act: *act,
+                            epi: *epi
+                        }
+                    );
+                    single += 1;
+                }
+                KernelId::Qkv { qk, v, act, kv } => {
+                    assert_eq!(
+                        b,
+                        KernelId::QkvBatch {
+                            qk: *qk,
+                            v: *v,
+                            act: *act,
+                            kv: *kv
+                        }
+                    );
+                    single += 1;
+                }
+                KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => twins += 1,
+                _ => assert_eq!(b, *k, "{k} has no batched twin"),
+            }
+            assert!(all.contains(&b), "{b} is not in the catalogue");
+            assert_eq!(
+                b.args(),
+                k.args(),
+                "{k} and its twin take one argument struct"
+            );
+        }
+        assert_eq!(single, twins);
+        assert_eq!(
+            KernelId::parse("matvec_batch_q4_k_q8_swiglu").map(|k| k.family()),
+            Some(Family::MatvecBatch)
+        );
+    }
+
+    #[test]
+    fn batched_matvec_tiles_cover_fewer_rows_per_lane_group_than_the_single_row_tiles() {
+        use catalogue::{matvec_batch_tile_rows, matvec_tile_rows};
+        // 7B gate/up: 3,584 Q4_K (56 units: 32 lanes a row); SwiGLU keeps 1 row a group.
+        assert_eq!(matvec_tile_rows(WType::Q4_K, 3584, 1), 32);
+        assert_eq!(matvec_batch_tile_rows(WType::Q4_K, 3584, 1, Epi::Swiglu), 8);
+        assert_eq!(matvec_batch_tile_rows(WType::Q4_K, 3584, 1, Epi::Add), 16);
+        // 0.5B attn_k rows (896 Q5_0: 28 units, 32 lanes) split 8 ways: one row set a CTA.
+        assert_eq!(matvec_batch_tile_rows(WType::Q5_0, 896, 8, Epi::None), 2);
+        // Short rows share a warp: 256 Q4_K (4 units) take 4 lanes, 8 groups a warp.
+        assert_eq!(
+            matvec_batch_tile_rows(WType::Q4_K, 256, 1, Epi::None),
+            8 * 2 * 8
+        );
+    }
+
+    #[test]
     fn gpu_weight_types_map_to_ggml_types() {
         for w in WType::ALL {
             let t = GgmlType::from_id(w.ggml_id()).expect("a GGML type");

@@ -178,6 +178,20 @@ pub trait BatchEngine {
     /// One step: each `(slot, token)` (distinct slots, each prefilled) feeds `token` at that
     /// slot's next position. Returns logits `[batch.len(), vocab]`, row i for `batch[i]`.
     fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>>;
+    /// `decode` for sequences that all decode greedily: each row's most likely token
+    /// (`numerics::argmax` of its logits). The GPU picks them on the device and copies
+    /// back 4 bytes a row instead of the logits.
+    fn decode_greedy(&mut self, batch: &[(usize, u32)]) -> Result<Vec<u32>> {
+        let logits = self.decode(batch)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vocab = logits.len() / batch.len();
+        Ok(logits
+            .chunks_exact(vocab)
+            .map(|r| crate::numerics::argmax(r) as u32)
+            .collect())
+    }
     /// Forgets `slot`'s sequence.
     fn release(&mut self, slot: usize);
 }

@@ -190,8 +190,9 @@ pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>
     Ok(k)
 }
 
-/// The kernels of one graph node in a batched decode step (one row per sequence, each at
-/// its own position and KV-cache slot: src/exec/cuda/batch.rs): the prefill kernels, except
+/// The kernels of one unfused graph node in a batched decode step (`--no-fuse`, or a node a
+/// fault injection splits out of its group; one row per sequence, each at its own position
+/// and KV-cache slot: src/exec/cuda/batch.rs): the prefill kernels, except
 /// that a matmul takes the CUDA-core matmul at every row count, 1 included — a warp reads
 /// each weight row once for a tile of 8 rows, and a row's result does not depend on the
 /// others, where the tensor-core GEMM's 128-row tiles would leave most SMs idle — and

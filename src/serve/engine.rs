@@ -278,8 +278,22 @@ pub fn run(mut eng: Box<dyn BatchEngine + '_>, tk: &Tokenizer, rx: Receiver<Msg>
             continue;
         }
         let batch: Vec<(usize, u32)> = active.iter().map(|s| (s.slot, s.next)).collect();
-        let logits = match eng.decode(&batch) {
-            Ok(l) => l,
+        // All greedy: the engine picks the tokens (on the GPU, 4 bytes a row come back);
+        // otherwise each sequence samples from its logits row.
+        let tokens = if active.iter().all(|s| s.sampler.is_greedy()) {
+            eng.decode_greedy(&batch)
+        } else {
+            eng.decode(&batch).map(|logits| {
+                let vocab = logits.len() / batch.len();
+                active
+                    .iter_mut()
+                    .zip(logits.chunks_exact(vocab))
+                    .map(|(s, row)| s.sampler.sample(row))
+                    .collect()
+            })
+        };
+        let tokens = match tokens {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("graphrun serve: decode step failed: {e}");
                 for s in active.drain(..) {
@@ -289,10 +303,8 @@ pub fn run(mut eng: Box<dyn BatchEngine + '_>, tk: &Tokenizer, rx: Receiver<Msg>
                 continue;
             }
         };
-        let vocab = logits.len() / batch.len();
         let mut next = Vec::with_capacity(active.len());
-        for (mut s, row) in active.drain(..).zip(logits.chunks_exact(vocab)) {
-            let tok = s.sampler.sample(row);
+        for (mut s, tok) in active.drain(..).zip(tokens) {
             match s.accept(tok, tk) {
                 After::Continue => next.push(s),
                 After::Finished(f) => end(s, Some(f), eng.as_mut(), &mut free, g),

@@ -1,14 +1,15 @@
 //! Batched decode over several sequences (`BatchEngine`, what `graphrun serve --parallel N`
 //! runs on the GPU): each sequence owns a KV-cache slot (rows s·n_ctx.. of every layer's
 //! cache); a step takes one new token for each of up to `MAX_BATCH` sequences and runs them
-//! as one chunk of B rows through the prefill schedule, so every weight matrix is read once
-//! per step for all of them:
-//! - matmuls take the CUDA-core matmul (a warp per weight row, 8 rows per tile:
-//!   kernels/matmul.cu) at every B, 1 included: a sequence's logits do not depend on what
-//!   else is in the batch;
-//! - RoPE, the KV append and attention take each row's position and cache slot from
-//!   `scratch.seq` (`[B][2]`: position, first cache row); attention is the decode kernel
-//!   with a grid layer per row (kernels/attention.cu);
+//! as one chunk of B rows through the decode schedule — the fused groups of `graphrun run`
+//! — so every weight matrix is read once per step for all of them:
+//! - a fused group's matvec-family kernel is its batched twin (kernels/matvec_batch.cu) for
+//!   B > 1 and itself for B = 1; both sum a row in the same order, so every sequence's
+//!   logits are the bits the single-sequence decode gives it, whatever else is in the batch;
+//! - the Q/K/V group, RoPE, the KV append and attention take each row's position and cache
+//!   slot from `scratch.seq` (`[B][2]`: position, first cache row); attention is the decode
+//!   kernel with a grid layer per row (kernels/attention.cu); unfused nodes (`--no-fuse`, a
+//!   faulted node) take the prefill kernels (`sched::batched_kernels`);
 //! - the step is captured as a CUDA graph per batch size on its second use (tokens and
 //!   `seq` are read from device memory, so the graph replays for any slots and positions).
 //!
@@ -17,14 +18,17 @@
 //! decodes through the single-sequence path too (as `graphrun run` does).
 
 use super::CudaEngine;
+use super::args::ArgmaxArgs;
 use super::device::cuda_err;
+use crate::codegen::KernelId;
+use crate::codegen::catalogue::ARGMAX_CTAS;
 use crate::error::{Error, Result};
 use crate::exec::{BatchEngine, Engine, NoObserver, check_step};
 use crate::sched::Phase;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 
-/// Most sequences one batched step carries.
-pub const MAX_BATCH: usize = 8;
+/// Most sequences one batched step carries (the batched kernels' register arrays).
+pub const MAX_BATCH: usize = crate::codegen::catalogue::MATVEC_MAX_BATCH as usize;
 
 impl CudaEngine<'_> {
     fn check_slot(&self, slot: usize) -> Result<()> {
@@ -47,10 +51,10 @@ impl CudaEngine<'_> {
     }
 
     /// The kernels of one batched step of `b` rows (tokens and `seq` already uploaded):
-    /// every node of the prefill schedule, logits for all rows.
+    /// every group of the decode schedule, logits for all rows.
     fn batch_kernels(&mut self, b: usize) -> Result<()> {
-        for gi in 0..self.sched(Phase::Prefill).groups.len() {
-            self.run_group(Phase::Prefill, gi, b, &(0..b))?;
+        for gi in 0..self.sched(Phase::Decode).groups.len() {
+            self.run_group(Phase::Decode, gi, b, &(0..b))?;
         }
         Ok(())
     }
@@ -80,39 +84,26 @@ impl CudaEngine<'_> {
     }
 }
 
-impl BatchEngine for CudaEngine<'_> {
-    fn n_slots(&self) -> usize {
-        self.n_slots
-    }
-    fn n_ctx(&self) -> usize {
-        self.n_ctx
-    }
-    fn name(&self) -> &'static str {
-        Engine::name(self)
-    }
+/// What `batch_step` left: a batched step of `b` rows whose logits are on the device, or
+/// the one-slot engine's logits (`Single`) or greedy token (`Tokens`).
+enum Stepped {
+    Batch(usize),
+    Single(Vec<f32>),
+    Tokens(Vec<u32>),
+}
 
-    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
-        self.check_slot(slot)?;
-        if slot != 0 && self.persistent.is_some() {
-            return Err(Error::invalid(
-                "the persistent decode kernel runs one sequence (slot 0); use --decode-kernel graph for several",
-            ));
-        }
-        self.slot_pos[slot] = 0;
-        self.slot = slot;
-        self.pos = 0;
-        let t = tokens.len();
-        let r = Engine::step(self, tokens, t.saturating_sub(1)..t, &mut NoObserver);
-        self.slot_pos[slot] = if r.is_ok() { self.pos } else { 0 };
-        self.slot = 0;
-        self.pos = self.slot_pos[0];
-        r
-    }
-
-    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
+impl CudaEngine<'_> {
+    /// One decode step for `batch` (`BatchEngine::decode`'s checks). With one slot the
+    /// sequence takes the single-sequence decode (the captured graph and device argmax
+    /// when `greedy`); otherwise the batched step runs and leaves its logits on the device.
+    fn batch_step(&mut self, batch: &[(usize, u32)], greedy: bool) -> Result<Stepped> {
         let b = batch.len();
         if b == 0 {
-            return Ok(Vec::new());
+            return Ok(if greedy {
+                Stepped::Tokens(Vec::new())
+            } else {
+                Stepped::Single(Vec::new())
+            });
         }
         if b > self.n_slots {
             return Err(Error::invalid(format!(
@@ -130,7 +121,12 @@ impl BatchEngine for CudaEngine<'_> {
                 return Err(Error::invalid("slot 0 holds no sequence: prefill it first"));
             }
             self.pos = self.slot_pos[0];
-            let r = Engine::step(self, &[token], 0..1, &mut NoObserver);
+            let r = if greedy {
+                Engine::step_argmax(self, &[token], &mut NoObserver)
+                    .map(|t| Stepped::Tokens(vec![t]))
+            } else {
+                Engine::step(self, &[token], 0..1, &mut NoObserver).map(Stepped::Single)
+            };
             self.slot_pos[0] = self.pos;
             return r;
         }
@@ -166,13 +162,82 @@ impl BatchEngine for CudaEngine<'_> {
         let r = self.batch_launch(b);
         self.batched = false;
         r?;
-        let vocab = self.graph.node(self.graph.output()).width;
-        let logits = self.read_logits(b * vocab)?;
         for &(slot, _) in batch {
             self.slot_pos[slot] += 1;
         }
         self.pos = self.slot_pos[0];
-        Ok(logits)
+        Ok(Stepped::Batch(b))
+    }
+
+    /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu, a
+    /// launch per row), 4 bytes a row back.
+    fn device_argmax(&mut self, b: usize) -> Result<Vec<u32>> {
+        let vocab = self.graph.node(self.graph.output()).width;
+        for r in 0..b {
+            let a = ArgmaxArgs {
+                x: self.ptr(&self.logits) + (r * vocab * 4) as u64,
+                out: self.ptr(&self.scratch.amax) + (r * 4) as u64,
+                n: vocab as i32,
+                pad: 0,
+                part: self.ptr(&self.scratch.amax_part),
+            };
+            self.launch(KernelId::Argmax, (ARGMAX_CTAS, 1), 256, 0, a)?;
+        }
+        let mut out = vec![0i32; b];
+        self.dev
+            .stream
+            .memcpy_dtoh(&self.scratch.amax.slice(0..b), &mut out)
+            .map_err(cuda_err("reading the greedy tokens"))?;
+        Ok(out.into_iter().map(|t| t as u32).collect())
+    }
+}
+
+impl BatchEngine for CudaEngine<'_> {
+    fn n_slots(&self) -> usize {
+        self.n_slots
+    }
+    fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+    fn name(&self) -> &'static str {
+        Engine::name(self)
+    }
+
+    fn prefill(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.check_slot(slot)?;
+        if slot != 0 && self.persistent.is_some() {
+            return Err(Error::invalid(
+                "the persistent decode kernel runs one sequence (slot 0); use --decode-kernel graph for several",
+            ));
+        }
+        self.slot_pos[slot] = 0;
+        self.slot = slot;
+        self.pos = 0;
+        let t = tokens.len();
+        let r = Engine::step(self, tokens, t.saturating_sub(1)..t, &mut NoObserver);
+        self.slot_pos[slot] = if r.is_ok() { self.pos } else { 0 };
+        self.slot = 0;
+        self.pos = self.slot_pos[0];
+        r
+    }
+
+    fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
+        match self.batch_step(batch, false)? {
+            Stepped::Batch(b) => {
+                let vocab = self.graph.node(self.graph.output()).width;
+                self.read_logits(b * vocab)
+            }
+            Stepped::Single(out) => Ok(out),
+            Stepped::Tokens(_) => unreachable!("logits were asked for"),
+        }
+    }
+
+    fn decode_greedy(&mut self, batch: &[(usize, u32)]) -> Result<Vec<u32>> {
+        match self.batch_step(batch, true)? {
+            Stepped::Batch(b) => self.device_argmax(b),
+            Stepped::Tokens(t) => Ok(t),
+            Stepped::Single(_) => unreachable!("tokens were asked for"),
+        }
     }
 
     fn release(&mut self, slot: usize) {

@@ -1,11 +1,14 @@
 //! Fused decode groups (the scheduler's passes, src/sched): each group launches the kernels
 //! its schedule entry names — the input preparation (`prep`: RMSNorm prologue, activation
-//! quantization) and one matvec-family kernel with its epilogue.
+//! quantization) and one matvec-family kernel with its epilogue. A batched step of several
+//! rows (batch.rs) launches the same groups with the `batched()` twin of the matvec-family
+//! kernel (kernels/matvec_batch.cu), which gives each row the bits the single-row kernel
+//! gives it.
 
 use super::args::{MatvecArgs, PrepArgs, QkvArgs};
 use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::{CudaEngine, phase_index};
-use crate::codegen::catalogue::MATVEC_THREADS;
+use crate::codegen::catalogue::{MATVEC_THREADS, matvec_batch_tile_rows};
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
 use crate::graph::{KvKind, NodeId};
@@ -59,6 +62,7 @@ impl CudaEngine<'_> {
                     [q_bias, k_bias, v_bias],
                     rope_q,
                     main,
+                    t,
                 )
             }
             GroupKind::NormGateUp {
@@ -71,7 +75,7 @@ impl CudaEngine<'_> {
                 let x = self.buf(phase, self.graph.node(norm).inputs[0]);
                 let w2 = self.wptr(up);
                 let out = self.buf(phase, mul);
-                self.matvec(main, gate, x, Some(norm), w2, out, 0)
+                self.matvec(main, gate, x, Some(norm), w2, out, 0, t)
             }
             GroupKind::MatmulAdd {
                 matmul,
@@ -80,20 +84,21 @@ impl CudaEngine<'_> {
             } => {
                 let x = self.buf(phase, self.graph.node(matmul).inputs[0]);
                 let (out, extra) = (self.buf(phase, add), self.buf(phase, residual));
-                self.matvec(main, matmul, x, None, 0, out, extra)
+                self.matvec(main, matmul, x, None, 0, out, extra, t)
             }
             GroupKind::NormMatmul { norm, matmul } => {
                 let x = self.buf(phase, self.graph.node(norm).inputs[0]);
                 let out = self.buf(phase, matmul);
-                self.matvec(main, matmul, x, Some(norm), 0, out, 0)
+                self.matvec(main, matmul, x, Some(norm), 0, out, 0, t)
             }
         }
     }
 
-    /// The `prep` kernel: prepares the K-wide input at `x` for weights of `types` under
-    /// `act` — RMSNorm with the `norm` node's weight and epsilon when given, then Q8_0 and/or
-    /// Q8_K quantization (q8) or an f32 copy — into the decode activation buffers. Without a
-    /// norm under f32 semantics the matvec reads `x` itself and nothing is launched.
+    /// The `prep` kernel: prepares the `rows` K-wide input rows at `x` for weights of
+    /// `types` under `act` — RMSNorm with the `norm` node's weight and epsilon when given,
+    /// then Q8_0 and/or Q8_K quantization (q8) or an f32 copy — into the decode activation
+    /// buffers (row b at b·K). Without a norm under f32 semantics the matvec reads `x`
+    /// itself and nothing is launched.
     pub(super) fn prep(
         &mut self,
         x: u64,
@@ -101,6 +106,7 @@ impl CudaEngine<'_> {
         k: usize,
         act: Act,
         types: &[WType],
+        rows: usize,
     ) -> Result<ActPtrs> {
         let q8 = act == Act::Q8 && types.iter().all(|t| t.quantized());
         let legacy = q8 && types.iter().any(|t| !t.k_quant());
@@ -133,12 +139,14 @@ impl CudaEngine<'_> {
             k: k as i32,
             eps: norm.map_or(0.0, |n| self.graph.node(n).rms_eps()),
         };
-        self.launch(KernelId::Prep, (prep_grid(k), 1), 256, 0, a)?;
+        self.launch(KernelId::Prep, (prep_grid(k), rows as u32), 256, 0, a)?;
         Ok(p)
     }
 
-    /// Decode matvec `kernel` of matmul node `mm`: input at `x`, optional RMSNorm prologue
-    /// (`norm`), optional second weight (`w2`, SwiGLU) and epilogue operand (`extra`).
+    /// Decode matvec `kernel` of matmul node `mm` over `nb` input rows: input at `x`,
+    /// optional RMSNorm prologue (`norm`), optional second weight (`w2`, SwiGLU) and
+    /// epilogue operand (`extra`). More than one row takes the batched twin of `kernel`
+    /// with the K split the single-row kernel takes (so each row's sum is the same bits).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matvec(
         &mut self,
@@ -149,6 +157,7 @@ impl CudaEngine<'_> {
         w2: u64,
         out: u64,
         extra: u64,
+        nb: usize,
     ) -> Result<()> {
         let KernelId::Matvec { w, act, epi } = kernel else {
             unreachable!("matvec called with {kernel}")
@@ -156,9 +165,15 @@ impl CudaEngine<'_> {
         debug_assert!(epi != Epi::Swiglu || w2 != 0);
         let n = self.graph.node(mm);
         let (k, rows, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        let p = self.prep(x, norm, k, act, &[w])?;
+        let p = self.prep(x, norm, k, act, &[w], nb)?;
         let slots = self.kernels.wave_slots(&self.dev, kernel)?;
-        let (grid, ksplit) = matvec_grid(rows, w, k, slots);
+        let (mut grid, ksplit) = matvec_grid(rows, w, k, slots);
+        let kernel = if nb > 1 {
+            grid = rows.div_ceil(matvec_batch_tile_rows(w, k, ksplit as usize, epi)) as u32;
+            kernel.batched()
+        } else {
+            kernel
+        };
         let a = MatvecArgs {
             w: self.wptr(mm),
             w2,
@@ -174,11 +189,16 @@ impl CudaEngine<'_> {
             k: k as i32,
             row_bytes: row_bytes as i32,
             ksplit,
+            nb: nb as i32,
+            pad: 0,
         };
         self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
     }
 
-    /// The fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append.
+    /// The fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append, for
+    /// `nb` rows (more than one: the batched twin of `kernel`, each row at the position and
+    /// cache slot of its sequence in `scratch.seq`).
+    #[allow(clippy::too_many_arguments)]
     fn qkv(
         &mut self,
         phase: Phase,
@@ -187,6 +207,7 @@ impl CudaEngine<'_> {
         [bq, bk, bv]: [Option<NodeId>; 3],
         rope_q: NodeId,
         kernel: KernelId,
+        nb: usize,
     ) -> Result<()> {
         let KernelId::Qkv {
             qk: wqk,
@@ -202,7 +223,7 @@ impl CudaEngine<'_> {
         let (kdim, layer) = (nq.in_width(), nq.layer.expect("a block node"));
         let rb = [q, k, v].map(|id| self.graph.node(id).row_bytes() as i32);
         let x = self.buf(phase, self.graph.node(norm).inputs[0]);
-        let p = self.prep(x, Some(norm), kdim, act, &[wqk, wv])?;
+        let p = self.prep(x, Some(norm), kdim, act, &[wqk, wv], nb)?;
         let a = QkvArgs {
             wq: self.wptr(q),
             wk: self.wptr(k),
@@ -221,6 +242,7 @@ impl CudaEngine<'_> {
             v_cache: self.cache_ptr(layer, KvKind::V),
             inv_freq: self.ptr(&self.scratch.inv_freq),
             pos: self.ptr(&self.scratch.pos),
+            seq: self.seq_ptr(),
             k: kdim as i32,
             n_head: hp.n_head as i32,
             n_head_kv: hp.n_head_kv as i32,
@@ -229,8 +251,11 @@ impl CudaEngine<'_> {
             rb_k: rb[1],
             rb_v: rb[2],
             neox: (hp.rope_type == Some(RopeType::Neox)) as i32,
+            nb: nb as i32,
+            pad: 0,
         };
         let grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
+        let kernel = if nb > 1 { kernel.batched() } else { kernel };
         self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
     }
 }

@@ -35,13 +35,22 @@ impl Kernels {
     }
 
     /// Loads every kernel the schedules launch, plus the ones chosen at run time (a
-    /// one-row prefill matmul runs as a decode matvec; the argmax), so no step pays for a
-    /// module load.
-    pub fn load_for(&mut self, dev: &Device, scheds: &[&Schedule], g: &Graph) -> Result<()> {
+    /// one-row prefill matmul runs as a decode matvec; the argmax; with `batched`, the
+    /// batched twins of the decode kernels), so no step pays for a module load.
+    pub fn load_for(
+        &mut self,
+        dev: &Device,
+        scheds: &[&Schedule],
+        g: &Graph,
+        batched: bool,
+    ) -> Result<()> {
         let mut needed: Vec<KernelId> = vec![KernelId::Argmax];
         for s in scheds {
             for gr in &s.groups {
                 needed.extend(&gr.kernels);
+                if batched {
+                    needed.extend(gr.kernels.iter().map(|k| k.batched()));
+                }
             }
         }
         for (_, n) in g.nodes() {

@@ -69,7 +69,8 @@ struct Scratch {
     qk: CudaSlice<i8>,
     dk: CudaSlice<f32>,
     bs: CudaSlice<i32>,
-    /// The prepared f32 input of decode matvecs (f32 semantics with a norm prologue).
+    /// The prepared f32 input of decode matvecs (f32 semantics with a norm prologue), a row
+    /// per slot.
     xf: CudaSlice<f32>,
     tokens: CudaSlice<i32>,
     /// A batched decode step's rows: per row its position and its slot's first cache row
@@ -78,7 +79,8 @@ struct Scratch {
     /// The position of the step's first row (read by the kernels, so a captured graph
     /// replays at the current position).
     pos: CudaSlice<i32>,
-    /// The greedy token (kernels/argmax.cu), its partials and ticket.
+    /// The greedy token (kernels/argmax.cu; a batched step's, one per row), its partials
+    /// and ticket.
     amax: CudaSlice<i32>,
     amax_part: CudaSlice<u32>,
     inv_freq: CudaSlice<f32>,
@@ -173,7 +175,8 @@ impl<'m> CudaEngine<'m> {
             .map_err(|e| Error::invalid(format!("{}: {e}", model.path)))?;
         let prefill = schedule(&graph, Phase::Prefill, false)
             .map_err(|e| Error::invalid(format!("{}: {e}", model.path)))?;
-        let plans = [decode.plan(&graph, 1), prefill.plan(&graph, UBATCH)];
+        // The decode arena holds a row per slot: a batched step runs the decode schedule.
+        let plans = [decode.plan(&graph, n_slots), prefill.plan(&graph, UBATCH)];
         let dev = Device::open(opts.device)?;
 
         let vocab = graph.node(graph.output()).width;
@@ -212,11 +215,11 @@ impl<'m> CudaEngine<'m> {
             qk: dev.zeros(UBATCH * kmax)?,
             dk: dev.zeros(UBATCH * kmax / 256 + 1)?,
             bs: dev.zeros(UBATCH * kmax / 16)?,
-            xf: dev.zeros(kmax)?,
+            xf: dev.zeros(n_slots * kmax)?,
             tokens: dev.zeros(UBATCH)?,
             seq: dev.zeros(2 * batch::MAX_BATCH)?,
             pos: dev.zeros(1)?,
-            amax: dev.zeros(1)?,
+            amax: dev.zeros(batch::MAX_BATCH)?,
             amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
             inv_freq: dev.upload(&crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim))?,
             att_part: dev.zeros(n_slots * hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
@@ -225,7 +228,7 @@ impl<'m> CudaEngine<'m> {
         };
         let weights = Weights::upload(&dev, model, &graph, &names, weight_bytes, opts.quiet)?;
         let mut kernels = Kernels::new(dev.arch);
-        kernels.load_for(&dev, &[&decode, &prefill], &graph)?;
+        kernels.load_for(&dev, &[&decode, &prefill], &graph, n_slots > 1)?;
         Ok(CudaEngine {
             arenas: [dev.zeros(plans[0].total)?, dev.zeros(plans[1].total)?],
             plans,

@@ -220,7 +220,7 @@ impl CudaEngine<'_> {
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
             .expect("a matmul kernel");
         if let KernelId::Matvec { .. } = main {
-            return self.matvec(main, id, x, None, 0, out, 0);
+            return self.matvec(main, id, x, None, 0, out, 0, 1);
         }
         let s = &self.scratch;
         let (q0, d0, qk, dk, bs) = (

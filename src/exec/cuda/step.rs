@@ -103,7 +103,7 @@ impl CudaEngine<'_> {
         let mut out = [0i32];
         self.dev
             .stream
-            .memcpy_dtoh(&self.scratch.amax, &mut out)
+            .memcpy_dtoh(&self.scratch.amax.slice(0..1), &mut out)
             .map_err(cuda_err("reading the token"))?;
         self.pos += 1;
         Ok(out[0] as u32)

@@ -1,0 +1,214 @@
+// matvec_batch.cu — the decode products of a batched step (several sequences, one new token
+// each: `graphrun serve --parallel N` on the GPU, src/exec/cuda/batch.rs): the fused groups
+// of matvec.cu over nb ≤ MATVEC_MAX_BATCH rows, every weight unit read once for all rows.
+// Inputs are prepared by quantize.cu's prep with a grid layer per row (row b at b·K). Under
+// q8 a lane decodes its unit of weights once (W::wload, quant.cuh) and dots it with each
+// row's activations (W::aload, loaded once for the tile's rows; W::wdot); under f32
+// semantics it calls W::f32 per row (the reference path: simple, not fast).
+//
+// A row's sum runs over the same lanes, the same K split and the same shuffles as in
+// matvec.cu (`matvec_grid` picks the split for both), so every row's result is the bits the
+// single-row kernel gives for it alone: a sequence's logits do not depend on the batch.
+// CPU reference: as matvec.cu (fuse_norm_gate_up, fuse_matmul_add, fuse_norm_matmul,
+// fuse_qkv in src/sched; the ops in src/exec/interp/ops.rs).
+#include "matvec.cuh"
+
+#define MB MATVEC_MAX_BATCH
+
+// Weight rows per lane group: MATVEC_BATCH_ROWS, one under the SwiGLU epilogue (two weight
+// streams already; two rows would take 168 registers a thread, one CTA per SM on sm_90).
+// The host mirrors it in src/codegen/catalogue.rs (matvec_batch_tile_rows).
+template <int EPI> struct BatchRows { static constexpr int v = EPI == EPI_SWIGLU ? 1 : MATVEC_BATCH_ROWS; };
+
+// Row b's prepared activations (prep's layout).
+__device__ __forceinline__ Act act_row(const Act& a, int b, int K) {
+    Act r;
+    size_t o = (size_t)b * K;
+    r.xf = a.xf + o;
+    r.q0 = a.q0 + o;
+    r.d0 = a.d0 + o / 32;
+    r.qk = a.qk + o;
+    r.dk = a.dk + o / 256;
+    r.bs = a.bs + o / 16;
+    return r;
+}
+
+// Shared-memory floats of the K-split partial sums: [warp][sum | up][lane group][row][b].
+#define MVB_PART_FLOATS (MATVEC_THREADS / 32 * 2 * 32 * MATVEC_BATCH_ROWS * MB)
+
+// One tile of BatchRows rows per lane group (the geometry of matvec_tile with that many
+// rows per group), each row's sums for nb input rows.
+template <class W, int ACT, int EPI>
+__device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act& a, int base, float* part) {
+    constexpr int R = BatchRows<EPI>::v;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int KS = g.ksplit, set = warp / KS, ks = warp % KS;
+    int units = g.K / W::UNIT, nb = g.nb;
+    int L = lanes_per_row(units), groups = 32 / L;
+    int li = lane % L, grp = lane / L;
+    int r0 = base + set * R * groups + grp * R;
+    int valid = max(0, min(R, g.rows - r0));
+    float acc[R][MB], up[R][MB];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
+    const u8* rows1[R];
+    const u8* rows2[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        rows1[r] = (const u8*)g.w + (size_t)(r0 + r) * g.row_bytes;
+        rows2[r] = (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes;
+    }
+    for (int u = ks * L + li; u < units; u += KS * L) {
+        if constexpr (ACT == ACT_Q8) {
+            typename W::WU wg[R], wu[R];
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < valid) {
+                    wg[r] = W::wload(rows1[r], u);
+                    if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+                }
+#pragma unroll
+            for (int b = 0; b < MB; b++) {
+                if (b >= nb) continue;
+                typename W::AU x = W::aload(act_row(a, b, g.K), u);
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    if (r < valid) {
+                        acc[r][b] += W::wdot(wg[r], x);
+                        if (EPI == EPI_SWIGLU) up[r][b] += W::wdot(wu[r], x);
+                    }
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if (r >= valid) continue;
+#pragma unroll
+                for (int b = 0; b < MB; b++) {
+                    if (b >= nb) continue;
+                    const float* xs = act_row(a, b, g.K).xf;
+                    acc[r][b] += W::f32(rows1[r], u, xs);
+                    if (EPI == EPI_SWIGLU) up[r][b] += W::f32(rows2[r], u, xs);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int b = 0; b < MB; b++) {
+            if (b >= nb) continue;
+            for (int o = L / 2; o > 0; o >>= 1) {
+                acc[r][b] += __shfl_xor_sync(0xffffffffu, acc[r][b], o);
+                if (EPI == EPI_SWIGLU) up[r][b] += __shfl_xor_sync(0xffffffffu, up[r][b], o);
+            }
+        }
+    if (KS > 1) {
+        auto at = [&](int w, int which, int r, int b) { return ((w * 2 + which) * 32 + grp) * R * MB + r * MB + b; };
+        if (li == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int b = 0; b < MB; b++) {
+                    part[at(warp, 0, r, b)] = acc[r][b];
+                    part[at(warp, 1, r, b)] = up[r][b];
+                }
+        __syncthreads();
+        if (ks == 0 && li == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int b = 0; b < MB; b++)
+                    for (int k = 1; k < KS; k++) {
+                        acc[r][b] += part[at(warp + k, 0, r, b)];
+                        up[r][b] += part[at(warp + k, 1, r, b)];
+                    }
+        __syncthreads();
+    }
+    if (ks == 0 && li == 0)
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r >= valid) continue;
+#pragma unroll
+            for (int b = 0; b < MB; b++) {
+                if (b >= nb) continue;
+                size_t o = (size_t)b * g.rows + r0 + r;
+                float* out = (float*)g.out;
+                if (EPI == EPI_SWIGLU) {
+                    out[o] = __fmul_rn(silu(acc[r][b]), up[r][b]);
+                } else {
+                    out[o] = EPI == EPI_ADD ? __fadd_rn(acc[r][b], ((const float*)g.extra)[o]) : acc[r][b];
+                }
+            }
+        }
+}
+
+template <class W, int ACT, int EPI>
+__device__ void matvec_batch_impl(const MatvecArgs& g) {
+    __shared__ float part[MVB_PART_FLOATS];
+    int rows_per_cta = (MATVEC_THREADS / 32 / g.ksplit) * BatchRows<EPI>::v * (32 / lanes_per_row(g.K / W::UNIT));
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
+    for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta)
+        matvec_batch_tile<W, ACT, EPI>(g, a, base, part);
+}
+
+// pair_dot (matvec.cuh) for nb input rows: the two weight rows' sums per input row.
+template <class W, int ACT>
+__device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K, const Act& a, int nb, float ya[MB], float yb[MB]) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int b = 0; b < MB; b++) ya[b] = yb[b] = 0.0f;
+    for (int u = lane; u < K / W::UNIT; u += 32) {
+        if constexpr (ACT == ACT_Q8) {
+            typename W::WU wa = W::wload(ra, u), wb = W::wload(rb, u);
+#pragma unroll
+            for (int b = 0; b < MB; b++) {
+                if (b >= nb) continue;
+                typename W::AU x = W::aload(act_row(a, b, K), u);
+                ya[b] += W::wdot(wa, x);
+                yb[b] += W::wdot(wb, x);
+            }
+        } else {
+#pragma unroll
+            for (int b = 0; b < MB; b++) {
+                if (b >= nb) continue;
+                const float* xs = act_row(a, b, K).xf;
+                ya[b] += W::f32(ra, u, xs);
+                yb[b] += W::f32(rb, u, xs);
+            }
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < MB; b++) {
+        if (b >= nb) continue;
+        ya[b] = warp_sum(ya[b]);
+        yb[b] = warp_sum(yb[b]);
+    }
+}
+
+// The fused attention input for nb rows: row b at position seq[b][0], its K and V to cache
+// row seq[b][1] + seq[b][0] (its slot), its Q to row b of q_out.
+template <class WQK, class WV, int ACT, class KV>
+__device__ void qkv_batch_impl(const QkvArgs& g) {
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+    const int* seq = (const int*)g.seq;
+    for (int it = blockIdx.x * nwarps + warp; it < qkv_items(g); it += gridDim.x * nwarps) {
+        QkvItem q = qkv_item(g, it);
+        int rb;
+        const u8* w = qkv_weights(g, q.which, rb);
+        float y0[MB], y1[MB];
+        if (q.which == 2)
+            pair_dot_batch<WV, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
+        else
+            pair_dot_batch<WQK, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
+        if (lane == 0)
+#pragma unroll
+            for (int b = 0; b < MB; b++) {
+                if (b >= g.nb) continue;
+                int pos = seq[2 * b];
+                qkv_store<KV>(g, q, y0[b], y1[b], pos, seq[2 * b + 1] + pos, b);
+            }
+    }
+}
