@@ -12,7 +12,8 @@ pub struct Args {
     #[arg(long, default_value = "sm_90")]
     arch: String,
     /// Compile every kernel family for sm_80, sm_86, sm_89 and sm_90 with NVRTC (no GPU
-    /// needed); exits non-zero on the first failure, printing the NVRTC log.
+    /// needed), one compile per core at a time; exits non-zero on a failure, printing the
+    /// NVRTC log.
     #[arg(long)]
     check: bool,
     /// List as JSON.
@@ -29,24 +30,59 @@ pub fn run(a: Args) -> Result<i32> {
             all.len(),
             Family::ALL.len()
         );
-        for arch in CHECK_ARCHS {
-            for f in Family::ALL {
-                let t0 = std::time::Instant::now();
-                let (ptx, _) = codegen::family_ptx(f, arch, true, true)?;
-                let n = all.iter().filter(|k| k.family() == f).count();
-                let entries = ptx.matches(".entry ").count();
-                if entries != n {
-                    return Err(Error::invalid(format!(
-                        "kernels/{}.cu ({arch}): {entries} entries in the PTX, {n} in the catalogue",
-                        f.name()
-                    )));
-                }
-                eprintln!(
-                    "  ok  {arch} {:<12} {n:>3} kernels  {:>6.1} s",
-                    f.name(),
-                    t0.elapsed().as_secs_f64()
-                );
+        // (architecture, family) jobs over the cores: NVRTC compiles are independent, and
+        // the batched matvec family alone takes minutes per architecture.
+        let jobs: Vec<(&'static str, Family)> = CHECK_ARCHS
+            .iter()
+            .flat_map(|arch| Family::ALL.map(|f| (*arch, f)))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let check = |(arch, f): (&'static str, Family)| -> Result<()> {
+            let t0 = std::time::Instant::now();
+            let (ptx, _) = codegen::family_ptx(f, arch, true, true)?;
+            let n = all.iter().filter(|k| k.family() == f).count();
+            let entries = ptx.matches(".entry ").count();
+            if entries != n {
+                return Err(Error::invalid(format!(
+                    "kernels/{}.cu ({arch}): {entries} entries in the PTX, {n} in the catalogue",
+                    f.name()
+                )));
             }
+            eprintln!(
+                "  ok  {arch} {:<12} {n:>3} kernels  {:>6.1} s",
+                f.name(),
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(())
+        };
+        let results: Vec<Result<()>> = std::thread::scope(|sc| {
+            let workers: Vec<_> = (0..threads.min(jobs.len()))
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&job) = jobs.get(i) else { break };
+                            let r = check(job);
+                            let failed = r.is_err();
+                            out.push(r);
+                            if failed {
+                                // Stop handing out work: the first failure is the answer.
+                                next.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a kernel check thread panicked"))
+                .collect()
+        });
+        for r in results {
+            r?;
         }
         println!(
             "all {} kernels compile for {}",

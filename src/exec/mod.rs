@@ -180,7 +180,9 @@ pub trait BatchEngine {
     fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>>;
     /// `decode` for sequences that all decode greedily: each row's most likely token
     /// (`numerics::argmax` of its logits). The GPU picks them on the device and copies
-    /// back 4 bytes a row instead of the logits.
+    /// back 4 bytes a row instead of the logits (kernels/argmax.cu; on a row of NaNs only
+    /// it gives an id past the vocabulary, which the next step refuses, where the host's
+    /// argmax gives 0).
     fn decode_greedy(&mut self, batch: &[(usize, u32)]) -> Result<Vec<u32>> {
         let logits = self.decode(batch)?;
         if batch.is_empty() {
