@@ -45,11 +45,19 @@ fn status_path(a: &Args) -> Option<PathBuf> {
     src.exists().then_some(src)
 }
 
-/// Result of the named test found in a log: nextest (`PASS [ 1.2s] crate::file func`,
-/// `FAIL ...`; a passing test whose shown output says `SKIP` counts as `skipped`) and
-/// libtest (`test func ... ok|FAILED|ignored`, the verdict possibly on a later line when
-/// the test printed in between).
-fn scan(log: &str, func: &str) -> Option<&'static str> {
+/// Result of test `id` (`binary::func`) found in the log `file`: nextest (`PASS [ 1.2s]
+/// crate::binary func`, `FAIL ...`; a passing test whose shown output says `SKIP` counts as
+/// `skipped`) and libtest (`test func ... ok|FAILED|ignored`, the verdict possibly on a
+/// later line when the test printed in between). A libtest line does not name its binary
+/// and two suites can have tests of the same name (`real_05b_greedy_tokens_match_the_interpreter`
+/// is in gpu_e2e and gpu_persistent), so a libtest log counts only for the binary its file
+/// is named after (`gpu_e2e.log`, `gpu_e2e_real.log`: what scripts/gpu-check writes).
+fn scan(log: &str, id: &str, file: &Path) -> Option<&'static str> {
+    let (binary, func) = id.rsplit_once("::").unwrap_or(("", id));
+    let libtest_ok = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !binary.is_empty() && n.starts_with(binary));
     let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let verdict = |s: &str| match s {
         "ok" => Some("pass"),
@@ -60,8 +68,14 @@ fn scan(log: &str, func: &str) -> Option<&'static str> {
     let mut found = None;
     for (i, l) in lines.iter().enumerate() {
         let words: Vec<&str> = l.split_whitespace().collect();
-        let names_it =
-            words.last() == Some(&func) || words.iter().any(|w| w.ends_with(&format!("::{func}")));
+        let in_binary = binary.is_empty()
+            || words
+                .iter()
+                .any(|w| *w == binary || w.ends_with(&format!("::{binary}")));
+        let names_it = (words.last() == Some(&func) && in_binary)
+            || words
+                .iter()
+                .any(|w| *w == id || w.ends_with(&format!("::{id}")));
         if names_it && l.starts_with("PASS") {
             // Its output (shown for the GPU suites) runs until the next nextest status line.
             let skipped = lines[i + 1..]
@@ -76,17 +90,24 @@ fn scan(log: &str, func: &str) -> Option<&'static str> {
         {
             found = Some("fail");
         }
-        if let Some(rest) = l.strip_prefix("test ") {
+        if let Some(rest) = l.strip_prefix("test ").filter(|_| libtest_ok) {
             let mut it = rest.split(" ... ");
             if it.next().map(str::trim) == Some(func) {
                 let rest = it.next().unwrap_or("").trim();
                 // The verdict follows the name, or ends a later line when the test printed
-                // in between.
+                // in between; a test that passed after printing SKIP first was skipped.
                 found = verdict(rest)
                     .or_else(|| {
                         lines[i + 1..].iter().find_map(|x| {
                             verdict(x).or_else(|| x.rsplit(' ').next().and_then(verdict))
                         })
+                    })
+                    .map(|v| {
+                        if v == "pass" && rest.starts_with("SKIP") {
+                            "skipped"
+                        } else {
+                            v
+                        }
                     })
                     .or(found);
             }
@@ -111,8 +132,7 @@ pub fn run(a: Args) -> Result<i32> {
             sources.push(log.display().to_string());
             for c in &all {
                 for t in &c.tests {
-                    let func = t.rsplit("::").next().unwrap_or(t);
-                    if let Some(s) = scan(&text, func) {
+                    if let Some(s) = scan(&text, t, log) {
                         tests.insert(
                             t.clone(),
                             json!({"status": s, "log": log.display().to_string()}),
@@ -220,4 +240,40 @@ pub fn run(a: Args) -> Result<i32> {
         println!();
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan;
+    use std::path::Path;
+
+    const ID: &str = "gpu_e2e::real_05b_greedy_tokens_match_the_interpreter";
+
+    #[test]
+    fn a_libtest_log_counts_only_for_the_binary_it_is_named_after() {
+        let log = "running 1 test\ntest real_05b_greedy_tokens_match_the_interpreter ... SKIP: no model\nok\n";
+        assert_eq!(
+            scan(log, ID, Path::new("out/gpu_e2e_real.log")),
+            Some("skipped")
+        );
+        let ran = "test real_05b_greedy_tokens_match_the_interpreter ... tokens equal\nok\n";
+        assert_eq!(
+            scan(ran, ID, Path::new("out/gpu_e2e_real.log")),
+            Some("pass")
+        );
+        assert_eq!(scan(log, ID, Path::new("out/gpu_persistent.log")), None);
+        let failed = "test real_05b_greedy_tokens_match_the_interpreter ... FAILED\n";
+        assert_eq!(scan(failed, ID, Path::new("gpu_e2e.log")), Some("fail"));
+    }
+
+    #[test]
+    fn a_nextest_line_counts_only_for_the_binary_it_names() {
+        let other = "PASS [   0.1s] (1/2) graphrun::gpu_persistent real_05b_greedy_tokens_match_the_interpreter\n";
+        assert_eq!(scan(other, ID, Path::new("cpu.log")), None);
+        let mine = "PASS [   0.1s] (2/2) graphrun::gpu_e2e real_05b_greedy_tokens_match_the_interpreter\nSKIP: no GPU\n";
+        assert_eq!(scan(mine, ID, Path::new("cpu.log")), Some("skipped"));
+        let fail =
+            "FAIL [   0.1s] (2/2) graphrun::gpu_e2e real_05b_greedy_tokens_match_the_interpreter\n";
+        assert_eq!(scan(fail, ID, Path::new("cpu.log")), Some("fail"));
+    }
 }
