@@ -50,14 +50,12 @@ fn status_path(a: &Args) -> Option<PathBuf> {
 /// `skipped`) and libtest (`test func ... ok|FAILED|ignored`, the verdict possibly on a
 /// later line when the test printed in between). A libtest line does not name its binary
 /// and two suites can have tests of the same name (`real_05b_greedy_tokens_match_the_interpreter`
-/// is in gpu_e2e and gpu_persistent), so a libtest log counts only for the binary its file
-/// is named after (`gpu_e2e.log`, `gpu_e2e_real.log`: what scripts/gpu-check writes).
-fn scan(log: &str, id: &str, file: &Path) -> Option<&'static str> {
+/// is in gpu_e2e and gpu_persistent), so a libtest log whose file is named after a test
+/// binary (`owner`: `gpu_persistent.log`, `gpu_e2e_real.log`, as scripts/gpu-check names
+/// them) counts only for that binary; one named otherwise (`gpu.log`) counts for any.
+fn scan(log: &str, id: &str, owner: Option<&str>) -> Option<&'static str> {
     let (binary, func) = id.rsplit_once("::").unwrap_or(("", id));
-    let libtest_ok = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| !binary.is_empty() && n.starts_with(binary));
+    let libtest_ok = owner.is_none_or(|o| o == binary);
     let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let verdict = |s: &str| match s {
         "ok" => Some("pass"),
@@ -116,6 +114,41 @@ fn scan(log: &str, id: &str, file: &Path) -> Option<&'static str> {
     found
 }
 
+/// The test binary a log file is named after: the longest of `binaries` its file name
+/// starts with (`gpu_e2e_real.log` → gpu_e2e), if any.
+fn log_owner<'b>(file: &Path, binaries: &'b [String]) -> Option<&'b str> {
+    let name = file.file_name()?.to_str()?;
+    binaries
+        .iter()
+        .filter(|b| name.starts_with(b.as_str()))
+        .max_by_key(|b| b.len())
+        .map(String::as_str)
+}
+
+/// The integration test binaries (tests/*.rs of the source checkout, when it is there) and
+/// the binaries the contracts name.
+fn test_binaries(all: &[contracts::Contract]) -> Vec<String> {
+    let mut b: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+                .filter_map(|p| p.file_stem()?.to_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for c in all {
+        for t in &c.tests {
+            if let Some((bin, _)) = t.rsplit_once("::") {
+                b.push(bin.to_string());
+            }
+        }
+    }
+    b.sort();
+    b.dedup();
+    b
+}
+
 pub fn run(a: Args) -> Result<i32> {
     let all = contracts::all()?;
     let sp = status_path(&a);
@@ -127,12 +160,13 @@ pub fn run(a: Args) -> Result<i32> {
         })?;
         let mut tests = Map::new();
         let mut sources = Vec::new();
+        let binaries = test_binaries(&all);
         for log in &a.record {
             let text = std::fs::read_to_string(log).map_err(|e| Error::io(log, e))?;
             sources.push(log.display().to_string());
             for c in &all {
                 for t in &c.tests {
-                    if let Some(s) = scan(&text, t, log) {
+                    if let Some(s) = scan(&text, t, log_owner(log, &binaries)) {
                         tests.insert(
                             t.clone(),
                             json!({"status": s, "log": log.display().to_string()}),
@@ -244,7 +278,7 @@ pub fn run(a: Args) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::scan;
+    use super::{log_owner, scan};
     use std::path::Path;
 
     const ID: &str = "gpu_e2e::real_05b_greedy_tokens_match_the_interpreter";
@@ -252,28 +286,37 @@ mod tests {
     #[test]
     fn a_libtest_log_counts_only_for_the_binary_it_is_named_after() {
         let log = "running 1 test\ntest real_05b_greedy_tokens_match_the_interpreter ... SKIP: no model\nok\n";
-        assert_eq!(
-            scan(log, ID, Path::new("out/gpu_e2e_real.log")),
-            Some("skipped")
-        );
+        assert_eq!(scan(log, ID, Some("gpu_e2e")), Some("skipped"));
         let ran = "test real_05b_greedy_tokens_match_the_interpreter ... tokens equal\nok\n";
-        assert_eq!(
-            scan(ran, ID, Path::new("out/gpu_e2e_real.log")),
-            Some("pass")
-        );
-        assert_eq!(scan(log, ID, Path::new("out/gpu_persistent.log")), None);
+        assert_eq!(scan(ran, ID, Some("gpu_e2e")), Some("pass"));
+        assert_eq!(scan(log, ID, Some("gpu_persistent")), None);
         let failed = "test real_05b_greedy_tokens_match_the_interpreter ... FAILED\n";
-        assert_eq!(scan(failed, ID, Path::new("gpu_e2e.log")), Some("fail"));
+        assert_eq!(scan(failed, ID, None), Some("fail"));
+    }
+
+    #[test]
+    fn a_log_belongs_to_the_longest_binary_name_it_starts_with() {
+        let b: Vec<String> = ["gpu_e2e", "gpu_persistent", "serve"]
+            .map(String::from)
+            .to_vec();
+        let owner = |f: &str| log_owner(Path::new(f), &b);
+        assert_eq!(owner("out/gpu_e2e_real.log"), Some("gpu_e2e"));
+        assert_eq!(
+            owner("gpu_persistent_before_test_fix.log"),
+            Some("gpu_persistent")
+        );
+        assert_eq!(owner("gpu.log"), None);
+        assert_eq!(owner("test-run-cpu.log"), None);
     }
 
     #[test]
     fn a_nextest_line_counts_only_for_the_binary_it_names() {
         let other = "PASS [   0.1s] (1/2) graphrun::gpu_persistent real_05b_greedy_tokens_match_the_interpreter\n";
-        assert_eq!(scan(other, ID, Path::new("cpu.log")), None);
+        assert_eq!(scan(other, ID, None), None);
         let mine = "PASS [   0.1s] (2/2) graphrun::gpu_e2e real_05b_greedy_tokens_match_the_interpreter\nSKIP: no GPU\n";
-        assert_eq!(scan(mine, ID, Path::new("cpu.log")), Some("skipped"));
+        assert_eq!(scan(mine, ID, None), Some("skipped"));
         let fail =
             "FAIL [   0.1s] (2/2) graphrun::gpu_e2e real_05b_greedy_tokens_match_the_interpreter\n";
-        assert_eq!(scan(fail, ID, Path::new("cpu.log")), Some("fail"));
+        assert_eq!(scan(fail, ID, None), Some("fail"));
     }
 }
