@@ -259,7 +259,8 @@ fn sequences_join_and_leave_between_steps_without_touching_the_others() {
 /// 1 to 8 rows on the 1.5B shapes (GRAPHRUN_BATCH_PRESETS: others), so the server's
 /// aggregate rate (scripts/gpu-check servebench) can be split into the engine's step and
 /// the server's own time. Each sequence has a 64-token prompt; 8 warm-up steps, then the
-/// median of 32.
+/// median of 32. GRAPHRUN_BATCH_SIZES (default 1,2,4,8) picks the batch sizes, so a
+/// profiler can be pointed at one of them.
 #[test]
 #[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
 fn batched_step_time_by_batch_size() {
@@ -269,7 +270,12 @@ fn batched_step_time_by_batch_size() {
         let m = common::tiny_model(preset, 3);
         let mut e = engine(&m, ActSemantics::Q8, 8);
         let vocab = e.graph().node(e.graph().output()).width;
-        for b in [1usize, 2, 4, 8] {
+        let sizes = std::env::var("GRAPHRUN_BATCH_SIZES").unwrap_or_else(|_| "1,2,4,8".into());
+        for b in sizes.split(',').map(|b| {
+            b.trim()
+                .parse::<usize>()
+                .expect("GRAPHRUN_BATCH_SIZES: batch sizes 1 to 8")
+        }) {
             let mut last: Vec<u32> = (0..b)
                 .map(|s| {
                     let p: Vec<u32> = (0..64).map(|k| (5 + 37 * k + s as u32) % 1000).collect();
