@@ -18,10 +18,7 @@
 //! decodes through the single-sequence path too (as `graphrun run` does).
 
 use super::CudaEngine;
-use super::args::ArgmaxArgs;
 use super::device::cuda_err;
-use crate::codegen::KernelId;
-use crate::codegen::catalogue::ARGMAX_CTAS;
 use crate::error::{Error, Result};
 use crate::exec::{BatchEngine, Engine, NoObserver, check_step};
 use crate::sched::Phase;
@@ -172,16 +169,8 @@ impl CudaEngine<'_> {
     /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu, a
     /// launch per row), 4 bytes a row back.
     fn device_argmax(&mut self, b: usize) -> Result<Vec<u32>> {
-        let vocab = self.graph.node(self.graph.output()).width;
         for r in 0..b {
-            let a = ArgmaxArgs {
-                x: self.ptr(&self.logits) + (r * vocab * 4) as u64,
-                out: self.ptr(&self.scratch.amax) + (r * 4) as u64,
-                n: vocab as i32,
-                pad: 0,
-                part: self.ptr(&self.scratch.amax_part),
-            };
-            self.launch(KernelId::Argmax, (ARGMAX_CTAS, 1), 256, 0, a)?;
+            self.argmax_launch(r)?;
         }
         let mut out = vec![0i32; b];
         self.dev

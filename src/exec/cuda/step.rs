@@ -114,10 +114,15 @@ impl CudaEngine<'_> {
         for gi in 0..self.sched(Phase::Decode).groups.len() {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
+        self.argmax_launch(0)
+    }
+
+    /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).
+    pub(super) fn argmax_launch(&mut self, row: usize) -> Result<()> {
         let vocab = self.graph.node(self.graph.output()).width;
         let a = ArgmaxArgs {
-            x: self.ptr(&self.logits),
-            out: self.ptr(&self.scratch.amax),
+            x: self.ptr(&self.logits) + (row * vocab * 4) as u64,
+            out: self.ptr(&self.scratch.amax) + (row * 4) as u64,
             n: vocab as i32,
             pad: 0,
             part: self.ptr(&self.scratch.amax_part),
