@@ -5,7 +5,8 @@
 // kernel only when K is a multiple of MM_CH). Each chunk's weight blocks are unpacked once
 // into shared memory as int8 (with their scales), the quantized activations (from
 // quantize.cu) are staged beside them, and each warp takes 16 rows × 64 tokens with MM_NT = 8
-// m16n8k16 s8 MMAs per 16 weights of K (one 16-weight half of a 32-weight group). Per block
+// s8 MMAs per step of K: m16n8k32 over a 32-weight group, or m16n8k16 over a 16-weight half
+// for Q6_K, whose scales are per 16 weights. Per block
 // the (exact) integer sums are combined with the scales as the CPU reference does
 // (src/quant/dot.rs, `legacy` and `kquant`): legacy types `acc += (d_w·d_a)·sumi` per
 // 32-block, k-quants `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block
@@ -28,9 +29,12 @@ struct MmqStage {
     float ad[MM_BN][4];    // legacy: d_a per 32-block of the chunk
 };
 struct MmqSuper {
-    int wmin[MM_BM][8];    // Q4_K/Q5_K: 6-bit mins of the super-block's 8 groups
+    u8 wmin[MM_BM][8];     // Q4_K/Q5_K: 6-bit mins of the super-block's 8 groups
     float sd[MM_BM], sdmin[MM_BM];
-    int abs_[MM_BN][8];    // Q8_K bsums of the super-block, summed per 32-group
+    // Q8_K bsums of the super-block summed per 32-group (|sum| <= 32·128), split exactly as
+    // lo + 128·hi with lo = sum & 127 and hi = sum >> 7, both int8: the MMA operands of the
+    // min term (see msum_mma).
+    i8 absl[MM_BN][8], absh[MM_BN][8];
     float adk[MM_BN];
 };
 struct MmqSmem {
@@ -83,7 +87,7 @@ template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
         int sc = (j & 1) ? sc1 : sc0;
         s.wsc[r][2 * gq] = sc;
         s.wsc[r][2 * gq + 1] = sc;
-        sp.wmin[r][j] = (j & 1) ? m1 : m0;
+        sp.wmin[r][j] = (u8)((j & 1) ? m1 : m0);
         if (j == 0) {
             sp.sd[r] = f16_to_f32(ld16(p));
             sp.sdmin[r] = f16_to_f32(ld16(p + 2));
@@ -116,11 +120,45 @@ __device__ __forceinline__ void mma16816(int a0, int a1, int b0, int c[4]) {
         : "r"(a0), "r"(a1), "r"(b0));
 }
 
+// m16n8k32: the same with 32 weights of K. A: a0 = row g, k 4q..4q+3; a1 = row g+8, same
+// k; a2, a3 = rows g, g+8, k 16+4q..16+4q+3. B: b0 = k 4q..4q+3 of column g, b1 = k 16+4q..
+// One MMA sums a 32-weight group exactly as the two 16-weight halves did.
+__device__ __forceinline__ void mma16832(int a0, int a1, int a2, int a3, int b0, int b1, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The Q4_K/Q5_K min term of a warp tile's super-block, msum[i][j] = Σ_q min[row][q]·bsum[token][q]
+// over its 8 groups (row wr+gq+8i, token wt + 8(j/2) + 2qq + (j&1)), on the tensor cores:
+// two m16n8k16 MMAs per 8 tokens with k 0..7 the groups (k 8..15 zero), one against the low
+// 7 bits of the bsums and one against the rest; msum = lo + 128·hi. All integer, so the sums
+// are exactly those of the scalar reference loop.
+__device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int gq, int qq, int msum[2][2 * MM_NT]) {
+    int a0 = qq < 2 ? *(const int*)&sp.wmin[wr + gq][4 * qq] : 0;
+    int a1 = qq < 2 ? *(const int*)&sp.wmin[wr + gq + 8][4 * qq] : 0;
+#pragma unroll
+    for (int n = 0; n < MM_NT; n++) {
+        int tk = wt + 8 * n + gq;
+        int bl = qq < 2 ? *(const int*)&sp.absl[tk][4 * qq] : 0;
+        int bh = qq < 2 ? *(const int*)&sp.absh[tk][4 * qq] : 0;
+        int lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+        mma16816(a0, a1, bl, lo);
+        mma16816(a0, a1, bh, hi);
+#pragma unroll
+        for (int e = 0; e < 4; e++) msum[e / 2][2 * n + (e & 1)] = lo[e] + 128 * hi[e];
+    }
+}
+
 template <class W>
 __device__ void mmq_impl(const MmqArgs& g) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
     MmqSmem& s = *(MmqSmem*)mmq_smem;
     constexpr bool KQ = W::QK == 256;
+    // Q6_K (the only k-quant with 32-weight units) has a scale per 16 weights; every other
+    // type one per 32 (k-quant group or legacy block).
+    constexpr int KW = (KQ && W::UNIT == 32) ? 16 : 32;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int r0 = blockIdx.x * MM_BM, t0 = blockIdx.y * MM_BN;
     // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
@@ -153,8 +191,11 @@ __device__ void mmq_impl(const MmqArgs& g) {
             if (!KQ) st.ad[rt][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
             if (KQ && (c & 1) == 0) {
                 const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4;
-                sp.abs_[rt][2 * gi] = bsp[0] + bsp[1];
-                sp.abs_[rt][2 * gi + 1] = bsp[2] + bsp[3];
+                int s0 = bsp[0] + bsp[1], s1 = bsp[2] + bsp[3];
+                sp.absl[rt][2 * gi] = (i8)(s0 & 127);
+                sp.absh[rt][2 * gi] = (i8)(s0 >> 7);
+                sp.absl[rt][2 * gi + 1] = (i8)(s1 & 127);
+                sp.absh[rt][2 * gi + 1] = (i8)(s1 >> 7);
                 if (gi == 0) sp.adk[rt] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
             }
         }
@@ -166,27 +207,31 @@ __device__ void mmq_impl(const MmqArgs& g) {
         if (c + 1 < nch) stage(c + 1);
         const MmqStage& st = s.st[c & 1];
         const MmqSuper& sp = s.sb[(c >> 1) & 1];
-        int prev[2][NJ];
+        // One MMA step covers KW weights of K: 32 (one k-quant scale, one legacy block) with
+        // m16n8k32, or 16 for Q6_K (a scale per 16 weights) with m16n8k16.
 #pragma unroll
-        for (int h = 0; h < 8; h++) {
-            int a0 = *(const int*)&st.w[wr + gq][h * 16 + 4 * qq];
-            int a1 = *(const int*)&st.w[wr + gq + 8][h * 16 + 4 * qq];
+        for (int h = 0; h < MM_CH / KW; h++) {
+            const int* pa0 = (const int*)&st.w[wr + gq][h * KW + 4 * qq];
+            const int* pa1 = (const int*)&st.w[wr + gq + 8][h * KW + 4 * qq];
             int cc[MM_NT][4];
 #pragma unroll
             for (int n = 0; n < MM_NT; n++) {
-                int b0 = *(const int*)&st.a[wt + 8 * n + gq][h * 16 + 4 * qq];
+                const int* pb = (const int*)&st.a[wt + 8 * n + gq][h * KW + 4 * qq];
                 cc[n][0] = cc[n][1] = cc[n][2] = cc[n][3] = 0;
-                mma16816(a0, a1, b0, cc[n]);
+                if (KW == 32)
+                    mma16832(pa0[0], pa1[0], pa0[4], pa1[4], pb[0], pb[4], cc[n]);
+                else
+                    mma16816(pa0[0], pa1[0], pb[0], cc[n]);
             }
             int sc[2];
             float wd[2], ad[NJ];
 #pragma unroll
             for (int i = 0; i < 2; i++) {
-                sc[i] = KQ ? st.wsc[wr + gq + 8 * i][h] : 0;
-                wd[i] = KQ ? 0.0f : st.wd[wr + gq + 8 * i][h / 2];
+                sc[i] = KQ ? st.wsc[wr + gq + 8 * i][h * (KW / 16)] : 0;
+                wd[i] = KQ ? 0.0f : st.wd[wr + gq + 8 * i][h];
             }
 #pragma unroll
-            for (int j = 0; j < NJ; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h / 2];
+            for (int j = 0; j < NJ; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h];
 #pragma unroll
             for (int i = 0; i < 2; i++)
 #pragma unroll
@@ -194,22 +239,20 @@ __device__ void mmq_impl(const MmqArgs& g) {
                     int v = cc[j / 2][2 * i + (j & 1)];
                     if (KQ) {
                         isum[i][j] += sc[i] * v;
-                    } else if (h & 1) {
-                        float d = __fmul_rn(wd[i], ad[j]);
-                        acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(d, (float)(prev[i][j] + v)));
                     } else {
-                        prev[i][j] = v;
+                        float d = __fmul_rn(wd[i], ad[j]);
+                        acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(d, (float)v));
                     }
                 }
         }
         if (KQ && (c & 1) == 1) {
-            int wm[2][8];
+            // Q4_K/Q5_K: the min term's integer sums msum = Σ_q min_q·bsum_q over the 8 groups.
+            int msum[2][NJ];
+            if (W::UNIT == 64) msum_mma(sp, wr, wt, gq, qq, msum);
             float sd[2], sdm[2];
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 int rr = wr + gq + 8 * i;
-#pragma unroll
-                for (int q = 0; q < 8; q++) wm[i][q] = W::UNIT == 64 ? sp.wmin[rr][q] : 0;
                 sd[i] = sp.sd[rr];
                 sdm[i] = W::UNIT == 64 ? sp.sdmin[rr] : 0.0f;
             }
@@ -217,22 +260,12 @@ __device__ void mmq_impl(const MmqArgs& g) {
             for (int j = 0; j < NJ; j++) {
                 int tk = wt + 8 * (j / 2) + 2 * qq + (j & 1);
                 float dk = sp.adk[tk];
-                int bsum[8];
-                if (W::UNIT == 64) {
-                    int4 b0 = *(const int4*)&sp.abs_[tk][0], b1 = *(const int4*)&sp.abs_[tk][4];
-                    bsum[0] = b0.x; bsum[1] = b0.y; bsum[2] = b0.z; bsum[3] = b0.w;
-                    bsum[4] = b1.x; bsum[5] = b1.y; bsum[6] = b1.z; bsum[7] = b1.w;
-                }
 #pragma unroll
                 for (int i = 0; i < 2; i++) {
                     acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sd[i], dk), (float)isum[i][j]));
                     isum[i][j] = 0;
-                    if (W::UNIT == 64) {  // Q4_K / Q5_K mins
-                        int msum = 0;
-#pragma unroll
-                        for (int q = 0; q < 8; q++) msum += wm[i][q] * bsum[q];
-                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)msum));
-                    }
+                    if (W::UNIT == 64)  // Q4_K / Q5_K mins
+                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)msum[i][j]));
                 }
             }
         }

@@ -263,8 +263,12 @@ impl KernelId {
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
+    /// The prefill GEMM: 2 resident CTAs of MMQ_THREADS per SM (at most 128 registers a
+    /// thread; its shared memory allows two on sm_90), so one CTA's staging overlaps the
+    /// other's MMAs.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
+            KernelId::Mmq { .. } => Some((MMQ_THREADS, 2)),
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -291,9 +295,11 @@ pub const MATVEC_BATCH_ROWS: u32 = 2;
 /// Prefill GEMM tile: weight rows × tokens per CTA, and the K chunk (kernels/mmq.cu).
 pub const MMQ_BM: u32 = 64;
 pub const MMQ_BN: u32 = 128;
+/// Threads of a prefill GEMM CTA (8 warps of 16 rows × 64 tokens; kernels/mmq.cu).
+pub const MMQ_THREADS: u32 = 256;
 pub const MMQ_CH: u32 = 128;
 /// Dynamic shared memory of the prefill GEMM: `sizeof(MmqSmem)`, asserted in kernels/mmq.cu.
-pub const MMQ_SMEM_BYTES: u32 = 79872;
+pub const MMQ_SMEM_BYTES: u32 = 72704;
 /// Attention (kernels/attention.cu). Both kernels run at most ATT_THREADS threads; they
 /// handle up to ATT_MAX_GROUP query heads per KV head and head dims up to ATT_MAX_HD (a
 /// multiple of 16; the engine checks the model).

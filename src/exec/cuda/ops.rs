@@ -8,7 +8,7 @@ use super::args::{
     AttnArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs, QuantizeArgs, RopeArgs,
 };
 use super::geometry::{attention_tile, elt_grid, matmul_grid, mmq_grid};
-use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES};
+use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES, MMQ_THREADS};
 use crate::codegen::{Act, Elt, KernelId};
 use crate::error::Result;
 use crate::graph::Node;
@@ -263,7 +263,7 @@ impl CudaEngine<'_> {
                 row_bytes: row_bytes as i32,
                 t: rows as i32,
             };
-            return self.launch(main, mmq_grid(width, rows), 256, MMQ_SMEM_BYTES, m);
+            return self.launch(main, mmq_grid(width, rows), MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
         let a = MatmulArgs {
             w: wp,
