@@ -10,8 +10,9 @@
 //! 3. when NVRTC can be loaded at build time (on the library path; `GRAPHRUN_EMBED_PTX=0`
 //!    turns this off), compiles every family for sm_80, sm_86, sm_89 and sm_90 (or the
 //!    comma-separated list in `GRAPHRUN_EMBED_ARCHS`: scripts/make-gpu-carry builds for the
-//!    one device it ships to) and embeds the PTX (deflate-compressed), so a first run on
-//!    such a GPU compiles nothing.
+//!    one device it ships to) and embeds the PTX and the machine code (CUBIN) of each
+//!    compile (deflate-compressed; `GRAPHRUN_EMBED_SASS=0` leaves the CUBIN out), so a first
+//!    run on such a GPU compiles nothing, neither with NVRTC nor in the driver.
 //!    Otherwise PTX is compiled at first use and cached (`src/codegen/`), and
 //!    `graphrun kernels` says which.
 
@@ -336,6 +337,12 @@ fn args_rs(out: &Path) {
 fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     println!("cargo:rerun-if-env-changed=GRAPHRUN_EMBED_PTX");
     println!("cargo:rerun-if-env-changed=GRAPHRUN_EMBED_ARCHS");
+    println!("cargo:rerun-if-env-changed=GRAPHRUN_EMBED_SASS");
+    // NVRTC compiles for a real architecture (sm_XY), so each compile yields the machine
+    // code (CUBIN) beside the PTX at no extra cost; embedding it spares the driver its PTX
+    // translation on a machine's first run (160 s for `serve` on the H200). PTX stays as
+    // the fallback. GRAPHRUN_EMBED_SASS=0 leaves the CUBIN out (a smaller binary).
+    let sass = std::env::var("GRAPHRUN_EMBED_SASS").as_deref() != Ok("0");
     let archs: Vec<String> = match std::env::var("GRAPHRUN_EMBED_ARCHS") {
         Ok(list) if !list.trim().is_empty() => {
             let a: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
@@ -350,19 +357,20 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
         _ => EMBED_ARCHS.iter().map(|s| s.to_string()).collect(),
     };
     println!("cargo:rerun-if-env-changed=LD_LIBRARY_PATH");
-    let write = |entries: &str, note: &str| {
+    let write = |entries: &str, sass_entries: &str, note: &str| {
         let text = format!(
-            "/// (family, arch, NVRTC version, deflated PTX) compiled at build time.\npub static EMBEDDED_PTX: &[(Family, &str, &str, &[u8])] = &[\n{entries}];\n/// How the build treated PTX.\npub const EMBED_NOTE: &str = {note:?};\n"
+            "/// (family, arch, NVRTC version, deflated PTX) compiled at build time.\npub static EMBEDDED_PTX: &[(Family, &str, &str, &[u8])] = &[\n{entries}];\n/// (family, arch, NVRTC version, deflated CUBIN) from the same compiles.\npub static EMBEDDED_SASS: &[(Family, &str, &str, &[u8])] = &[\n{sass_entries}];\n/// How the build treated PTX.\npub const EMBED_NOTE: &str = {note:?};\n"
         );
         std::fs::write(out.join("ptx.rs"), text).unwrap();
     };
     if std::env::var("GRAPHRUN_EMBED_PTX").as_deref() == Ok("0") {
-        return write("", "not embedded: GRAPHRUN_EMBED_PTX=0 at build time");
+        return write("", "", "not embedded: GRAPHRUN_EMBED_PTX=0 at build time");
     }
     let nvrtc = match nvrtc::Nvrtc::load() {
         Ok(n) => n,
         Err(why) => {
             return write(
+                "",
                 "",
                 &format!("not embedded: NVRTC was not found at build time ({why})"),
             );
@@ -370,11 +378,13 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     };
     let version = nvrtc.version();
     let file_of = |fam: Family, arch: &str| out.join(format!("ptx_{}_{arch}.bin", fam.name()));
+    let sass_of = |fam: Family, arch: &str| out.join(format!("sass_{}_{arch}.bin", fam.name()));
     // A family whose source and NVRTC version are unchanged since the last build keeps
     // its PTX (the key sits beside it): only edited families are compiled again.
     let key_of = |src: &str| format!("{:016x}-nvrtc{version}", fnv(src.as_bytes()));
     let stale = |fam: Family, arch: &str, src: &str| {
         std::fs::read_to_string(file_of(fam, arch).with_extension("key")).ok() != Some(key_of(src))
+            || (sass && !sass_of(fam, arch).exists())
     };
     let jobs: Vec<(Family, &str, &str)> = sources
         .iter()
@@ -400,28 +410,41 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     });
     for (i, r) in results.into_inner().unwrap() {
         let (fam, arch, src) = jobs[i];
-        let ptx = r.unwrap_or_else(|e| panic!("NVRTC: kernels/{}.cu for {arch}: {e}", fam.name()));
+        let (ptx, cubin) =
+            r.unwrap_or_else(|e| panic!("NVRTC: kernels/{}.cu for {arch}: {e}", fam.name()));
         let packed = miniz_oxide::deflate::compress_to_vec(ptx.as_bytes(), 6);
         std::fs::write(file_of(fam, arch), packed).unwrap();
+        let packed = miniz_oxide::deflate::compress_to_vec(&cubin, 6);
+        std::fs::write(sass_of(fam, arch), packed).unwrap();
         std::fs::write(file_of(fam, arch).with_extension("key"), key_of(src)).unwrap();
     }
     let mut entries = String::new();
+    let mut sass_entries = String::new();
     for (fam, _) in sources {
         for arch in &archs {
-            let file = file_of(*fam, arch);
-            writeln!(
-                entries,
-                "    (Family::{fam:?}, {arch:?}, {version:?}, include_bytes!({:?})),",
-                file.display().to_string()
-            )
-            .unwrap();
+            let line = |file: PathBuf| {
+                format!(
+                    "    (Family::{fam:?}, {arch:?}, {version:?}, include_bytes!({:?})),\n",
+                    file.display().to_string()
+                )
+            };
+            entries.push_str(&line(file_of(*fam, arch)));
+            if sass {
+                sass_entries.push_str(&line(sass_of(*fam, arch)));
+            }
         }
     }
     write(
         &entries,
+        &sass_entries,
         &format!(
-            "embedded at build time with NVRTC {version} for {}",
-            archs.join(", ")
+            "embedded at build time with NVRTC {version} for {}{}",
+            archs.join(", "),
+            if sass {
+                ", with their machine code (SASS)"
+            } else {
+                " (no SASS: GRAPHRUN_EMBED_SASS=0)"
+            }
         ),
     );
 }
@@ -469,8 +492,14 @@ mod nvrtc {
             format!("{a}.{b}")
         }
 
-        /// PTX of `src` for `arch`, with the options the run time uses (src/codegen).
-        pub fn compile(&self, src: &str, name: &str, arch: &str) -> Result<String, String> {
+        /// PTX and CUBIN of `src` for the real architecture `arch` (sm_XY), with the
+        /// options the run time uses (src/codegen).
+        pub fn compile(
+            &self,
+            src: &str,
+            name: &str,
+            arch: &str,
+        ) -> Result<(String, Vec<u8>), String> {
             let src = CString::new(src).map_err(|e| e.to_string())?;
             let name = CString::new(format!("{name}.cu")).unwrap();
             let opts = [
@@ -497,6 +526,8 @@ mod nvrtc {
                 let compile: Symbol<Compile> = self.lib.get(b"nvrtcCompileProgram\0").unwrap();
                 let ptx_size: Symbol<Size> = self.lib.get(b"nvrtcGetPTXSize\0").unwrap();
                 let get_ptx: Symbol<Get> = self.lib.get(b"nvrtcGetPTX\0").unwrap();
+                let cubin_size: Symbol<Size> = self.lib.get(b"nvrtcGetCUBINSize\0").unwrap();
+                let get_cubin: Symbol<Get> = self.lib.get(b"nvrtcGetCUBIN\0").unwrap();
                 let log_size: Symbol<Size> = self.lib.get(b"nvrtcGetProgramLogSize\0").unwrap();
                 let get_log: Symbol<Get> = self.lib.get(b"nvrtcGetProgramLog\0").unwrap();
                 let destroy: Symbol<Destroy> = self.lib.get(b"nvrtcDestroyProgram\0").unwrap();
@@ -525,7 +556,17 @@ mod nvrtc {
                     let mut ptx = vec![0u8; n.max(1)];
                     get_ptx(prog, ptx.as_mut_ptr() as *mut c_char);
                     ptx.truncate(ptx.iter().position(|&b| b == 0).unwrap_or(ptx.len()));
-                    Ok(String::from_utf8_lossy(&ptx).into_owned())
+                    let mut n = 0usize;
+                    cubin_size(prog, &mut n);
+                    let mut cubin = vec![0u8; n];
+                    if n > 0 {
+                        get_cubin(prog, cubin.as_mut_ptr() as *mut c_char);
+                    }
+                    if cubin.is_empty() {
+                        Err(format!("NVRTC made no CUBIN for {arch}"))
+                    } else {
+                        Ok((String::from_utf8_lossy(&ptx).into_owned(), cubin))
+                    }
                 };
                 destroy(&mut prog);
                 result

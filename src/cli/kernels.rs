@@ -114,6 +114,7 @@ pub fn run(a: Args) -> Result<i32> {
             "kernels": v,
             "ptx": codegen::embed_note(),
             "embedded_archs": codegen::embedded_archs(),
+            "embedded_sass_archs": codegen::embedded_sass_archs(),
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {

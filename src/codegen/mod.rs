@@ -80,6 +80,15 @@ pub fn embedded_archs() -> Vec<&'static str> {
     v
 }
 
+/// The architectures with embedded machine code (SASS): their GPUs load the kernels
+/// without the driver translating PTX.
+pub fn embedded_sass_archs() -> Vec<&'static str> {
+    let mut v: Vec<&str> = EMBEDDED_SASS.iter().map(|e| e.1).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The `sm_XY` name for a compute capability.
 pub fn arch_name(cc: (i32, i32)) -> Result<&'static str> {
     const KNOWN: [(i32, i32, &str); 8] = [
@@ -140,6 +149,8 @@ pub fn cache_dir() -> PathBuf {
 /// Where a family's PTX came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PtxOrigin {
+    /// Machine code (SASS) for the device, compiled at build time and embedded.
+    EmbeddedSass,
     /// Compiled at build time and embedded in the binary.
     Embedded,
     /// Read from the disk cache.
@@ -153,6 +164,12 @@ pub fn embedded_ptx(f: Family, arch: &str) -> Option<String> {
     let (_, _, _, packed) = EMBEDDED_PTX.iter().find(|e| e.0 == f && e.1 == arch)?;
     let bytes = miniz_oxide::inflate::decompress_to_vec(packed).ok()?;
     String::from_utf8(bytes).ok()
+}
+
+/// The machine code (CUBIN) NVRTC made beside the embedded PTX for `f` on `arch`, if any.
+pub fn embedded_sass(f: Family, arch: &str) -> Option<Vec<u8>> {
+    let (_, _, _, packed) = EMBEDDED_SASS.iter().find(|e| e.0 == f && e.1 == arch)?;
+    miniz_oxide::inflate::decompress_to_vec(packed).ok()
 }
 
 /// PTX of a kernel family for `arch`: embedded, cached or compiled with NVRTC.

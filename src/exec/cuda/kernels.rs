@@ -12,6 +12,8 @@ use cudarc::driver::sys::CUfunction_attribute_enum;
 use cudarc::driver::{CudaFunction, CudaModule, DeviceRepr, LaunchConfig, PushKernelArg};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 pub(super) struct Kernels {
     arch: &'static str,
@@ -60,6 +62,10 @@ impl Kernels {
         }
         needed.sort();
         needed.dedup();
+        let mut families: Vec<Family> = needed.iter().map(|k| k.family()).collect();
+        families.sort();
+        families.dedup();
+        self.load_families(dev, &families)?;
         for k in needed {
             self.func(dev, k)?;
             if matches!(k, KernelId::Matvec { .. }) {
@@ -69,34 +75,69 @@ impl Kernels {
         Ok(())
     }
 
+    /// Loads the families not loaded yet. Without embedded SASS for this device (see
+    /// `load_family`) the driver translates a family's PTX on a machine's first run: minutes
+    /// in all, then cached by the driver. The families load one after another on a worker
+    /// thread (loading them side by side did not help: on the H200 a first start took 168 s
+    /// that way against 160 s in turn, so the driver serializes the translation), and a note
+    /// on stderr says what is happening when it takes longer than a few seconds.
+    fn load_families(&mut self, dev: &Device, families: &[Family]) -> Result<()> {
+        let todo: Vec<Family> = families
+            .iter()
+            .copied()
+            .filter(|f| !self.modules.contains_key(f))
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let arch = self.arch;
+        let t0 = Instant::now();
+        let mut told = false;
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|s| -> Result<()> {
+            let list = &todo;
+            s.spawn(move || {
+                for &f in list {
+                    let r = load_family(dev, arch, f);
+                    let failed = r.is_err();
+                    if tx.send((f, r)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            loop {
+                match rx.recv_timeout(Duration::from_secs(5)) {
+                    Ok((f, r)) => {
+                        let (m, origin) = r?;
+                        self.modules.insert(f, m);
+                        self.origins.insert(f, origin);
+                    }
+                    Err(RecvTimeoutError::Timeout) if !told => {
+                        told = true;
+                        eprintln!(
+                            "graphrun: loading {} kernel families for {arch}: this build embeds no machine code (SASS) for {arch}, so the CUDA driver compiles their PTX on a machine's first run and caches it (later starts take seconds)...",
+                            todo.len()
+                        );
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        })?;
+        if told {
+            eprintln!(
+                "graphrun: kernels ready in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+
     fn module(&mut self, dev: &Device, f: Family) -> Result<Arc<CudaModule>> {
         if let Some(m) = self.modules.get(&f) {
             return Ok(m.clone());
         }
-        let load = |ptx: String| dev.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx));
-        let (ptx, origin) = codegen::family_ptx(f, self.arch, false, false)?;
-        let (m, origin) = match load(ptx) {
-            Ok(m) => (m, origin),
-            // PTX built elsewhere can be newer than this driver accepts: compile it here.
-            Err(first) if origin == PtxOrigin::Embedded => {
-                let (ptx, origin) = codegen::family_ptx(f, self.arch, false, true)?;
-                let m = load(ptx).map_err(|e| {
-                    Error::invalid(format!(
-                        "loading kernels/{}.cu ({}): embedded PTX refused ({first}), compiled PTX refused ({e})",
-                        f.name(),
-                        self.arch
-                    ))
-                })?;
-                (m, origin)
-            }
-            Err(e) => {
-                return Err(Error::invalid(format!(
-                    "loading kernels/{}.cu ({}): {e}",
-                    f.name(),
-                    self.arch
-                )));
-            }
-        };
+        let (m, origin) = load_family(dev, self.arch, f)?;
         self.modules.insert(f, m.clone());
         self.origins.insert(f, origin);
         Ok(m)
@@ -210,5 +251,41 @@ impl Kernels {
         let s = (per_sm.max(1) * dev.n_sm) as usize;
         self.slots.insert(k, s);
         Ok(s)
+    }
+}
+
+/// One family's module: the machine code (SASS) embedded at build time for this device's
+/// architecture when there is one (nothing to translate: a first start takes seconds),
+/// otherwise its PTX (embedded, cached or compiled now), translated by the driver; embedded
+/// PTX the driver refuses (built with a newer NVRTC) is compiled here instead.
+fn load_family(
+    dev: &Device,
+    arch: &'static str,
+    f: Family,
+) -> Result<(Arc<CudaModule>, PtxOrigin)> {
+    if let Some(sass) = codegen::embedded_sass(f, arch)
+        && let Ok(m) = dev.ctx.load_module(cudarc::nvrtc::Ptx::from_binary(sass))
+    {
+        return Ok((m, PtxOrigin::EmbeddedSass));
+    }
+    let load = |ptx: String| dev.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx));
+    let (ptx, origin) = codegen::family_ptx(f, arch, false, false)?;
+    match load(ptx) {
+        Ok(m) => Ok((m, origin)),
+        // PTX built elsewhere can be newer than this driver accepts: compile it here.
+        Err(first) if origin == PtxOrigin::Embedded => {
+            let (ptx, origin) = codegen::family_ptx(f, arch, false, true)?;
+            let m = load(ptx).map_err(|e| {
+                Error::invalid(format!(
+                    "loading kernels/{}.cu ({arch}): embedded PTX refused ({first}), compiled PTX refused ({e})",
+                    f.name()
+                ))
+            })?;
+            Ok((m, origin))
+        }
+        Err(e) => Err(Error::invalid(format!(
+            "loading kernels/{}.cu ({arch}): {e}",
+            f.name()
+        ))),
     }
 }
