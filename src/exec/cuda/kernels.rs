@@ -76,8 +76,8 @@ impl Kernels {
     }
 
     /// Loads the families not loaded yet. Without embedded SASS for this device (see
-    /// `load_family`) the driver translates a family's PTX on a machine's first run: minutes
-    /// in all, then cached by the driver. The families load one after another on a worker
+    /// `load_family`) the driver translates a family's PTX on a machine's first run (and
+    /// without embedded PTX NVRTC compiles it first): minutes in all, then cached. The families load one after another on a worker
     /// thread (loading them side by side did not help: on the H200 a first start took 168 s
     /// that way against 160 s in turn, so the driver serializes the translation), and a note
     /// on stderr says what is happening when it takes longer than a few seconds.
@@ -115,7 +115,7 @@ impl Kernels {
                     Err(RecvTimeoutError::Timeout) if !told => {
                         told = true;
                         eprintln!(
-                            "graphrun: loading {} kernel families for {arch}: this build embeds no machine code (SASS) for {arch}, so the CUDA driver compiles their PTX on a machine's first run and caches it (later starts take seconds)...",
+                            "graphrun: loading {} kernel families for {arch}: without embedded machine code (SASS) for this GPU they are compiled now (PTX by NVRTC where none is embedded, then by the CUDA driver); both cache the result, so later starts take seconds...",
                             todo.len()
                         );
                     }
