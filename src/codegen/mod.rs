@@ -72,21 +72,31 @@ pub fn embed_note() -> &'static str {
     EMBED_NOTE
 }
 
-/// The architectures with embedded PTX.
-pub fn embedded_archs() -> Vec<&'static str> {
-    let mut v: Vec<&str> = EMBEDDED_PTX.iter().map(|e| e.1).collect();
+/// A table build.rs writes: (family, arch, NVRTC version, deflated bytes).
+type Embedded = [(Family, &'static str, &'static str, &'static [u8])];
+
+fn archs_in(table: &'static Embedded) -> Vec<&'static str> {
+    let mut v: Vec<&str> = table.iter().map(|e| e.1).collect();
     v.sort_unstable();
     v.dedup();
     v
 }
 
+/// The inflated entry of `table` for `f` on `arch`, if any.
+fn inflated(table: &Embedded, f: Family, arch: &str) -> Option<Vec<u8>> {
+    let (_, _, _, packed) = table.iter().find(|e| e.0 == f && e.1 == arch)?;
+    miniz_oxide::inflate::decompress_to_vec(packed).ok()
+}
+
+/// The architectures with embedded PTX.
+pub fn embedded_archs() -> Vec<&'static str> {
+    archs_in(EMBEDDED_PTX)
+}
+
 /// The architectures with embedded machine code (SASS): their GPUs load the kernels
 /// without the driver translating PTX.
 pub fn embedded_sass_archs() -> Vec<&'static str> {
-    let mut v: Vec<&str> = EMBEDDED_SASS.iter().map(|e| e.1).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+    archs_in(EMBEDDED_SASS)
 }
 
 /// The `sm_XY` name for a compute capability.
@@ -161,15 +171,12 @@ pub enum PtxOrigin {
 
 /// The PTX embedded at build time for `f` on `arch`, if any.
 pub fn embedded_ptx(f: Family, arch: &str) -> Option<String> {
-    let (_, _, _, packed) = EMBEDDED_PTX.iter().find(|e| e.0 == f && e.1 == arch)?;
-    let bytes = miniz_oxide::inflate::decompress_to_vec(packed).ok()?;
-    String::from_utf8(bytes).ok()
+    String::from_utf8(inflated(EMBEDDED_PTX, f, arch)?).ok()
 }
 
 /// The machine code (CUBIN) NVRTC made beside the embedded PTX for `f` on `arch`, if any.
 pub fn embedded_sass(f: Family, arch: &str) -> Option<Vec<u8>> {
-    let (_, _, _, packed) = EMBEDDED_SASS.iter().find(|e| e.0 == f && e.1 == arch)?;
-    miniz_oxide::inflate::decompress_to_vec(packed).ok()
+    inflated(EMBEDDED_SASS, f, arch)
 }
 
 /// PTX of a kernel family for `arch`: embedded, cached or compiled with NVRTC.
