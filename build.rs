@@ -11,7 +11,8 @@
 //!    turns this off), compiles every family for sm_80, sm_86, sm_89 and sm_90 (or the
 //!    comma-separated list in `GRAPHRUN_EMBED_ARCHS`: scripts/make-gpu-carry builds for the
 //!    one device it ships to) and embeds the PTX and the machine code (CUBIN) of each
-//!    compile (deflate-compressed; `GRAPHRUN_EMBED_SASS=0` leaves the CUBIN out), so a first
+//!    compile (deflate-compressed; `GRAPHRUN_EMBED_SASS=0` leaves the CUBIN out,
+//!    `GRAPHRUN_EMBED_PTX=sass` the PTX: scripts/make-gpu-carry), so a first
 //!    run on such a GPU compiles nothing, neither with NVRTC nor in the driver.
 //!    Otherwise PTX is compiled at first use and cached (`src/codegen/`), and
 //!    `graphrun kernels` says which.
@@ -343,6 +344,9 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     // translation on a machine's first run (160 s for `serve` on the H200). PTX stays as
     // the fallback. GRAPHRUN_EMBED_SASS=0 leaves the CUBIN out (a smaller binary).
     let sass = std::env::var("GRAPHRUN_EMBED_SASS").as_deref() != Ok("0");
+    // GRAPHRUN_EMBED_PTX=sass keeps the machine code only (half the size, for a binary
+    // carried to a known GPU: no PTX fallback there, NVRTC at run time instead).
+    let ptx_too = std::env::var("GRAPHRUN_EMBED_PTX").as_deref() != Ok("sass");
     let archs: Vec<String> = match std::env::var("GRAPHRUN_EMBED_ARCHS") {
         Ok(list) if !list.trim().is_empty() => {
             let a: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
@@ -428,25 +432,29 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
                     file.display().to_string()
                 )
             };
-            entries.push_str(&line(file_of(*fam, arch)));
-            if sass {
+            if ptx_too {
+                entries.push_str(&line(file_of(*fam, arch)));
+            }
+            if sass || !ptx_too {
                 sass_entries.push_str(&line(sass_of(*fam, arch)));
             }
         }
     }
-    write(
-        &entries,
-        &sass_entries,
-        &format!(
-            "embedded at build time with NVRTC {version} for {}{}",
-            archs.join(", "),
-            if sass {
-                ", with their machine code (SASS)"
-            } else {
-                " (no SASS: GRAPHRUN_EMBED_SASS=0)"
-            }
-        ),
-    );
+    let archs = archs.join(", ");
+    let note = if !ptx_too {
+        format!(
+            "not embedded (GRAPHRUN_EMBED_PTX=sass); machine code (SASS) embedded at build time with NVRTC {version} for {archs}"
+        )
+    } else if sass {
+        format!(
+            "embedded at build time with NVRTC {version} for {archs}, with their machine code (SASS)"
+        )
+    } else {
+        format!(
+            "embedded at build time with NVRTC {version} for {archs} (no SASS: GRAPHRUN_EMBED_SASS=0)"
+        )
+    };
+    write(&entries, &sass_entries, &note);
 }
 
 /// FNV-1a, 64 bit (as src/codegen's cache keys).
