@@ -1,5 +1,6 @@
 // attention.cu — causal grouped-query attention over a layer's KV cache: prefill (T query
-// rows at positions pos0.., attention_impl) and decode (one query, attention_split_impl).
+// rows at positions pos0.., attention_impl, and on tensor cores over an f16 cache,
+// attention_mma_impl in attn_prefill_mma.cuh) and decode (one query, attention_split_impl).
 // CPU reference: src/exec/interp/ops.rs (attention): s_j = (q·k_j)·scale, e_j = exp(s_j − max),
 // out = Σ e_j·v_j / Σ e_j, f32 throughout. Both kernels keep an online softmax (running max m
 // and sum l; when the max grows, l and the weighted-V accumulators are rescaled by
@@ -7,6 +8,7 @@
 // reference. The cache element (f32 or f16) is the template parameter KV (numerics.cuh);
 // f16 values widen exactly, so the arithmetic after the load is the same for both.
 #include "attn_decode.cuh"
+#include "attn_prefill_mma.cuh"
 
 // ---- Prefill: flash-attention tiles on CUDA cores ------------------------------------------
 // Why it is fast. Take the 7B (28 query heads, 4 KV heads, head_dim 128, 28 layers) and a

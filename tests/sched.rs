@@ -55,6 +55,7 @@ fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sche
                             | KernelId::Matmul { .. }
                             | KernelId::QuantizeQ8
                             | KernelId::Attention { .. }
+                            | KernelId::AttentionMma
                     ),
                     "decode group {} launches prefill kernel {k}",
                     gr.name
@@ -128,6 +129,38 @@ fn fused_05b_has_five_kernels_per_block() {
         .find(|gr| gr.name == "blk.0.attn_q")
         .unwrap();
     assert_eq!(q.kernel_names(), "quantize_q8+mmq_q5_0");
+}
+
+#[test]
+fn prefill_attention_runs_on_tensor_cores_over_an_f16_cache_only() {
+    use graphrun::codegen::Kv;
+    use graphrun::graph::{KvType, Op};
+    let m = common::tiny_model("tiny", 1);
+    for (kv, want) in [
+        (KvType::F16, KernelId::AttentionMma),
+        (KvType::F32, KernelId::Attention { kv: Kv::F32 }),
+    ] {
+        let g = lower(
+            &m,
+            LowerOptions {
+                kv,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for fuse in [true, false] {
+            let s = check(&g, Phase::Prefill, fuse);
+            let att: Vec<_> = s
+                .groups
+                .iter()
+                .filter(|gr| matches!(g.node(gr.output()).op, Op::Attention { .. }))
+                .collect();
+            assert_eq!(att.len(), 2, "one attention group per block");
+            for gr in att {
+                assert_eq!(gr.kernels, vec![want], "{}", gr.name);
+            }
+        }
+    }
 }
 
 #[test]

@@ -298,6 +298,34 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
         ],
     },
     ArgStruct {
+        name: "AttnMmaArgs",
+        fields: &[
+            f("q", Ptr, "f32 [T, n_head·head_dim]"),
+            f("k_cache", Ptr, "f16 [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "f16 [n_ctx, n_head_kv·head_dim]"),
+            f("out", Ptr, "f32 [T, n_head·head_dim]"),
+            f(
+                "pos",
+                Ptr,
+                "int [1]: position of query row 0 (device memory)",
+            ),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f(
+                "head_dim",
+                I32,
+                "dims per head (a multiple of 16, at most ATT_MAX_HD)",
+            ),
+            f("T", I32, "query rows"),
+            f("scale", F32, "score scale 1/sqrt(head_dim)"),
+            f(
+                "stages",
+                I32,
+                "K/V tiles in shared memory: 2 = the next one loads during the math",
+            ),
+        ],
+    },
+    ArgStruct {
         name: "AttnSplitArgs",
         fields: &[
             f("q", Ptr, "f32 [n_head·head_dim]"),

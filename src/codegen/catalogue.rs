@@ -58,6 +58,9 @@ pub enum KernelId {
     /// Prefill attention, flash-attention style: a CTA takes a tile of query rows of one KV
     /// group and streams the cache through shared memory (kernels/attention.cu).
     Attention { kv: Kv },
+    /// Prefill attention over an f16 cache on tensor cores, f32 semantics (Q and P split
+    /// into two f16 parts; kernels/attn_prefill_mma.cuh).
+    AttentionMma,
     /// Decode attention: a CTA per (KV head, split of positions) serving every query head
     /// of the group, merged by the group's last CTA (kernels/attention.cu).
     AttentionSplit { kv: Kv },
@@ -110,6 +113,7 @@ impl KernelId {
                 KernelId::AttentionSplit { kv },
             ]);
         }
+        k.push(KernelId::AttentionMma);
         k.extend([KernelId::Argmax, KernelId::ReadBandwidth]);
         k.extend(Kv::ALL.map(|kv| KernelId::Persistent { kv }));
         k
@@ -151,6 +155,7 @@ impl KernelId {
             KernelId::QuantizeQ8 => "quantize_q8".into(),
             KernelId::Prep => "prep".into(),
             KernelId::Attention { kv } => format!("attention_{}", kv.name()),
+            KernelId::AttentionMma => "attention_mma_f16".into(),
             KernelId::AttentionSplit { kv } => format!("attention_split_{}", kv.name()),
             KernelId::Argmax => "argmax".into(),
             KernelId::ReadBandwidth => "read_bandwidth".into(),
@@ -184,7 +189,9 @@ impl KernelId {
             KernelId::Embedding { .. } => Family::Embedding,
             KernelId::Elt(_) | KernelId::Rope | KernelId::KvAppend { .. } => Family::Elementwise,
             KernelId::QuantizeQ8 | KernelId::Prep => Family::Quantize,
-            KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Family::Attention,
+            KernelId::Attention { .. }
+            | KernelId::AttentionMma
+            | KernelId::AttentionSplit { .. } => Family::Attention,
             KernelId::Argmax => Family::Argmax,
             KernelId::ReadBandwidth => Family::Bandwidth,
             KernelId::Persistent { .. } => Family::Persistent,
@@ -205,6 +212,7 @@ impl KernelId {
             KernelId::QuantizeQ8 => "QuantizeArgs",
             KernelId::Prep => "PrepArgs",
             KernelId::Attention { .. } => "AttnArgs",
+            KernelId::AttentionMma => "AttnMmaArgs",
             KernelId::AttentionSplit { .. } => "AttnSplitArgs",
             KernelId::Argmax => "ArgmaxArgs",
             KernelId::ReadBandwidth => "ReadArgs",
@@ -248,6 +256,7 @@ impl KernelId {
             KernelId::QuantizeQ8 => "quantize_impl".into(),
             KernelId::KvAppend { kv } => format!("kv_append_impl<{}>", kv.cpp()),
             KernelId::Attention { kv } => format!("attention_impl<{}>", kv.cpp()),
+            KernelId::AttentionMma => "attention_mma_impl".into(),
             KernelId::AttentionSplit { kv } => format!("attention_split_impl<{}>", kv.cpp()),
             KernelId::Persistent { kv } => format!("persistent_impl<{}>", kv.cpp()),
             other => format!("{}_impl", other.name()),
@@ -271,6 +280,7 @@ impl KernelId {
             KernelId::Mmq { .. } => Some((MMQ_THREADS, 2)),
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
+            KernelId::AttentionMma => Some((ATT_MMA_THREADS, 2)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
             _ => None,
         }
@@ -313,6 +323,13 @@ pub const ATT_BK: u32 = 64;
 pub const ATT_KEY_THREADS: u32 = 16;
 pub const ATT_ROWS_PER_THREAD: u32 = 4;
 pub const ATT_PAD: u32 = 4;
+/// Prefill on tensor cores (kernels/attn_prefill_mma.cuh): at most ATT_MMA_THREADS threads
+/// (16 query rows per warp), ATT_MMA_BK keys per tile, f16 rows padded by ATT_MMA_PAD
+/// halves, and ATT_MMA_HEAD_BYTES of per-row scales and limits before the tiles.
+pub const ATT_MMA_THREADS: u32 = 128;
+pub const ATT_MMA_BK: u32 = 64;
+pub const ATT_MMA_PAD: u32 = 8;
+pub const ATT_MMA_HEAD_BYTES: u32 = 512;
 /// Decode: positions staged per step (at most), and the bytes of the fixed part of its
 /// shared memory (`SplitHead`, asserted in kernels/attention.cu): the group's queries, the
 /// step's probabilities and the per-head rescale factors.
@@ -355,6 +372,10 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("ATT_KEY_THREADS", ATT_KEY_THREADS),
     ("ATT_ROWS_PER_THREAD", ATT_ROWS_PER_THREAD),
     ("ATT_PAD", ATT_PAD),
+    ("ATT_MMA_THREADS", ATT_MMA_THREADS),
+    ("ATT_MMA_BK", ATT_MMA_BK),
+    ("ATT_MMA_PAD", ATT_MMA_PAD),
+    ("ATT_MMA_HEAD_BYTES", ATT_MMA_HEAD_BYTES),
     ("ATT_SPLIT_MAX_NC", ATT_SPLIT_MAX_NC),
     ("ATT_SPLIT_HEAD_BYTES", ATT_SPLIT_HEAD_BYTES),
     ("ARGMAX_CTAS", ARGMAX_CTAS),

@@ -173,6 +173,15 @@ pub fn node_kernels(n: &Node, phase: Phase, rows: usize) -> Result<Vec<KernelId>
         Op::Attention { kv, .. } if phase == Phase::Decode => {
             vec![KernelId::AttentionSplit { kv: Kv::from(*kv) }]
         }
+        // Prefill over an f16 cache on tensor cores where the head dim fits its MMA tiles
+        // (the same f32 semantics: kernels/attn_prefill_mma.cuh); CUDA cores otherwise.
+        Op::Attention { kv, head_dim, .. }
+            if Kv::from(*kv) == Kv::F16
+                && head_dim % 16 == 0
+                && *head_dim <= crate::codegen::catalogue::ATT_MAX_HD as usize =>
+        {
+            vec![KernelId::AttentionMma]
+        }
         Op::Attention { kv, .. } => vec![KernelId::Attention { kv: Kv::from(*kv) }],
         Op::Embedding => vec![KernelId::Embedding { w: gpu_wtype(n)? }],
         Op::RmsNorm { .. } => vec![KernelId::Elt(Elt::RmsNorm)],

@@ -5,9 +5,10 @@
 
 use super::CudaEngine;
 use super::args::{
-    AttnArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs, QuantizeArgs, RopeArgs,
+    AttnArgs, AttnMmaArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs,
+    QuantizeArgs, RopeArgs,
 };
-use super::geometry::{attention_tile, elt_grid, matmul_grid, mmq_grid};
+use super::geometry::{attention_mma_tile, attention_tile, elt_grid, matmul_grid, mmq_grid};
 use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES, MMQ_THREADS};
 use crate::codegen::{Act, Elt, KernelId};
 use crate::error::Result;
@@ -139,7 +140,30 @@ impl CudaEngine<'_> {
                     self.cache_ptr(*layer, KvKind::K),
                     self.cache_ptr(*layer, KvKind::V),
                 );
-                if let KernelId::Attention { .. } = k {
+                if k == KernelId::AttentionMma {
+                    let tile = attention_mma_tile(
+                        t,
+                        n_head / n_head_kv,
+                        *n_head_kv,
+                        *head_dim,
+                        self.dev.n_sm,
+                        self.dev.max_smem,
+                    )?;
+                    let a = AttnMmaArgs {
+                        q: inp(self, 0),
+                        k_cache,
+                        v_cache,
+                        out,
+                        pos: self.ptr(&self.scratch.pos),
+                        n_head: *n_head as i32,
+                        n_head_kv: *n_head_kv as i32,
+                        head_dim: *head_dim as i32,
+                        t: t as i32,
+                        scale: *scale,
+                        stages: tile.stages as i32,
+                    };
+                    self.launch(k, tile.grid, tile.threads, tile.smem, a)?;
+                } else if let KernelId::Attention { .. } = k {
                     let tile = attention_tile(
                         t,
                         n_head / n_head_kv,
