@@ -151,6 +151,9 @@ __device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int
     }
 }
 
+// Pulls the 128-byte line of p into L1 (a hint: no result, no fault).
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+
 template <class W>
 __device__ void mmq_impl(const MmqArgs& g) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
@@ -186,8 +189,8 @@ __device__ void mmq_impl(const MmqArgs& g) {
             int rt = r + 64 * half;
             int t = min(t0 + rt, g.T - 1);
             const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
-            *(int4*)&st.a[rt][gi * 32] = *(const int4*)src;
-            *(int4*)&st.a[rt][gi * 32 + 16] = *(const int4*)(src + 16);
+            cp_async16(&st.a[rt][gi * 32], src, 16);
+            cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
             if (!KQ) st.ad[rt][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
             if (KQ && (c & 1) == 0) {
                 const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4;
@@ -199,11 +202,26 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 if (gi == 0) sp.adk[rt] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
             }
         }
+        cp_async_commit();  // the chunk's copies form one group: cp_async_wait<0> waits for it
+    };
+    // The weight block this thread unpacks for chunk c, pulled into L1 ahead of time: its
+    // first, middle and last byte cover every 128-byte line of a block of at most 256 bytes.
+    auto prefetch = [&](int c) {
+        int row = min(r0 + tid / 4, g.rows - 1);
+        const u8* p = (const u8*)g.w + (size_t)row * g.row_bytes + (size_t)((c * 4 + tid % 4) * 32 / W::QK) * W::BYTES;
+        prefetch_l1(p);
+        prefetch_l1(p + W::BYTES / 2);
+        prefetch_l1(p + W::BYTES - 1);
     };
     stage(0);
+    if (nch > 1) prefetch(1);
+    cp_async_wait<0>();
     __syncthreads();
     for (int c = 0; c < nch; c++) {
-        // The next chunk is staged into the other buffers before this one is multiplied.
+        // The next chunk is staged into the other buffers before this one is multiplied: its
+        // activations by asynchronous copies (cp.async, waited for at the end of this
+        // iteration), its weights from L1, where the previous iteration prefetched them.
+        if (c + 2 < nch) prefetch(c + 2);
         if (c + 1 < nch) stage(c + 1);
         const MmqStage& st = s.st[c & 1];
         const MmqSuper& sp = s.sb[(c >> 1) & 1];
@@ -269,6 +287,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 }
             }
         }
+        cp_async_wait<0>();
         __syncthreads();
     }
 #pragma unroll
