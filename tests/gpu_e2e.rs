@@ -1,8 +1,8 @@
 //! End to end on the GPU: whole-model traces of the CUDA executor (fused and one kernel per
 //! node) against the interpreter's, position by position (the GPU runs a long prefill in
-//! chunks of 512 rows), each record within its band of contracts/trace_same_semantics.toml
+//! chunks of 2,048 rows), each record within its band of contracts/trace_same_semantics.toml
 //! (per op and fused group class; real vs synthetic weights), after prompts of every length
-//! (1, 7, 129 — the prefill GEMM's second token tile —, 513 — chunking —, 2,000) followed
+//! (1, 7, 129 — the prefill GEMM's second token tile —, 2,000, 2,049 — chunking —) followed
 //! by greedy decode steps; greedy tokens identical to the interpreter's up to a near-tie
 //! (contracts/reference.toml's `near_tie_margin`). GPU-only: `#[ignore]`d, run with
 //! `--ignored` on the device. GRAPHRUN_E2E_REPORT=FILE writes every comparison as JSON lines.
@@ -243,11 +243,11 @@ fn synthetic_models_trace_within_band_and_decode_identically() {
         )
         .unwrap();
         // The interpreter's time grows with width and prompt: every length on the small
-        // presets, up to 513 (chunking) on the 1.5B shapes, 9 tokens on the 7B shapes.
+        // presets, up to 513 on the 1.5B shapes, 9 tokens on the 7B shapes.
         let lens = match preset {
             "7b" => vec![9],
             "1.5b" => lengths("1,7,129,513"),
-            _ => lengths("1,7,129,513,2000"),
+            _ => lengths("1,7,129,2000,2049"),
         };
         for t in lens {
             let prompt: Vec<u32> = (0..t as u32)
@@ -309,14 +309,14 @@ fn real_05b_greedy_tokens_match_the_interpreter() {
         }
     }
     // Long prompts of real text (the reference prompts' tokens, cycled): the prefill GEMM's
-    // second token tile (129), chunking (513: chunks of 512 and 1) and 2,000 tokens.
+    // second token tile (129), 2,000 tokens and chunking (2,049: chunks of 2,048 and 1).
     let text: Vec<u32> = g["prompts"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|p| common::ids(&p["prompt_token_ids"]))
         .collect();
-    for t in lengths("129,513,2000") {
+    for t in lengths("129,2000,2049") {
         let prompt: Vec<u32> = text.iter().copied().cycle().take(t).collect();
         failures.extend(check_model(
             &m,

@@ -319,14 +319,15 @@ fn logits_after(
 fn prompts_of_every_length_then_decode_match_the_interpreter() {
     common::require_gpu("gpu_persistent");
     let cmp = Compare::new();
-    let n_ctx = 2056;
+    let n_ctx = 2112;
     let mut failures = Vec::new();
     for preset in ["tiny", "tiny-llama"] {
         let m = synthetic(preset);
-        for len in [1usize, 7, 129, 513, 2000] {
+        // 2,049: a prefill of two chunks (2,048 rows and 1).
+        for len in [1usize, 7, 129, 513, 2049] {
             // The f16 cache at every length, the f32 cache where the attention spans one
             // stage and many.
-            let sems: &[(ActSemantics, KvType)] = if len == 129 || len == 2000 {
+            let sems: &[(ActSemantics, KvType)] = if len == 129 || len == 2049 {
                 &SEMS
             } else {
                 &SEMS[..2]

@@ -385,7 +385,7 @@ fn bad_inject_and_diff_arguments_give_clear_errors() {
 }
 
 /// Traces `prompt` on the interpreter of `m` (a tiny synthetic model) into `dir`, the prompt
-/// run in steps of the given sizes (a chunked prefill, as the GPU runs 512 rows at a time),
+/// run in steps of the given sizes (a chunked prefill, as the GPU runs 2,048 rows at a time),
 /// then one greedy decode step; `tensors` writes full tensors.
 fn chunked_trace(
     m: &graphrun::model::ModelFile,

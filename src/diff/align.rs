@@ -1,5 +1,5 @@
 //! Pairing the records of two traces: by node name and position. Most records pair one to
-//! one; a prefill that one executor ran in chunks (the GPU: 512 rows at a time) and the other
+//! one; a prefill that one executor ran in chunks (the GPU: 2,048 rows at a time) and the other
 //! in one pass gives one side several records where the other has one. Then the rows are
 //! split at every boundary of either side when both carry full tensors (so each chunk is
 //! judged on its own positions), and otherwise merged until both sides end at the same

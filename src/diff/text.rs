@@ -79,7 +79,7 @@ impl Report {
         if self.realigned_split + self.realigned_merged > 0 {
             let _ = writeln!(
                 w,
-                "realigned: the two runs recorded a prefill in different chunks (the GPU runs 512 rows at a time); {} segments were split at the other side's chunk boundaries and {} merged, so rows are compared position by position",
+                "realigned: the two runs recorded a prefill in different chunks (the GPU runs 2,048 rows at a time); {} segments were split at the other side's chunk boundaries and {} merged, so rows are compared position by position",
                 self.realigned_split, self.realigned_merged
             );
         }
