@@ -268,7 +268,8 @@ impl KernelId {
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
     /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
-    /// registers a thread), so one CTA's tile loads overlap the other's arithmetic.
+    /// registers a thread), so one CTA's tile loads overlap the other's arithmetic; the
+    /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
@@ -280,7 +281,7 @@ impl KernelId {
             KernelId::Mmq { .. } => Some((MMQ_THREADS, 2)),
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
-            KernelId::AttentionMma => Some((ATT_MMA_THREADS, 2)),
+            KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
             _ => None,
         }
@@ -330,6 +331,10 @@ pub const ATT_MMA_THREADS: u32 = 128;
 pub const ATT_MMA_BK: u32 = 64;
 pub const ATT_MMA_PAD: u32 = 8;
 pub const ATT_MMA_HEAD_BYTES: u32 = 512;
+/// `__launch_bounds__` minimum resident CTAs of the tensor-core prefill attention: 3 (at
+/// most 168 registers a thread: 166 on sm_90, no spills), so an SM with the shared memory
+/// for three single-stage CTAs (H100/H200) runs 12 warps rather than 8.
+pub const ATT_MMA_MIN_CTAS: u32 = 3;
 /// Decode: positions staged per step (at most), and the bytes of the fixed part of its
 /// shared memory (`SplitHead`, asserted in kernels/attention.cu): the group's queries, the
 /// step's probabilities and the per-head rescale factors.

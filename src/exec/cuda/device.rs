@@ -20,6 +20,8 @@ pub(super) struct Device {
     pub n_sm: u32,
     /// Largest dynamic shared memory a CTA may opt into.
     pub max_smem: u32,
+    /// Shared memory of one SM, shared by its resident CTAs.
+    pub smem_per_sm: u32,
 }
 
 impl Device {
@@ -42,6 +44,10 @@ impl Device {
             max_smem: attr(
                 CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
                 "reading the shared memory limit",
+            )?,
+            smem_per_sm: attr(
+                CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR,
+                "reading the shared memory per SM",
             )?,
             ctx,
             stream,

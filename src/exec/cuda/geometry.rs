@@ -3,9 +3,9 @@
 //! Pure functions, so the policy is tested without a GPU.
 
 use crate::codegen::catalogue::{
-    ATT_BK, ATT_KEY_THREADS, ATT_MMA_BK, ATT_MMA_HEAD_BYTES, ATT_MMA_PAD, ATT_MMA_THREADS, ATT_PAD,
-    ATT_ROWS_PER_THREAD, ATT_SPLIT_MAX_NC, ATT_THREADS, MATVEC_THREADS, MMQ_BM, MMQ_BN,
-    attn_split_smem, matvec_lanes,
+    ATT_BK, ATT_KEY_THREADS, ATT_MMA_BK, ATT_MMA_HEAD_BYTES, ATT_MMA_MIN_CTAS, ATT_MMA_PAD,
+    ATT_MMA_THREADS, ATT_PAD, ATT_ROWS_PER_THREAD, ATT_SPLIT_MAX_NC, ATT_THREADS, MATVEC_THREADS,
+    MMQ_BM, MMQ_BN, attn_split_smem, matvec_lanes,
 };
 use crate::codegen::{Kv, WType};
 use crate::error::{Error, Result};
@@ -142,10 +142,13 @@ pub(super) struct AttnMmaTile {
 }
 
 /// The tensor-core prefill attention tiles for `t` query rows, `group` query heads per KV
-/// head: for 4, 2 or 1 warps, two K/V stages if they fit `max_smem`, else one; of those
-/// that fit, the largest whose grid still covers the `n_sm` SMs, else the smallest (short
-/// prompts). Shared memory: ATT_MMA_HEAD_BYTES, Q hi and lo [16·warps][hd+8] f16, and per
-/// stage K and V [ATT_MMA_BK][hd+8] f16 — 102.5 KB for 4 warps, 2 stages, head dim 128.
+/// head. For 4, 2 or 1 warps, the K/V stages (2: the next tile loads during the math, or 1)
+/// that keep the most warps resident on an SM of `smem_per_sm` bytes (each CTA also costs
+/// the 1 KB the driver reserves; at most ATT_MMA_MIN_CTAS, the register bound), two on a
+/// tie; of those that fit `max_smem`, the largest whose grid still covers the `n_sm` SMs,
+/// else the smallest (short prompts). Shared memory: ATT_MMA_HEAD_BYTES, Q hi and lo
+/// [16·warps][hd+8] f16, and per stage K and V [ATT_MMA_BK][hd+8] f16 — 68.5 KB for 4
+/// warps, 1 stage, head dim 128 (three per H200 SM: 12 warps), 102.5 KB with 2 stages (two).
 pub(super) fn attention_mma_tile(
     t: usize,
     group: usize,
@@ -153,17 +156,22 @@ pub(super) fn attention_mma_tile(
     hd: usize,
     n_sm: u32,
     max_smem: u32,
+    smem_per_sm: u32,
 ) -> Result<AttnMmaTile> {
     let row_bytes = (hd + ATT_MMA_PAD as usize) * 2;
     let smem = |rows: usize, stages: usize| {
         (ATT_MMA_HEAD_BYTES as usize + (2 * rows + stages * 2 * ATT_MMA_BK as usize) * row_bytes)
             as u32
     };
+    let resident = |bytes: u32| (smem_per_sm / (bytes + 1024)).min(ATT_MMA_MIN_CTAS);
     let fitting: Vec<AttnMmaTile> = [ATT_MMA_THREADS, ATT_MMA_THREADS / 2, ATT_MMA_THREADS / 4]
         .into_iter()
         .filter_map(|threads| {
             let rows = threads as usize / 2;
-            let stages = [2, 1].into_iter().find(|&s| smem(rows, s) <= max_smem)?;
+            let stages = [2, 1]
+                .into_iter()
+                .filter(|&s| smem(rows, s) <= max_smem)
+                .max_by_key(|&s| (resident(smem(rows, s)), s))?;
             Some(AttnMmaTile {
                 threads,
                 grid: ((t * group).div_ceil(rows) as u32, n_kv as u32),
@@ -285,27 +293,33 @@ mod tests {
 
     #[test]
     fn tensor_core_attention_tiles_fit_the_device_and_fill_it() {
-        // H200, 7B (G = 7, 4 KV heads, hd 128), 512 rows: 4 warps, two stages of 34 KB,
-        // 56 × 4 = 224 CTAs of 102.5 KB (two per SM).
-        let h200 = attention_mma_tile(512, 7, 4, 128, 132, 232_448).unwrap();
-        assert_eq!((h200.threads, h200.grid, h200.stages), (128, (56, 4), 2));
-        assert_eq!(h200.smem, 512 + (128 + 256) * 272);
-        // 1.5B (G = 6, 2 KV heads): 64-row tiles give 96 CTAs < 132 SMs: 32-row tiles.
-        let a = attention_mma_tile(512, 6, 2, 128, 132, 232_448).unwrap();
-        assert_eq!((a.threads, a.grid, a.stages), (64, (96, 2), 2));
-        // RTX 4090 (128 SMs, 99 KB per CTA): two stages of 4 warps do not fit, one does.
-        let b = attention_mma_tile(8192, 7, 4, 128, 128, 101_376).unwrap();
+        // H200 (132 SMs, 227 KB per CTA, 228 KB per SM), 7B (G = 7, 4 KV heads, hd 128),
+        // 512 rows: 4 warps, 56 × 4 = 224 CTAs; one stage (68.5 KB: three CTAs per SM, 12
+        // warps) over two (102.5 KB: two CTAs, 8 warps).
+        let h200 = attention_mma_tile(512, 7, 4, 128, 132, 232_448, 233_472).unwrap();
+        assert_eq!((h200.threads, h200.grid, h200.stages), (128, (56, 4), 1));
+        assert_eq!(h200.smem, 512 + (128 + 128) * 272);
+        // 1.5B (G = 6, 2 KV heads): 64-row tiles give 96 CTAs < 132 SMs: 32-row tiles; two
+        // stages (85.5 KB) fit twice per SM, one stage (51.5 KB) three times: one stage.
+        let a = attention_mma_tile(512, 6, 2, 128, 132, 232_448, 233_472).unwrap();
+        assert_eq!((a.threads, a.grid, a.stages), (64, (96, 2), 1));
+        // RTX 4090 (128 SMs, 99 KB per CTA, 100 KB per SM): two stages of 4 warps do not
+        // fit a CTA; one does (one CTA per SM).
+        let b = attention_mma_tile(8192, 7, 4, 128, 128, 101_376, 102_400).unwrap();
         assert_eq!((b.threads, b.stages), (128, 1));
         assert!(b.smem <= 101_376);
-        // Head dim 64 (0.5B): two stages fit everywhere.
-        let c = attention_mma_tile(4096, 7, 2, 64, 128, 101_376).unwrap();
+        // Head dim 64 (0.5B) on the 4090: two stages (54.5 KB) fit once, one stage (36.5 KB)
+        // twice: one stage. On an H200 three CTAs fit either way: two stages.
+        let c = attention_mma_tile(4096, 7, 2, 64, 128, 101_376, 102_400).unwrap();
+        assert_eq!((c.threads, c.stages, c.smem), (128, 1, 512 + 256 * 144));
+        let c = attention_mma_tile(4096, 7, 2, 64, 132, 232_448, 233_472).unwrap();
         assert_eq!((c.threads, c.stages, c.smem), (128, 2, 512 + 384 * 144));
         // A short prompt: the smallest tile, every row covered.
-        let d = attention_mma_tile(7, 7, 2, 64, 132, 232_448).unwrap();
+        let d = attention_mma_tile(7, 7, 2, 64, 132, 232_448, 233_472).unwrap();
         assert_eq!(d.threads, 32);
         assert!(d.grid.0 as usize * 16 >= 49);
         // Too little shared memory is an error that says so.
-        let e = attention_mma_tile(7, 7, 2, 128, 132, 16 * 1024).unwrap_err();
+        let e = attention_mma_tile(7, 7, 2, 128, 132, 16 * 1024, 16 * 1024).unwrap_err();
         assert!(e.to_string().contains("shared memory"), "{e}");
     }
 

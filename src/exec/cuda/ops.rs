@@ -148,6 +148,7 @@ impl CudaEngine<'_> {
                         *head_dim,
                         self.dev.n_sm,
                         self.dev.max_smem,
+                        self.dev.smem_per_sm,
                     )?;
                     let a = AttnMmaArgs {
                         q: inp(self, 0),
