@@ -220,3 +220,68 @@ fn a_batched_decode_step_takes_the_cuda_core_matmul_and_the_decode_attention() {
         }
     }
 }
+
+#[test]
+fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
+    let dir = common::scratch("dump-numerics");
+    let path = dir.join("tiny.gguf");
+    let spec = graphrun::model::synth::SynthSpec::preset("tiny").unwrap();
+    std::fs::write(
+        &path,
+        graphrun::model::synth::build(&spec, 1, None).to_bytes(),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let legend = |kv: &str| {
+        let (code, out, err) = common::graphrun(&[
+            "dump", p, "--stage", "fused", "--phase", "prefill", "--kv", kv,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let at = out
+            .find("numerics (against the interpreter):\n")
+            .unwrap_or_else(|| panic!("no numerics legend:\n{out}"));
+        out[at..].to_string()
+    };
+    // An f16 cache: attention on tensor cores, still f32 attention (hi + lo split).
+    let f16 = legend("f16");
+    let att = f16
+        .lines()
+        .find(|l| l.trim_start().starts_with("attention_mma_f16 "))
+        .unwrap_or_else(|| panic!("{f16}"));
+    assert!(
+        att.contains("f32 attention on tensor cores") && att.contains("hi + lo"),
+        "{att}"
+    );
+    assert!(
+        f16.lines()
+            .any(|l| l.trim_start().starts_with("mmq_") && l.contains("integer sums are exact")),
+        "{f16}"
+    );
+    // An f32 cache keeps the CUDA-core kernel, and the legend says so.
+    let f32 = legend("f32");
+    assert!(
+        f32.lines()
+            .any(|l| l.trim_start().starts_with("attention_f32 ")
+                && l.contains("f32 attention on CUDA cores")),
+        "{f32}"
+    );
+    // JSON: each group maps its kernels to the same text.
+    let (code, out, err) = common::graphrun(&[
+        "dump", p, "--stage", "fused", "--phase", "prefill", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kernels"][0] == "attention_mma_f16")
+        .expect("an attention group");
+    assert!(
+        g["numerics"]["attention_mma_f16"]
+            .as_str()
+            .unwrap()
+            .contains("hi + lo")
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

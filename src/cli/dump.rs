@@ -322,6 +322,7 @@ fn fused_dump(
                     let t = times.map(|t| t[i]);
                     serde_json::json!({
                         "group": gr.name, "pass": gr.pass, "kernels": gr.kernels.iter().map(|k| k.name()).collect::<Vec<_>>(), "nodes": names(gr),
+                        "numerics": gr.kernels.iter().map(|k| (k.name(), k.numerics())).collect::<std::collections::BTreeMap<_, _>>(),
                         "weight_bytes": gr.weight_bytes,
                         "time_ms": t, "gb_s": t.map(|t| gr.weight_bytes as f64 / (t as f64 * 1e-3) / 1e9),
                     })
@@ -391,6 +392,23 @@ fn fused_dump(
                     );
                 }
                 out += &format!("  [{}]\n", names(gr).join(", "));
+            }
+            // What each kernel shown computes, against the interpreter (once per kernel).
+            let mut seen = std::collections::BTreeSet::new();
+            let mut legend = String::new();
+            for k in s
+                .groups
+                .iter()
+                .filter(|gr| shown(gr))
+                .flat_map(|gr| &gr.kernels)
+            {
+                if seen.insert(k.name()) {
+                    legend += &format!("  {:<28} {}\n", k.name(), k.numerics());
+                }
+            }
+            if !legend.is_empty() {
+                out += "numerics (against the interpreter):\n";
+                out += &legend;
             }
             if times.is_some() {
                 out += &format!(

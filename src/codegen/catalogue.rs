@@ -163,6 +163,49 @@ impl KernelId {
         }
     }
 
+    /// What the kernel computes against the interpreter's arithmetic (its semantics), for
+    /// `graphrun dump --stage fused`: which activation semantics, which units, and where
+    /// its results may differ from the interpreter's (summation order only, or not at all).
+    pub fn numerics(&self) -> String {
+        let act = |act: Act| match act {
+            Act::Q8 => {
+                "q8 (the interpreter's --act q8): activations quantized per block (Q8_0/Q8_K), exact integer dot products per block, their scaled f32 sum in another order"
+            }
+            Act::F32 => {
+                "f32 (the interpreter's --act f32): weight blocks dequantized to f32, f32 dot products in another order"
+            }
+        };
+        match *self {
+            KernelId::Matvec { act: a, .. }
+            | KernelId::MatvecBatch { act: a, .. }
+            | KernelId::Matmul { act: a, .. } => format!("{}; CUDA cores", act(a)),
+            KernelId::Qkv { act: a, .. } | KernelId::QkvBatch { act: a, .. } => format!(
+                "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
+                act(a)
+            ),
+            KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products".into(),
+            KernelId::Attention { .. } => {
+                "f32 attention on CUDA cores (online softmax): summation order differs".into()
+            }
+            KernelId::AttentionMma => "f32 attention on tensor cores (mma.sync f16, f32 accumulators): K and V exact f16 from the cache, Q and P split into f16 hi + lo (~22 bits); summation order differs".into(),
+            KernelId::AttentionSplit { .. } => "f32 attention on CUDA cores, split over positions and merged: summation order differs".into(),
+            KernelId::Persistent { .. } => "the fused decode kernels' numerics, in one launch".into(),
+            KernelId::Prep => "the interpreter's RMSNorm (its sum of squares in another order), then its Q8 quantization or an f32 copy".into(),
+            KernelId::QuantizeQ8 => "the interpreter's Q8_0/Q8_K quantization of each row".into(),
+            KernelId::Elt(Elt::RmsNorm) => {
+                "f32 RMSNorm, the interpreter's formula (its sum of squares in another order)".into()
+            }
+            KernelId::Argmax => "the interpreter's greedy choice (first maximum)".into(),
+            KernelId::ReadBandwidth => "none (a bandwidth probe)".into(),
+            KernelId::Embedding { .. }
+            | KernelId::Elt(_)
+            | KernelId::Rope
+            | KernelId::KvAppend { .. } => {
+                "the interpreter's formula element by element (f32; an f16 cache rounds as it does)".into()
+            }
+        }
+    }
+
     /// The kernel a batched decode step of more than one row launches in place of this
     /// decode kernel (`MatvecBatch` for `Matvec`, `QkvBatch` for `Qkv`); itself otherwise.
     /// Both read a row's weights and activations in the same order, so a row's result is
