@@ -1,5 +1,5 @@
 // attn_prefill_mma.cuh — prefill attention on tensor cores over an f16 KV cache (included by
-// attention.cu; kernel attention_mma, chosen by the scheduler for an f16 cache and a head
+// attention.cu; kernel attention_mma_f16, chosen by the scheduler for an f16 cache and a head
 // dim that is a multiple of 16, at most ATT_MAX_HD). Same tiles and online softmax as
 // attention_impl, with both products on f16 MMAs (mma.sync m16n8k16, f32 accumulators).
 //
@@ -10,7 +10,9 @@
 // ~2^-22, next to the f32 rounding of the sums themselves. So the tensor cores change the
 // summation order and the rounding of the dot products' partial sums, as attention_impl's
 // FMA order does, and the results stay inside gpu_parity's f32 band (tests/backend_ops.rs).
-// To keep both parts normal f16 numbers:
+// To keep the parts of a row's large components normal f16 numbers (a small component's lo
+// part may be subnormal: an absolute error below 2^-25 after the scaling, against a largest
+// component of at least 2^14 for Q, and P's sum l of at least 2^10):
 // - each Q row is scaled by 2^e (exact), e chosen so its largest |q| is in [2^14, 2^15); the
 //   score of a key is then (q'·k)·2^-e (exact again), times scale, as the reference;
 // - P ∈ [0, 1] is scaled by 2^10 before the split, and O by 2^-10 before the division by l
