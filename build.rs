@@ -343,10 +343,10 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
     // code (CUBIN) beside the PTX at no extra cost; embedding it spares the driver its PTX
     // translation on a machine's first run (160 s for `serve` on the H200). PTX stays as
     // the fallback. GRAPHRUN_EMBED_SASS=0 leaves the CUBIN out (a smaller binary).
-    let sass = std::env::var("GRAPHRUN_EMBED_SASS").as_deref() != Ok("0");
     // GRAPHRUN_EMBED_PTX=sass keeps the machine code only (half the size, for a binary
     // carried to a known GPU: no PTX fallback there, NVRTC at run time instead).
     let ptx_too = std::env::var("GRAPHRUN_EMBED_PTX").as_deref() != Ok("sass");
+    let sass = !ptx_too || std::env::var("GRAPHRUN_EMBED_SASS").as_deref() != Ok("0");
     let archs: Vec<String> = match std::env::var("GRAPHRUN_EMBED_ARCHS") {
         Ok(list) if !list.trim().is_empty() => {
             let a: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
@@ -435,7 +435,7 @@ fn embed_ptx(out: &Path, sources: &[(Family, String)]) {
             if ptx_too {
                 entries.push_str(&line(file_of(*fam, arch)));
             }
-            if sass || !ptx_too {
+            if sass {
                 sass_entries.push_str(&line(sass_of(*fam, arch)));
             }
         }

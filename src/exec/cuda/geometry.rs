@@ -114,21 +114,36 @@ pub(super) fn attention_tile(
             smem: smem as u32,
         }
     };
-    let fitting: Vec<AttnTile> = [ATT_THREADS, ATT_THREADS / 2, ATT_THREADS / 4]
+    let fitting = [ATT_THREADS, ATT_THREADS / 2, ATT_THREADS / 4]
         .into_iter()
         .map(layout)
-        .filter(|a| a.smem <= max_smem)
-        .collect();
-    let last = *fitting.last().ok_or_else(|| {
-        Error::invalid(format!(
-            "prefill attention needs {} bytes of shared memory per CTA at head dim {hd}; this GPU allows {max_smem}",
-            layout(ATT_THREADS / 4).smem
-        ))
-    })?;
-    Ok(fitting
-        .into_iter()
-        .find(|a| a.grid.0 * a.grid.1 >= n_sm)
-        .unwrap_or(last))
+        .filter(|a| a.smem <= max_smem);
+    filling_or_smallest(fitting, |a| a.grid, n_sm)
+        .ok_or_else(|| smem_error(layout(ATT_THREADS / 4).smem, hd, max_smem))
+}
+
+/// Of candidate CTA shapes, largest first and all fitting the device: the first whose grid
+/// covers the `n_sm` SMs, else the smallest (a short prompt); None when none fit.
+fn filling_or_smallest<T: Copy>(
+    fitting: impl Iterator<Item = T>,
+    grid: impl Fn(&T) -> (u32, u32),
+    n_sm: u32,
+) -> Option<T> {
+    let mut last = None;
+    for a in fitting {
+        let g = grid(&a);
+        if g.0 * g.1 >= n_sm {
+            return Some(a);
+        }
+        last = Some(a);
+    }
+    last
+}
+
+fn smem_error(need: u32, hd: usize, max_smem: u32) -> Error {
+    Error::invalid(format!(
+        "prefill attention needs {need} bytes of shared memory per CTA at head dim {hd}; this GPU allows {max_smem}"
+    ))
 }
 
 /// A prefill attention launch on tensor cores (kernels/attn_prefill_mma.cuh): threads per
@@ -164,7 +179,7 @@ pub(super) fn attention_mma_tile(
             as u32
     };
     let resident = |bytes: u32| (smem_per_sm / (bytes + 1024)).min(ATT_MMA_MIN_CTAS);
-    let fitting: Vec<AttnMmaTile> = [ATT_MMA_THREADS, ATT_MMA_THREADS / 2, ATT_MMA_THREADS / 4]
+    let fitting = [ATT_MMA_THREADS, ATT_MMA_THREADS / 2, ATT_MMA_THREADS / 4]
         .into_iter()
         .filter_map(|threads| {
             let rows = threads as usize / 2;
@@ -178,18 +193,9 @@ pub(super) fn attention_mma_tile(
                 stages: stages as u32,
                 smem: smem(rows, stages),
             })
-        })
-        .collect();
-    let last = *fitting.last().ok_or_else(|| {
-        Error::invalid(format!(
-            "prefill attention needs {} bytes of shared memory per CTA at head dim {hd}; this GPU allows {max_smem}",
-            smem(16, 1)
-        ))
-    })?;
-    Ok(fitting
-        .into_iter()
-        .find(|a| a.grid.0 * a.grid.1 >= n_sm)
-        .unwrap_or(last))
+        });
+    filling_or_smallest(fitting, |a| a.grid, n_sm)
+        .ok_or_else(|| smem_error(smem(16, 1), hd, max_smem))
 }
 
 /// The decode attention launch (kernels/attention.cu, attention_split_impl): CTAs per KV

@@ -77,10 +77,11 @@ impl Kernels {
 
     /// Loads the families not loaded yet. Without embedded SASS for this device (see
     /// `load_family`) the driver translates a family's PTX on a machine's first run (and
-    /// without embedded PTX NVRTC compiles it first): minutes in all, then cached. The families load one after another on a worker
-    /// thread (loading them side by side did not help: on the H200 a first start took 168 s
-    /// that way against 160 s in turn, so the driver serializes the translation), and a note
-    /// on stderr says what is happening when it takes longer than a few seconds.
+    /// without embedded PTX NVRTC compiles it first): minutes in all, then cached. The
+    /// families load one after another on a worker thread (loading them side by side did not
+    /// help: on the H200 a first start took 168 s that way against 160 s in turn, so the
+    /// driver serializes the translation), and a note on stderr says what is happening when
+    /// it takes longer than a few seconds.
     fn load_families(&mut self, dev: &Device, families: &[Family]) -> Result<()> {
         let todo: Vec<Family> = families
             .iter()
