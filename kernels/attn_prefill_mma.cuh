@@ -33,26 +33,6 @@
 // per stage K then V [ATT_MMA_BK][hd + 8] f16 (rows of hd + 8 halves: the 8 row addresses of
 // an ldmatrix fall in distinct bank groups).
 
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 s;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
-    return s;
-}
-
-// Four 8×8 b16 matrices from shared memory (PTX ldmatrix): lanes 8i..8i+7 give the row
-// addresses of matrix i, register i of lane l gets row l / 4, elements 2(l % 4), +1 of it
-// (with .trans: of its transpose).
-__device__ __forceinline__ void ldsm4(u32 a, u32 r[4]) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
-__device__ __forceinline__ void ldsm4_t(u32 a, u32 r[4]) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
-
 // D = A·B + D, A 16×16 f16 (rows), B 16×8 f16 (columns), D f32. Fragments (PTX ISA), g =
 // lane / 4, q = lane % 4: a[0] = row g, k 2q, 2q+1; a[1] = row g+8; a[2], a[3] = the same
 // rows at k + 8. b0 = k 2q, 2q+1 of column g; b1 = k + 8. d[0], d[1] = row g, columns 2q,

@@ -2,11 +2,12 @@
 // CTA of 8 warps (256 threads) computes an MM_BM × MM_BN = 64 (weight rows) × 128 (tokens)
 // tile, stepping through K in chunks of MM_CH = 128 (launch constants from
 // src/codegen/catalogue.rs, #defined in the generated args.cuh; the scheduler picks this
-// kernel only when K is a multiple of MM_CH). Each chunk's weight blocks are unpacked once
-// into shared memory as int8 (with their scales), the quantized activations (from
-// quantize.cu) are staged beside them, and each warp takes 16 rows × 64 tokens with MM_NT = 8
-// s8 MMAs per step of K: m16n8k32 over a 32-weight group, or m16n8k16 over a 16-weight half
-// for Q6_K, whose scales are per 16 weights. Per block
+// kernel only when K is a multiple of MM_CH). The weight blocks' raw bytes arrive in shared
+// memory by cp.async a unit ahead (MmqRaw) and each chunk's are unpacked once from there as
+// int8 (with their scales); the quantized activations (from quantize.cu) are staged beside
+// them by cp.async, and each warp takes 16 rows × 64 tokens with MM_NT = 8 s8 MMAs per step
+// of K, its fragments loaded by ldmatrix: m16n8k32 over a 32-weight group, or m16n8k16 over
+// a 16-weight half for Q6_K, whose scales are per 16 weights. Per block
 // the (exact) integer sums are combined with the scales as the CPU reference does
 // (src/quant/dot.rs, `legacy` and `kquant`): legacy types `acc += (d_w·d_a)·sumi` per
 // 32-block, k-quants `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block
@@ -14,6 +15,8 @@
 #include "quant.cuh"
 
 #define MM_PAD 16
+// Bytes per staged row: the 16-byte pad puts the 8 rows of an ldmatrix in distinct banks.
+#define MM_ROW (MM_CH + MM_PAD)
 // Each of the 8 warps takes 16 weight rows × 64 tokens: MM_NT 8-token MMA columns.
 #define MM_NT 8
 
@@ -22,8 +25,8 @@
 // super-block data (mins, d/dmin, bsums, d_a) spans two chunks and alternates per
 // super-block.
 struct MmqStage {
-    i8 w[MM_BM][MM_CH + MM_PAD];
-    i8 a[MM_BN][MM_CH + MM_PAD];
+    i8 w[MM_BM][MM_ROW];
+    i8 a[MM_BN][MM_ROW];
     int wsc[MM_BM][8];     // k-quants: integer scale per 16 weights of the chunk
     float wd[MM_BM][4];    // legacy: d_w per 32-block of the chunk
     float ad[MM_BN][4];    // legacy: d_a per 32-block of the chunk
@@ -37,19 +40,29 @@ struct MmqSuper {
     i8 absl[MM_BN][8], absh[MM_BN][8];
     float adk[MM_BN];
 };
+// The raw weight bytes of one unit per row, copied by cp.async one unit ahead of their
+// unpacking: a k-quant super-block (two chunks) or a legacy chunk's 4 blocks. Q4_K/Q5_K
+// blocks (144/176 bytes, 16-byte aligned) come by 16-byte copies; the others, only 2-byte
+// aligned, by 4-byte copies of the aligned words around them (a Q6_K super-block: at most 53
+// words). Rows of MM_RAW bytes keep 16-byte alignment for the k-quants' 16-byte loads.
+#define MM_RAW 224
+struct MmqRaw {
+    u8 b[MM_BM][MM_RAW];
+};
 struct MmqSmem {
     MmqStage st[2];
     MmqSuper sb[2];
+    MmqRaw raw[2];
 };
 // The host launches with exactly this much dynamic shared memory (catalogue.rs).
 static_assert(sizeof(MmqSmem) == MMQ_SMEM_BYTES, "update MMQ_SMEM_BYTES in src/codegen/catalogue.rs");
 
-// Unpacks 32 weights (group `grp` of the row, global index) into dst, with scales.
+// Unpacks 32 weights into dst, with scales: group j (0..7) of the k-quant super-block at p,
+// or the legacy block at p (j = 0). p points into the staged raw bytes (MmqRaw).
 template <class W> struct Unpack;
 
 template <> struct Unpack<TQ4_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
-        const u8* p = row + grp * 18;
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         int w[8];
         TQ4_0::vals(p, w);
         for (int m = 0; m < 8; m++) *(int*)(dst + 4 * m) = w[m];
@@ -57,8 +70,7 @@ template <> struct Unpack<TQ4_0> {
     }
 };
 template <> struct Unpack<TQ5_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
-        const u8* p = row + grp * 22;
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         int w[8];
         TQ5_0::vals(p, w);
         for (int m = 0; m < 8; m++) *(int*)(dst + 4 * m) = w[m];
@@ -66,8 +78,7 @@ template <> struct Unpack<TQ5_0> {
     }
 };
 template <> struct Unpack<TQ8_0> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
-        const u8* p = row + grp * 34;
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         u32 w[8];
         ld_words_a2<8>(p + 2, w);
         for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = w[m];
@@ -75,10 +86,9 @@ template <> struct Unpack<TQ8_0> {
     }
 };
 template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         typedef TQ45_K<FIVE> T;
-        int sb = grp / 8, j = grp % 8, k = j / 2;
-        const u8* p = row + sb * T::BYTES;
+        int k = j / 2;
         u32 lo[8], hi[8];
         T::vals(p, k, lo, hi);
         for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = (j & 1) ? hi[m] : lo[m];
@@ -95,9 +105,7 @@ template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
     }
 };
 template <> struct Unpack<TQ6_K> {
-    static __device__ void run(const u8* row, int grp, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
-        int sb = grp / 8, j = grp % 8;
-        const u8* p = row + sb * 210;
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage& s, MmqSuper& sp, int r, int gq) {
         u32 q[8];
         TQ6_K::vals(p, j, q);
         for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = __vsub4(q[m], 0x20202020u);  // q − 32
@@ -151,9 +159,6 @@ __device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int
     }
 }
 
-// Pulls the 128-byte line of p into L1 (a hint: no result, no fault).
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
-
 template <class W>
 __device__ void mmq_impl(const MmqArgs& g) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
@@ -167,6 +172,15 @@ __device__ void mmq_impl(const MmqArgs& g) {
     // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
     const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
     const int gq = lane >> 2, qq = lane & 3;
+    // ldmatrix row addresses of this lane in stage 0 (stage 1 is sizeof(MmqStage) further):
+    // lanes 8i..8i+7 address matrix i. A: rows wr + 8(i & 1) + lane % 8 at byte 16(i / 2) of a
+    // 32-byte K step, so the registers are a0..a3 of m16n8k32 (rows g, g+8 at k 0..15, then
+    // at k 16..31). B, per pair of 8-token columns: tokens wt + 8(i / 2) + lane % 8 at byte
+    // 16(i & 1), so the registers are b0, b1 of the first column, then of the second
+    // (st.a follows st.w).
+    const u32 sbase = smem_addr(&s.st[0]);
+    const u32 a_off = (u32)((wr + 8 * ((lane >> 3) & 1) + (lane & 7)) * MM_ROW + 16 * (lane >> 4));
+    const u32 b_off = (u32)(MM_BM * MM_ROW + (wt + 8 * (lane >> 4) + (lane & 7)) * MM_ROW + 16 * ((lane >> 3) & 1));
     // This thread's outputs: rows wr+gq (+8), tokens wt + 8n + 2qq (+1), n < MM_NT;
     // output j of a row is token wt + 8 (j / 2) + 2qq + (j & 1).
     constexpr int NJ = 2 * MM_NT;
@@ -177,91 +191,153 @@ __device__ void mmq_impl(const MmqArgs& g) {
 #pragma unroll
         for (int j = 0; j < NJ; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
     const int nch = g.K / MM_CH;
-    // Stage chunk c into stage c % 2 (and its super-block data into sb[(c / 2) % 2]).
-    auto stage = [&](int c) {
+    // Staging runs one chunk ahead of the multiplication, and the raw weight bytes one unit
+    // ahead of their unpacking, so no load is waited for in the iteration that issues it:
+    // iteration c issues the cp.async copies of chunk c+1's activations (and scales) and of
+    // the raw unit that starts at chunk c+2, loads chunk c+1's bsums into registers,
+    // multiplies chunk c, then unpacks chunk c+1's weights from the raw unit (landed in
+    // iteration c−1) and stores the bsums; the copies are waited for at its end.
+    constexpr int CPU = KQ ? 2 : 1;                       // chunks per raw unit
+    constexpr int UB = KQ ? W::BYTES : 4 * W::BYTES;      // raw bytes per unit and row
+    static_assert(UB + 3 <= MM_RAW, "a raw unit must fit an MmqRaw row");
+    const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
+    const u8* wrow = (const u8*)g.w + (size_t)min(r0 + sr, g.rows - 1) * g.row_bytes;
+    // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
+    // aligned word a 4-byte copy starts at.
+    auto raw_at = [&](int u) -> const u8* {
+        int off = W::BYTES % 16 == 0 ? 0 : (int)((size_t)(wrow + (size_t)u * UB) & 3);
+        return &s.raw[u & 1].b[sr][off];
+    };
+    auto issue_raw = [&](int c) {
+        if (c % CPU != 0 || c >= nch) return;
+        const int u = c / CPU;
+        const u8* src = wrow + (size_t)u * UB;
+        u8* dst = s.raw[u & 1].b[sr];
+        if (W::BYTES % 16 == 0) {
+#pragma unroll
+            for (int w = gi; w < UB / 16; w += 4) cp_async16(dst + 16 * w, src + 16 * w, 16);
+        } else {
+            const u8* a = (const u8*)((size_t)src & ~(size_t)3);
+            const int nw = (int)(src - a + UB + 3) / 4;
+            for (int w = gi; w < nw; w += 4) cp_async4(dst + 4 * w, a + 4 * w);
+        }
+    };
+    // Chunk c's activations (rows t0 + sr and t0 + sr + 64 of the tile) and their scales.
+    auto issue_act = [&](int c) {
         MmqStage& st = s.st[c & 1];
         MmqSuper& sp = s.sb[(c >> 1) & 1];
-        int r = tid / 4, gi = tid % 4;
-        int row = min(r0 + r, g.rows - 1);
-        Unpack<W>::run((const u8*)g.w + (size_t)row * g.row_bytes, c * 4 + gi, &st.w[r][gi * 32], st, sp, r, gi);
 #pragma unroll
         for (int half = 0; half < 2; half++) {
-            int rt = r + 64 * half;
+            int rt = sr + 64 * half;
             int t = min(t0 + rt, g.T - 1);
             const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
             cp_async16(&st.a[rt][gi * 32], src, 16);
             cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
-            if (!KQ) st.ad[rt][gi] = ((const float*)g.d0)[(size_t)t * (g.K / 32) + c * 4 + gi];
-            if (KQ && (c & 1) == 0) {
-                const int* bsp = (const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4;
-                int s0 = bsp[0] + bsp[1], s1 = bsp[2] + bsp[3];
-                sp.absl[rt][2 * gi] = (i8)(s0 & 127);
-                sp.absh[rt][2 * gi] = (i8)(s0 >> 7);
-                sp.absl[rt][2 * gi + 1] = (i8)(s1 & 127);
-                sp.absh[rt][2 * gi + 1] = (i8)(s1 >> 7);
-                if (gi == 0) sp.adk[rt] = ((const float*)g.dk)[(size_t)t * (g.K / 256) + c / 2];
-            }
+            if (!KQ) cp_async4(&st.ad[rt][gi], (const float*)g.d0 + (size_t)t * (g.K / 32) + c * 4 + gi);
+            if (KQ && (c & 1) == 0 && gi == 0) cp_async4(&sp.adk[rt], (const float*)g.dk + (size_t)t * (g.K / 256) + c / 2);
         }
-        cp_async_commit();  // the chunk's copies form one group: cp_async_wait<0> waits for it
     };
-    // The weight block this thread unpacks for chunk c, pulled into L1 ahead of time: its
-    // first, middle and last byte cover every 128-byte line of a block of at most 256 bytes.
-    auto prefetch = [&](int c) {
-        int row = min(r0 + tid / 4, g.rows - 1);
-        const u8* p = (const u8*)g.w + (size_t)row * g.row_bytes + (size_t)((c * 4 + tid % 4) * 32 / W::QK) * W::BYTES;
-        prefetch_l1(p);
-        prefetch_l1(p + W::BYTES / 2);
-        prefetch_l1(p + W::BYTES - 1);
+    // The Q8_K bsums chunk c's super-block needs (loaded at its first chunk), 4 per token row.
+    int4 bsr[2];
+    auto load_bsums = [&](int c) {
+        if (!KQ || (c & 1) != 0) return;
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int t = min(t0 + sr + 64 * half, g.T - 1);
+            bsr[half] = *(const int4*)((const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4);
+        }
     };
-    stage(0);
-    if (nch > 1) prefetch(1);
+    auto store_bsums = [&](int c) {
+        if (!KQ || (c & 1) != 0) return;
+        MmqSuper& sp = s.sb[(c >> 1) & 1];
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int rt = sr + 64 * half;
+            int s0 = bsr[half].x + bsr[half].y, s1 = bsr[half].z + bsr[half].w;
+            sp.absl[rt][2 * gi] = (i8)(s0 & 127);
+            sp.absh[rt][2 * gi] = (i8)(s0 >> 7);
+            sp.absl[rt][2 * gi + 1] = (i8)(s1 & 127);
+            sp.absh[rt][2 * gi + 1] = (i8)(s1 >> 7);
+        }
+    };
+    // Chunk c's weights, group gi of row sr, from its raw unit.
+    auto unpack = [&](int c) {
+        MmqStage& st = s.st[c & 1];
+        const u8* p = raw_at(c / CPU);
+        if (KQ)
+            Unpack<W>::run(p, (c & 1) * 4 + gi, &st.w[sr][gi * 32], st, s.sb[(c >> 1) & 1], sr, gi);
+        else
+            Unpack<W>::run(p + gi * W::BYTES, 0, &st.w[sr][gi * 32], st, s.sb[(c >> 1) & 1], sr, gi);
+    };
+    issue_raw(0);
+    issue_raw(1);
+    issue_act(0);
+    load_bsums(0);
+    cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
+    unpack(0);
+    store_bsums(0);
+    __syncthreads();
     for (int c = 0; c < nch; c++) {
-        // The next chunk is staged into the other buffers before this one is multiplied: its
-        // activations by asynchronous copies (cp.async, waited for at the end of this
-        // iteration), its weights from L1, where the previous iteration prefetched them.
-        if (c + 2 < nch) prefetch(c + 2);
-        if (c + 1 < nch) stage(c + 1);
+        const bool next = c + 1 < nch;
+        if (next) {
+            issue_act(c + 1);
+            load_bsums(c + 1);
+        }
+        issue_raw(c + 2);
+        cp_async_commit();  // this iteration's copies form one group, waited for at its end
         const MmqStage& st = s.st[c & 1];
         const MmqSuper& sp = s.sb[(c >> 1) & 1];
-        // One MMA step covers KW weights of K: 32 (one k-quant scale, one legacy block) with
-        // m16n8k32, or 16 for Q6_K (a scale per 16 weights) with m16n8k16.
-#pragma unroll
-        for (int h = 0; h < MM_CH / KW; h++) {
-            const int* pa0 = (const int*)&st.w[wr + gq][h * KW + 4 * qq];
-            const int* pa1 = (const int*)&st.w[wr + gq + 8][h * KW + 4 * qq];
-            int cc[MM_NT][4];
-#pragma unroll
-            for (int n = 0; n < MM_NT; n++) {
-                const int* pb = (const int*)&st.a[wt + 8 * n + gq][h * KW + 4 * qq];
-                cc[n][0] = cc[n][1] = cc[n][2] = cc[n][3] = 0;
-                if (KW == 32)
-                    mma16832(pa0[0], pa1[0], pa0[4], pa1[4], pb[0], pb[4], cc[n]);
-                else
-                    mma16816(pa0[0], pa1[0], pb[0], cc[n]);
-            }
-            int sc[2];
-            float wd[2], ad[NJ];
+        const u32 sbuf = sbase + (c & 1) * (u32)sizeof(MmqStage);
+        // Adds one 8-token MMA column's integer sums (cc, tile n, K step h of KW weights) to
+        // the outputs with the step's scales: `isum += sc·v` (k-quants) or
+        // `acc += (d_w·d_a)·v` (legacy), output j = 2n + e of row i.
+        auto scale_add = [&](int h, int n, const int cc[4]) {
 #pragma unroll
             for (int i = 0; i < 2; i++) {
-                sc[i] = KQ ? st.wsc[wr + gq + 8 * i][h * (KW / 16)] : 0;
-                wd[i] = KQ ? 0.0f : st.wd[wr + gq + 8 * i][h];
-            }
+                const int r = wr + gq + 8 * i;
 #pragma unroll
-            for (int j = 0; j < NJ; j++) ad[j] = KQ ? 0.0f : st.ad[wt + 8 * (j / 2) + 2 * qq + (j & 1)][h];
-#pragma unroll
-            for (int i = 0; i < 2; i++)
-#pragma unroll
-                for (int j = 0; j < NJ; j++) {
-                    int v = cc[j / 2][2 * i + (j & 1)];
+                for (int e = 0; e < 2; e++) {
+                    const int v = cc[2 * i + e];
                     if (KQ) {
-                        isum[i][j] += sc[i] * v;
+                        isum[i][2 * n + e] += st.wsc[r][h * (KW / 16)] * v;
                     } else {
-                        float d = __fmul_rn(wd[i], ad[j]);
-                        acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(d, (float)v));
+                        float d = __fmul_rn(st.wd[r][h], st.ad[wt + 8 * n + 2 * qq + e][h]);
+                        acc[i][2 * n + e] = __fadd_rn(acc[i][2 * n + e], __fmul_rn(d, (float)v));
                     }
                 }
+            }
+        };
+        // 32 bytes of K per step: one ldmatrix.x4 gives the warp's 16-row A fragments (a
+        // m16n8k32 operand, or two m16n8k16 ones for the two 16-weight halves of Q6_K), one
+        // per pair of 8-token columns their B fragments.
+#pragma unroll
+        for (int s32 = 0; s32 < MM_CH / 32; s32++) {
+            u32 af[4];
+            ldsm4(sbuf + a_off + 32 * s32, af);
+#pragma unroll
+            for (int p = 0; p < MM_NT / 2; p++) {
+                u32 bf[4];
+                ldsm4(sbuf + b_off + p * 16 * MM_ROW + 32 * s32, bf);
+                if (KW == 32) {
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        int cc[4] = {0, 0, 0, 0};
+                        mma16832(af[0], af[1], af[2], af[3], bf[2 * u], bf[2 * u + 1], cc);
+                        scale_add(s32, 2 * p + u, cc);
+                    }
+                } else {
+#pragma unroll
+                    for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+                        for (int u = 0; u < 2; u++) {
+                            int cc[4] = {0, 0, 0, 0};
+                            mma16816(af[2 * hh], af[2 * hh + 1], bf[2 * u + hh], cc);
+                            scale_add(2 * s32 + hh, 2 * p + u, cc);
+                        }
+                }
+            }
         }
         if (KQ && (c & 1) == 1) {
             // Q4_K/Q5_K: the min term's integer sums msum = Σ_q min_q·bsum_q over the 8 groups.
@@ -286,6 +362,10 @@ __device__ void mmq_impl(const MmqArgs& g) {
                         acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)msum[i][j]));
                 }
             }
+        }
+        if (next) {
+            unpack(c + 1);
+            store_bsums(c + 1);
         }
         cp_async_wait<0>();
         __syncthreads();

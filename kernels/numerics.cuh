@@ -167,6 +167,28 @@ struct KvF16 {
     }
 };
 
+// ---- Shared-memory addresses and ldmatrix (tensor-core fragments) ----------------------
+// The 32-bit shared address of a generic pointer into shared memory.
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u32 s;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(p));
+    return s;
+}
+
+// Four 8×8 b16 matrices from shared memory (PTX ldmatrix): lanes 8i..8i+7 give the row
+// addresses of matrix i, register i of lane l gets row l / 4, elements 2(l % 4), +1 of it
+// (with .trans: of its transpose).
+__device__ __forceinline__ void ldsm4(u32 a, u32 r[4]) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+__device__ __forceinline__ void ldsm4_t(u32 a, u32 r[4]) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
 // ---- Asynchronous global -> shared copies (sm_80+: cp.async) ----------------------------
 // 16 bytes from `src` to shared `dst` (both 16-byte aligned); src_bytes = 0 fills zeros and
 // reads nothing. Groups are committed and waited for with the two helpers below.
@@ -177,6 +199,16 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_b
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(src_bytes) : "memory");
 #else
     *(uint4*)dst = src_bytes ? *(const uint4*)src : make_uint4(0u, 0u, 0u, 0u);
+#endif
+}
+// 4 bytes from `src` to shared `dst`, both 4-byte aligned (through L1: .ca).
+__device__ __forceinline__ void cp_async4(void* dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    unsigned s;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(src) : "memory");
+#else
+    *(u32*)dst = *(const u32*)src;
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {

@@ -353,7 +353,11 @@ pub const MMQ_BN: u32 = 128;
 pub const MMQ_THREADS: u32 = 256;
 pub const MMQ_CH: u32 = 128;
 /// Dynamic shared memory of the prefill GEMM: `sizeof(MmqSmem)`, asserted in kernels/mmq.cu.
-pub const MMQ_SMEM_BYTES: u32 = 72704;
+pub const MMQ_SMEM_BYTES: u32 = 101376;
+// Checked at compile time: an RTX 4090 (sm_89) allows 99 KB of dynamic shared memory per
+// CTA; an H200 SM has 228 KB, 1 KB of it reserved per CTA, for the two CTAs the kernel's
+// launch bounds ask for.
+const _: () = assert!(MMQ_SMEM_BYTES <= 101_376 && 2 * (MMQ_SMEM_BYTES + 1024) <= 233_472);
 /// Attention (kernels/attention.cu). Both kernels run at most ATT_THREADS threads; they
 /// handle up to ATT_MAX_GROUP query heads per KV head and head dims up to ATT_MAX_HD (a
 /// multiple of 16; the engine checks the model).
