@@ -50,6 +50,7 @@ impl CudaEngine<'_> {
     /// The kernels of one batched step of `b` rows (tokens and `seq` already uploaded):
     /// every group of the decode schedule, logits for all rows.
     fn batch_kernels(&mut self, b: usize) -> Result<()> {
+        self.quantized = None; // captured once, replayed: decide from a clean state
         for gi in 0..self.sched(Phase::Decode).groups.len() {
             self.run_group(Phase::Decode, gi, b, &(0..b))?;
         }

@@ -139,6 +139,7 @@ impl CudaEngine<'_> {
             k: k as i32,
             eps: norm.map_or(0.0, |n| self.graph.node(n).rms_eps()),
         };
+        self.quantized = None; // the prepared activations overwrite quantize_q8's
         self.launch(KernelId::Prep, (prep_grid(k), rows as u32), 256, 0, a)?;
         Ok(p)
     }

@@ -96,6 +96,7 @@ impl CudaEngine<'_> {
 
     /// Runs one group of the `phase` schedule for `t` rows (all logit rows), then waits.
     pub fn run_group_alone(&mut self, phase: Phase, gi: usize, t: usize) -> Result<()> {
+        self.quantized = None; // the harness wrote new inputs
         self.run_group(phase, gi, t, &(0..t))?;
         self.dev.sync()
     }

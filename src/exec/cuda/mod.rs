@@ -130,6 +130,11 @@ pub struct CudaEngine<'m> {
     decode_graph: Option<CudaGraph>,
     /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
     persistent: Option<persistent::Persistent>,
+    /// What the prefill activation buffers (`scratch.q0`… from `quantize_q8`) hold, so the
+    /// matmuls that share an input (Q/K/V, gate/up) quantize it once: (input node, its
+    /// pointer, rows, K, legacy layout). Valid within one step only — cleared when a step
+    /// starts and whenever another kernel writes those buffers (`prep`).
+    quantized: Option<(NodeId, u64, usize, usize, bool)>,
     pub device_name: String,
     /// The engine reads the model only while it is built; the lifetime keeps callers'
     /// `Box<dyn Engine + 'm>` uniform with the interpreter's.
@@ -260,6 +265,7 @@ impl<'m> CudaEngine<'m> {
             batch_runs: vec![0; batch::MAX_BATCH + 1],
             decode_graph: None,
             persistent: None,
+            quantized: None,
             device_name: dev.name.clone(),
             _model: std::marker::PhantomData,
             dev,

@@ -260,7 +260,12 @@ impl CudaEngine<'_> {
             KernelId::Matmul { w, act } => (act == Act::Q8, !w.k_quant()),
             other => unreachable!("no matmul kernel {other}"),
         };
-        if q8 {
+        // The matmuls that share an input node (Q/K/V, gate/up) quantize it once per step. The
+        // key is the node, not the buffer: the buffer plan gives a dead node's buffer to
+        // later nodes (the attention output takes the normed input's), while a node's value
+        // is written once per step. `prep` clears the record when it reuses the buffers.
+        let key = (n.inputs[0], x, rows, k, legacy);
+        if q8 && self.quantized != Some(key) {
             let qa = QuantizeArgs {
                 x,
                 q0: if legacy { q0 } else { 0 },
@@ -272,6 +277,7 @@ impl CudaEngine<'_> {
                 t: rows as i32,
             };
             self.launch(KernelId::QuantizeQ8, (rows as u32, 1), 256, 0, qa)?;
+            self.quantized = Some(key);
         }
         let wp = self.wptr(id);
         if let KernelId::Mmq { .. } = main {

@@ -39,6 +39,7 @@ impl CudaEngine<'_> {
         obs: &mut dyn Observer,
     ) -> Result<()> {
         let t = toks.len();
+        self.quantized = None; // a new step: new activations
         if t == 1 && self.persistent.is_some() {
             return self.persistent_chunk(toks, obs);
         }
@@ -111,6 +112,7 @@ impl CudaEngine<'_> {
 
     /// Every group of the decode schedule, then the device argmax.
     fn decode_kernels(&mut self) -> Result<()> {
+        self.quantized = None; // captured once, replayed: decide from a clean state
         for gi in 0..self.sched(Phase::Decode).groups.len() {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
