@@ -375,6 +375,13 @@ __device__ void mmq_impl(const MmqArgs& g) {
 #pragma unroll
         for (int j = 0; j < NJ; j++) {
             int r = r0 + wr + gq + 8 * i, t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
-            if (r < g.rows && t < g.T) ((float*)g.out)[(size_t)t * g.rows + r] = acc[i][j];
+            if (r < g.rows && t < g.T) {
+                const size_t o = (size_t)t * g.rows + r;
+                // The residual epilogue of a fused matmul + add group: the interpreter's add
+                // of the two f32 values (one rounding; out may be resid itself).
+                float v = acc[i][j];
+                if (g.resid) v = __fadd_rn(v, ((const float*)g.resid)[o]);
+                ((float*)g.out)[o] = v;
+            }
         }
 }

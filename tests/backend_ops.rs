@@ -99,11 +99,13 @@ fn check_schedule(
         }
     }
     gpu.set_pos(pos).unwrap();
-    let sname = match phase {
-        Phase::Decode => format!("decode-fused kv={}", kv.name()),
-        Phase::Prefill => format!("prefill-unfused kv={}", kv.name()),
-    };
     let sched = gpu.schedule_of(phase).clone();
+    let sname = format!(
+        "{}-{} kv={}",
+        phase.name(),
+        if sched.fused { "fused" } else { "unfused" },
+        kv.name()
+    );
     let tokens: Vec<u32> = (0..t)
         .map(|i| (17 + 131 * i as u32) % hp.vocab_size as u32)
         .collect();

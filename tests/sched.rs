@@ -118,11 +118,53 @@ fn fused_05b_has_five_kernels_per_block() {
     );
     let unfused = check(&g, Phase::Decode, false);
     assert_eq!(unfused.groups.len(), g.len());
-    // Prefill: one group per node; q8 matmuls with K a multiple of 128 take the tiled
-    // integer GEMM after activation quantization (896 = 7·128).
+    // Prefill: q8 matmuls with K a multiple of 128 take the tiled integer GEMM after
+    // activation quantization (896 = 7·128); the two per block that feed a residual add
+    // (attn_out, ffn_down) take it in the GEMM's epilogue; every other node is its own group.
     let prefill = check(&g, Phase::Prefill, true);
-    assert!(!prefill.fused);
-    assert_eq!(prefill.groups.len(), g.len());
+    assert!(prefill.fused);
+    assert_eq!(prefill.groups.len(), g.len() - 2 * 24);
+    let res: Vec<(&str, String)> = prefill
+        .groups
+        .iter()
+        .filter(|gr| gr.name.starts_with("blk.3.") && gr.nodes.len() > 1)
+        .map(|gr| {
+            (
+                gr.name.as_str(),
+                format!("{} {}", gr.pass, gr.kernel_names()),
+            )
+        })
+        .collect();
+    let down = prefill
+        .groups
+        .iter()
+        .find(|gr| gr.name == "blk.3.ffn_residual")
+        .unwrap();
+    assert_eq!(
+        res,
+        [
+            (
+                "blk.3.attn_residual",
+                "fuse_matmul_add quantize_q8+mmq_q5_0".to_string()
+            ),
+            (
+                "blk.3.ffn_residual",
+                format!("fuse_matmul_add {}", down.kernel_names())
+            ),
+        ]
+    );
+    assert!(down.kernel_names().starts_with("quantize_q8+mmq_q"));
+    assert_eq!(check(&g, Phase::Prefill, false).groups.len(), g.len());
+    // Under f32 semantics the matmuls run on CUDA cores, which have no residual epilogue.
+    let g32 = lower(
+        &m,
+        LowerOptions {
+            act: graphrun::graph::ActSemantics::F32,
+            ..LowerOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(check(&g32, Phase::Prefill, true).groups.len(), g32.len());
     let q = prefill
         .groups
         .iter()

@@ -180,6 +180,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("K", I32, "input width"),
             f("row_bytes", I32, "bytes of one weight row"),
             f("T", I32, "token rows"),
+            f(
+                "resid",
+                Ptr,
+                "f32 [T, rows] added to the product (residual epilogue), or 0",
+            ),
         ],
     },
     ArgStruct {

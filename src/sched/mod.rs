@@ -9,8 +9,11 @@
 //! 3. `fuse_matmul_add`: matmul + residual add (O projection, down projection)
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
+//! Prefill (T rows) has one pass so far: `fuse_matmul_add` where the matmul runs on the
+//! tensor-core GEMM (its epilogue adds the residual).
+//!
 //! Anything left is one group per node (always so for a node with an injected fault).
-//! `--no-fuse`, and every prefill for now, skips the passes.
+//! `--no-fuse` skips the passes.
 //!
 //! Every group names the kernels it launches (`KernelId`s of the catalogue, in order), so
 //! the executor launches what the schedule says and `graphrun dump --stage fused` shows it.
@@ -406,6 +409,20 @@ fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<K
     ))
 }
 
+/// Prefill pass: a matmul that runs on the tensor-core GEMM and whose only consumer is a
+/// residual add; the GEMM adds the residual in its epilogue (kernels/mmq.cu, `resid`).
+fn fuse_matmul_add_prefill(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    let (kind, nodes, _) = fuse_matmul_add(c, mm)?;
+    let kernels = node_kernels(c.node(mm), Phase::Prefill, usize::MAX).ok()?;
+    if !matches!(
+        kernels.as_slice(),
+        [KernelId::QuantizeQ8, KernelId::Mmq { .. }]
+    ) {
+        return None;
+    }
+    Some((kind, nodes, kernels))
+}
+
 /// Pass 4: RMSNorm whose only consumer is a matmul (final norm → logits).
 fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
@@ -434,11 +451,18 @@ const PASSES: [Pass; 4] = [
     ("fuse_norm_matmul", fuse_norm_matmul),
 ];
 
-/// Builds the schedule of `g` for `phase`: fused groups (decode with `fuse`) or one group
-/// per node. Prefill is not fused yet: its groups are single nodes with prefill kernels.
-/// Errors when a weight's type has no GPU kernels (the message names the tensor).
+/// The prefill passes (so far the GEMM's residual epilogue).
+const PREFILL_PASSES: [Pass; 1] = [("fuse_matmul_add", fuse_matmul_add_prefill)];
+
+/// Builds the schedule of `g` for `phase`: fused groups (with `fuse`) or one group per
+/// node. Prefill fuses only the GEMM's residual epilogue so far; its other groups are
+/// single nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
+/// message names the tensor).
 pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
-    let fuse = fuse && phase == Phase::Decode;
+    let passes: &[Pass] = match phase {
+        Phase::Decode => &PASSES,
+        Phase::Prefill => &PREFILL_PASSES,
+    };
     let mut c = Ctx {
         g,
         cons: consumers(g),
@@ -446,7 +470,7 @@ pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
     };
     let mut groups: Vec<Group> = Vec::new();
     if fuse {
-        for (pass, f) in PASSES {
+        for &(pass, f) in passes {
             for (id, _) in g.nodes() {
                 if c.taken[id.index()] {
                     continue;

@@ -5,11 +5,12 @@
 //!   from device memory, so the decode step can be captured once as a CUDA graph and
 //!   replayed (`step_argmax`), with greedy argmax on the device (4 bytes back per token).
 //! - Decode (T = 1) runs the fused schedule (or one kernel per node with `--no-fuse`);
-//!   prefill runs one kernel per node with batched matmuls, in chunks of `UBATCH` rows.
+//!   prefill runs in chunks of `UBATCH` rows, one kernel per node with batched matmuls
+//!   except the GEMMs that add the residual in their epilogue (fused; not with `--no-fuse`).
 //!
 //! Rooms: `device` (context, stream, memory budget), `upload` (weights), `kernels` (module
 //! loading and launches by `KernelId`), `geometry` (grid sizes from the device's
-//! properties), `ops` (one graph node's kernels), `groups` (fused decode groups), `step`
+//! properties), `ops` (one graph node's kernels), `groups` (fused groups), `step`
 //! (a step, the captured decode graph, trace readback), `measure` (profiles, bandwidth),
 //! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel),
 //! `batch` (several sequences in KV-cache slots decoded in one step: `BatchEngine`).
@@ -56,7 +57,7 @@ pub const UBATCH: usize = 2048;
 pub struct CudaOptions {
     pub device: usize,
     pub n_ctx: usize,
-    /// Fused decode schedule (false = one kernel per graph node, `--no-fuse`).
+    /// Fused schedules (false = one kernel per graph node, `--no-fuse`).
     pub fuse: bool,
     /// Most logit rows one step may ask for (perplexity asks for many).
     pub max_logit_rows: usize,
@@ -182,7 +183,7 @@ impl<'m> CudaEngine<'m> {
         }
         let decode = schedule(&graph, Phase::Decode, opts.fuse)
             .map_err(|e| Error::invalid(format!("{}: {e}", model.path)))?;
-        let prefill = schedule(&graph, Phase::Prefill, false)
+        let prefill = schedule(&graph, Phase::Prefill, opts.fuse)
             .map_err(|e| Error::invalid(format!("{}: {e}", model.path)))?;
         // The decode arena holds a row per slot: a batched step runs the decode schedule.
         let plans = [decode.plan(&graph, n_slots), prefill.plan(&graph, UBATCH)];

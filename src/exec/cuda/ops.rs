@@ -69,7 +69,7 @@ impl CudaEngine<'_> {
                     0
                 };
                 let x = inp(self, 0) + (first * n.in_width() * 4) as u64;
-                self.matmul(phase, id, x, rows, out)?;
+                self.matmul(phase, id, x, rows, out, 0)?;
             }
             Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => {
                 self.launch_scale(inp(self, 0), out, t, width, 1.0)?;
@@ -235,8 +235,17 @@ impl CudaEngine<'_> {
 
     /// A matmul node over `rows` rows of input at `x`: the node's kernels (`kernels_of`): a
     /// decode matvec, the tiled integer GEMM, or the CUDA-core matmul, after activation
-    /// quantization under q8.
-    fn matmul(&mut self, phase: Phase, id: NodeId, x: u64, rows: usize, out: u64) -> Result<()> {
+    /// quantization under q8. `resid` (non-zero only for the GEMM of a prefill matmul + add
+    /// group) is added to the product in the GEMM's epilogue.
+    pub(super) fn matmul(
+        &mut self,
+        phase: Phase,
+        id: NodeId,
+        x: u64,
+        rows: usize,
+        out: u64,
+        resid: u64,
+    ) -> Result<()> {
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
         let kernels = self.kernels_of(n, phase, rows)?;
@@ -293,9 +302,11 @@ impl CudaEngine<'_> {
                 k: k as i32,
                 row_bytes: row_bytes as i32,
                 t: rows as i32,
+                resid,
             };
             return self.launch(main, mmq_grid(width, rows), MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
+        debug_assert_eq!(resid, 0, "only the GEMM has a residual epilogue");
         let a = MatmulArgs {
             w: wp,
             out,
