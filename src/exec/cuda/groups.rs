@@ -1,10 +1,10 @@
 //! Fused groups (the scheduler's passes, src/sched): each group launches the kernels its
 //! schedule entry names — in decode the input preparation (`prep`: RMSNorm prologue,
 //! activation quantization) and one matvec-family kernel with its epilogue; in prefill a
-//! matmul + residual add as the quantization and the GEMM with its residual epilogue. A batched step of several
-//! rows (batch.rs) launches the same groups with the `batched()` twin of the matvec-family
-//! kernel (kernels/matvec_batch.cu), which gives each row the bits the single-row kernel
-//! gives it.
+//! matmul + residual add as the quantization and the GEMM with its residual epilogue. A
+//! batched step of several rows (batch.rs) launches the same decode groups with the
+//! `batched()` twin of the matvec-family kernel (kernels/matvec_batch.cu), which gives each
+//! row the bits the single-row kernel gives it.
 
 use super::args::{MatvecArgs, PrepArgs, QkvArgs};
 use super::geometry::{matvec_grid, prep_grid, qkv_grid};
@@ -85,8 +85,9 @@ impl CudaEngine<'_> {
             } => {
                 let x = self.buf(phase, self.graph.node(matmul).inputs[0]);
                 let (out, extra) = (self.buf(phase, add), self.buf(phase, residual));
-                if let KernelId::Mmq { .. } = main {
-                    // Prefill: the GEMM adds the residual in its epilogue.
+                if phase == Phase::Prefill {
+                    // The GEMM adds the residual in its epilogue (`matmul` falls back to the
+                    // add kernel if a row count ever picks another product kernel).
                     return self.matmul(phase, matmul, x, t, out, extra);
                 }
                 self.matvec(main, matmul, x, None, 0, out, extra, t)

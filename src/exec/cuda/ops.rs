@@ -235,8 +235,8 @@ impl CudaEngine<'_> {
 
     /// A matmul node over `rows` rows of input at `x`: the node's kernels (`kernels_of`): a
     /// decode matvec, the tiled integer GEMM, or the CUDA-core matmul, after activation
-    /// quantization under q8. `resid` (non-zero only for the GEMM of a prefill matmul + add
-    /// group) is added to the product in the GEMM's epilogue.
+    /// quantization under q8. `resid` (non-zero for a prefill matmul + add group) is added to
+    /// the product: in the GEMM's epilogue, or by the `add` kernel after the others.
     pub(super) fn matmul(
         &mut self,
         phase: Phase,
@@ -254,7 +254,8 @@ impl CudaEngine<'_> {
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
             .expect("a matmul kernel");
         if let KernelId::Matvec { .. } = main {
-            return self.matvec(main, id, x, None, 0, out, 0, 1);
+            self.matvec(main, id, x, None, 0, out, 0, 1)?;
+            return self.add_residual(out, resid, rows, width);
         }
         let s = &self.scratch;
         let (q0, d0, qk, dk, bs) = (
@@ -306,7 +307,6 @@ impl CudaEngine<'_> {
             };
             return self.launch(main, mmq_grid(width, rows), MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
-        debug_assert_eq!(resid, 0, "only the GEMM has a residual epilogue");
         let a = MatmulArgs {
             w: wp,
             out,
@@ -321,7 +321,32 @@ impl CudaEngine<'_> {
             row_bytes: row_bytes as i32,
             t: rows as i32,
         };
-        self.launch(main, matmul_grid(width, rows), 256, 0, a)
+        self.launch(main, matmul_grid(width, rows), 256, 0, a)?;
+        self.add_residual(out, resid, rows, width)
+    }
+
+    /// `out += resid` over `rows` rows of `width` (the `add` kernel) when a matmul + add
+    /// group's product came from a kernel without the GEMM's residual epilogue (a one-row
+    /// matvec, the CUDA-core matmul); nothing when `resid` is 0.
+    fn add_residual(&mut self, out: u64, resid: u64, rows: usize, width: usize) -> Result<()> {
+        if resid == 0 {
+            return Ok(());
+        }
+        let a = EltArgs {
+            a: out,
+            b: resid,
+            out,
+            n: (rows * width) as i32,
+            width: width as i32,
+            eps: 0.0,
+        };
+        self.launch(
+            KernelId::Elt(Elt::Add),
+            (elt_grid(rows * width), 1),
+            256,
+            0,
+            a,
+        )
     }
 
     /// `out = x · s` over `rows` rows of `width` (the `scale` kernel of fault injection:
