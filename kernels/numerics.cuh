@@ -194,9 +194,7 @@ __device__ __forceinline__ void ldsm4_t(u32 a, u32 r[4]) {
 // reads nothing. Groups are committed and waited for with the two helpers below.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
 #if __CUDA_ARCH__ >= 800
-    unsigned s;
-    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(src), "r"(src_bytes) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes) : "memory");
 #else
     *(uint4*)dst = src_bytes ? *(const uint4*)src : make_uint4(0u, 0u, 0u, 0u);
 #endif
@@ -204,9 +202,7 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_b
 // 4 bytes from `src` to shared `dst`, both 4-byte aligned (through L1: .ca).
 __device__ __forceinline__ void cp_async4(void* dst, const void* src) {
 #if __CUDA_ARCH__ >= 800
-    unsigned s;
-    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(s) : "l"(dst));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(src) : "memory");
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_addr(dst)), "l"(src) : "memory");
 #else
     *(u32*)dst = *(const u32*)src;
 #endif
