@@ -10,6 +10,8 @@
 // ~2^-22, next to the f32 rounding of the sums themselves. So the tensor cores change the
 // summation order and the rounding of the dot products' partial sums, as attention_impl's
 // FMA order does, and the results stay inside gpu_parity's f32 band (tests/backend_ops.rs).
+// The softmax weights come from exp_f32 (ex2.approx of x·log2 e, within ~2^-20 relative
+// where they matter), not libm's expf: the same order of error as the splits.
 // To keep the parts of a row's large components normal f16 numbers (a small component's lo
 // part may be subnormal: an absolute error below 2^-25 after the scaling, against a largest
 // component of at least 2^14 for Q, and P's sum l of at least 2^10):
@@ -51,6 +53,17 @@ __device__ __forceinline__ void split_h2(float x0, float x1, u32& hi, u32& lo) {
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(lo) : "f"(x1 - h1), "f"(x0 - h0));
 }
 
+// exp(x) as 2^(x·log2 e) on the special-function unit: x·log2 e rounds once (an absolute
+// error of |x|·2^-24 in the exponent) and ex2.approx is within 2 ulp, so for the weights
+// that matter (x in [-16, 0]) the relative error is about 2^-20 at most — against libm's expf, a
+// few instructions instead of a dozen. −inf gives 0. Measured against the interpreter by
+// tests/backend_ops.rs (the f32 attention band).
+__device__ __forceinline__ float exp_f32(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(__fmul_rn(x, 1.4426950408889634f)));
+    return y;
+}
+
 // 2^e as a float, e in [-126, 127].
 __device__ __forceinline__ float pow2f(int e) { return __uint_as_float((u32)(127 + e) << 23); }
 
@@ -76,16 +89,40 @@ __device__ __forceinline__ void attention_mma_run(const AttnMmaArgs& g) {
     const int stage = 2 * BK * rs;
 
     // Stage keys k0.. of K and V into stage s; keys past n_keys are zeros (masked, and
-    // 0·0 adds nothing).
+    // 0·0 adds nothing; their copies read nothing and name key 0). The tile is BK rows of
+    // cpr 16-byte pieces; thread tid copies pieces tid, tid + nt, ... When cpr divides nt
+    // (head dims 64 and 128) a thread keeps one column and steps its row, its source and
+    // its shared address by constants; otherwise it divides.
+    const int cpr = hd / 8;
+    const int j_step = nt / cpr, j_first = tid / cpr, c_first = tid - j_first * cpr;
+    const bool fixed_column = j_step * cpr == nt;
+    const u16* k_head = (const u16*)g.k_cache + kvh * hd;
+    const u16* v_head = (const u16*)g.v_cache + kvh * hd;
+    const u32 kv_sm = smem_addr(KV0), v_sm = (u32)(BK * rs * 2);
     auto issue = [&](int k0, int s) {
-        const int cpr = hd / 8;  // 16-byte pieces per row
-        for (int i = tid; i < BK * cpr; i += nt) {
-            const int j = i / cpr, c = i - j * cpr, key = k0 + j;
-            const bool in = key < n_keys;
-            const size_t e = (size_t)(in ? key : 0) * kvw + kvh * hd + 8 * c;
-            u16* dk = KV0 + s * stage + j * rs + 8 * c;
-            cp_async16(dk, (const u16*)g.k_cache + e, in ? 16 : 0);
-            cp_async16(dk + BK * rs, (const u16*)g.v_cache + e, in ? 16 : 0);
+        if (fixed_column) {
+            const size_t step = (size_t)j_step * kvw;
+            const size_t first = (size_t)(k0 + j_first) * kvw + 8 * c_first;
+            const u16* kp = k_head + first;
+            const u16* vp = v_head + first;
+            u32 d = kv_sm + (u32)((s * stage + j_first * rs + 8 * c_first) * 2);
+            for (int j = j_first; j < BK; j += j_step) {
+                const bool in = k0 + j < n_keys;
+                cp_async16_at(d, in ? kp : k_head, in ? 16 : 0);
+                cp_async16_at(d + v_sm, in ? vp : v_head, in ? 16 : 0);
+                kp += step;
+                vp += step;
+                d += (u32)(j_step * rs * 2);
+            }
+        } else {
+            for (int i = tid; i < BK * cpr; i += nt) {
+                const int j = i / cpr, c = i - j * cpr, key = k0 + j;
+                const bool in = key < n_keys;
+                const size_t e = (size_t)(in ? key : 0) * kvw + 8 * c;
+                const u32 d = kv_sm + (u32)((s * stage + j * rs + 8 * c) * 2);
+                cp_async16_at(d, k_head + e, in ? 16 : 0);
+                cp_async16_at(d + v_sm, v_head + e, in ? 16 : 0);
+            }
         }
         cp_async_commit();
     };
@@ -125,16 +162,23 @@ __device__ __forceinline__ void attention_mma_run(const AttnMmaArgs& g) {
     const int gq = lane >> 2, q4 = lane & 3;
     const int ra = warp * 16 + gq, rb = ra + 8;
     const int lim_a = lim[ra], lim_b = lim[rb];
-    const float qi_a = qinv[ra], qi_b = qinv[rb];
-    int wlim = max(lim_a, lim_b);  // the warp's last visible key: later tiles skip the math
+    // A score is (q'·k)·2^-e·scale: one rounding of the exact product whether 2^-e (exact)
+    // multiplies first or into the scale, so qs = 2^-e·scale is taken once per row.
+    const float qs_a = qinv[ra] * g.scale, qs_b = qinv[rb] * g.scale;
+    // The warp's last visible key (later tiles skip the math) and the last key every row
+    // of the warp sees (tiles up to it need no causal mask).
+    int wlim = max(lim_a, lim_b), wall = min(lim_a, lim_b);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) wlim = max(wlim, __shfl_xor_sync(0xffffffffu, wlim, o));
+    for (int o = 16; o > 0; o >>= 1) {
+        wlim = max(wlim, __shfl_xor_sync(0xffffffffu, wlim, o));
+        wall = min(wall, __shfl_xor_sync(0xffffffffu, wall, o));
+    }
     // ldmatrix row addresses (bytes): Q 16×16 fragments (rows l % 16, dims 8(l / 16)); K for
     // two 8-key column tiles (keys 8(l / 16) + l % 8, dims 8((l / 8) % 2)); V transposed for
     // two 8-dim column tiles (keys 8((l / 8) % 2) + l % 8, dims 8(l / 16)).
     const u32 qh_at = smem_addr(Qh + (warp * 16 + (lane & 15)) * rs + (lane >> 4) * 8);
     const u32 ql_at = qh_at + (u32)(rows * rs * 2);
-    const u32 kv_at = smem_addr(KV0);
+    const u32 kv_at = kv_sm;
     const u32 k_off = (u32)((((lane >> 4) * 8 + (lane & 7)) * rs + ((lane >> 3) & 1) * 8) * 2);
     const u32 v_off = (u32)(((((lane >> 3) & 1) * 8 + (lane & 7)) * rs + (lane >> 4) * 8) * 2 + BK * rs * 2);
 
@@ -174,18 +218,41 @@ __device__ __forceinline__ void attention_mma_run(const AttnMmaArgs& g) {
                 }
             }
             // Online softmax for rows a (d[0], d[1]) and b (d[2], d[3]); a row's 64 keys are
-            // spread over the 4 lanes of its quad.
-            float mx_a = -INFINITY, mx_b = -INFINITY;
+            // spread over the 4 lanes of its quad. Scores past a row's causal limit are −inf
+            // (only tiles that reach past wall have any). Maxima and sums by trees (short
+            // dependency chains: this part issues most of the kernel's instructions).
+            if (k0 + BK - 1 <= wall) {
 #pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int key = k0 + 8 * j + 2 * q4 + e;
-                    s[j][e] = key <= lim_a ? __fmul_rn(s[j][e] * qi_a, g.scale) : -INFINITY;
-                    s[j][2 + e] = key <= lim_b ? __fmul_rn(s[j][2 + e] * qi_b, g.scale) : -INFINITY;
-                    mx_a = fmaxf(mx_a, s[j][e]);
-                    mx_b = fmaxf(mx_b, s[j][2 + e]);
+                for (int j = 0; j < 8; j++) {
+                    s[j][0] = __fmul_rn(s[j][0], qs_a);
+                    s[j][1] = __fmul_rn(s[j][1], qs_a);
+                    s[j][2] = __fmul_rn(s[j][2], qs_b);
+                    s[j][3] = __fmul_rn(s[j][3], qs_b);
                 }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int key = k0 + 8 * j + 2 * q4 + e;
+                        s[j][e] = key <= lim_a ? __fmul_rn(s[j][e], qs_a) : -INFINITY;
+                        s[j][2 + e] = key <= lim_b ? __fmul_rn(s[j][2 + e], qs_b) : -INFINITY;
+                    }
+            }
+            float t_a[8], t_b[8];
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                t_a[j] = fmaxf(s[j][0], s[j][1]);
+                t_b[j] = fmaxf(s[j][2], s[j][3]);
+            }
+#pragma unroll
+            for (int w = 4; w > 0; w >>= 1)
+#pragma unroll
+                for (int j = 0; j < w; j++) {
+                    t_a[j] = fmaxf(t_a[j], t_a[j + w]);
+                    t_b[j] = fmaxf(t_b[j], t_b[j + w]);
+                }
+            float mx_a = t_a[0], mx_b = t_b[0];
 #pragma unroll
             for (int x = 1; x <= 2; x <<= 1) {
                 mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, x));
@@ -193,17 +260,24 @@ __device__ __forceinline__ void attention_mma_run(const AttnMmaArgs& g) {
             }
             // Key 0 is in every row's first tile, so the new max is finite from it on.
             const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-            const float c_a = expf(m_a - mn_a), c_b = expf(m_b - mn_b);
-            float sum_a = 0.0f, sum_b = 0.0f;
+            const float c_a = exp_f32(m_a - mn_a), c_b = exp_f32(m_b - mn_b);
 #pragma unroll
-            for (int j = 0; j < 8; j++)
+            for (int j = 0; j < 8; j++) {
+                s[j][0] = exp_f32(s[j][0] - mn_a);
+                s[j][1] = exp_f32(s[j][1] - mn_a);
+                s[j][2] = exp_f32(s[j][2] - mn_b);
+                s[j][3] = exp_f32(s[j][3] - mn_b);
+                t_a[j] = s[j][0] + s[j][1];
+                t_b[j] = s[j][2] + s[j][3];
+            }
 #pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    s[j][e] = expf(s[j][e] - mn_a);
-                    s[j][2 + e] = expf(s[j][2 + e] - mn_b);
-                    sum_a += s[j][e];
-                    sum_b += s[j][2 + e];
+            for (int w = 4; w > 0; w >>= 1)
+#pragma unroll
+                for (int j = 0; j < w; j++) {
+                    t_a[j] += t_a[j + w];
+                    t_b[j] += t_b[j + w];
                 }
+            float sum_a = t_a[0], sum_b = t_b[0];
 #pragma unroll
             for (int x = 1; x <= 2; x <<= 1) {
                 sum_a += __shfl_xor_sync(0xffffffffu, sum_a, x);
@@ -213,12 +287,15 @@ __device__ __forceinline__ void attention_mma_run(const AttnMmaArgs& g) {
             l_b = __fmaf_rn(l_b, c_b, sum_b);
             m_a = mn_a;
             m_b = mn_b;
+            // Once the maxima settle (most tiles of a long prompt) every factor is 1: skip.
+            if (__any_sync(0xffffffffu, c_a != 1.0f || c_b != 1.0f)) {
 #pragma unroll
-            for (int n = 0; n < 2 * ND16; n++) {
-                o[n][0] *= c_a;
-                o[n][1] *= c_a;
-                o[n][2] *= c_b;
-                o[n][3] *= c_b;
+                for (int n = 0; n < 2 * ND16; n++) {
+                    o[n][0] *= c_a;
+                    o[n][1] *= c_a;
+                    o[n][2] *= c_b;
+                    o[n][3] *= c_b;
+                }
             }
             // O += P·V: P (2^10-scaled, hi and lo) is the A operand straight from the S
             // accumulators — keys 16kk.. are S column tiles 2kk and 2kk + 1.

@@ -199,6 +199,16 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_b
     *(uint4*)dst = src_bytes ? *(const uint4*)src : make_uint4(0u, 0u, 0u, 0u);
 #endif
 }
+// The same with the destination as a shared-space address (smem_addr), for loops that
+// step it by a constant instead of recomputing a generic pointer.
+__device__ __forceinline__ void cp_async16_at(u32 dst, const void* src, int src_bytes) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
+#else
+    const uint4 v = src_bytes ? *(const uint4*)src : make_uint4(0u, 0u, 0u, 0u);
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+#endif
+}
 // 4 bytes from `src` to shared `dst`, both 4-byte aligned (through L1: .ca).
 __device__ __forceinline__ void cp_async4(void* dst, const void* src) {
 #if __CUDA_ARCH__ >= 800
