@@ -381,6 +381,9 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 // of the two f32 values (one rounding; out may be resid itself).
                 float v = acc[i][j];
                 if (g.resid) v = __fadd_rn(v, ((const float*)g.resid)[o]);
+                // The SwiGLU epilogue of a fused gate/up group (this GEMM is up): the
+                // interpreter's silu of the gate's value, times the product (one f32 mul).
+                if (g.gate) v = __fmul_rn(silu(((const float*)g.gate)[o]), v);
                 ((float*)g.out)[o] = v;
             }
         }

@@ -120,10 +120,11 @@ fn fused_05b_has_five_kernels_per_block() {
     assert_eq!(unfused.groups.len(), g.len());
     // Prefill: q8 matmuls with K a multiple of 128 take the tiled integer GEMM after
     // activation quantization (896 = 7·128); the two per block that feed a residual add
-    // (attn_out, ffn_down) take it in the GEMM's epilogue; every other node is its own group.
+    // (attn_out, ffn_down) take it in the GEMM's epilogue, and gate, silu, up and mul are
+    // one group (SiLU(gate) · up in the up GEMM's epilogue); every other node is its own.
     let prefill = check(&g, Phase::Prefill, true);
     assert!(prefill.fused);
-    assert_eq!(prefill.groups.len(), g.len() - 2 * 24);
+    assert_eq!(prefill.groups.len(), g.len() - 2 * 24 - 3 * 24);
     let res: Vec<(&str, String)> = prefill
         .groups
         .iter()
@@ -140,6 +141,11 @@ fn fused_05b_has_five_kernels_per_block() {
         .iter()
         .find(|gr| gr.name == "blk.3.ffn_residual")
         .unwrap();
+    let swiglu = prefill
+        .groups
+        .iter()
+        .find(|gr| gr.name == "blk.3.ffn_swiglu")
+        .unwrap();
     assert_eq!(
         res,
         [
@@ -148,11 +154,50 @@ fn fused_05b_has_five_kernels_per_block() {
                 "fuse_matmul_add quantize_q8+mmq_q5_0".to_string()
             ),
             (
+                "blk.3.ffn_swiglu",
+                format!("fuse_gate_up {}", swiglu.kernel_names())
+            ),
+            (
                 "blk.3.ffn_residual",
                 format!("fuse_matmul_add {}", down.kernel_names())
             ),
         ]
     );
+    let names: Vec<&str> = swiglu
+        .nodes
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "blk.3.ffn_gate",
+            "blk.3.ffn_silu",
+            "blk.3.ffn_up",
+            "blk.3.ffn_swiglu"
+        ]
+    );
+    // One quantization, then the gate GEMM and the up GEMM (same weight type here).
+    let k = swiglu.kernel_names();
+    let parts: Vec<&str> = k.split('+').collect();
+    assert_eq!(parts.len(), 3, "{k}");
+    assert_eq!(parts[0], "quantize_q8");
+    assert!(
+        parts[1].starts_with("mmq_q") && parts[2].starts_with("mmq_q"),
+        "{k}"
+    );
+    // The group writes the gate's product (the up GEMM's epilogue reads it) and the result.
+    let gi = prefill
+        .groups
+        .iter()
+        .position(|gr| gr.name == "blk.3.ffn_swiglu")
+        .unwrap();
+    let writes: Vec<&str> = prefill
+        .writes(gi)
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(writes, ["blk.3.ffn_gate", "blk.3.ffn_swiglu"]);
     assert!(down.kernel_names().starts_with("quantize_q8+mmq_q"));
     assert_eq!(check(&g, Phase::Prefill, false).groups.len(), g.len());
     // Under f32 semantics the matmuls run on CUDA cores, which have no residual epilogue.

@@ -185,6 +185,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "f32 [T, rows] added to the product (residual epilogue), or 0",
             ),
+            f(
+                "gate",
+                Ptr,
+                "f32 [T, rows]: out = silu(gate) · product (SwiGLU epilogue), or 0",
+            ),
         ],
     },
     ArgStruct {

@@ -183,7 +183,7 @@ impl KernelId {
                 "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
                 act(a)
             ),
-            KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products; in a matmul + add group its epilogue adds the residual (one f32 add, the interpreter's)".into(),
+            KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products; in a matmul + add group its epilogue adds the residual (one f32 add, the interpreter's), in a gate/up group the up GEMM's epilogue multiplies by silu(gate) (the interpreter's silu and mul)".into(),
             KernelId::Attention { .. } => {
                 "f32 attention on CUDA cores (online softmax): summation order differs".into()
             }

@@ -9,8 +9,9 @@
 //! 3. `fuse_matmul_add`: matmul + residual add (O projection, down projection)
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
-//! Prefill (T rows) has one pass so far: `fuse_matmul_add` where the matmul runs on the
-//! tensor-core GEMM (its epilogue adds the residual).
+//! Prefill (T rows) fuses where the matmuls run on the tensor-core GEMM, in its epilogue:
+//! `fuse_gate_up` (gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue) and
+//! `fuse_matmul_add` (the epilogue adds the residual).
 //!
 //! Anything left is one group per node (always so for a node with an injected fault).
 //! `--no-fuse` skips the passes.
@@ -72,6 +73,13 @@ pub enum GroupKind {
         matmul: NodeId,
         add: NodeId,
         residual: NodeId,
+    },
+    /// Prefill: gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue.
+    GateUp {
+        gate: NodeId,
+        up: NodeId,
+        silu: NodeId,
+        mul: NodeId,
     },
     NormMatmul {
         norm: NodeId,
@@ -350,11 +358,9 @@ fn fuse_qkv(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<Kernel
     ))
 }
 
-/// Pass 2: RMSNorm → gate, up → SiLU(gate) · up.
-fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
-    if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
-        return None;
-    }
+/// The SwiGLU pattern under `norm`: its only consumers are the gate and up matmuls, and
+/// SiLU(gate) · up is the only use of each. Returns (gate, up, silu, mul).
+fn swiglu_under(c: &Ctx, norm: NodeId) -> Option<(NodeId, NodeId, NodeId, NodeId)> {
     let mms = c.consumers_with(norm, "matmul");
     if mms.len() != 2 || c.cons[norm.index()].len() != 2 {
         return None;
@@ -369,6 +375,15 @@ fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
     if c.node(mul).inputs.as_slice() != [silu, up] || c.only_consumer(up) != Some(mul) {
         return None;
     }
+    Some((gate, up, silu, mul))
+}
+
+/// Pass 2: RMSNorm → gate, up → SiLU(gate) · up.
+fn fuse_norm_gate_up(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
+        return None;
+    }
+    let (gate, up, silu, mul) = swiglu_under(c, norm)?;
     let (tg, tu) = (wtype(c.node(gate))?, wtype(c.node(up))?);
     if tg != tu || c.node(gate).act() != c.node(up).act() {
         return None;
@@ -423,6 +438,39 @@ fn fuse_matmul_add_prefill(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId
     Some((kind, nodes, kernels))
 }
 
+/// Prefill pass: the gate and up matmuls of a SwiGLU block, both on the tensor-core GEMM
+/// (matched at their common input, the normed rows): the gate GEMM writes its product,
+/// the up GEMM's epilogue multiplies its own by SiLU of it (kernels/mmq.cu, `gate`), so
+/// neither the silu nor the mul kernel runs.
+fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    let (gate, up, silu, mul) = swiglu_under(c, x)?;
+    let mut kernels = Vec::new();
+    for mm in [gate, up] {
+        match node_kernels(c.node(mm), Phase::Prefill, usize::MAX)
+            .ok()?
+            .as_slice()
+        {
+            [KernelId::QuantizeQ8, KernelId::Mmq { w }] => {
+                if kernels.is_empty() {
+                    kernels.push(KernelId::QuantizeQ8);
+                }
+                kernels.push(KernelId::Mmq { w: *w });
+            }
+            _ => return None,
+        }
+    }
+    Some((
+        GroupKind::GateUp {
+            gate,
+            up,
+            silu,
+            mul,
+        },
+        vec![gate, silu, up, mul],
+        kernels,
+    ))
+}
+
 /// Pass 4: RMSNorm whose only consumer is a matmul (final norm → logits).
 fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
@@ -451,12 +499,15 @@ const PASSES: [Pass; 4] = [
     ("fuse_norm_matmul", fuse_norm_matmul),
 ];
 
-/// The prefill passes (so far the GEMM's residual epilogue).
-const PREFILL_PASSES: [Pass; 1] = [("fuse_matmul_add", fuse_matmul_add_prefill)];
+/// The prefill passes: the GEMM's SwiGLU and residual epilogues.
+const PREFILL_PASSES: [Pass; 2] = [
+    ("fuse_gate_up", fuse_gate_up_prefill),
+    ("fuse_matmul_add", fuse_matmul_add_prefill),
+];
 
 /// Builds the schedule of `g` for `phase`: fused groups (with `fuse`) or one group per
-/// node. Prefill fuses only the GEMM's residual epilogue so far; its other groups are
-/// single nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
+/// node. Prefill fuses only into the GEMM's epilogues so far; its other groups are single
+/// nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
 /// message names the tensor).
 pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
     let passes: &[Pass] = match phase {

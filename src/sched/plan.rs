@@ -21,6 +21,8 @@ impl Schedule {
             GroupKind::Qkv { rope_q, .. } => vec![*rope_q],
             GroupKind::NormGateUp { mul, .. } => vec![*mul],
             GroupKind::MatmulAdd { add, .. } => vec![*add],
+            // The gate's product is read back by the up GEMM's epilogue.
+            GroupKind::GateUp { gate, mul, .. } => vec![*gate, *mul],
             GroupKind::NormMatmul { matmul, .. } => vec![*matmul],
             GroupKind::Single { node } => vec![*node],
         }
@@ -37,6 +39,7 @@ impl Schedule {
             GroupKind::MatmulAdd {
                 matmul, residual, ..
             } => vec![g.node(*matmul).inputs[0], *residual],
+            GroupKind::GateUp { gate, .. } => vec![g.node(*gate).inputs[0]],
             GroupKind::Single { node } => {
                 let n = g.node(*node);
                 match n.op {

@@ -1,13 +1,15 @@
 //! Fused groups (the scheduler's passes, src/sched): each group launches the kernels its
 //! schedule entry names — in decode the input preparation (`prep`: RMSNorm prologue,
-//! activation quantization) and one matvec-family kernel with its epilogue; in prefill a
-//! matmul + residual add as the quantization and the GEMM with its residual epilogue. A
+//! activation quantization) and one matvec-family kernel with its epilogue; in prefill the
+//! quantization and the GEMMs with their epilogues (matmul + residual add; gate and up with
+//! SiLU(gate) · up). A
 //! batched step of several rows (batch.rs) launches the same decode groups with the
 //! `batched()` twin of the matvec-family kernel (kernels/matvec_batch.cu), which gives each
 //! row the bits the single-row kernel gives it.
 
 use super::args::{MatvecArgs, PrepArgs, QkvArgs};
 use super::geometry::{matvec_grid, prep_grid, qkv_grid};
+use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{MATVEC_THREADS, matvec_batch_tile_rows};
 use crate::codegen::{Act, Epi, KernelId, WType};
@@ -88,9 +90,16 @@ impl CudaEngine<'_> {
                 if phase == Phase::Prefill {
                     // The GEMM adds the residual in its epilogue (`matmul` falls back to the
                     // add kernel if a row count ever picks another product kernel).
-                    return self.matmul(phase, matmul, x, t, out, extra);
+                    return self.matmul(phase, matmul, x, t, out, MmEpi::Residual(extra));
                 }
                 self.matvec(main, matmul, x, None, 0, out, extra, t)
+            }
+            GroupKind::GateUp { gate, up, mul, .. } => {
+                // Prefill only: the gate GEMM's product, then the up GEMM's times its SiLU.
+                let x = self.buf(phase, self.graph.node(gate).inputs[0]);
+                let (g, out) = (self.buf(phase, gate), self.buf(phase, mul));
+                self.matmul(phase, gate, x, t, g, MmEpi::None)?;
+                self.matmul(phase, up, x, t, out, MmEpi::Swiglu { gate: g })
             }
             GroupKind::NormMatmul { norm, matmul } => {
                 let x = self.buf(phase, self.graph.node(norm).inputs[0]);

@@ -18,6 +18,21 @@ use crate::model::RopeType;
 use crate::sched::{Phase, batched_kernels, node_kernels};
 use std::ops::Range;
 
+/// What a matmul's product goes through before it is stored (fused prefill groups): the
+/// GEMM does it in its epilogue (kernels/mmq.cu), other product kernels by element-wise
+/// kernels after them (`epilogue_kernels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MmEpi {
+    None,
+    /// `out = product + resid` (matmul + residual add).
+    Residual(u64),
+    /// `out = silu(gate) · product` (the up GEMM of a gate/up group; `gate` holds the gate
+    /// GEMM's product).
+    Swiglu {
+        gate: u64,
+    },
+}
+
 impl CudaEngine<'_> {
     /// Runs node `id` for `t` rows (the output node for the `lrows` logit rows only), then
     /// applies its injected `scale=S` fault, if any.
@@ -69,7 +84,7 @@ impl CudaEngine<'_> {
                     0
                 };
                 let x = inp(self, 0) + (first * n.in_width() * 4) as u64;
-                self.matmul(phase, id, x, rows, out, 0)?;
+                self.matmul(phase, id, x, rows, out, MmEpi::None)?;
             }
             Op::BiasAdd if n.fault == Some(FaultKind::BiasOff) => {
                 self.launch_scale(inp(self, 0), out, t, width, 1.0)?;
@@ -235,8 +250,8 @@ impl CudaEngine<'_> {
 
     /// A matmul node over `rows` rows of input at `x`: the node's kernels (`kernels_of`): a
     /// decode matvec, the tiled integer GEMM, or the CUDA-core matmul, after activation
-    /// quantization under q8. `resid` (non-zero for a prefill matmul + add group) is added to
-    /// the product: in the GEMM's epilogue, or by the `add` kernel after the others.
+    /// quantization under q8. `epi` (a fused prefill group's) is applied in the GEMM's
+    /// epilogue, or by the element-wise kernels after the others.
     pub(super) fn matmul(
         &mut self,
         phase: Phase,
@@ -244,7 +259,7 @@ impl CudaEngine<'_> {
         x: u64,
         rows: usize,
         out: u64,
-        resid: u64,
+        epi: MmEpi,
     ) -> Result<()> {
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
@@ -255,7 +270,7 @@ impl CudaEngine<'_> {
             .expect("a matmul kernel");
         if let KernelId::Matvec { .. } = main {
             self.matvec(main, id, x, None, 0, out, 0, 1)?;
-            return self.add_residual(out, resid, rows, width);
+            return self.epilogue_kernels(out, epi, rows, width);
         }
         let s = &self.scratch;
         let (q0, d0, qk, dk, bs) = (
@@ -303,7 +318,12 @@ impl CudaEngine<'_> {
                 k: k as i32,
                 row_bytes: row_bytes as i32,
                 t: rows as i32,
-                resid,
+                resid: if let MmEpi::Residual(r) = epi { r } else { 0 },
+                gate: if let MmEpi::Swiglu { gate } = epi {
+                    gate
+                } else {
+                    0
+                },
             };
             return self.launch(main, mmq_grid(width, rows), MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
@@ -322,31 +342,32 @@ impl CudaEngine<'_> {
             t: rows as i32,
         };
         self.launch(main, matmul_grid(width, rows), 256, 0, a)?;
-        self.add_residual(out, resid, rows, width)
+        self.epilogue_kernels(out, epi, rows, width)
     }
 
-    /// `out += resid` over `rows` rows of `width` (the `add` kernel) when a matmul + add
-    /// group's product came from a kernel without the GEMM's residual epilogue (a one-row
-    /// matvec, the CUDA-core matmul); nothing when `resid` is 0.
-    fn add_residual(&mut self, out: u64, resid: u64, rows: usize, width: usize) -> Result<()> {
-        if resid == 0 {
-            return Ok(());
-        }
-        let a = EltArgs {
-            a: out,
-            b: resid,
-            out,
-            n: (rows * width) as i32,
-            width: width as i32,
-            eps: 0.0,
+    /// A fused group's epilogue over `rows` rows of `width` at `out` by the element-wise
+    /// kernels, when the product came from a kernel without the GEMM's epilogues (a one-row
+    /// matvec, the CUDA-core matmul): `out += resid` (`add`), or SiLU of the gate's product
+    /// in place (the group's own buffer), then `out = silu · out` (`silu`, `mul`).
+    fn epilogue_kernels(&mut self, out: u64, epi: MmEpi, rows: usize, width: usize) -> Result<()> {
+        // (kernel, a, b, out)
+        let launches = match epi {
+            MmEpi::None => vec![],
+            MmEpi::Residual(resid) => vec![(Elt::Add, out, resid, out)],
+            MmEpi::Swiglu { gate } => vec![(Elt::Silu, gate, 0, gate), (Elt::Mul, gate, out, out)],
         };
-        self.launch(
-            KernelId::Elt(Elt::Add),
-            (elt_grid(rows * width), 1),
-            256,
-            0,
-            a,
-        )
+        for (op, a, b, dst) in launches {
+            let args = EltArgs {
+                a,
+                b,
+                out: dst,
+                n: (rows * width) as i32,
+                width: width as i32,
+                eps: 0.0,
+            };
+            self.launch(KernelId::Elt(op), (elt_grid(rows * width), 1), 256, 0, args)?;
+        }
+        Ok(())
     }
 
     /// `out = x · s` over `rows` rows of `width` (the `scale` kernel of fault injection:

@@ -292,6 +292,12 @@ pub fn build(g: &Graph, s: &Schedule, opts: ProgramOptions) -> Result<Program> {
                 add,
                 gr.weight_bytes,
             )?,
+            GroupKind::GateUp { .. } => {
+                return Err(Error::invalid(format!(
+                    "group {}: a prefill gate/up group in a decode schedule",
+                    gr.name
+                )));
+            }
             GroupKind::NormMatmul { norm, matmul } => b.matvec(
                 gi,
                 main,
