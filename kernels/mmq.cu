@@ -159,6 +159,23 @@ __device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int
     }
 }
 
+// Up to three matrices of one type over the same input in one launch (prefill Q, K, V):
+// blockIdx.x walks w's row tiles, then w2's, then w3's. The CTA's matrix and first row.
+struct MmqMatrix {
+    const u8* w;
+    float* out;
+    int rows, r0;
+};
+__device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
+    int bx = blockIdx.x;
+    const int n0 = (g.rows + MM_BM - 1) / MM_BM;
+    if (bx < n0) return {(const u8*)g.w, (float*)g.out, g.rows, bx * MM_BM};
+    bx -= n0;
+    const int n1 = (g.rows2 + MM_BM - 1) / MM_BM;
+    if (bx < n1) return {(const u8*)g.w2, (float*)g.out2, g.rows2, bx * MM_BM};
+    return {(const u8*)g.w3, (float*)g.out3, g.rows3, (bx - n1) * MM_BM};
+}
+
 template <class W>
 __device__ void mmq_impl(const MmqArgs& g) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
@@ -168,7 +185,8 @@ __device__ void mmq_impl(const MmqArgs& g) {
     // type one per 32 (k-quant group or legacy block).
     constexpr int KW = (KQ && W::UNIT == 32) ? 16 : 32;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int r0 = blockIdx.x * MM_BM, t0 = blockIdx.y * MM_BN;
+    const MmqMatrix mat = mmq_matrix(g);
+    const int r0 = mat.r0, t0 = blockIdx.y * MM_BN;
     // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
     const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
     const int gq = lane >> 2, qq = lane & 3;
@@ -201,7 +219,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
     constexpr int UB = KQ ? W::BYTES : 4 * W::BYTES;      // raw bytes per unit and row
     static_assert(UB + 3 <= MM_RAW, "a raw unit must fit an MmqRaw row");
     const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
-    const u8* wrow = (const u8*)g.w + (size_t)min(r0 + sr, g.rows - 1) * g.row_bytes;
+    const u8* wrow = mat.w + (size_t)min(r0 + sr, mat.rows - 1) * g.row_bytes;
     // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
     // aligned word a 4-byte copy starts at.
     auto raw_at = [&](int u) -> const u8* {
@@ -370,13 +388,17 @@ __device__ void mmq_impl(const MmqArgs& g) {
         cp_async_wait<0>();
         __syncthreads();
     }
+    // The output matrix again (recomputed: not held in registers through the loop).
+    const MmqMatrix om = mmq_matrix(g);
+    const int rows = om.rows;
+    float* out = om.out;
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
         for (int j = 0; j < NJ; j++) {
             int r = r0 + wr + gq + 8 * i, t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
-            if (r < g.rows && t < g.T) {
-                const size_t o = (size_t)t * g.rows + r;
+            if (r < rows && t < g.T) {
+                const size_t o = (size_t)t * rows + r;
                 // The residual epilogue of a fused matmul + add group: the interpreter's add
                 // of the two f32 values (one rounding; out may be resid itself).
                 float v = acc[i][j];
@@ -384,7 +406,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 // The SwiGLU epilogue of a fused gate/up group (this GEMM is up): the
                 // interpreter's silu of the gate's value, times the product (one f32 mul).
                 if (g.gate) v = __fmul_rn(silu(((const float*)g.gate)[o]), v);
-                ((float*)g.out)[o] = v;
+                out[o] = v;
             }
         }
 }

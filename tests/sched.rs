@@ -122,9 +122,35 @@ fn fused_05b_has_five_kernels_per_block() {
     // activation quantization (896 = 7·128); the two per block that feed a residual add
     // (attn_out, ffn_down) take it in the GEMM's epilogue, and gate, silu, up and mul are
     // one group (SiLU(gate) · up in the up GEMM's epilogue); every other node is its own.
+    // Q, K and V of one weight type run as one GEMM launch (V is Q8_0 in some layers of
+    // this file: then Q and K).
     let prefill = check(&g, Phase::Prefill, true);
     assert!(prefill.fused);
-    assert_eq!(prefill.groups.len(), g.len() - 2 * 24 - 3 * 24);
+    let node = |name: String| g.nodes().find(|(_, n)| n.name == name).unwrap();
+    let mut shared = 0;
+    for l in 0..24 {
+        let (q, qn) = node(format!("blk.{l}.attn_q"));
+        let same: Vec<_> = ["k", "v"]
+            .iter()
+            .map(|x| node(format!("blk.{l}.attn_{x}")))
+            .filter(|(_, n)| n.weight_type() == qn.weight_type())
+            .map(|(id, _)| id)
+            .collect();
+        let gr = prefill.groups.iter().find(|gr| gr.nodes[0] == q).unwrap();
+        if same.is_empty() {
+            assert_eq!(gr.pass, "single");
+        } else {
+            assert_eq!(gr.pass, "fuse_shared_input", "{}", gr.name);
+            assert_eq!(gr.nodes[1..], same[..], "{}", gr.name);
+            assert_eq!(gr.kernels.len(), 2, "{}: quantize, then one GEMM", gr.name);
+            shared += same.len();
+        }
+    }
+    assert!(
+        shared > 24,
+        "Q and K share a launch in every layer, V in some"
+    );
+    assert_eq!(prefill.groups.len(), g.len() - 2 * 24 - 3 * 24 - shared);
     let res: Vec<(&str, String)> = prefill
         .groups
         .iter()
@@ -149,6 +175,10 @@ fn fused_05b_has_five_kernels_per_block() {
     assert_eq!(
         res,
         [
+            (
+                "blk.3.attn_k",
+                "fuse_shared_input quantize_q8+mmq_q5_0".to_string()
+            ),
             (
                 "blk.3.attn_residual",
                 "fuse_matmul_add quantize_q8+mmq_q5_0".to_string()
@@ -210,12 +240,23 @@ fn fused_05b_has_five_kernels_per_block() {
     )
     .unwrap();
     assert_eq!(check(&g32, Phase::Prefill, true).groups.len(), g32.len());
-    let q = prefill
+    // Layer 0: Q and K (Q5_0) in one launch, V (Q8_0) alone.
+    let qk = prefill
         .groups
         .iter()
-        .find(|gr| gr.name == "blk.0.attn_q")
+        .find(|gr| gr.name == "blk.0.attn_k")
         .unwrap();
-    assert_eq!(q.kernel_names(), "quantize_q8+mmq_q5_0");
+    assert_eq!(qk.kernel_names(), "quantize_q8+mmq_q5_0");
+    assert_eq!(qk.nodes.len(), 2);
+    let v = prefill
+        .groups
+        .iter()
+        .find(|gr| gr.name == "blk.0.attn_v")
+        .unwrap();
+    assert_eq!(
+        (v.pass, v.kernel_names().as_str()),
+        ("single", "quantize_q8+mmq_q8_0")
+    );
 }
 
 #[test]

@@ -190,6 +190,16 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "f32 [T, rows]: out = silu(gate) · product (SwiGLU epilogue), or 0",
             ),
+            f(
+                "w2",
+                Ptr,
+                "a second matrix of the same type and K over the same input (its CTAs follow w's), or 0",
+            ),
+            f("out2", Ptr, "f32 [T, rows2]"),
+            f("w3", Ptr, "a third such matrix (CTAs after w2's), or 0"),
+            f("out3", Ptr, "f32 [T, rows3]"),
+            f("rows2", I32, "output rows of w2 (0: none)"),
+            f("rows3", I32, "output rows of w3 (0: none)"),
         ],
     },
     ArgStruct {

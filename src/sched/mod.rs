@@ -9,9 +9,10 @@
 //! 3. `fuse_matmul_add`: matmul + residual add (O projection, down projection)
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
-//! Prefill (T rows) fuses where the matmuls run on the tensor-core GEMM, in its epilogue:
+//! Prefill (T rows) fuses where the matmuls run on the tensor-core GEMM: in its epilogue,
 //! `fuse_gate_up` (gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue) and
-//! `fuse_matmul_add` (the epilogue adds the residual).
+//! `fuse_matmul_add` (the epilogue adds the residual); and `fuse_shared_input` (Q, K, V of
+//! one weight type as one launch).
 //!
 //! Anything left is one group per node (always so for a node with an injected fault).
 //! `--no-fuse` skips the passes.
@@ -73,6 +74,11 @@ pub enum GroupKind {
         matmul: NodeId,
         add: NodeId,
         residual: NodeId,
+    },
+    /// Prefill: two or three matmuls of one weight type over the same input (Q, K, V) as
+    /// one GEMM launch, each to its own output.
+    SharedInput {
+        matmuls: Vec<NodeId>,
     },
     /// Prefill: gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue.
     GateUp {
@@ -471,6 +477,44 @@ fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
     ))
 }
 
+/// Most matrices one GEMM launch takes (kernels/mmq.cu: w, w2, w3).
+pub const GEMM_MAX_MATRICES: usize = 3;
+
+/// Prefill pass: matmuls on the tensor-core GEMM that read the same input node and have the
+/// same weight type (Q, K and V; where V's type differs, Q and K) run as one launch: the
+/// input is quantized once and the column tiles of all of them fill one grid, so the small
+/// K and V products no longer take a wave of their own. Matched at the input node.
+fn fuse_shared_input_prefill(
+    c: &Ctx,
+    x: NodeId,
+) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    let mut by_type: Vec<(WType, Vec<NodeId>)> = Vec::new();
+    for &mm in &c.cons[x.index()] {
+        if c.taken[mm.index()] || !matches!(c.node(mm).op, Op::MatMul { .. }) {
+            continue;
+        }
+        let Ok(k) = node_kernels(c.node(mm), Phase::Prefill, usize::MAX) else {
+            continue;
+        };
+        if let [KernelId::QuantizeQ8, KernelId::Mmq { w }] = k.as_slice() {
+            match by_type.iter_mut().find(|(t, _)| t == w) {
+                Some((_, v)) => v.push(mm),
+                None => by_type.push((*w, vec![mm])),
+            }
+        }
+    }
+    let (w, mut mats) = by_type.into_iter().find(|(_, v)| v.len() >= 2)?;
+    mats.sort();
+    mats.truncate(GEMM_MAX_MATRICES);
+    Some((
+        GroupKind::SharedInput {
+            matmuls: mats.clone(),
+        },
+        mats,
+        vec![KernelId::QuantizeQ8, KernelId::Mmq { w }],
+    ))
+}
+
 /// Pass 4: RMSNorm whose only consumer is a matmul (final norm → logits).
 fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
@@ -499,10 +543,12 @@ const PASSES: [Pass; 4] = [
     ("fuse_norm_matmul", fuse_norm_matmul),
 ];
 
-/// The prefill passes: the GEMM's SwiGLU and residual epilogues.
-const PREFILL_PASSES: [Pass; 2] = [
+/// The prefill passes: the GEMM's SwiGLU and residual epilogues, and GEMMs over a shared
+/// input in one launch.
+const PREFILL_PASSES: [Pass; 3] = [
     ("fuse_gate_up", fuse_gate_up_prefill),
     ("fuse_matmul_add", fuse_matmul_add_prefill),
+    ("fuse_shared_input", fuse_shared_input_prefill),
 ];
 
 /// Builds the schedule of `g` for `phase`: fused groups (with `fuse`) or one group per
@@ -550,7 +596,10 @@ pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
             ));
         }
     }
-    groups.sort_by_key(|gr| gr.output());
+    // A group runs where its first node stands: every fused group's nodes read only earlier
+    // groups' values (a shared-input GEMM group's matmuls read one input that precedes them
+    // all; the other fused groups cover consecutive nodes). tests/sched.rs checks the order.
+    groups.sort_by_key(|gr| gr.nodes[0]);
     Ok(Schedule {
         phase,
         fused: fuse,

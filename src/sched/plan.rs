@@ -23,6 +23,7 @@ impl Schedule {
             GroupKind::MatmulAdd { add, .. } => vec![*add],
             // The gate's product is read back by the up GEMM's epilogue.
             GroupKind::GateUp { gate, mul, .. } => vec![*gate, *mul],
+            GroupKind::SharedInput { matmuls } => matmuls.clone(),
             GroupKind::NormMatmul { matmul, .. } => vec![*matmul],
             GroupKind::Single { node } => vec![*node],
         }
@@ -40,6 +41,7 @@ impl Schedule {
                 matmul, residual, ..
             } => vec![g.node(*matmul).inputs[0], *residual],
             GroupKind::GateUp { gate, .. } => vec![g.node(*gate).inputs[0]],
+            GroupKind::SharedInput { matmuls } => vec![g.node(matmuls[0]).inputs[0]],
             GroupKind::Single { node } => {
                 let n = g.node(*node);
                 match n.op {

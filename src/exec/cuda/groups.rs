@@ -2,7 +2,7 @@
 //! schedule entry names — in decode the input preparation (`prep`: RMSNorm prologue,
 //! activation quantization) and one matvec-family kernel with its epilogue; in prefill the
 //! quantization and the GEMMs with their epilogues (matmul + residual add; gate and up with
-//! SiLU(gate) · up). A
+//! SiLU(gate) · up), or one GEMM launch for matmuls over a shared input (Q, K, V). A
 //! batched step of several rows (batch.rs) launches the same decode groups with the
 //! `batched()` twin of the matvec-family kernel (kernels/matvec_batch.cu), which gives each
 //! row the bits the single-row kernel gives it.
@@ -93,6 +93,13 @@ impl CudaEngine<'_> {
                     return self.matmul(phase, matmul, x, t, out, MmEpi::Residual(extra));
                 }
                 self.matvec(main, matmul, x, None, 0, out, extra, t)
+            }
+            GroupKind::SharedInput { matmuls } => {
+                // Prefill only: one GEMM launch over the shared input for all of them.
+                let x = self.buf(phase, self.graph.node(matmuls[0]).inputs[0]);
+                let outs: Vec<(NodeId, u64)> =
+                    matmuls.iter().map(|&m| (m, self.buf(phase, m))).collect();
+                self.matmuls(phase, &outs, x, t)
             }
             GroupKind::GateUp { gate, up, mul, .. } => {
                 // Prefill only: the gate GEMM's product, then the up GEMM's times its SiLU.

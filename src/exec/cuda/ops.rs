@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::graph::Node;
 use crate::graph::{FaultKind, KvKind, NodeId, Op};
 use crate::model::RopeType;
+use crate::sched::GEMM_MAX_MATRICES;
 use crate::sched::{Phase, batched_kernels, node_kernels};
 use std::ops::Range;
 
@@ -261,13 +262,53 @@ impl CudaEngine<'_> {
         out: u64,
         epi: MmEpi,
     ) -> Result<()> {
-        let n = self.graph.node(id);
-        let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        let kernels = self.kernels_of(n, phase, rows)?;
-        let main = *kernels
+        self.gemm(phase, &[(id, out)], x, rows, epi)
+    }
+
+    /// Matmul nodes of one weight type over the same input at `x` (a shared-input prefill
+    /// group), each to its output: on the GEMM as one launch (up to GEMM_MAX_MATRICES),
+    /// else one after the other.
+    pub(super) fn matmuls(
+        &mut self,
+        phase: Phase,
+        mats: &[(NodeId, u64)],
+        x: u64,
+        rows: usize,
+    ) -> Result<()> {
+        let main = self.product_kernel(self.graph.node(mats[0].0), phase, rows)?;
+        if matches!(main, KernelId::Mmq { .. }) && mats.len() <= GEMM_MAX_MATRICES {
+            return self.gemm(phase, mats, x, rows, MmEpi::None);
+        }
+        for &(id, out) in mats {
+            self.gemm(phase, &[(id, out)], x, rows, MmEpi::None)?;
+        }
+        Ok(())
+    }
+
+    /// The product kernel of matmul node `n` over `rows` rows (not the input preparation).
+    fn product_kernel(&self, n: &Node, phase: Phase, rows: usize) -> Result<KernelId> {
+        Ok(*self
+            .kernels_of(n, phase, rows)?
             .iter()
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
-            .expect("a matmul kernel");
+            .expect("a matmul kernel"))
+    }
+
+    /// `matmul` for one node, or `matmuls` on the GEMM for several (same type, same input:
+    /// the caller checked).
+    fn gemm(
+        &mut self,
+        phase: Phase,
+        mats: &[(NodeId, u64)],
+        x: u64,
+        rows: usize,
+        epi: MmEpi,
+    ) -> Result<()> {
+        let (id, out) = mats[0];
+        let n = self.graph.node(id);
+        let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
+        let main = self.product_kernel(n, phase, rows)?;
+        debug_assert!(mats.len() == 1 || matches!(main, KernelId::Mmq { .. }));
         if let KernelId::Matvec { .. } = main {
             self.matvec(main, id, x, None, 0, out, 0, 1)?;
             return self.epilogue_kernels(out, epi, rows, width);
@@ -306,6 +347,16 @@ impl CudaEngine<'_> {
         }
         let wp = self.wptr(id);
         if let KernelId::Mmq { .. } = main {
+            // The other matrices of a shared-input launch: (weights, output, rows).
+            let more: Vec<(u64, u64, usize)> = mats[1..]
+                .iter()
+                .map(|&(m, o)| (self.wptr(m), o, self.graph.node(m).width))
+                .collect();
+            let nth = |i: usize| more.get(i).copied().unwrap_or((0, 0, 0));
+            let tiles: u32 = std::iter::once(width)
+                .chain(more.iter().map(|m| m.2))
+                .map(|r| mmq_grid(r, rows).0)
+                .sum();
             let m = MmqArgs {
                 w: wp,
                 out,
@@ -324,8 +375,15 @@ impl CudaEngine<'_> {
                 } else {
                     0
                 },
+                w2: nth(0).0,
+                out2: nth(0).1,
+                w3: nth(1).0,
+                out3: nth(1).1,
+                rows2: nth(0).2 as i32,
+                rows3: nth(1).2 as i32,
             };
-            return self.launch(main, mmq_grid(width, rows), MMQ_THREADS, MMQ_SMEM_BYTES, m);
+            let grid = (tiles, mmq_grid(width, rows).1);
+            return self.launch(main, grid, MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
         let a = MatmulArgs {
             w: wp,

@@ -292,10 +292,10 @@ pub fn build(g: &Graph, s: &Schedule, opts: ProgramOptions) -> Result<Program> {
                 add,
                 gr.weight_bytes,
             )?,
-            GroupKind::GateUp { .. } => {
+            GroupKind::GateUp { .. } | GroupKind::SharedInput { .. } => {
                 return Err(Error::invalid(format!(
-                    "group {}: a prefill gate/up group in a decode schedule",
-                    gr.name
+                    "group {}: a prefill group ({}) in a decode schedule",
+                    gr.name, gr.pass
                 )));
             }
             GroupKind::NormMatmul { norm, matmul } => b.matvec(
