@@ -552,8 +552,8 @@ const PREFILL_PASSES: [Pass; 3] = [
 ];
 
 /// Builds the schedule of `g` for `phase`: fused groups (with `fuse`) or one group per
-/// node. Prefill fuses only into the GEMM's epilogues so far; its other groups are single
-/// nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
+/// node. Prefill fuses only around the GEMM so far (its epilogues, shared-input launches);
+/// its other groups are single nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
 /// message names the tensor).
 pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
     let passes: &[Pass] = match phase {
@@ -599,7 +599,7 @@ pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
     // A group runs where its first node stands: every fused group's nodes read only earlier
     // groups' values (a shared-input GEMM group's matmuls read one input that precedes them
     // all; the other fused groups cover consecutive nodes). tests/sched.rs checks the order.
-    groups.sort_by_key(|gr| gr.nodes[0]);
+    groups.sort_by_key(|gr| gr.nodes.iter().min().copied());
     Ok(Schedule {
         phase,
         fused: fuse,
