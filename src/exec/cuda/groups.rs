@@ -99,7 +99,7 @@ impl CudaEngine<'_> {
                 let x = self.buf(phase, self.graph.node(matmuls[0]).inputs[0]);
                 let outs: Vec<(NodeId, u64)> =
                     matmuls.iter().map(|&m| (m, self.buf(phase, m))).collect();
-                self.matmuls(phase, &outs, x, t)
+                self.matmuls(phase, &outs, x, t, MmEpi::None)
             }
             GroupKind::GateUp { gate, up, mul, .. } => {
                 // Prefill only: the gate GEMM's product, then the up GEMM's times its SiLU.

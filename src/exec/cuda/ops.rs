@@ -262,41 +262,13 @@ impl CudaEngine<'_> {
         out: u64,
         epi: MmEpi,
     ) -> Result<()> {
-        self.gemm(phase, &[(id, out)], x, rows, epi)
+        self.matmuls(phase, &[(id, out)], x, rows, epi)
     }
 
-    /// Matmul nodes of one weight type over the same input at `x` (a shared-input prefill
-    /// group), each to its output: on the GEMM as one launch (up to GEMM_MAX_MATRICES),
-    /// else one after the other.
+    /// Matmul nodes of one weight type over the same input at `x` (one node, or a
+    /// shared-input prefill group), each to its output: on the GEMM as one launch (up to
+    /// GEMM_MAX_MATRICES, the scheduler's limit), else one after the other.
     pub(super) fn matmuls(
-        &mut self,
-        phase: Phase,
-        mats: &[(NodeId, u64)],
-        x: u64,
-        rows: usize,
-    ) -> Result<()> {
-        let main = self.product_kernel(self.graph.node(mats[0].0), phase, rows)?;
-        if matches!(main, KernelId::Mmq { .. }) && mats.len() <= GEMM_MAX_MATRICES {
-            return self.gemm(phase, mats, x, rows, MmEpi::None);
-        }
-        for &(id, out) in mats {
-            self.gemm(phase, &[(id, out)], x, rows, MmEpi::None)?;
-        }
-        Ok(())
-    }
-
-    /// The product kernel of matmul node `n` over `rows` rows (not the input preparation).
-    fn product_kernel(&self, n: &Node, phase: Phase, rows: usize) -> Result<KernelId> {
-        Ok(*self
-            .kernels_of(n, phase, rows)?
-            .iter()
-            .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
-            .expect("a matmul kernel"))
-    }
-
-    /// `matmul` for one node, or `matmuls` on the GEMM for several (same type, same input:
-    /// the caller checked).
-    fn gemm(
         &mut self,
         phase: Phase,
         mats: &[(NodeId, u64)],
@@ -307,8 +279,18 @@ impl CudaEngine<'_> {
         let (id, out) = mats[0];
         let n = self.graph.node(id);
         let (k, width, row_bytes) = (n.in_width(), n.width, n.row_bytes());
-        let main = self.product_kernel(n, phase, rows)?;
-        debug_assert!(mats.len() == 1 || matches!(main, KernelId::Mmq { .. }));
+        let main = *self
+            .kernels_of(n, phase, rows)?
+            .iter()
+            .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
+            .expect("a matmul kernel");
+        if mats.len() > 1 && !matches!(main, KernelId::Mmq { .. }) {
+            for &m in mats {
+                self.matmuls(phase, &[m], x, rows, epi)?;
+            }
+            return Ok(());
+        }
+        debug_assert!(mats.len() <= GEMM_MAX_MATRICES);
         if let KernelId::Matvec { .. } = main {
             self.matvec(main, id, x, None, 0, out, 0, 1)?;
             return self.epilogue_kernels(out, epi, rows, width);
