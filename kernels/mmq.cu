@@ -161,13 +161,20 @@ __device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int
 
 // Up to three matrices of one type over the same input in one launch (prefill Q, K, V):
 // blockIdx.x walks w's row tiles, then w2's, then w3's. The CTA's matrix and first row.
+// A gate/up pair (PAIR: kernels mmq_pair_*, w the gate and w2 up) is one matrix of
+// interleaved rows instead: a CTA takes MM_BM / 2 output rows from r0, and tile row l is
+// row r0 + 8(l / 16) + l % 8 of the gate (l % 16 < 8) or of up (l % 16 >= 8), so the
+// accumulator rows g and g + 8 of an MMA fragment hold the gate's and up's products for
+// the same output and token, and the SwiGLU is applied in registers.
 struct MmqMatrix {
     const u8* w;
     float* out;
     int rows, r0;
 };
+template <bool PAIR>
 __device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
     int bx = blockIdx.x;
+    if (PAIR) return {(const u8*)g.w, (float*)g.out, g.rows, bx * (MM_BM / 2)};
     const int n0 = (g.rows + MM_BM - 1) / MM_BM;
     if (bx < n0) return {(const u8*)g.w, (float*)g.out, g.rows, bx * MM_BM};
     bx -= n0;
@@ -176,7 +183,7 @@ __device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
     return {(const u8*)g.w3, (float*)g.out3, g.rows3, (bx - n1) * MM_BM};
 }
 
-template <class W>
+template <class W, bool PAIR>
 __device__ void mmq_impl(const MmqArgs& g) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
     MmqSmem& s = *(MmqSmem*)mmq_smem;
@@ -185,7 +192,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
     // type one per 32 (k-quant group or legacy block).
     constexpr int KW = (KQ && W::UNIT == 32) ? 16 : 32;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const MmqMatrix mat = mmq_matrix(g);
+    const MmqMatrix mat = mmq_matrix<PAIR>(g);
     const int r0 = mat.r0, t0 = blockIdx.y * MM_BN;
     // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
     const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
@@ -219,7 +226,9 @@ __device__ void mmq_impl(const MmqArgs& g) {
     constexpr int UB = KQ ? W::BYTES : 4 * W::BYTES;      // raw bytes per unit and row
     static_assert(UB + 3 <= MM_RAW, "a raw unit must fit an MmqRaw row");
     const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
-    const u8* wrow = mat.w + (size_t)min(r0 + sr, mat.rows - 1) * g.row_bytes;
+    // A pair's tile row sr is gate or up row r0 + 8(sr / 16) + sr % 8 (see mmq_matrix).
+    const int wrr = PAIR ? r0 + 8 * (sr >> 4) + (sr & 7) : r0 + sr;
+    const u8* wrow = (PAIR && (sr & 8) ? (const u8*)g.w2 : mat.w) + (size_t)min(wrr, mat.rows - 1) * g.row_bytes;
     // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
     // aligned word a 4-byte copy starts at.
     auto raw_at = [&](int u) -> const u8* {
@@ -248,11 +257,13 @@ __device__ void mmq_impl(const MmqArgs& g) {
         for (int half = 0; half < 2; half++) {
             int rt = sr + 64 * half;
             int t = min(t0 + rt, g.T - 1);
-            const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (size_t)t * g.K + c * MM_CH + gi * 32;
+            // 32-bit offsets (T·K < 2^31, checked by the host): fewer 64-bit addresses live
+            // through the loop.
+            const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (u32)(t * g.K + c * MM_CH + gi * 32);
             cp_async16(&st.a[rt][gi * 32], src, 16);
             cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
-            if (!KQ) cp_async4(&st.ad[rt][gi], (const float*)g.d0 + (size_t)t * (g.K / 32) + c * 4 + gi);
-            if (KQ && (c & 1) == 0 && gi == 0) cp_async4(&sp.adk[rt], (const float*)g.dk + (size_t)t * (g.K / 256) + c / 2);
+            if (!KQ) cp_async4(&st.ad[rt][gi], (const float*)g.d0 + (u32)(t * (g.K / 32) + c * 4 + gi));
+            if (KQ && (c & 1) == 0 && gi == 0) cp_async4(&sp.adk[rt], (const float*)g.dk + (u32)(t * (g.K / 256) + c / 2));
         }
     };
     // The Q8_K bsums chunk c's super-block needs (loaded at its first chunk), 4 per token row.
@@ -262,7 +273,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             int t = min(t0 + sr + 64 * half, g.T - 1);
-            bsr[half] = *(const int4*)((const int*)g.bs + (size_t)t * (g.K / 16) + (c / 2) * 16 + gi * 4);
+            bsr[half] = *(const int4*)((const int*)g.bs + (u32)(t * (g.K / 16) + (c / 2) * 16 + gi * 4));
         }
     };
     auto store_bsums = [&](int c) {
@@ -389,9 +400,20 @@ __device__ void mmq_impl(const MmqArgs& g) {
         __syncthreads();
     }
     // The output matrix again (recomputed: not held in registers through the loop).
-    const MmqMatrix om = mmq_matrix(g);
+    const MmqMatrix om = mmq_matrix<PAIR>(g);
     const int rows = om.rows;
     float* out = om.out;
+    if (PAIR) {
+        // The SwiGLU of a gate/up pair: acc[0] holds the gate's products and acc[1] up's for
+        // output row r; the interpreter's silu of the gate's value times up's (one f32 mul).
+        const int r = r0 + wr / 2 + gq;
+#pragma unroll
+        for (int j = 0; j < NJ; j++) {
+            int t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
+            if (r < rows && t < g.T) out[(size_t)t * rows + r] = __fmul_rn(silu(acc[0][j]), acc[1][j]);
+        }
+        return;
+    }
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
@@ -403,9 +425,6 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 // of the two f32 values (one rounding; out may be resid itself).
                 float v = acc[i][j];
                 if (g.resid) v = __fadd_rn(v, ((const float*)g.resid)[o]);
-                // The SwiGLU epilogue of a fused gate/up group (this GEMM is up): the
-                // interpreter's silu of the gate's value, times the product (one f32 mul).
-                if (g.gate) v = __fmul_rn(silu(((const float*)g.gate)[o]), v);
                 out[o] = v;
             }
         }

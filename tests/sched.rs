@@ -207,16 +207,9 @@ fn fused_05b_has_five_kernels_per_block() {
             "blk.3.ffn_swiglu"
         ]
     );
-    // One quantization, then the gate GEMM and the up GEMM (same weight type here).
-    let k = swiglu.kernel_names();
-    let parts: Vec<&str> = k.split('+').collect();
-    assert_eq!(parts.len(), 3, "{k}");
-    assert_eq!(parts[0], "quantize_q8");
-    assert!(
-        parts[1].starts_with("mmq_q") && parts[2].starts_with("mmq_q"),
-        "{k}"
-    );
-    // The group writes the gate's product (the up GEMM's epilogue reads it) and the result.
+    // One quantization, then one GEMM over the rows of both (same weight type here).
+    assert_eq!(swiglu.kernel_names(), "quantize_q8+mmq_pair_q5_0");
+    // The group writes only the result: the gate's product stays in the GEMM's registers.
     let gi = prefill
         .groups
         .iter()
@@ -227,7 +220,7 @@ fn fused_05b_has_five_kernels_per_block() {
         .iter()
         .map(|n| g.node(*n).name.as_str())
         .collect();
-    assert_eq!(writes, ["blk.3.ffn_gate", "blk.3.ffn_swiglu"]);
+    assert_eq!(writes, ["blk.3.ffn_swiglu"]);
     assert!(down.kernel_names().starts_with("quantize_q8+mmq_q"));
     assert_eq!(check(&g, Phase::Prefill, false).groups.len(), g.len());
     // Under f32 semantics the matmuls run on CUDA cores, which have no residual epilogue.
@@ -308,6 +301,44 @@ fn synthetic_15b_and_llama_schedules_use_catalogue_kernels() {
         .map(|t| format!("{}:{}", t.0, t.2))
         .collect();
     assert!(names.contains(&"blk.0.attn_v.weight:Q6_K".to_string()));
+}
+
+#[test]
+fn gate_and_up_of_different_types_are_not_paired_in_one_gemm() {
+    use graphrun::model::synth;
+    use graphrun::quant::GgmlType;
+    // The tiny preset with layer 0's up matrix in Q8_0 (its gate stays Q5_0).
+    let spec = synth::SynthSpec::preset("tiny").unwrap();
+    let mut list = spec.tensor_list();
+    let up = list
+        .iter_mut()
+        .find(|t| t.0 == "blk.0.ffn_up.weight")
+        .unwrap();
+    assert_eq!(up.2, GgmlType::Q5_0);
+    up.2 = GgmlType::Q8_0;
+    let bytes = synth::build_tensors(&spec, 1, None, list).to_bytes();
+    let m = graphrun::model::ModelFile::from_bytes(bytes, "tiny-mixed.gguf").unwrap();
+    let g = lower(&m, LowerOptions::default()).unwrap();
+    let prefill = check(&g, Phase::Prefill, true);
+    let pass_of = |node: &str| {
+        let gr = prefill
+            .groups
+            .iter()
+            .find(|gr| gr.nodes.iter().any(|n| g.node(*n).name == node))
+            .unwrap();
+        (gr.pass, gr.kernel_names())
+    };
+    // Layer 1 pairs them in one GEMM; layer 0 runs each matmul, silu and mul on its own.
+    assert_eq!(
+        pass_of("blk.1.ffn_swiglu"),
+        ("fuse_gate_up", "quantize_q8+mmq_pair_q5_0".to_string())
+    );
+    assert_eq!(pass_of("blk.0.ffn_swiglu").0, "single");
+    assert_eq!(pass_of("blk.0.ffn_silu").0, "single");
+    assert_eq!(
+        pass_of("blk.0.ffn_up"),
+        ("single", "quantize_q8+mmq_q8_0".to_string())
+    );
 }
 
 #[test]

@@ -186,14 +186,9 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 "f32 [T, rows] added to the product (residual epilogue), or 0",
             ),
             f(
-                "gate",
-                Ptr,
-                "f32 [T, rows]: out = silu(gate) · product (SwiGLU epilogue), or 0",
-            ),
-            f(
                 "w2",
                 Ptr,
-                "a second matrix of the same type and K over the same input (its CTAs follow w's), or 0",
+                "a second matrix of the same type and K over the same input (its CTAs follow w's; for mmq_pair_*, up), or 0",
             ),
             f("out2", Ptr, "f32 [T, rows2]"),
             f("w3", Ptr, "a third such matrix (CTAs after w2's), or 0"),

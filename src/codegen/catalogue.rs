@@ -42,6 +42,9 @@ pub enum KernelId {
     Matmul { w: WType, act: Act },
     /// Prefill q8 product as a tiled integer GEMM on tensor cores (kernels/mmq.cu).
     Mmq { w: WType },
+    /// `Mmq` over a gate/up pair of one weight type, tiles of rows of both, SiLU(gate) · up
+    /// in registers (kernels/mmq.cu, `PAIR`).
+    MmqPair { w: WType },
     /// Embedding row gather (kernels/embedding.cu).
     Embedding { w: WType },
     /// An elementwise or per-row op (kernels/elementwise.cu).
@@ -88,6 +91,7 @@ impl KernelId {
             }
             if w.quantized() {
                 k.push(KernelId::Mmq { w });
+                k.push(KernelId::MmqPair { w });
             }
             k.push(KernelId::Embedding { w });
         }
@@ -148,6 +152,7 @@ impl KernelId {
             }
             KernelId::Matmul { w, act } => format!("matmul_{}_{}", w.name(), act.name()),
             KernelId::Mmq { w } => format!("mmq_{}", w.name()),
+            KernelId::MmqPair { w } => format!("mmq_pair_{}", w.name()),
             KernelId::Embedding { w } => format!("embedding_{}", w.name()),
             KernelId::Elt(e) => e.name().to_string(),
             KernelId::Rope => "rope".into(),
@@ -183,7 +188,8 @@ impl KernelId {
                 "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
                 act(a)
             ),
-            KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products; in a matmul + add group its epilogue adds the residual (one f32 add, the interpreter's), in a gate/up group the up GEMM's epilogue multiplies by silu(gate) (the interpreter's silu and mul)".into(),
+            KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products; in a matmul + add group its epilogue adds the residual (one f32 add, the interpreter's)".into(),
+            KernelId::MmqPair { .. } => "the q8 GEMM over a gate/up pair (one launch, tiles of rows of both; integer sums exact as the interpreter's --act q8 dot products), its epilogue applies silu(gate) · up in registers (the interpreter's silu and mul)".into(),
             KernelId::Attention { .. } => {
                 "f32 attention on CUDA cores (online softmax): summation order differs".into()
             }
@@ -228,7 +234,7 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
             KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
-            KernelId::Mmq { .. } => Family::Mmq,
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => Family::Mmq,
             KernelId::Embedding { .. } => Family::Embedding,
             KernelId::Elt(_) | KernelId::Rope | KernelId::KvAppend { .. } => Family::Elementwise,
             KernelId::QuantizeQ8 | KernelId::Prep => Family::Quantize,
@@ -247,7 +253,7 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::MatvecBatch { .. } => "MatvecArgs",
             KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
-            KernelId::Mmq { .. } => "MmqArgs",
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => "MmqArgs",
             KernelId::Embedding { .. } => "EmbArgs",
             KernelId::Elt(_) => "EltArgs",
             KernelId::Rope => "RopeArgs",
@@ -292,7 +298,8 @@ impl KernelId {
                 kv.cpp()
             ),
             KernelId::Matmul { w, act } => format!("matmul_impl<{}, {}>", w.cpp(), act.cpp()),
-            KernelId::Mmq { w } => format!("mmq_impl<{}>", w.cpp()),
+            KernelId::Mmq { w } => format!("mmq_impl<{}, false>", w.cpp()),
+            KernelId::MmqPair { w } => format!("mmq_impl<{}, true>", w.cpp()),
             KernelId::Embedding { w } => format!("embedding_impl<{}>", w.cpp()),
             KernelId::Elt(e) => format!("{}_impl", e.name()),
             KernelId::ReadBandwidth => "read_bw_impl".into(),
@@ -321,7 +328,7 @@ impl KernelId {
     /// other's MMAs.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
-            KernelId::Mmq { .. } => Some((MMQ_THREADS, 2)),
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => Some((MMQ_THREADS, 2)),
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),

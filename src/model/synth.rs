@@ -379,6 +379,17 @@ fn builtin_vocab() -> (Vec<String>, Vec<i32>, Vec<String>, u32, u32) {
 
 /// Builds the GGUF of a synthetic model. Weights are generated tensor by tensor from `seed`.
 pub fn build(spec: &SynthSpec, seed: u64, tokenizer: Option<&TokenizerData>) -> GgufWriter {
+    build_tensors(spec, seed, tokenizer, spec.tensor_list())
+}
+
+/// `build` with the tensors of `list` (e.g. `spec.tensor_list()` with a type changed, for
+/// tests of files whose types mix in ways the presets do not).
+pub fn build_tensors(
+    spec: &SynthSpec,
+    seed: u64,
+    tokenizer: Option<&TokenizerData>,
+    list: Vec<(String, Vec<u64>, GgmlType)>,
+) -> GgufWriter {
     let mut w = GgufWriter::new();
     let u = |x: usize| MetaValue::U32(x as u32);
     let a = spec.arch;
@@ -403,7 +414,7 @@ pub fn build(spec: &SynthSpec, seed: u64, tokenizer: Option<&TokenizerData>) -> 
         w.kv(&k, v);
     }
     let mut rng = Rng::new(seed);
-    for (name, ne, ty) in spec.tensor_list() {
+    for (name, ne, ty) in list {
         let n: u64 = ne.iter().product();
         let std = if name.ends_with("norm.weight") {
             0.1

@@ -10,7 +10,7 @@
 //! 4. `fuse_norm_matmul`: final RMSNorm → logits matmul
 //!
 //! Prefill (T rows) fuses where the matmuls run on the tensor-core GEMM: in its epilogue,
-//! `fuse_gate_up` (gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue) and
+//! `fuse_gate_up` (gate and up as one GEMM, SiLU(gate) · up in its epilogue) and
 //! `fuse_matmul_add` (the epilogue adds the residual); and `fuse_shared_input` (Q, K, V of
 //! one weight type as one launch).
 //!
@@ -80,7 +80,8 @@ pub enum GroupKind {
     SharedInput {
         matmuls: Vec<NodeId>,
     },
-    /// Prefill: gate and up GEMMs, SiLU(gate) · up in the up GEMM's epilogue.
+    /// Prefill: gate and up (one weight type) as one GEMM, SiLU(gate) · up in its epilogue;
+    /// the gate's product is not stored.
     GateUp {
         gate: NodeId,
         up: NodeId,
@@ -445,25 +446,23 @@ fn fuse_matmul_add_prefill(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId
 }
 
 /// Prefill pass: the gate and up matmuls of a SwiGLU block, both on the tensor-core GEMM
-/// (matched at their common input, the normed rows): the gate GEMM writes its product,
-/// the up GEMM's epilogue multiplies its own by SiLU of it (kernels/mmq.cu, `gate`), so
-/// neither the silu nor the mul kernel runs.
+/// with one weight type (matched at their common input, the normed rows), as one GEMM
+/// launch whose tiles hold rows of both: SiLU(gate) · up is applied in registers
+/// (kernels/mmq.cu, `mmq_pair_*`), so the gate's product is never stored and neither the
+/// silu nor the mul kernel runs; the pair fills one grid of twice either matrix's tiles. A
+/// one-row prefill runs the decode matvec with its SwiGLU epilogue instead.
 fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     let (gate, up, silu, mul) = swiglu_under(c, x)?;
-    let mut kernels = Vec::new();
-    for mm in [gate, up] {
-        match node_kernels(c.node(mm), Phase::Prefill, usize::MAX)
-            .ok()?
-            .as_slice()
-        {
-            [KernelId::QuantizeQ8, KernelId::Mmq { w }] => {
-                if kernels.is_empty() {
-                    kernels.push(KernelId::QuantizeQ8);
-                }
-                kernels.push(KernelId::Mmq { w: *w });
-            }
-            _ => return None,
-        }
+    let gemm = |mm: NodeId| match node_kernels(c.node(mm), Phase::Prefill, usize::MAX)
+        .ok()?
+        .as_slice()
+    {
+        [KernelId::QuantizeQ8, KernelId::Mmq { w }] => Some(*w),
+        _ => None,
+    };
+    let w = gemm(gate)?;
+    if gemm(up)? != w {
+        return None;
     }
     Some((
         GroupKind::GateUp {
@@ -473,7 +472,7 @@ fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
             mul,
         },
         vec![gate, silu, up, mul],
-        kernels,
+        vec![KernelId::QuantizeQ8, KernelId::MmqPair { w }],
     ))
 }
 

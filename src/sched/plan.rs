@@ -21,8 +21,8 @@ impl Schedule {
             GroupKind::Qkv { rope_q, .. } => vec![*rope_q],
             GroupKind::NormGateUp { mul, .. } => vec![*mul],
             GroupKind::MatmulAdd { add, .. } => vec![*add],
-            // The gate's product is read back by the up GEMM's epilogue.
-            GroupKind::GateUp { gate, mul, .. } => vec![*gate, *mul],
+            // The gate's product stays in the GEMM's registers.
+            GroupKind::GateUp { mul, .. } => vec![*mul],
             GroupKind::SharedInput { matmuls } => matmuls.clone(),
             GroupKind::NormMatmul { matmul, .. } => vec![*matmul],
             GroupKind::Single { node } => vec![*node],

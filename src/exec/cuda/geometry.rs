@@ -35,6 +35,16 @@ pub(super) fn mmq_grid(rows: usize, t: usize) -> (u32, u32) {
     )
 }
 
+/// CTAs of the prefill GEMM over a gate/up pair of `rows` rows each: a CTA's tile holds
+/// MMQ_BM / 2 rows of each matrix (kernels/mmq.cu, `mmq_pair_*`), so the pair fills one grid of
+/// twice as many CTAs as either matrix alone.
+pub(super) fn mmq_pair_grid(rows: usize, t: usize) -> (u32, u32) {
+    (
+        rows.div_ceil(MMQ_BM as usize / 2) as u32,
+        t.div_ceil(MMQ_BN as usize) as u32,
+    )
+}
+
 /// CTAs of the CUDA-core prefill matmul: 8 rows (warps) × 8 tokens each (kernels/matmul.cu).
 pub(super) fn matmul_grid(rows: usize, t: usize) -> (u32, u32) {
     (rows.div_ceil(8) as u32, t.div_ceil(8) as u32)
@@ -350,6 +360,8 @@ mod tests {
     #[test]
     fn tiled_grids_cover_their_shapes() {
         assert_eq!(mmq_grid(896, 513), (14, 5));
+        assert_eq!(mmq_pair_grid(4864, 512), (152, 4));
+        assert_eq!(mmq_pair_grid(18944, 129), (592, 2));
         assert_eq!(matmul_grid(9, 1), (2, 1));
         assert_eq!(qkv_grid(14, 2, 64), 72);
         assert_eq!(prep_grid(896), 4);

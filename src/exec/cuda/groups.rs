@@ -1,8 +1,8 @@
 //! Fused groups (the scheduler's passes, src/sched): each group launches the kernels its
 //! schedule entry names — in decode the input preparation (`prep`: RMSNorm prologue,
 //! activation quantization) and one matvec-family kernel with its epilogue; in prefill the
-//! quantization and the GEMMs with their epilogues (matmul + residual add; gate and up with
-//! SiLU(gate) · up), or one GEMM launch for matmuls over a shared input (Q, K, V). A
+//! quantization and the GEMMs with their epilogues (matmul + residual add; gate and up as one
+//! GEMM with SiLU(gate) · up), or one GEMM launch for matmuls over a shared input (Q, K, V). A
 //! batched step of several rows (batch.rs) launches the same decode groups with the
 //! `batched()` twin of the matvec-family kernel (kernels/matvec_batch.cu), which gives each
 //! row the bits the single-row kernel gives it.
@@ -102,11 +102,10 @@ impl CudaEngine<'_> {
                 self.matmuls(phase, &outs, x, t, MmEpi::None)
             }
             GroupKind::GateUp { gate, up, mul, .. } => {
-                // Prefill only: the gate GEMM's product, then the up GEMM's times its SiLU.
+                // Prefill only: one GEMM over the rows of both, SiLU(gate) · up in registers.
                 let x = self.buf(phase, self.graph.node(gate).inputs[0]);
-                let (g, out) = (self.buf(phase, gate), self.buf(phase, mul));
-                self.matmul(phase, gate, x, t, g, MmEpi::None)?;
-                self.matmul(phase, up, x, t, out, MmEpi::Swiglu { gate: g })
+                let out = self.buf(phase, mul);
+                self.matmuls(phase, &[(gate, out), (up, 0)], x, t, MmEpi::SwigluPair)
             }
             GroupKind::NormMatmul { norm, matmul } => {
                 let x = self.buf(phase, self.graph.node(norm).inputs[0]);

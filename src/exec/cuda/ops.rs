@@ -8,10 +8,12 @@ use super::args::{
     AttnArgs, AttnMmaArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs,
     QuantizeArgs, RopeArgs,
 };
-use super::geometry::{attention_mma_tile, attention_tile, elt_grid, matmul_grid, mmq_grid};
+use super::geometry::{
+    attention_mma_tile, attention_tile, elt_grid, matmul_grid, mmq_grid, mmq_pair_grid,
+};
 use crate::codegen::catalogue::{ATT_THREADS, MMQ_SMEM_BYTES, MMQ_THREADS};
-use crate::codegen::{Act, Elt, KernelId};
-use crate::error::Result;
+use crate::codegen::{Act, Elt, Epi, KernelId};
+use crate::error::{Error, Result};
 use crate::graph::Node;
 use crate::graph::{FaultKind, KvKind, NodeId, Op};
 use crate::model::RopeType;
@@ -27,11 +29,10 @@ pub(super) enum MmEpi {
     None,
     /// `out = product + resid` (matmul + residual add).
     Residual(u64),
-    /// `out = silu(gate) · product` (the up GEMM of a gate/up group; `gate` holds the gate
-    /// GEMM's product).
-    Swiglu {
-        gate: u64,
-    },
+    /// `out = silu(gate's product) · up's product` for the pair `[(gate, out), (up, _)]` of a
+    /// gate/up group: one GEMM launch over both matrices' rows, or for one row the decode
+    /// matvec with its SwiGLU epilogue.
+    SwigluPair,
 }
 
 impl CudaEngine<'_> {
@@ -284,7 +285,18 @@ impl CudaEngine<'_> {
             .iter()
             .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8))
             .expect("a matmul kernel");
-        if mats.len() > 1 && !matches!(main, KernelId::Mmq { .. }) {
+        let pair = epi == MmEpi::SwigluPair;
+        debug_assert!(!pair || mats.len() == 2);
+        if let (true, KernelId::Matvec { w, act, .. }) = (pair, main) {
+            let kernel = KernelId::Matvec {
+                w,
+                act,
+                epi: Epi::Swiglu,
+            };
+            let up = self.wptr(mats[1].0);
+            return self.matvec(kernel, id, x, None, up, out, 0, 1);
+        }
+        if mats.len() > 1 && !pair && !matches!(main, KernelId::Mmq { .. }) {
             for &m in mats {
                 self.matmuls(phase, &[m], x, rows, epi)?;
             }
@@ -328,17 +340,30 @@ impl CudaEngine<'_> {
             self.quantized = Some(key);
         }
         let wp = self.wptr(id);
-        if let KernelId::Mmq { .. } = main {
-            // The other matrices of a shared-input launch: (weights, output, rows).
+        if let KernelId::Mmq { w } = main {
+            // The GEMM addresses activation rows by 32-bit offsets (kernels/mmq.cu).
+            if rows * k > i32::MAX as usize {
+                return Err(Error::Invalid(format!(
+                    "{}: a prefill GEMM over {rows} rows of {k} inputs exceeds the 2^31 \
+                     activation elements the kernel addresses; prefill in smaller chunks",
+                    self.graph.node(id).name
+                )));
+            }
+            // The other matrices of a shared-input launch: (weights, output, rows); a pair's
+            // up matrix is only its weights, and its kernel the pair's twin.
             let more: Vec<(u64, u64, usize)> = mats[1..]
                 .iter()
                 .map(|&(m, o)| (self.wptr(m), o, self.graph.node(m).width))
                 .collect();
             let nth = |i: usize| more.get(i).copied().unwrap_or((0, 0, 0));
-            let tiles: u32 = std::iter::once(width)
-                .chain(more.iter().map(|m| m.2))
-                .map(|r| mmq_grid(r, rows).0)
-                .sum();
+            let tiles: u32 = if pair {
+                mmq_pair_grid(width, rows).0
+            } else {
+                std::iter::once(width)
+                    .chain(more.iter().map(|m| m.2))
+                    .map(|r| mmq_grid(r, rows).0)
+                    .sum()
+            };
             let m = MmqArgs {
                 w: wp,
                 out,
@@ -352,20 +377,16 @@ impl CudaEngine<'_> {
                 row_bytes: row_bytes as i32,
                 t: rows as i32,
                 resid: if let MmEpi::Residual(r) = epi { r } else { 0 },
-                gate: if let MmEpi::Swiglu { gate } = epi {
-                    gate
-                } else {
-                    0
-                },
                 w2: nth(0).0,
-                out2: nth(0).1,
+                out2: if pair { 0 } else { nth(0).1 },
                 w3: nth(1).0,
                 out3: nth(1).1,
-                rows2: nth(0).2 as i32,
+                rows2: if pair { 0 } else { nth(0).2 as i32 },
                 rows3: nth(1).2 as i32,
             };
+            let kernel = if pair { KernelId::MmqPair { w } } else { main };
             let grid = (tiles, mmq_grid(width, rows).1);
-            return self.launch(main, grid, MMQ_THREADS, MMQ_SMEM_BYTES, m);
+            return self.launch(kernel, grid, MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
         let a = MatmulArgs {
             w: wp,
@@ -387,27 +408,27 @@ impl CudaEngine<'_> {
 
     /// A fused group's epilogue over `rows` rows of `width` at `out` by the element-wise
     /// kernels, when the product came from a kernel without the GEMM's epilogues (a one-row
-    /// matvec, the CUDA-core matmul): `out += resid` (`add`), or SiLU of the gate's product
-    /// in place (the group's own buffer), then `out = silu · out` (`silu`, `mul`).
+    /// matvec, the CUDA-core matmul): `out += resid` (`add`). A gate/up pair never gets here:
+    /// the scheduler pairs only GEMMs, and their one-row twin is the SwiGLU matvec.
     fn epilogue_kernels(&mut self, out: u64, epi: MmEpi, rows: usize, width: usize) -> Result<()> {
-        // (kernel, a, b, out)
-        let launches = match epi {
-            MmEpi::None => vec![],
-            MmEpi::Residual(resid) => vec![(Elt::Add, out, resid, out)],
-            MmEpi::Swiglu { gate } => vec![(Elt::Silu, gate, 0, gate), (Elt::Mul, gate, out, out)],
-        };
-        for (op, a, b, dst) in launches {
-            let args = EltArgs {
-                a,
-                b,
-                out: dst,
-                n: (rows * width) as i32,
-                width: width as i32,
-                eps: 0.0,
-            };
-            self.launch(KernelId::Elt(op), (elt_grid(rows * width), 1), 256, 0, args)?;
+        match epi {
+            MmEpi::None => Ok(()),
+            MmEpi::Residual(resid) => {
+                let args = EltArgs {
+                    a: out,
+                    b: resid,
+                    out,
+                    n: (rows * width) as i32,
+                    width: width as i32,
+                    eps: 0.0,
+                };
+                let grid = (elt_grid(rows * width), 1);
+                self.launch(KernelId::Elt(Elt::Add), grid, 256, 0, args)
+            }
+            MmEpi::SwigluPair => Err(Error::Invalid(format!(
+                "a gate/up pair of {rows} rows reached a product kernel without its epilogue"
+            ))),
         }
-        Ok(())
     }
 
     /// `out = x · s` over `rows` rows of `width` (the `scale` kernel of fault injection:
