@@ -431,18 +431,24 @@ fn fuse_matmul_add(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<K
     ))
 }
 
+/// The weight type of matmul node `mm` when its prefill kernels are the quantization and
+/// the tensor-core GEMM (the only product kernel with the prefill epilogues).
+fn prefill_gemm(c: &Ctx, mm: NodeId) -> Option<WType> {
+    match node_kernels(c.node(mm), Phase::Prefill, usize::MAX)
+        .ok()?
+        .as_slice()
+    {
+        [KernelId::QuantizeQ8, KernelId::Mmq { w }] => Some(*w),
+        _ => None,
+    }
+}
+
 /// Prefill pass: a matmul that runs on the tensor-core GEMM and whose only consumer is a
 /// residual add; the GEMM adds the residual in its epilogue (kernels/mmq.cu, `resid`).
 fn fuse_matmul_add_prefill(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     let (kind, nodes, _) = fuse_matmul_add(c, mm)?;
-    let kernels = node_kernels(c.node(mm), Phase::Prefill, usize::MAX).ok()?;
-    if !matches!(
-        kernels.as_slice(),
-        [KernelId::QuantizeQ8, KernelId::Mmq { .. }]
-    ) {
-        return None;
-    }
-    Some((kind, nodes, kernels))
+    let w = prefill_gemm(c, mm)?;
+    Some((kind, nodes, vec![KernelId::QuantizeQ8, KernelId::Mmq { w }]))
 }
 
 /// Prefill pass: the gate and up matmuls of a SwiGLU block, both on the tensor-core GEMM
@@ -453,15 +459,8 @@ fn fuse_matmul_add_prefill(c: &Ctx, mm: NodeId) -> Option<(GroupKind, Vec<NodeId
 /// one-row prefill runs the decode matvec with its SwiGLU epilogue instead.
 fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     let (gate, up, silu, mul) = swiglu_under(c, x)?;
-    let gemm = |mm: NodeId| match node_kernels(c.node(mm), Phase::Prefill, usize::MAX)
-        .ok()?
-        .as_slice()
-    {
-        [KernelId::QuantizeQ8, KernelId::Mmq { w }] => Some(*w),
-        _ => None,
-    };
-    let w = gemm(gate)?;
-    if gemm(up)? != w {
+    let w = prefill_gemm(c, gate)?;
+    if prefill_gemm(c, up)? != w {
         return None;
     }
     Some((
@@ -492,13 +491,10 @@ fn fuse_shared_input_prefill(
         if c.taken[mm.index()] || !matches!(c.node(mm).op, Op::MatMul { .. }) {
             continue;
         }
-        let Ok(k) = node_kernels(c.node(mm), Phase::Prefill, usize::MAX) else {
-            continue;
-        };
-        if let [KernelId::QuantizeQ8, KernelId::Mmq { w }] = k.as_slice() {
-            match by_type.iter_mut().find(|(t, _)| t == w) {
+        if let Some(w) = prefill_gemm(c, mm) {
+            match by_type.iter_mut().find(|(t, _)| *t == w) {
                 Some((_, v)) => v.push(mm),
-                None => by_type.push((*w, vec![mm])),
+                None => by_type.push((w, vec![mm])),
             }
         }
     }

@@ -349,8 +349,8 @@ impl CudaEngine<'_> {
                     self.graph.node(id).name
                 )));
             }
-            // The other matrices of a shared-input launch: (weights, output, rows); a pair's
-            // up matrix is only its weights, and its kernel the pair's twin.
+            // The other matrices of a shared-input launch: (weights, output, rows); of a pair's
+            // up matrix the kernel (the pair's twin) reads only the weights.
             let more: Vec<(u64, u64, usize)> = mats[1..]
                 .iter()
                 .map(|&(m, o)| (self.wptr(m), o, self.graph.node(m).width))
@@ -378,10 +378,10 @@ impl CudaEngine<'_> {
                 t: rows as i32,
                 resid: if let MmEpi::Residual(r) = epi { r } else { 0 },
                 w2: nth(0).0,
-                out2: if pair { 0 } else { nth(0).1 },
+                out2: nth(0).1,
                 w3: nth(1).0,
                 out3: nth(1).1,
-                rows2: if pair { 0 } else { nth(0).2 as i32 },
+                rows2: nth(0).2 as i32,
                 rows3: nth(1).2 as i32,
             };
             let kernel = if pair { KernelId::MmqPair { w } } else { main };
