@@ -222,9 +222,17 @@ fn kernels(out: &Path) -> Vec<(Family, String)> {
                 .launch_bounds()
                 .map(|(t, c)| format!("__launch_bounds__({t}, {c}) "))
                 .unwrap_or_default();
+            // grid_dep_enter (kernels/common.cuh): with programmatic dependent launch the
+            // kernel may start before its predecessor ends; nothing runs before the wait
+            // but, in the bodies that call it themselves, a weight prefetch.
+            let enter = if k.enters_in_body() {
+                ""
+            } else {
+                "grid_dep_enter(); "
+            };
             writeln!(
                 body,
-                "extern \"C\" __global__ void {bounds}{}({} a) {{ {}(a); }}",
+                "extern \"C\" __global__ void {bounds}{}({} a) {{ {enter}{}(a); }}",
                 k.name(),
                 k.args(),
                 k.call()

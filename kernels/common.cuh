@@ -50,3 +50,41 @@ __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
+
+// Programmatic dependent launch (sm_90 and later; the host launches the kernels of decode
+// steps so on such GPUs, src/exec/cuda/kernels.rs): a kernel may start while the kernel
+// before it in the stream drains. `grid_dep_wait` returns once that kernel has completed
+// and its writes are visible; every generated wrapper calls `grid_dep_enter` before the
+// kernel's body (build.rs), except matvec_* and qkv_*, whose bodies first prefetch weights
+// into L2 (read-only: they do not depend on the kernel before; L2 is coherent) and then
+// call it. `grid_dep_launch` then lets the next kernel start. Both are no-ops when the
+// kernel was launched without the attribute, and compiled out below sm_90.
+__device__ __forceinline__ void grid_dep_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void grid_dep_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// Both, in the order every kernel uses: the next kernel may start only once this one's
+// CTAs have all passed their wait, so a kernel's early part overlaps only its predecessor.
+__device__ __forceinline__ void grid_dep_enter() {
+    grid_dep_wait();
+    grid_dep_launch();
+}
+
+// Hint: bring bytes [p, p + n) of global memory into L2 (sm_90 bulk prefetch, issued by
+// the calling warp in 4 KiB pieces; the range is shrunk to 16-byte boundaries). Below
+// sm_90 nothing is issued.
+__device__ __forceinline__ void l2_prefetch_range(const void* p, unsigned long long n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned long long a = ((unsigned long long)p + 15) & ~15ull, e = ((unsigned long long)p + n) & ~15ull;
+    for (unsigned long long o = a + (unsigned long long)(threadIdx.x & 31) * 4096; o < e; o += 32 * 4096) {
+        unsigned int len = (unsigned int)(e - o < 4096 ? e - o : 4096);
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(o), "r"(len) : "memory");
+    }
+#endif
+}

@@ -16,6 +16,16 @@ template <class W, int ACT, int EPI>
 __device__ void matvec_impl(const MatvecArgs& g) {
     __shared__ float part[MATVEC_PART_FLOATS];
     int rows_per_cta = matvec_tile_rows<W>(g.K, g.ksplit);
+    // With `prefetch` (a programmatic launch of one wave whose weights fit half the L2;
+    // the host's rule, src/exec/cuda/groups.rs), the CTA's first tile of weights goes to L2
+    // before the wait (common.cuh); the weights do not depend on the kernel before.
+    int first = blockIdx.x * rows_per_cta;
+    if (g.prefetch && threadIdx.x < 32 && first < g.rows) {
+        size_t at = (size_t)first * g.row_bytes, n = (size_t)min(rows_per_cta, g.rows - first) * g.row_bytes;
+        l2_prefetch_range((const u8*)g.w + at, n);
+        if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
+    }
+    grid_dep_enter();
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta)
         matvec_tile<W, ACT, EPI>(g, a, base, part);
@@ -28,6 +38,16 @@ template <class WQK, class WV, int ACT, class KV>
 __device__ void qkv_impl(const QkvArgs& g) {
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+    // Each warp's first pair of weight rows to L2 before the wait (as in matvec_impl; the
+    // grid is one wave on the models measured).
+    if (blockIdx.x * nwarps + warp < qkv_items(g)) {
+        QkvItem q = qkv_item(g, blockIdx.x * nwarps + warp);
+        int rb;
+        const u8* w = qkv_weights(g, q.which, rb);
+        l2_prefetch_range(w + (size_t)q.r0 * rb, rb);
+        l2_prefetch_range(w + (size_t)q.r1 * rb, rb);
+    }
+    grid_dep_enter();
     // One row: at *pos, or (a batched step of one row) at the position and cache slot in seq.
     const int* seq = (const int*)g.seq;
     int pos = seq ? seq[0] : *(const int*)g.pos;

@@ -89,7 +89,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 I32,
                 "rows of a batched step (matvec_batch_*: inputs [nb, K], outputs [nb, rows]; 1 elsewhere)",
             ),
-            f("pad", I32, "unused (8-byte size)"),
+            f(
+                "prefetch",
+                I32,
+                "1: each CTA brings its first tile's weights into L2 before it waits for the kernel before it (matvec_*: set for a grid of one wave launched programmatically)",
+            ),
         ],
     },
     ArgStruct {

@@ -269,6 +269,12 @@ impl KernelId {
         }
     }
 
+    /// Whether the kernel's body calls `grid_dep_enter` itself, after prefetching weights
+    /// into L2 (kernels/matvec.cu); every other wrapper calls it first (build.rs).
+    pub fn enters_in_body(&self) -> bool {
+        matches!(self, KernelId::Matvec { .. } | KernelId::Qkv { .. })
+    }
+
     /// The C++ template instantiation the wrapper calls.
     pub fn call(&self) -> String {
         match *self {

@@ -285,6 +285,48 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_waits_for_the_kernel_before_it_ahead_of_its_work() {
+        // A programmatic launch (decode steps on sm_90+) may start a kernel while the one
+        // before it runs: griddepcontrol.wait must come before anything that reads or
+        // writes activations. The wrapper calls it, or the body does after a prefetch.
+        for k in KernelId::all() {
+            let src = family_source(k.family());
+            let head = format!(" {}({} a) {{ ", k.name(), k.args());
+            let at = src.find(&head).expect("a wrapper") + head.len();
+            if !k.enters_in_body() {
+                assert!(
+                    src[at..].starts_with("grid_dep_enter(); "),
+                    "{} does not wait first",
+                    k.name()
+                );
+                continue;
+            }
+            let imp = k.call();
+            let imp = &imp[..imp.find('<').unwrap_or(imp.len())];
+            let def = src
+                .find(&format!("void {imp}("))
+                .unwrap_or_else(|| panic!("{imp} not defined"));
+            let body = &src[def..def + src[def..].find("\n}\n").expect("a body end")];
+            let wait = body.find("grid_dep_enter();").expect("the body waits");
+            // Before the wait: only argument arithmetic and the L2 prefetch of weights (no
+            // activation, position, output or cache access).
+            for shared in [
+                "seq[",
+                "g.pos",
+                "matvec_tile<",
+                "pair_dot",
+                "qkv_store",
+                "out[",
+            ] {
+                assert!(
+                    !body[..wait].contains(shared),
+                    "{imp} touches {shared} before it waits"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_family_source_has_a_wrapper_per_kernel_and_the_generated_header() {
         for f in Family::ALL {
             let src = family_source(f);

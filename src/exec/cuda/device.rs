@@ -22,6 +22,12 @@ pub(super) struct Device {
     pub max_smem: u32,
     /// Shared memory of one SM, shared by its resident CTAs.
     pub smem_per_sm: u32,
+    /// Bytes of L2 cache.
+    pub l2_bytes: u32,
+    /// Kernels are launched with programmatic stream serialization (compute capability 9.0
+    /// and later, unless GRAPHRUN_PDL=0): a kernel starts while the one before it drains
+    /// and waits in `grid_dep_wait` (kernels/common.cuh) for its results.
+    pub pdl: bool,
 }
 
 impl Device {
@@ -49,6 +55,11 @@ impl Device {
                 CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR,
                 "reading the shared memory per SM",
             )?,
+            l2_bytes: attr(
+                CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE,
+                "reading the L2 size",
+            )?,
+            pdl: cc.0 >= 9 && std::env::var("GRAPHRUN_PDL").map_or(true, |v| v != "0"),
             ctx,
             stream,
             arch,

@@ -40,6 +40,9 @@ impl CudaEngine<'_> {
         t: usize,
         lrows: &Range<usize>,
     ) -> Result<()> {
+        // Decode steps launch with programmatic stream serialization (Kernels::programmatic);
+        // the argmax after the last group inherits it.
+        self.kernels.programmatic = phase == Phase::Decode;
         let gr = &self.scheds[phase_index(phase)].groups[gi];
         let (kind, main) = (gr.kind.clone(), *gr.kernels.last().expect("a kernel"));
         match kind {
@@ -212,9 +215,25 @@ impl CudaEngine<'_> {
             row_bytes: row_bytes as i32,
             ksplit,
             nb: nb as i32,
-            pad: 0,
+            prefetch: self.matvec_prefetch(grid as usize, slots, rows * row_bytes, w2, nb) as i32,
         };
         self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
+    }
+
+    /// Whether a decode matvec's CTAs prefetch their weights into L2 while the kernel
+    /// before drains (kernels/matvec.cu): only for a programmatic launch of one wave (every
+    /// CTA resident, so its first tile is all its work) whose weights take at most half the
+    /// L2. On the H200 the prefetch gained the 0.5B and 1.5B 12-19% and 3-8% of decode; it
+    /// cost the 7B 6% when every matvec prefetched (its gate/up runs three waves) and 2.5%
+    /// when its one-wave Q6_K down (56 MB, about the L2's size) still did
+    /// (evidence/h200/decode-pdl/).
+    fn matvec_prefetch(&self, grid: usize, slots: usize, bytes: usize, w2: u64, nb: usize) -> bool {
+        let bytes = if w2 != 0 { 2 * bytes } else { bytes };
+        self.dev.pdl
+            && self.kernels.programmatic
+            && nb == 1
+            && grid <= slots
+            && bytes <= self.dev.l2_bytes as usize / 2
     }
 
     /// The fused attention input: RMSNorm → Q/K/V (+bias) → RoPE → KV-cache append, for
