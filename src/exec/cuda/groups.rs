@@ -40,9 +40,9 @@ impl CudaEngine<'_> {
         t: usize,
         lrows: &Range<usize>,
     ) -> Result<()> {
-        // Decode steps launch with programmatic stream serialization (Kernels::programmatic);
-        // the argmax after the last group inherits it.
-        self.kernels.programmatic = phase == Phase::Decode;
+        // Decode steps launch with programmatic stream serialization where the device allows
+        // it (Kernels::programmatic); the argmax after the last group inherits it.
+        self.kernels.programmatic = self.dev.pdl && phase == Phase::Decode;
         let gr = &self.scheds[phase_index(phase)].groups[gi];
         let (kind, main) = (gr.kind.clone(), *gr.kernels.last().expect("a kernel"));
         match kind {
@@ -229,8 +229,7 @@ impl CudaEngine<'_> {
     /// (evidence/h200/decode-pdl/).
     fn matvec_prefetch(&self, grid: usize, slots: usize, bytes: usize, w2: u64, nb: usize) -> bool {
         let bytes = if w2 != 0 { 2 * bytes } else { bytes };
-        self.dev.pdl
-            && self.kernels.programmatic
+        self.kernels.programmatic
             && nb == 1
             && grid <= slots
             && bytes <= self.dev.l2_bytes as usize / 2

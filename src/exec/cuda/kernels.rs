@@ -23,8 +23,8 @@ pub(super) struct Kernels {
     funcs: HashMap<KernelId, CudaFunction>,
     /// One wave of resident CTAs per matvec kernel (occupancy × SMs), for the grid choice.
     slots: HashMap<KernelId, usize>,
-    /// Launch with programmatic stream serialization (where `Device::pdl` allows it): set
-    /// for the kernels of decode steps (`CudaEngine::run_group`). Prefill launches stay
+    /// Launch with programmatic stream serialization: set for the kernels of decode steps
+    /// where `Device::pdl` allows it (`CudaEngine::run_group`). Prefill launches stay
     /// plain: on the H200 the attribute cost the 0.5B and 1.5B 15-17% of pp512
     /// (evidence/h200/decode-pdl/).
     pub programmatic: bool,
@@ -214,7 +214,7 @@ impl Kernels {
         let err = |e| Error::invalid(format!("launching {k}: {e}"));
         // The persistent kernel's CTAs wait on each other: it starts only when the kernel
         // before it has finished, as without the attribute.
-        if dev.pdl && self.programmatic && k.family() != Family::Persistent {
+        if self.programmatic && k.family() != Family::Persistent {
             return launch_programmatic(dev, &f, &cfg, a).map_err(err);
         }
         let mut b = dev.stream.launch_builder(&f);
