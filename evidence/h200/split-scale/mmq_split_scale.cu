@@ -1,0 +1,541 @@
+// mmq.cu — prefill matmul under q8 semantics as a tiled integer GEMM on the tensor cores: a
+// CTA of 8 warps (256 threads) computes an MM_BM × MM_BN = 64 (weight rows) × 128 (tokens)
+// tile, stepping through K in chunks of MM_CH = 128 (launch constants from
+// src/codegen/catalogue.rs, #defined in the generated args.cuh; the scheduler picks this
+// kernel only when K is a multiple of MM_CH). The weight blocks' raw bytes arrive in shared
+// memory by cp.async a unit ahead (MmqRaw) and each chunk's are unpacked once from there as
+// int8 (with their scales); the quantized activations (from quantize.cu) are staged beside
+// them by cp.async, and each warp takes 16 rows × 64 tokens with MM_NT = 8 s8 MMAs per step
+// of K, its fragments loaded by ldmatrix: m16n8k32 over a 32-weight group, or m16n8k16 over
+// a 16-weight half for Q6_K, whose scales are per 16 weights. Per block
+// the (exact) integer sums are combined with the scales as the CPU reference does
+// (src/quant/dot.rs, `legacy` and `kquant`): legacy types `acc += (d_w·d_a)·sumi` per
+// 32-block, k-quants `acc += (d·d_a)·isum; acc −= (dmin·d_a)·msum` per super-block, in block
+// order — so the result is bit-identical to the interpreter's.
+//
+// Q4_K runs the split-scale MMA instead: its 6-bit group scale is sc = 8·sh + sl (sh, sl in
+// 0..7), and each chunk's weights are unpacked twice, as q·sl and q·sh (at most 15·7 = 105,
+// still int8). MMAs over the two planes accumulate the whole super-block's integer sums
+// Σ q·sl·a and Σ q·sh·a in registers, and isum = lo + 8·hi at its end is exactly the
+// Σ sc·(Σ q·a) the reference forms group by group: twice the MMAs, but no integer
+// multiply-add per group and output, which bounded the kernel (IMAD was a quarter of its
+// instructions, IMMA 6%).
+#include "quant.cuh"
+
+#define MM_PAD 16
+// Bytes per staged row: the 16-byte pad puts the 8 rows of an ldmatrix in distinct banks.
+#define MM_ROW (MM_CH + MM_PAD)
+// Each of the 8 warps takes 16 weight rows × 64 tokens: MM_NT 8-token MMA columns.
+#define MM_NT 8
+
+// Whether weight type W runs the split-scale MMA (Q4_K only: Q5_K's q·sh would need 31·7
+// > 127, and its 176-byte blocks leave no shared memory for the second plane on an sm_89).
+template <class W> struct MmqSplit { static constexpr bool ON = false; };
+template <> struct MmqSplit<TQ45_K<false>> { static constexpr bool ON = true; };
+
+// One stage of staged operands: a K chunk of weights and activations with their scales.
+// Two stages alternate (the next chunk is unpacked while the current one is multiplied);
+// super-block data (mins, d/dmin, bsums, d_a) spans two chunks and alternates per
+// super-block.
+template <bool SPLIT> struct MmqStage {
+    i8 w[MM_BM][MM_ROW];
+    i8 a[MM_BN][MM_ROW];
+    int wsc[MM_BM][8];     // k-quants: integer scale per 16 weights of the chunk
+    float wd[MM_BM][4];    // legacy: d_w per 32-block of the chunk
+    float ad[MM_BN][4];    // legacy: d_a per 32-block of the chunk
+};
+// The split-scale stage: the weights as q·sl (w) and q·sh (wh); the scales are in them.
+template <> struct MmqStage<true> {
+    i8 w[MM_BM][MM_ROW];
+    i8 a[MM_BN][MM_ROW];
+    i8 wh[MM_BM][MM_ROW];
+};
+struct MmqSuper {
+    u8 wmin[MM_BM][8];     // Q4_K/Q5_K: 6-bit mins of the super-block's 8 groups
+    float sd[MM_BM], sdmin[MM_BM];
+    // Q8_K bsums of the super-block summed per 32-group (|sum| <= 32·128), split exactly as
+    // lo + 128·hi with lo = sum & 127 and hi = sum >> 7, both int8: the MMA operands of the
+    // min term (see msum_mma).
+    i8 absl[MM_BN][8], absh[MM_BN][8];
+    float adk[MM_BN];
+};
+// The raw weight bytes of one unit per row, copied by cp.async one unit ahead of their
+// unpacking: a k-quant super-block (two chunks) or a legacy chunk's 4 blocks. Q4_K/Q5_K
+// blocks (144/176 bytes, 16-byte aligned) come by 16-byte copies; the others, only 2-byte
+// aligned, by 4-byte copies of the aligned words around them (a Q6_K super-block: at most 53
+// words). Rows of MM_RAW bytes keep 16-byte alignment for the k-quants' 16-byte loads; the
+// split-scale layout holds Q4_K's 144.
+#define MM_RAW 224
+#define MM_RAW_SPLIT 144
+template <int B> struct MmqRaw {
+    u8 b[MM_BM][B];
+};
+template <bool SPLIT> struct MmqSmem {
+    MmqStage<SPLIT> st[2];
+    MmqSuper sb[2];
+    MmqRaw<SPLIT ? MM_RAW_SPLIT : MM_RAW> raw[2];
+};
+// The host launches with exactly this much dynamic shared memory (catalogue.rs); the
+// split-scale layout (a third plane per stage, shorter raw rows) must fit in it too.
+static_assert(sizeof(MmqSmem<false>) == MMQ_SMEM_BYTES, "update MMQ_SMEM_BYTES in src/codegen/catalogue.rs");
+static_assert(sizeof(MmqSmem<true>) <= MMQ_SMEM_BYTES, "the split-scale layout must fit MMQ_SMEM_BYTES");
+
+// Unpacks 32 weights into dst, with scales: group j (0..7) of the k-quant super-block at p,
+// or the legacy block at p (j = 0). p points into the staged raw bytes (MmqRaw).
+template <class W> struct Unpack;
+
+template <> struct Unpack<TQ4_0> {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage<false>& s, MmqSuper& sp, int r, int gq) {
+        int w[8];
+        TQ4_0::vals(p, w);
+        for (int m = 0; m < 8; m++) *(int*)(dst + 4 * m) = w[m];
+        s.wd[r][gq] = f16_to_f32(ld16(p));
+    }
+};
+template <> struct Unpack<TQ5_0> {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage<false>& s, MmqSuper& sp, int r, int gq) {
+        int w[8];
+        TQ5_0::vals(p, w);
+        for (int m = 0; m < 8; m++) *(int*)(dst + 4 * m) = w[m];
+        s.wd[r][gq] = f16_to_f32(ld16(p));
+    }
+};
+template <> struct Unpack<TQ8_0> {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage<false>& s, MmqSuper& sp, int r, int gq) {
+        u32 w[8];
+        ld_words_a2<8>(p + 2, w);
+        for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = w[m];
+        s.wd[r][gq] = f16_to_f32(ld16(p));
+    }
+};
+template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage<false>& s, MmqSuper& sp, int r, int gq) {
+        typedef TQ45_K<FIVE> T;
+        int k = j / 2;
+        u32 lo[8], hi[8];
+        T::vals(p, k, lo, hi);
+        for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = (j & 1) ? hi[m] : lo[m];
+        int sc0, m0, sc1, m1;
+        T::scale_pair(p, k, sc0, m0, sc1, m1);
+        int sc = (j & 1) ? sc1 : sc0;
+        s.wsc[r][2 * gq] = sc;
+        s.wsc[r][2 * gq + 1] = sc;
+        sp.wmin[r][j] = (u8)((j & 1) ? m1 : m0);
+        if (j == 0) {
+            sp.sd[r] = f16_to_f32(ld16(p));
+            sp.sdmin[r] = f16_to_f32(ld16(p + 2));
+        }
+    }
+};
+template <> struct Unpack<TQ6_K> {
+    static __device__ void run(const u8* p, int j, i8* dst, MmqStage<false>& s, MmqSuper& sp, int r, int gq) {
+        u32 q[8];
+        TQ6_K::vals(p, j, q);
+        for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = __vsub4(q[m], 0x20202020u);  // q − 32
+        int2 sc = TQ6_K::scales(p, j);
+        s.wsc[r][2 * gq] = sc.x;
+        s.wsc[r][2 * gq + 1] = sc.y;
+        if (j == 0) sp.sd[r] = f16_to_f32(ld16(p + 208));
+    }
+};
+
+// Q4_K group j (0..7) of a super-block for the split-scale MMA: q·sl into lo and q·sh into
+// hi (a byte's product is at most 15·7 = 105, so one 32-bit multiply per word of four
+// weights carries nothing across bytes), the min and d/dmin as Unpack<TQ45_K> stores them.
+__device__ __forceinline__ void unpack_split(const u8* p, int j, i8* lo_dst, i8* hi_dst, MmqSuper& sp, int r) {
+    typedef TQ45_K<false> T;
+    int k = j / 2;
+    u32 lo[8], hi[8];
+    T::vals(p, k, lo, hi);
+    int sc0, m0, sc1, m1;
+    T::scale_pair(p, k, sc0, m0, sc1, m1);
+    const u32 sc = (u32)((j & 1) ? sc1 : sc0);
+    const u32 sl = sc & 7, sh = sc >> 3;
+    for (int m = 0; m < 8; m++) {
+        u32 q = (j & 1) ? hi[m] : lo[m];
+        *(u32*)(lo_dst + 4 * m) = q * sl;
+        *(u32*)(hi_dst + 4 * m) = q * sh;
+    }
+    sp.wmin[r][j] = (u8)((j & 1) ? m1 : m0);
+    if (j == 0) {
+        sp.sd[r] = f16_to_f32(ld16(p));
+        sp.sdmin[r] = f16_to_f32(ld16(p + 2));
+    }
+}
+
+// One m16n8k16 integer MMA: D(16×8, s32) = A(16×16, s8, rows) · B(16×8, s8, cols) + C.
+// Fragments (PTX ISA): with g = lane / 4, q = lane % 4 — A: a0 = row g, k 4q..4q+3;
+// a1 = row g+8, same k. B: k 4q..4q+3 of column g. C/D: c0, c1 = row g, columns 2q, 2q+1;
+// c2, c3 = row g+8, columns 2q, 2q+1. Integer products and sums are exact, so each MMA
+// over one 16-weight half gives exactly the dp4a sums of the scalar reference.
+__device__ __forceinline__ void mma16816(int a0, int a1, int b0, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+}
+
+// m16n8k32: the same with 32 weights of K. A: a0 = row g, k 4q..4q+3; a1 = row g+8, same
+// k; a2, a3 = rows g, g+8, k 16+4q..16+4q+3. B: b0 = k 4q..4q+3 of column g, b1 = k 16+4q..
+// One MMA sums a 32-weight group exactly as the two 16-weight halves did.
+__device__ __forceinline__ void mma16832(int a0, int a1, int a2, int a3, int b0, int b1, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The Q4_K/Q5_K min term of a warp tile's super-block, msum[i][j] = Σ_q min[row][q]·bsum[token][q]
+// over its 8 groups (row wr+gq+8i, token wt + 8(j/2) + 2qq + (j&1)), on the tensor cores:
+// two m16n8k16 MMAs per 8 tokens with k 0..7 the groups (k 8..15 zero), one against the low
+// 7 bits of the bsums and one against the rest; msum = lo + 128·hi. All integer, so the sums
+// are exactly those of the scalar reference loop.
+// One 8-token column n of it: m[e] for rows wr+gq (e < 2) and wr+gq+8, tokens
+// wt + 8n + 2qq + (e & 1); a0, a1 are this lane's mins (A operand) from msum_mins.
+__device__ __forceinline__ void msum_mins(const MmqSuper& sp, int wr, int gq, int qq, int& a0, int& a1) {
+    a0 = qq < 2 ? *(const int*)&sp.wmin[wr + gq][4 * qq] : 0;
+    a1 = qq < 2 ? *(const int*)&sp.wmin[wr + gq + 8][4 * qq] : 0;
+}
+__device__ __forceinline__ void msum_col(const MmqSuper& sp, int wt, int n, int gq, int qq, int a0, int a1, int m[4]) {
+    int tk = wt + 8 * n + gq;
+    int bl = qq < 2 ? *(const int*)&sp.absl[tk][4 * qq] : 0;
+    int bh = qq < 2 ? *(const int*)&sp.absh[tk][4 * qq] : 0;
+    int lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+    mma16816(a0, a1, bl, lo);
+    mma16816(a0, a1, bh, hi);
+#pragma unroll
+    for (int e = 0; e < 4; e++) m[e] = lo[e] + 128 * hi[e];
+}
+__device__ __forceinline__ void msum_mma(const MmqSuper& sp, int wr, int wt, int gq, int qq, int msum[2][2 * MM_NT]) {
+    int a0, a1;
+    msum_mins(sp, wr, gq, qq, a0, a1);
+#pragma unroll
+    for (int n = 0; n < MM_NT; n++) {
+        int m[4];
+        msum_col(sp, wt, n, gq, qq, a0, a1, m);
+#pragma unroll
+        for (int e = 0; e < 4; e++) msum[e / 2][2 * n + (e & 1)] = m[e];
+    }
+}
+
+// Up to three matrices of one type over the same input in one launch (prefill Q, K, V):
+// blockIdx.x walks w's row tiles, then w2's, then w3's. The CTA's matrix and first row.
+// A gate/up pair (PAIR: kernels mmq_pair_*, w the gate and w2 up) is one matrix of
+// interleaved rows instead: a CTA takes MM_BM / 2 output rows from r0, and tile row l is
+// row r0 + 8(l / 16) + l % 8 of the gate (l % 16 < 8) or of up (l % 16 >= 8), so the
+// accumulator rows g and g + 8 of an MMA fragment hold the gate's and up's products for
+// the same output and token, and the SwiGLU is applied in registers.
+struct MmqMatrix {
+    const u8* w;
+    float* out;
+    int rows, r0;
+};
+template <bool PAIR>
+__device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
+    int bx = blockIdx.x;
+    if (PAIR) return {(const u8*)g.w, (float*)g.out, g.rows, bx * (MM_BM / 2)};
+    const int n0 = (g.rows + MM_BM - 1) / MM_BM;
+    if (bx < n0) return {(const u8*)g.w, (float*)g.out, g.rows, bx * MM_BM};
+    bx -= n0;
+    const int n1 = (g.rows2 + MM_BM - 1) / MM_BM;
+    if (bx < n1) return {(const u8*)g.w2, (float*)g.out2, g.rows2, bx * MM_BM};
+    return {(const u8*)g.w3, (float*)g.out3, g.rows3, (bx - n1) * MM_BM};
+}
+
+template <class W, bool PAIR>
+__device__ void mmq_impl(const MmqArgs& g) {
+    constexpr bool SPLIT = MmqSplit<W>::ON;
+    typedef MmqStage<SPLIT> Stage;
+    extern __shared__ __align__(16) u8 mmq_smem[];  // MMQ_SMEM_BYTES, set by the host
+    MmqSmem<SPLIT>& s = *(MmqSmem<SPLIT>*)mmq_smem;
+    constexpr bool KQ = W::QK == 256;
+    // Q6_K (the only k-quant with 32-weight units) has a scale per 16 weights; every other
+    // type one per 32 (k-quant group or legacy block).
+    constexpr int KW = (KQ && W::UNIT == 32) ? 16 : 32;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const MmqMatrix mat = mmq_matrix<PAIR>(g);
+    const int r0 = mat.r0, t0 = blockIdx.y * MM_BN;
+    // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
+    const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
+    const int gq = lane >> 2, qq = lane & 3;
+    // ldmatrix row addresses of this lane in stage 0 (stage 1 is sizeof(Stage) further):
+    // lanes 8i..8i+7 address matrix i. A: rows wr + 8(i & 1) + lane % 8 at byte 16(i / 2) of a
+    // 32-byte K step, so the registers are a0..a3 of m16n8k32 (rows g, g+8 at k 0..15, then
+    // at k 16..31). B, per pair of 8-token columns: tokens wt + 8(i / 2) + lane % 8 at byte
+    // 16(i & 1), so the registers are b0, b1 of the first column, then of the second
+    // (st.a follows st.w; the split-scale plane st.wh follows st.a).
+    const u32 sbase = smem_addr(&s.st[0]);
+    const u32 a_off = (u32)((wr + 8 * ((lane >> 3) & 1) + (lane & 7)) * MM_ROW + 16 * (lane >> 4));
+    const u32 b_off = (u32)(MM_BM * MM_ROW + (wt + 8 * (lane >> 4) + (lane & 7)) * MM_ROW + 16 * ((lane >> 3) & 1));
+    // This thread's outputs: rows wr+gq (+8), tokens wt + 8n + 2qq (+1), n < MM_NT;
+    // output j of a row is token wt + 8 (j / 2) + 2qq + (j & 1).
+    constexpr int NJ = 2 * MM_NT;
+    float acc[2][NJ];
+    int isum[2][NJ];
+    // Split-scale: the super-block's integer sums of the q·sl and q·sh planes, per 8-token
+    // column n in MMA fragment order (e = 2i + (j & 1) for row i, output j = 2n + (j & 1)).
+    int slo[MM_NT][4], shi[MM_NT][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++) { acc[i][j] = 0.0f; isum[i][j] = 0; }
+#pragma unroll
+    for (int n = 0; n < MM_NT; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) { slo[n][e] = 0; shi[n][e] = 0; }
+    const int nch = g.K / MM_CH;
+    // Staging runs one chunk ahead of the multiplication, and the raw weight bytes one unit
+    // ahead of their unpacking, so no load is waited for in the iteration that issues it:
+    // iteration c issues the cp.async copies of chunk c+1's activations (and scales) and of
+    // the raw unit that starts at chunk c+2, loads chunk c+1's bsums into registers,
+    // multiplies chunk c, then unpacks chunk c+1's weights from the raw unit (landed in
+    // iteration c−1) and stores the bsums; the copies are waited for at its end.
+    constexpr int CPU = KQ ? 2 : 1;                       // chunks per raw unit
+    constexpr int UB = KQ ? W::BYTES : 4 * W::BYTES;      // raw bytes per unit and row
+    static_assert(UB + (W::BYTES % 16 == 0 ? 0 : 3) <= (SPLIT ? MM_RAW_SPLIT : MM_RAW), "a raw unit must fit an MmqRaw row");
+    const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
+    // A pair's tile row sr is gate or up row r0 + 8(sr / 16) + sr % 8 (see mmq_matrix).
+    const int wrr = PAIR ? r0 + 8 * (sr >> 4) + (sr & 7) : r0 + sr;
+    const u8* wrow = (PAIR && (sr & 8) ? (const u8*)g.w2 : mat.w) + (size_t)min(wrr, mat.rows - 1) * g.row_bytes;
+    // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
+    // aligned word a 4-byte copy starts at.
+    auto raw_at = [&](int u) -> const u8* {
+        int off = W::BYTES % 16 == 0 ? 0 : (int)((size_t)(wrow + (size_t)u * UB) & 3);
+        return &s.raw[u & 1].b[sr][off];
+    };
+    auto issue_raw = [&](int c) {
+        if (c % CPU != 0 || c >= nch) return;
+        const int u = c / CPU;
+        const u8* src = wrow + (size_t)u * UB;
+        u8* dst = s.raw[u & 1].b[sr];
+        if (W::BYTES % 16 == 0) {
+#pragma unroll
+            for (int w = gi; w < UB / 16; w += 4) cp_async16(dst + 16 * w, src + 16 * w, 16);
+        } else {
+            const u8* a = (const u8*)((size_t)src & ~(size_t)3);
+            const int nw = (int)(src - a + UB + 3) / 4;
+            for (int w = gi; w < nw; w += 4) cp_async4(dst + 4 * w, a + 4 * w);
+        }
+    };
+    // Chunk c's activations (rows t0 + sr and t0 + sr + 64 of the tile) and their scales.
+    auto issue_act = [&](int c) {
+        Stage& st = s.st[c & 1];
+        MmqSuper& sp = s.sb[(c >> 1) & 1];
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int rt = sr + 64 * half;
+            int t = min(t0 + rt, g.T - 1);
+            // 32-bit offsets (T·K < 2^31, checked by the host): fewer 64-bit addresses live
+            // through the loop.
+            const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (u32)(t * g.K + c * MM_CH + gi * 32);
+            cp_async16(&st.a[rt][gi * 32], src, 16);
+            cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
+            if constexpr (!KQ) cp_async4(&st.ad[rt][gi], (const float*)g.d0 + (u32)(t * (g.K / 32) + c * 4 + gi));
+            if (KQ && (c & 1) == 0 && gi == 0) cp_async4(&sp.adk[rt], (const float*)g.dk + (u32)(t * (g.K / 256) + c / 2));
+        }
+    };
+    // The Q8_K bsums chunk c's super-block needs (loaded at its first chunk), 4 per token row.
+    int4 bsr[2];
+    auto load_bsums = [&](int c) {
+        if (!KQ || (c & 1) != 0) return;
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int t = min(t0 + sr + 64 * half, g.T - 1);
+            bsr[half] = *(const int4*)((const int*)g.bs + (u32)(t * (g.K / 16) + (c / 2) * 16 + gi * 4));
+        }
+    };
+    auto store_bsums = [&](int c) {
+        if (!KQ || (c & 1) != 0) return;
+        MmqSuper& sp = s.sb[(c >> 1) & 1];
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int rt = sr + 64 * half;
+            int s0 = bsr[half].x + bsr[half].y, s1 = bsr[half].z + bsr[half].w;
+            sp.absl[rt][2 * gi] = (i8)(s0 & 127);
+            sp.absh[rt][2 * gi] = (i8)(s0 >> 7);
+            sp.absl[rt][2 * gi + 1] = (i8)(s1 & 127);
+            sp.absh[rt][2 * gi + 1] = (i8)(s1 >> 7);
+        }
+    };
+    // Chunk c's weights, group gi of row sr, from its raw unit.
+    auto unpack = [&](int c) {
+        Stage& st = s.st[c & 1];
+        const u8* p = raw_at(c / CPU);
+        if constexpr (SPLIT)
+            unpack_split(p, (c & 1) * 4 + gi, &st.w[sr][gi * 32], &st.wh[sr][gi * 32], s.sb[(c >> 1) & 1], sr);
+        else if constexpr (KQ)
+            Unpack<W>::run(p, (c & 1) * 4 + gi, &st.w[sr][gi * 32], st, s.sb[(c >> 1) & 1], sr, gi);
+        else
+            Unpack<W>::run(p + gi * W::BYTES, 0, &st.w[sr][gi * 32], st, s.sb[(c >> 1) & 1], sr, gi);
+    };
+    issue_raw(0);
+    issue_raw(1);
+    issue_act(0);
+    load_bsums(0);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    unpack(0);
+    store_bsums(0);
+    __syncthreads();
+    for (int c = 0; c < nch; c++) {
+        const bool next = c + 1 < nch;
+        if (next) {
+            issue_act(c + 1);
+            load_bsums(c + 1);
+        }
+        issue_raw(c + 2);
+        cp_async_commit();  // this iteration's copies form one group, waited for at its end
+        const Stage& st = s.st[c & 1];
+        const MmqSuper& sp = s.sb[(c >> 1) & 1];
+        const u32 sbuf = sbase + (c & 1) * (u32)sizeof(Stage);
+        // Adds one 8-token MMA column's integer sums (cc, tile n, K step h of KW weights) to
+        // the outputs with the step's scales: `isum += sc·v` (k-quants) or
+        // `acc += (d_w·d_a)·v` (legacy), output j = 2n + e of row i.
+        auto scale_add = [&](int h, int n, const int cc[4]) {
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int r = wr + gq + 8 * i;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int v = cc[2 * i + e];
+                    if constexpr (SPLIT) {
+                    } else if constexpr (KQ) {
+                        isum[i][2 * n + e] += st.wsc[r][h * (KW / 16)] * v;
+                    } else {
+                        float d = __fmul_rn(st.wd[r][h], st.ad[wt + 8 * n + 2 * qq + e][h]);
+                        acc[i][2 * n + e] = __fadd_rn(acc[i][2 * n + e], __fmul_rn(d, (float)v));
+                    }
+                }
+            }
+        };
+        // 32 bytes of K per step: one ldmatrix.x4 gives the warp's 16-row A fragments (a
+        // m16n8k32 operand, or two m16n8k16 ones for the two 16-weight halves of Q6_K), one
+        // per pair of 8-token columns their B fragments. Split-scale: a second ldmatrix.x4
+        // gives the q·sh plane's, and both planes' MMAs accumulate in slo/shi unscaled.
+#pragma unroll
+        for (int s32 = 0; s32 < MM_CH / 32; s32++) {
+            u32 af[4], ah[4];
+            ldsm4(sbuf + a_off + 32 * s32, af);
+            if constexpr (SPLIT) ldsm4(sbuf + (MM_BM + MM_BN) * MM_ROW + a_off + 32 * s32, ah);
+#pragma unroll
+            for (int p = 0; p < MM_NT / 2; p++) {
+                u32 bf[4];
+                ldsm4(sbuf + b_off + p * 16 * MM_ROW + 32 * s32, bf);
+                if constexpr (SPLIT) {
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        mma16832(af[0], af[1], af[2], af[3], bf[2 * u], bf[2 * u + 1], slo[2 * p + u]);
+                        mma16832(ah[0], ah[1], ah[2], ah[3], bf[2 * u], bf[2 * u + 1], shi[2 * p + u]);
+                    }
+                } else if (KW == 32) {
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        int cc[4] = {0, 0, 0, 0};
+                        mma16832(af[0], af[1], af[2], af[3], bf[2 * u], bf[2 * u + 1], cc);
+                        scale_add(s32, 2 * p + u, cc);
+                    }
+                } else {
+#pragma unroll
+                    for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+                        for (int u = 0; u < 2; u++) {
+                            int cc[4] = {0, 0, 0, 0};
+                            mma16816(af[2 * hh], af[2 * hh + 1], bf[2 * u + hh], cc);
+                            scale_add(2 * s32 + hh, 2 * p + u, cc);
+                        }
+                }
+            }
+        }
+        if constexpr (SPLIT) {
+            if ((c & 1) == 1) {
+                // Q4_K split-scale: isum = lo + 8·hi, then the same float steps as below, one
+                // 8-token column at a time (its min sums from msum_col).
+                int a0, a1;
+                msum_mins(sp, wr, gq, qq, a0, a1);
+                float sd[2], sdm[2];
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    sd[i] = sp.sd[wr + gq + 8 * i];
+                    sdm[i] = sp.sdmin[wr + gq + 8 * i];
+                }
+#pragma unroll
+                for (int n = 0; n < MM_NT; n++) {
+                    int m[4];
+                    msum_col(sp, wt, n, gq, qq, a0, a1, m);
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int j = 2 * n + e;
+                        float dk = sp.adk[wt + 8 * n + 2 * qq + e];
+#pragma unroll
+                        for (int i = 0; i < 2; i++) {
+                            const int v = slo[n][2 * i + e] + 8 * shi[n][2 * i + e];
+                            acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sd[i], dk), (float)v));
+                            acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)m[2 * i + e]));
+                        }
+                    }
+#pragma unroll
+                    for (int e = 0; e < 4; e++) { slo[n][e] = 0; shi[n][e] = 0; }
+                }
+            }
+        } else if (KQ && (c & 1) == 1) {
+            // Q4_K/Q5_K: the min term's integer sums msum = Σ_q min_q·bsum_q over the 8 groups.
+            int msum[2][NJ];
+            if (W::UNIT == 64) msum_mma(sp, wr, wt, gq, qq, msum);
+            float sd[2], sdm[2];
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                int rr = wr + gq + 8 * i;
+                sd[i] = sp.sd[rr];
+                sdm[i] = W::UNIT == 64 ? sp.sdmin[rr] : 0.0f;
+            }
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int tk = wt + 8 * (j / 2) + 2 * qq + (j & 1);
+                float dk = sp.adk[tk];
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(__fmul_rn(sd[i], dk), (float)isum[i][j]));
+                    isum[i][j] = 0;
+                    if (W::UNIT == 64)  // Q4_K / Q5_K mins
+                        acc[i][j] = __fsub_rn(acc[i][j], __fmul_rn(__fmul_rn(sdm[i], dk), (float)msum[i][j]));
+                }
+            }
+        }
+        if (next) {
+            unpack(c + 1);
+            store_bsums(c + 1);
+        }
+        cp_async_wait<0>();
+        __syncthreads();
+    }
+    // The output matrix again (recomputed: not held in registers through the loop).
+    const MmqMatrix om = mmq_matrix<PAIR>(g);
+    const int rows = om.rows;
+    float* out = om.out;
+    if (PAIR) {
+        // The SwiGLU of a gate/up pair: acc[0] holds the gate's products and acc[1] up's for
+        // output row r; the interpreter's silu of the gate's value times up's (one f32 mul).
+        const int r = r0 + wr / 2 + gq;
+#pragma unroll
+        for (int j = 0; j < NJ; j++) {
+            int t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
+            if (r < rows && t < g.T) out[(size_t)t * rows + r] = __fmul_rn(silu(acc[0][j]), acc[1][j]);
+        }
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++) {
+            int r = r0 + wr + gq + 8 * i, t = t0 + wt + 8 * (j / 2) + 2 * qq + (j & 1);
+            if (r < rows && t < g.T) {
+                const size_t o = (size_t)t * rows + r;
+                // The residual epilogue of a fused matmul + add group: the interpreter's add
+                // of the two f32 values (one rounding; out may be resid itself).
+                float v = acc[i][j];
+                if (g.resid) v = __fadd_rn(v, ((const float*)g.resid)[o]);
+                out[o] = v;
+            }
+        }
+}
