@@ -143,6 +143,10 @@ impl Sampler {
         self.cfg.is_greedy()
     }
 
+    pub fn config(&self) -> &SamplerConfig {
+        &self.cfg
+    }
+
     /// The next uniform draw in [0, 1): the top 53 bits of the generator's output.
     pub fn draw(&mut self) -> f64 {
         (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -242,17 +246,10 @@ pub fn generate(
     if limit == 0 {
         return Ok(st);
     }
-    // Greedy decoding lets the executor pick the token itself (on the GPU: on device).
-    let greedy = sampler.is_greedy();
     let mut step = 0usize;
     let mut run = |engine: &mut dyn Engine, toks: &[u32], obs: &mut dyn Observer| -> Result<u32> {
         step += 1;
-        if greedy {
-            return engine.step_argmax(toks, obs);
-        }
-        let logits = engine.step(toks, toks.len() - 1..toks.len(), obs)?;
-        check_finite_logits(&logits, &format!("of step {}", step - 1))?;
-        Ok(sampler.sample(&logits))
+        next_token(engine, toks, sampler, obs, step - 1)
     };
     let t0 = std::time::Instant::now();
     let mut next = run(engine, prompt, obs)?;
@@ -277,6 +274,33 @@ pub fn generate(
     }
     st.decode_secs = t1.elapsed().as_secs_f64();
     Ok(st)
+}
+
+/// Runs `toks` as step `step` and picks the next token. Greedy decoding lets the executor
+/// pick it itself (`step_argmax`; on the GPU: on the device); sampled decoding takes one
+/// draw from `sampler` and lets the executor sample with it (`step_sample`; on the GPU: in
+/// the captured decode graph), or samples the step's logits on the host with the same draw
+/// (their NaN/Inf an error). The draws, and so the tokens for the same logits, are the same
+/// either way.
+pub fn next_token(
+    engine: &mut dyn Engine,
+    toks: &[u32],
+    sampler: &mut Sampler,
+    obs: &mut dyn Observer,
+    step: usize,
+) -> Result<u32> {
+    if sampler.is_greedy() {
+        return engine.step_argmax(toks, obs);
+    }
+    let u = sampler.draw();
+    if let [tok] = toks
+        && let Some(r) = engine.step_sample(*tok, &sampler.cfg, u, obs)
+    {
+        return r;
+    }
+    let logits = engine.step(toks, toks.len() - 1..toks.len(), obs)?;
+    check_finite_logits(&logits, &format!("of step {step}"))?;
+    Ok(sample(&logits, &sampler.cfg, u))
 }
 
 /// Result of a perplexity run, llama.cpp-compatible.

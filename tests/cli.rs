@@ -593,6 +593,52 @@ fn progress_lines_stay_separate_when_stderr_is_not_a_terminal() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `bench --temp` times sampled decode (the interpreter samples on the host, with the
+/// `run` sampler's flags and checks) and says so in its header and its JSON.
+#[test]
+fn bench_samples_with_the_run_flags_and_reports_them() {
+    let d = scratch("cli-bench-sample");
+    let m = write(&tiny_writer(), &d.join("tiny.gguf"));
+    let (code, out, err) = graphrun(&[
+        "bench",
+        s(&m),
+        "-p",
+        "8",
+        "-n",
+        "4",
+        "-r",
+        "1",
+        "--interp",
+        "--temp",
+        "0.7",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("decode 4 tokens (sampled: --temp 0.7 --top-k 20 --top-p 0.9 --seed 3)"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["sampling"]["top_k"], 20, "{out}");
+    assert!(
+        (j["sampling"]["temp"].as_f64().unwrap() - 0.7).abs() < 1e-6,
+        "{out}"
+    );
+    assert!(j["tg_tok_s"].as_f64().unwrap() > 0.0, "{out}");
+    let (code, _, err) = graphrun(&["bench", s(&m), "--temp", "-1", "--interp"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--temp"), "{err}");
+    let (code, _, err) = graphrun(&["bench", s(&m), "--top-p", "1.5", "--interp"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--top-p"), "{err}");
+}
+
 #[test]
 fn bench_without_a_gpu_names_the_executor_and_shows_progress() {
     let d = scratch("cli-bench");
@@ -613,7 +659,7 @@ fn bench_without_a_gpu_names_the_executor_and_shows_progress() {
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(
-            "on interp: prefill [8, 16] tokens, decode 4 tokens at depths [0, 8], 2 repetitions"
+            "on interp: prefill [8, 16] tokens, decode 4 tokens (greedy) at depths [0, 8], 2 repetitions"
         ),
         "{err}"
     );

@@ -1,10 +1,11 @@
 //! `graphrun bench`: prefill and decode speed like llama-bench, plus decode as a share of
 //! the bandwidth floor (weight bytes read per token / measured read bandwidth).
 
-use super::common::{ExecArgs, Progress, at_least_1, engine_for, lowered, open};
+use super::common::{ExecArgs, Progress, SamplingArgs, at_least_1, engine_for, lowered, open};
 use graphrun::exec::NoObserver;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::gpu_probe;
+use graphrun::generate::{Sampler, next_token};
 use graphrun::graph::{LowerOptions, lower};
 use graphrun::model::ModelFile;
 use graphrun::{Error, Result};
@@ -16,7 +17,10 @@ use std::time::Instant;
     after_help = "Like llama-bench: several sizes in one run. `-p 512,2048,8192` times a \
 prefill of each size from an empty cache (its time is the time to first token); `-d 0,4096` \
 times `-n` decode steps after a prompt of each depth. Decode is also given as a share of the \
-bandwidth floor (weight bytes per token / the read bandwidth measured in the same run)."
+bandwidth floor (weight bytes per token / the read bandwidth measured in the same run). \
+Decode is greedy unless --temp > 0: then each token is drawn as `graphrun run` draws it (on \
+the GPU inside the captured step for --top-k 2 to 64; GRAPHRUN_DEVICE_SAMPLING=0 samples the \
+copied logits on the host instead)."
 )]
 pub struct Args {
     /// GGUF or APR model (real or from `graphrun synth`).
@@ -40,6 +44,8 @@ pub struct Args {
     /// JSON output.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     #[command(flatten)]
     exec: ExecArgs,
 }
@@ -72,6 +78,8 @@ pub fn bytes_per_token(m: &ModelFile) -> Result<u64> {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    let cfg = a.sampling.config();
+    Sampler::new(cfg.clone())?; // flags checked before the model is loaded
     let longest = a
         .prompt
         .iter()
@@ -114,11 +122,19 @@ pub fn run(a: Args) -> Result<i32> {
     };
     let mut eng = engine_for(&m, &exec, lowered(&m, &exec)?, 1, a.gpu)?;
     eprintln!(
-        "bench: {} on {}: prefill {:?} tokens, decode {} tokens at depths {:?}, {} repetitions{}",
+        "bench: {} on {}: prefill {:?} tokens, decode {} tokens ({}) at depths {:?}, {} repetitions{}",
         m.path,
         eng.name(),
         a.prompt,
         a.n_gen,
+        if cfg.is_greedy() {
+            "greedy".to_string()
+        } else {
+            format!(
+                "sampled: --temp {} --top-k {} --top-p {} --seed {}",
+                cfg.temperature, cfg.top_k, cfg.top_p, cfg.seed
+            )
+        },
         a.depth,
         a.reps,
         if gpu {
@@ -137,6 +153,15 @@ pub fn run(a: Args) -> Result<i32> {
     eng.reset();
     eng.step_argmax(&tokens[..longest.min(8)], &mut NoObserver)?;
     eng.step_argmax(&[1], &mut NoObserver)?;
+    if !cfg.is_greedy() {
+        next_token(
+            &mut *eng,
+            &[1],
+            &mut Sampler::new(cfg.clone())?,
+            &mut NoObserver,
+            1,
+        )?;
+    }
     let mut tests: Vec<Test> = Vec::new();
     for &p in &a.prompt {
         let mut t = Test {
@@ -182,6 +207,7 @@ pub fn run(a: Args) -> Result<i32> {
             } else {
                 1
             };
+            let mut sampler = Sampler::new(cfg.clone())?;
             let t1 = Instant::now();
             for i in 0..a.n_gen {
                 if !gpu {
@@ -194,7 +220,7 @@ pub fn run(a: Args) -> Result<i32> {
                         a.n_gen
                     ));
                 }
-                tok = eng.step_argmax(&[tok], &mut NoObserver)?;
+                tok = next_token(&mut *eng, &[tok], &mut sampler, &mut NoObserver, i + 1)?;
             }
             t.runs.push(a.n_gen as f64 / t1.elapsed().as_secs_f64());
         }
@@ -226,6 +252,7 @@ pub fn run(a: Args) -> Result<i32> {
             serde_json::json!({
                 "model": m.path, "executor": eng.name(), "decode_kernel": eng.decode_kernel(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
                 "gen": a.n_gen, "reps": a.reps, "tests": list,
+                "sampling": (!cfg.is_greedy()).then(|| serde_json::json!({"temp": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed})),
                 "prompt": pp.map(|t| t.name[2..].parse::<usize>().unwrap_or(0)),
                 "pp_tok_s": pp.map(|t| mean_std(&t.runs).0), "pp_runs": pp.map(|t| &t.runs),
                 "tg_tok_s": tg.map(|t| mean_std(&t.runs).0), "tg_runs": tg.map(|t| &t.runs),

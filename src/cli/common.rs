@@ -5,6 +5,7 @@ use graphrun::exec::cuda::{CudaEngine, CudaOptions, DecodeKernel};
 use graphrun::exec::gpu_probe;
 use graphrun::exec::interp::Interpreter;
 use graphrun::fault::{self, Fault};
+use graphrun::generate::{SamplerConfig, check_temperature, check_top_p};
 use graphrun::graph::Graph;
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
 use graphrun::model::{ModelFile, default_model_path};
@@ -378,4 +379,49 @@ fn shell_word(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// The sampling flags of `run` and `bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Sampling temperature ≥ 0; 0 = greedy (reproducible).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temp, allow_negative_numbers = true)]
+    pub temp: f32,
+    /// Keep the K most likely tokens when sampling (0 = all, 1 = greedy). On the GPU, 2 to
+    /// 64 sample inside the captured decode step; others copy the logits to the host.
+    #[arg(long, default_value_t = 40, value_parser = parse_top_k, allow_negative_numbers = true)]
+    pub top_k: usize,
+    /// Nucleus sampling: keep the smallest set of most likely tokens whose probability
+    /// reaches P, in [0, 1] (1 = all, 0 = greedy).
+    #[arg(long, default_value_t = 0.95, value_parser = parse_top_p, allow_negative_numbers = true)]
+    pub top_p: f32,
+    /// Seed for sampling (the same seed gives the same tokens).
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    pub fn config(&self) -> SamplerConfig {
+        SamplerConfig {
+            temperature: self.temp,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        }
+    }
+}
+
+fn parse_temp(s: &str) -> std::result::Result<f32, String> {
+    let t: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    check_temperature(t).map(|_| t)
+}
+
+fn parse_top_p(s: &str) -> std::result::Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    check_top_p(p).map(|_| p)
+}
+
+fn parse_top_k(s: &str) -> std::result::Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| "expected a whole number ≥ 0 (0 keeps every token, 1 is greedy)".into())
 }

@@ -1,8 +1,8 @@
 //! `graphrun run`: generate text, streaming it as it is produced.
 
-use super::common::{ExecArgs, PromptArgs, engine_for, lowered, trace_hint};
+use super::common::{ExecArgs, PromptArgs, SamplingArgs, engine_for, lowered, trace_hint};
 use graphrun::exec::{NoObserver, Observer};
-use graphrun::generate::{Sampler, SamplerConfig, Stop, check_temperature, check_top_p, generate};
+use graphrun::generate::{Sampler, Stop, generate};
 use graphrun::tokenizer::StreamDecoder;
 use graphrun::trace::{FiniteCheck, NodePattern, Tracer, check_trace_dir};
 use graphrun::{Error, Result};
@@ -18,19 +18,8 @@ pub struct Args {
     #[arg(long, short = 'n', default_value = "-1", value_name = "N",
           value_parser = parse_max_tokens, allow_negative_numbers = true)]
     max_tokens: MaxTokens,
-    /// Sampling temperature ≥ 0; 0 = greedy (reproducible).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_temp, allow_negative_numbers = true)]
-    temp: f32,
-    /// Keep the K most likely tokens when sampling (0 = all, 1 = greedy).
-    #[arg(long, default_value_t = 40, value_parser = parse_top_k, allow_negative_numbers = true)]
-    top_k: usize,
-    /// Nucleus sampling: keep the smallest set of most likely tokens whose probability
-    /// reaches P, in [0, 1] (1 = all, 0 = greedy).
-    #[arg(long, default_value_t = 0.95, value_parser = parse_top_p, allow_negative_numbers = true)]
-    top_p: f32,
-    /// Seed for sampling (the same seed gives the same tokens).
-    #[arg(long, default_value_t = 0x5eed)]
-    seed: u64,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Write a per-node trace (trace.jsonl) into this directory.
     #[arg(long, value_name = "DIR")]
     trace: Option<PathBuf>,
@@ -58,30 +47,9 @@ fn parse_max_tokens(s: &str) -> std::result::Result<MaxTokens, String> {
     })
 }
 
-fn parse_temp(s: &str) -> std::result::Result<f32, String> {
-    let t: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    check_temperature(t).map(|_| t)
-}
-
-fn parse_top_p(s: &str) -> std::result::Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    check_top_p(p).map(|_| p)
-}
-
-fn parse_top_k(s: &str) -> std::result::Result<usize, String> {
-    s.parse::<usize>()
-        .map_err(|_| "expected a whole number ≥ 0 (0 keeps every token, 1 is greedy)".into())
-}
-
 pub fn run(a: Args) -> Result<i32> {
     // Every flag is checked before the model is loaded.
-    let cfg = SamplerConfig {
-        temperature: a.temp,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        seed: a.seed,
-    };
-    let mut sampler = Sampler::new(cfg)?;
+    let mut sampler = Sampler::new(a.sampling.config())?;
     if let Some(n) = a.max_tokens.0
         && n >= a.exec.ctx
     {

@@ -423,6 +423,29 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
         ],
     },
     ArgStruct {
+        name: "SampleArgs",
+        fields: &[
+            f("x", Ptr, "f32 [n]: the logits row"),
+            f(
+                "out",
+                Ptr,
+                "int [1]: the token (0x7fffffff: a non-finite candidate)",
+            ),
+            f("n", I32, "values (at most SAMPLE_MAX_CTAS · SAMPLE_SLICE)"),
+            f("pad", I32, "unused"),
+            f(
+                "part",
+                Ptr,
+                "scratch: u64 keys [SAMPLE_MAX_CTAS][SAMPLE_MAX_K], unsigned ticket (zeroed)",
+            ),
+            f(
+                "params",
+                Ptr,
+                "SampleParams: f64 draw, f32 temperature, f32 top_p, int top_k (uploaded per step)",
+            ),
+        ],
+    },
+    ArgStruct {
         name: "Instr",
         fields: &[
             f(

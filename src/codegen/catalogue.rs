@@ -69,6 +69,9 @@ pub enum KernelId {
     AttentionSplit { kv: Kv },
     /// Greedy token on the device (kernels/argmax.cu).
     Argmax,
+    /// Sampled token on the device: top-k candidates, temperature, top-p and the host's
+    /// uniform draw, as `generate::sample` (kernels/argmax.cu).
+    Sample,
     /// A plain streaming read, for `graphrun bench`'s bandwidth ceiling (kernels/bandwidth.cu).
     ReadBandwidth,
     /// The whole decode step in one launch: resident CTAs walk an instruction list
@@ -118,7 +121,7 @@ impl KernelId {
             ]);
         }
         k.push(KernelId::AttentionMma);
-        k.extend([KernelId::Argmax, KernelId::ReadBandwidth]);
+        k.extend([KernelId::Argmax, KernelId::Sample, KernelId::ReadBandwidth]);
         k.extend(Kv::ALL.map(|kv| KernelId::Persistent { kv }));
         k
     }
@@ -163,6 +166,7 @@ impl KernelId {
             KernelId::AttentionMma => "attention_mma_f16".into(),
             KernelId::AttentionSplit { kv } => format!("attention_split_{}", kv.name()),
             KernelId::Argmax => "argmax".into(),
+            KernelId::Sample => "sample".into(),
             KernelId::ReadBandwidth => "read_bandwidth".into(),
             KernelId::Persistent { kv } => format!("persistent_{}", kv.name()),
         }
@@ -202,6 +206,7 @@ impl KernelId {
                 "f32 RMSNorm, the interpreter's formula (its sum of squares in another order)".into()
             }
             KernelId::Argmax => "the interpreter's greedy choice (first maximum)".into(),
+            KernelId::Sample => "the host sampler (`generate::sample`): top-k by (logit, id), f64 weights, nucleus and draw in its order; its f64 exp may differ from the host's in the last bit".into(),
             KernelId::ReadBandwidth => "none (a bandwidth probe)".into(),
             KernelId::Embedding { .. }
             | KernelId::Elt(_)
@@ -241,7 +246,7 @@ impl KernelId {
             KernelId::Attention { .. }
             | KernelId::AttentionMma
             | KernelId::AttentionSplit { .. } => Family::Attention,
-            KernelId::Argmax => Family::Argmax,
+            KernelId::Argmax | KernelId::Sample => Family::Argmax,
             KernelId::ReadBandwidth => Family::Bandwidth,
             KernelId::Persistent { .. } => Family::Persistent,
         }
@@ -264,6 +269,7 @@ impl KernelId {
             KernelId::AttentionMma => "AttnMmaArgs",
             KernelId::AttentionSplit { .. } => "AttnSplitArgs",
             KernelId::Argmax => "ArgmaxArgs",
+            KernelId::Sample => "SampleArgs",
             KernelId::ReadBandwidth => "ReadArgs",
             KernelId::Persistent { .. } => "PersistentArgs",
         }
@@ -402,6 +408,15 @@ pub const ATT_SPLIT_MAX_NC: u32 = 64;
 pub const ATT_SPLIT_HEAD_BYTES: u32 = 6192;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
+/// The device sampler (kernels/argmax.cu): threads of a CTA; logits per CTA (each CTA keeps
+/// its slice in registers and selects its top k); the largest top-k it serves; the most CTAs
+/// (the last CTA selects from all CTAs' candidates, at most one slice of them, so
+/// vocabularies up to SAMPLE_MAX_CTAS · SAMPLE_SLICE = 262,144 tokens).
+pub const SAMPLE_THREADS: u32 = 512;
+pub const SAMPLE_SLICE: u32 = 4096;
+pub const SAMPLE_MAX_K: u32 = 64;
+pub const SAMPLE_MAX_CTAS: u32 = 64;
+const _: () = assert!(SAMPLE_MAX_CTAS * SAMPLE_MAX_K <= SAMPLE_SLICE);
 
 /// Threads of a persistent-kernel CTA: its matvec tiles are the decode matvec's CTA
 /// iterations (kernels/matvec.cuh), so the shape is the same.
@@ -444,6 +459,10 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("ATT_SPLIT_MAX_NC", ATT_SPLIT_MAX_NC),
     ("ATT_SPLIT_HEAD_BYTES", ATT_SPLIT_HEAD_BYTES),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
+    ("SAMPLE_THREADS", SAMPLE_THREADS),
+    ("SAMPLE_SLICE", SAMPLE_SLICE),
+    ("SAMPLE_MAX_K", SAMPLE_MAX_K),
+    ("SAMPLE_MAX_CTAS", SAMPLE_MAX_CTAS),
     ("PERSIST_THREADS", PERSIST_THREADS),
     ("QKV_PAIRS", QKV_PAIRS),
     ("EMB_TILE", EMB_TILE),

@@ -131,6 +131,20 @@ pub trait Engine {
         let logits = self.step(tokens, tokens.len() - 1..tokens.len(), obs)?;
         crate::numerics::greedy_token(&logits)
     }
+    /// One decode step of `token` that samples the next token on the executor with `cfg`
+    /// and the uniform draw `u` (`generate::sample`, run there); None where the executor
+    /// does not (the caller then samples the step's logits on the host with the same
+    /// draw). The CUDA executor does so in its captured decode graph when the observer
+    /// wants no data and `samples_on_device(cfg)`.
+    fn step_sample(
+        &mut self,
+        _token: u32,
+        _cfg: &crate::generate::SamplerConfig,
+        _u: f64,
+        _obs: &mut dyn Observer,
+    ) -> Option<Result<u32>> {
+        None
+    }
 }
 
 impl Engine for interp::Interpreter<'_> {

@@ -43,7 +43,7 @@ impl Kernels {
     }
 
     /// Loads every kernel the schedules launch, plus the ones chosen at run time (a
-    /// one-row prefill matmul runs as a decode matvec; the argmax; with `batched`, the
+    /// one-row prefill matmul runs as a decode matvec; the argmax and the sampler; with `batched`, the
     /// batched twins of the decode kernels), so no step pays for a module load.
     pub fn load_for(
         &mut self,
@@ -52,7 +52,7 @@ impl Kernels {
         g: &Graph,
         batched: bool,
     ) -> Result<()> {
-        let mut needed: Vec<KernelId> = vec![KernelId::Argmax];
+        let mut needed: Vec<KernelId> = vec![KernelId::Argmax, KernelId::Sample];
         for s in scheds {
             for gr in &s.groups {
                 needed.extend(&gr.kernels);

@@ -36,9 +36,12 @@ use self::geometry::SplitGeom;
 use self::kernels::Kernels;
 use self::upload::Weights;
 use super::{Engine, Observer};
-use crate::codegen::catalogue::{ARGMAX_CTAS, ATT_MAX_GROUP, ATT_MAX_HD};
+use crate::codegen::catalogue::{
+    ARGMAX_CTAS, ATT_MAX_GROUP, ATT_MAX_HD, SAMPLE_MAX_CTAS, SAMPLE_MAX_K,
+};
 use crate::codegen::{KernelId, Kv};
 use crate::error::{Error, Result};
+use crate::generate::SamplerConfig;
 use crate::graph::{Graph, KvKind, NodeId};
 use crate::model::ModelFile;
 use crate::sched::{BufferPlan, Phase, Schedule, schedule};
@@ -88,6 +91,10 @@ struct Scratch {
     /// and ticket.
     amax: CudaSlice<i32>,
     amax_part: CudaSlice<u32>,
+    /// The device sampler's per-CTA candidates and ticket, and its per-step parameters
+    /// (`SampleParams` in kernels/argmax.cu: the draw, temperature, top-p, top-k).
+    sample_part: CudaSlice<u64>,
+    sample_params: CudaSlice<u64>,
     inv_freq: CudaSlice<f32>,
     /// Decode attention partials `[n_head, n_split, head_dim + 4]`, per-KV-head tickets of
     /// its last-CTA merge (each once per slot, for the rows of a batched step), and its
@@ -129,6 +136,8 @@ pub struct CudaEngine<'m> {
     batch_graphs: Vec<Option<CudaGraph>>,
     batch_runs: Vec<usize>,
     decode_graph: Option<CudaGraph>,
+    /// The same step ending in the device sampler instead of the argmax (step.rs).
+    sample_graph: Option<CudaGraph>,
     /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
     persistent: Option<persistent::Persistent>,
     /// What the prefill activation buffers (`scratch.q0`… from `quantize_q8`) hold, so the
@@ -231,6 +240,8 @@ impl<'m> CudaEngine<'m> {
             pos: dev.zeros(1)?,
             amax: dev.zeros(batch::MAX_BATCH)?,
             amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
+            sample_part: dev.zeros((SAMPLE_MAX_CTAS * SAMPLE_MAX_K) as usize + 1)?,
+            sample_params: dev.zeros(3)?,
             inv_freq: dev.upload(&crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim))?,
             att_part: dev.zeros(n_slots * hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
             att_ticket: dev.zeros(n_slots * hp.n_head_kv)?,
@@ -265,6 +276,7 @@ impl<'m> CudaEngine<'m> {
             batch_graphs: (0..=batch::MAX_BATCH).map(|_| None).collect(),
             batch_runs: vec![0; batch::MAX_BATCH + 1],
             decode_graph: None,
+            sample_graph: None,
             persistent: None,
             quantized: None,
             device_name: dev.name.clone(),
@@ -441,5 +453,27 @@ impl Engine for CudaEngine<'_> {
     }
     fn decode_kernel(&self) -> Option<&'static str> {
         Some(CudaEngine::decode_kernel(self).name())
+    }
+
+    fn step_sample(
+        &mut self,
+        token: u32,
+        cfg: &SamplerConfig,
+        u: f64,
+        obs: &mut dyn Observer,
+    ) -> Option<Result<u32>> {
+        if obs.wants_data() || !self.samples_on_device(cfg) {
+            return None;
+        }
+        Some(
+            super::check_step(
+                &[token],
+                &(0..1),
+                self.pos,
+                self.n_ctx,
+                self.graph.n_tokens(),
+            )
+            .and_then(|_| self.decode_sample_step(token, cfg, u)),
+        )
     }
 }

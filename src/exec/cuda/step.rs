@@ -3,17 +3,27 @@
 //! and replayed, and the readback of group outputs for traces. One-row steps go to the
 //! persistent kernel when it is in use (persistent/).
 
-use super::args::ArgmaxArgs;
+use super::args::{ArgmaxArgs, SampleArgs};
 use super::device::cuda_err;
 use super::{CudaEngine, phase_index};
 use crate::codegen::KernelId;
-use crate::codegen::catalogue::ARGMAX_CTAS;
+use crate::codegen::catalogue::{
+    ARGMAX_CTAS, SAMPLE_MAX_CTAS, SAMPLE_MAX_K, SAMPLE_SLICE, SAMPLE_THREADS,
+};
 use crate::error::{Error, Result};
 use crate::exec::Observer;
+use crate::generate::SamplerConfig;
 use crate::graph::{KvKind, NodeId};
 use crate::sched::{GroupKind, Phase};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use std::ops::Range;
+
+/// How a captured decode step ends.
+#[derive(Clone, Copy)]
+enum Tail {
+    Argmax,
+    Sample,
+}
 
 impl CudaEngine<'_> {
     /// Uploads the step's token ids and the position of its first row.
@@ -84,39 +94,158 @@ impl CudaEngine<'_> {
             return self.persistent_token(token);
         }
         self.upload_step(&[token])?;
-        if self.decode_graph.is_none() {
+        self.replay(Tail::Argmax)?;
+        let tok = self.read_token()?;
+        self.pos += 1;
+        Ok(tok)
+    }
+
+    /// Whether a one-token step with `cfg` can sample on the device (`sample_launch`):
+    /// sampled (not greedy), 1 < top-k ≤ SAMPLE_MAX_K, a vocabulary the sampler's merge
+    /// holds, the graph decode path (the persistent kernel ends in its own argmax), and not
+    /// turned off by GRAPHRUN_DEVICE_SAMPLING=0 (the host samples the step's logits then,
+    /// with the same draw: the A/B and parity reference).
+    pub fn samples_on_device(&self, cfg: &SamplerConfig) -> bool {
+        let vocab = self.graph.node(self.graph.output()).width;
+        !cfg.is_greedy()
+            && (2..=SAMPLE_MAX_K as usize).contains(&cfg.top_k)
+            && cfg.top_k <= vocab
+            && vocab <= (SAMPLE_MAX_CTAS * SAMPLE_SLICE) as usize
+            && self.persistent.is_none()
+            && std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0")
+    }
+
+    /// Decode step through the captured CUDA graph that ends in the device sampler: token
+    /// → fused kernels → `sample` with the draw `u`. The caller checked
+    /// `samples_on_device(cfg)`.
+    pub(super) fn decode_sample_step(
+        &mut self,
+        token: u32,
+        cfg: &SamplerConfig,
+        u: f64,
+    ) -> Result<u32> {
+        self.upload_step(&[token])?;
+        self.upload_sample_params(cfg, u)?;
+        self.replay(Tail::Sample)?;
+        let tok = self.read_token()?;
+        let vocab = self.graph.node(self.graph.output()).width;
+        if tok as usize >= vocab {
+            return Err(Error::invalid(format!(
+                "the device sampler met a non-finite logit (NaN or Inf) among the top {} at position {}",
+                cfg.top_k, self.pos
+            )));
+        }
+        self.pos += 1;
+        Ok(tok)
+    }
+
+    /// The device sampler's parameters for the next launch (`SampleParams`,
+    /// kernels/argmax.cu).
+    fn upload_sample_params(&mut self, cfg: &SamplerConfig, u: f64) -> Result<()> {
+        let params = [
+            u.to_bits(),
+            cfg.temperature.to_bits() as u64 | (cfg.top_p.to_bits() as u64) << 32,
+            cfg.top_k as u64,
+        ];
+        self.dev
+            .stream
+            .memcpy_htod(&params, &mut self.scratch.sample_params)
+            .map_err(cuda_err("uploading the sampler's parameters"))
+    }
+
+    /// The device sampler alone over `logits` (at most the vocabulary's length; `cfg` must
+    /// satisfy `samples_on_device`, checked here): the token it picks with the draw `u`.
+    /// For the sampler's own tests (tests/gpu_sample.rs): crafted rows with ties, signed
+    /// zeros, lengths around the CTA slice.
+    pub fn sample_row(&mut self, logits: &[f32], cfg: &SamplerConfig, u: f64) -> Result<u32> {
+        let vocab = self.graph.node(self.graph.output()).width;
+        if logits.len() > vocab || logits.len() < cfg.top_k || !self.samples_on_device(cfg) {
+            return Err(Error::invalid(format!(
+                "sample_row: {} logits (vocabulary {vocab}) with {cfg:?} do not fit the device sampler",
+                logits.len()
+            )));
+        }
+        self.dev
+            .stream
+            .memcpy_htod(logits, &mut self.logits.slice_mut(0..logits.len()))
+            .map_err(cuda_err("uploading logits"))?;
+        self.upload_sample_params(cfg, u)?;
+        self.sample_launch(logits.len())?;
+        self.read_token()
+    }
+
+    /// Replays the decode step's graph ending in `tail`, capturing it on first use.
+    fn replay(&mut self, tail: Tail) -> Result<()> {
+        let have = match tail {
+            Tail::Argmax => self.decode_graph.is_some(),
+            Tail::Sample => self.sample_graph.is_some(),
+        };
+        if !have {
             let stream = self.dev.stream.clone();
             stream
                 .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
                 .map_err(cuda_err("starting graph capture"))?;
-            let r = self.decode_kernels();
+            let r = self.decode_kernels(tail);
             let g = stream
                 .end_capture(CUgraphInstantiate_flags(0))
                 .map_err(cuda_err("capturing the decode graph"))?;
             r?;
-            self.decode_graph = g;
+            match tail {
+                Tail::Argmax => self.decode_graph = g,
+                Tail::Sample => self.sample_graph = g,
+            }
         }
-        self.decode_graph
-            .as_ref()
+        let g = match tail {
+            Tail::Argmax => &self.decode_graph,
+            Tail::Sample => &self.sample_graph,
+        };
+        g.as_ref()
             .ok_or_else(|| Error::invalid("CUDA graph capture produced no graph"))?
             .launch()
-            .map_err(cuda_err("replaying the decode graph"))?;
+            .map_err(cuda_err("replaying the decode graph"))
+    }
+
+    /// The step's token (`scratch.amax[0]`, written by the argmax or the sampler).
+    fn read_token(&self) -> Result<u32> {
         let mut out = [0i32];
         self.dev
             .stream
             .memcpy_dtoh(&self.scratch.amax.slice(0..1), &mut out)
             .map_err(cuda_err("reading the token"))?;
-        self.pos += 1;
         Ok(out[0] as u32)
     }
 
-    /// Every group of the decode schedule, then the device argmax.
-    fn decode_kernels(&mut self) -> Result<()> {
+    /// Every group of the decode schedule, then the device argmax or sampler.
+    fn decode_kernels(&mut self, tail: Tail) -> Result<()> {
         self.quantized = None; // captured once, replayed: decide from a clean state
         for gi in 0..self.sched(Phase::Decode).groups.len() {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
-        self.argmax_launch(0)
+        match tail {
+            Tail::Argmax => self.argmax_launch(0),
+            Tail::Sample => self.sample_launch(self.graph.node(self.graph.output()).width),
+        }
+    }
+
+    /// The device sampler over the first `vocab` logits of the first row into
+    /// `scratch.amax[0]` (kernels/argmax.cu), with the parameters in `scratch.sample_params`.
+    fn sample_launch(&mut self, vocab: usize) -> Result<()> {
+        let a = SampleArgs {
+            x: self.ptr(&self.logits),
+            out: self.ptr(&self.scratch.amax),
+            n: vocab as i32,
+            pad: 0,
+            part: self.ptr(&self.scratch.sample_part),
+            params: self.ptr(&self.scratch.sample_params),
+        };
+        let ctas = vocab.div_ceil(SAMPLE_SLICE as usize) as u32;
+        self.launch(KernelId::Sample, (ctas, 1), SAMPLE_THREADS, 0, a)
+    }
+
+    /// The logits of the last step's first row, as the device left them (the device
+    /// sampler's input, for checking it against the host's `generate::sample`).
+    pub fn last_logits(&self) -> Result<Vec<f32>> {
+        self.read_logits(self.graph.node(self.graph.output()).width)
     }
 
     /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).

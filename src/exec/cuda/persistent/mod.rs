@@ -135,6 +135,7 @@ impl CudaEngine<'_> {
     ) -> Result<Option<String>> {
         self.persistent = None;
         self.decode_graph = None;
+        self.sample_graph = None;
         if k == DecodeKernel::Graph {
             return Ok(None);
         }
