@@ -62,14 +62,16 @@ __device__ void argmax_impl(const ArgmaxArgs& g) {
 // The f64 exp may differ from the host's libm exp in the last bit (both within an ulp), so a
 // draw within ~1e-16 of a boundary could pick the neighbour; otherwise the token is the
 // host's for the same logits and draw. A non-finite candidate (NaN, ±Inf) gives 0x7fffffff,
-// which the host reports as an error.
+// which the host reports as an error. A batched decode step samples its rows side by side:
+// row blockIdx.y reads logits row y (stride n), its own parameters, candidates and ticket,
+// and writes out[y]; a greedy row (top_k 1) gets the largest logit, lowest id on ties.
 #define SAMPLE_PER_THREAD (SAMPLE_SLICE / SAMPLE_THREADS)
 
 struct SampleParams {
     double u;           // the host's uniform draw in [0, 1) (Sampler::draw)
     float temperature;  // > 0
     float top_p;        // in (0, 1]
-    int top_k;          // 2 .. SAMPLE_MAX_K
+    int top_k;          // 2 .. SAMPLE_MAX_K (1: the argmax)
     int pad;
 };
 
@@ -144,9 +146,11 @@ __device__ void sample_select(const unsigned long long (&key)[SAMPLE_PER_THREAD]
 
 __device__ void sample_impl(const SampleArgs& g) {
     __shared__ SampleSmem sm;
-    const SampleParams prm = *(const SampleParams*)g.params;
+    const int row = blockIdx.y;
+    const SampleParams prm = ((const SampleParams*)g.params)[row];
     const int k = min(max(prm.top_k, 1), SAMPLE_MAX_K);
-    const float* x = (const float*)g.x;
+    const float* x = (const float*)g.x + (size_t)row * g.n;
+    unsigned long long* const rpart = (unsigned long long*)g.part + (size_t)row * (SAMPLE_MAX_CTAS * SAMPLE_MAX_K + 1);
     const int base = blockIdx.x * SAMPLE_SLICE;
     const int nreal = min(SAMPLE_SLICE, g.n - base), kc = min(k, nreal);
     unsigned long long key[SAMPLE_PER_THREAD], prefix, mask;
@@ -157,12 +161,12 @@ __device__ void sample_impl(const SampleArgs& g) {
     }
     if (threadIdx.x == 0) sm.count = 0;
     sample_select(key, kc, sm, prefix, mask);
-    unsigned long long* part = (unsigned long long*)g.part + blockIdx.x * SAMPLE_MAX_K;
+    unsigned long long* part = rpart + blockIdx.x * SAMPLE_MAX_K;
 #pragma unroll
     for (int e = 0; e < SAMPLE_PER_THREAD; e++)
         if ((key[e] & mask) >= prefix) part[atomicAdd(&sm.count, 1)] = key[e];
     for (int i = kc + threadIdx.x; i < k; i += blockDim.x) part[i] = 0ull;
-    unsigned* ticket = (unsigned*)((unsigned long long*)g.part + SAMPLE_MAX_CTAS * SAMPLE_MAX_K);
+    unsigned* ticket = (unsigned*)(rpart + SAMPLE_MAX_CTAS * SAMPLE_MAX_K);
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) sm.last = atomicAdd(ticket, 1u) == gridDim.x - 1;
@@ -170,7 +174,7 @@ __device__ void sample_impl(const SampleArgs& g) {
     if (!sm.last) return;
     __threadfence();
     // The last CTA: the top k of every CTA's k candidates (unused slots hold 0).
-    const unsigned long long* all = (const unsigned long long*)g.part;
+    const unsigned long long* all = rpart;
     const int m = gridDim.x * k;  // <= SAMPLE_MAX_CTAS · SAMPLE_MAX_K <= SAMPLE_SLICE
 #pragma unroll
     for (int e = 0; e < SAMPLE_PER_THREAD; e++) {
@@ -225,6 +229,6 @@ __device__ void sample_impl(const SampleArgs& g) {
             }
         }
     }
-    ((int*)g.out)[0] = tok;
+    ((int*)g.out)[row] = tok;
     *ticket = 0;
 }

@@ -16,6 +16,7 @@ use graphrun::diff;
 use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::interp::Interpreter;
 use graphrun::exec::{BatchEngine, Engine, NoObserver};
+use graphrun::generate::{Sampler, SamplerConfig, sample};
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
 use graphrun::metrics::nmse;
 use graphrun::model::ModelFile;
@@ -253,6 +254,79 @@ fn sequences_join_and_leave_between_steps_without_touching_the_others() {
     e.release(3);
     assert!(e.decode(&[(3, 1)]).is_err());
     assert!(e.decode(&[(0, vocab as u32 + 5)]).is_err());
+}
+
+/// `decode_sample` (what `serve` takes when any request samples): every row's token, drawn
+/// on the device with its own configuration and draw (greedy rows by top-k 1), equals the
+/// host's `generate::sample` of that row's logits with the same draw; a batch holding a
+/// configuration the device sampler does not take (top-k 0) samples on the host, the same
+/// way. 8 and then 3 sequences of the 0.5B preset, 12 steps each.
+#[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
+fn batched_sampling_picks_the_host_samplers_tokens() {
+    common::require_gpu("gpu_batch");
+    let m = common::tiny_model("0.5b", 3);
+    let mut e = engine(&m, ActSemantics::Q8, 8);
+    let vocab = e.graph().node(e.graph().output()).width;
+    let cfg = |temperature: f32, top_k: usize, top_p: f32, seed: u64| SamplerConfig {
+        temperature,
+        top_k,
+        top_p,
+        seed,
+    };
+    let all = [
+        cfg(0.7, 40, 0.9, 1),
+        cfg(0.0, 40, 0.9, 2),
+        cfg(1.3, 64, 1.0, 3),
+        cfg(0.5, 2, 0.95, 4),
+        cfg(1.0, 1, 0.9, 5),
+        cfg(2.0, 17, 0.99, 6),
+        cfg(0.9, 40, 0.0, 7),
+        cfg(0.8, 33, 0.8, 8),
+    ];
+    let mut host_rows = 0;
+    for (n, top_k0) in [(8, false), (3, false), (4, true)] {
+        let mut configs: Vec<SamplerConfig> = all[..n].to_vec();
+        if top_k0 {
+            configs[1] = cfg(0.7, 0, 0.9, 9); // every token: the host samples this batch
+        }
+        let mut samplers: Vec<Sampler> = configs
+            .iter()
+            .map(|c| Sampler::new(c.clone()).unwrap())
+            .collect();
+        let mut next: Vec<u32> = (0..n)
+            .map(|s| argmax(&e.prefill(s, &prompt(s, vocab)).unwrap()) as u32)
+            .collect();
+        for step in 0..STEPS {
+            let batch: Vec<(usize, u32)> = next.iter().enumerate().map(|(s, &t)| (s, t)).collect();
+            let picks: Vec<(SamplerConfig, f64)> = samplers
+                .iter_mut()
+                .map(|s| {
+                    let u = if s.is_greedy() { 0.0 } else { s.draw() };
+                    (s.config().clone(), u)
+                })
+                .collect();
+            let got = e.decode_sample(&batch, &picks).unwrap();
+            let logits = e.last_logits(n).unwrap();
+            for (s, row) in logits.chunks_exact(vocab).enumerate() {
+                let want = sample(row, &picks[s].0, picks[s].1);
+                assert_eq!(
+                    got[s], want,
+                    "{n} rows, step {step}, slot {s} {:?} draw {}",
+                    picks[s].0, picks[s].1
+                );
+            }
+            host_rows += top_k0 as usize * n;
+            next = got;
+        }
+        for s in 0..n {
+            e.release(s);
+        }
+    }
+    eprintln!(
+        "batched sampling: {} rows device = host (and {host_rows} in host-sampled batches)",
+        STEPS * 11
+    );
 }
 
 /// Not a pass/fail check: the wall time of a batched step (kernels, logits readback) at

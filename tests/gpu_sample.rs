@@ -87,7 +87,7 @@ fn device_sampler_picks_the_host_samplers_token() {
                         .step_sample(tok, c, u, &mut NoObserver)
                         .expect("the device path")
                         .unwrap();
-                    let logits = e.last_logits().unwrap();
+                    let logits = e.last_logits(1).unwrap();
                     let want = sample(&logits, c, u);
                     assert_eq!(
                         got, want,

@@ -425,23 +425,27 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
     ArgStruct {
         name: "SampleArgs",
         fields: &[
-            f("x", Ptr, "f32 [n]: the logits row"),
+            f("x", Ptr, "f32 [rows = grid.y][n]: the logits rows"),
             f(
                 "out",
                 Ptr,
-                "int [1]: the token (0x7fffffff: a non-finite candidate)",
+                "int [rows]: the tokens (0x7fffffff: a non-finite candidate)",
             ),
-            f("n", I32, "values (at most SAMPLE_MAX_CTAS · SAMPLE_SLICE)"),
+            f(
+                "n",
+                I32,
+                "values a row (at most SAMPLE_MAX_CTAS · SAMPLE_SLICE)",
+            ),
             f("pad", I32, "unused"),
             f(
                 "part",
                 Ptr,
-                "scratch: u64 keys [SAMPLE_MAX_CTAS][SAMPLE_MAX_K], unsigned ticket (zeroed)",
+                "scratch per row: u64 keys [SAMPLE_MAX_CTAS][SAMPLE_MAX_K], unsigned ticket (zeroed)",
             ),
             f(
                 "params",
                 Ptr,
-                "SampleParams: f64 draw, f32 temperature, f32 top_p, int top_k (uploaded per step)",
+                "SampleParams [rows]: f64 draw, f32 temperature, f32 top_p, int top_k (uploaded per step)",
             ),
         ],
     },

@@ -170,6 +170,21 @@ impl Engine for interp::Interpreter<'_> {
     }
 }
 
+/// `decode_sample` takes a (configuration, draw) per row of the step.
+pub fn check_picks(
+    batch: &[(usize, u32)],
+    picks: &[(crate::generate::SamplerConfig, f64)],
+) -> Result<()> {
+    if batch.len() != picks.len() {
+        return Err(Error::invalid(format!(
+            "{} sampler picks for a step of {} sequences",
+            picks.len(),
+            batch.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Several independent sequences decoded together (what a server needs). Each sequence owns
 /// a KV-cache slot `0..n_slots()`. A decode step takes one new token for each of any subset
 /// of the slots, runs them as one batch of rows — every weight matrix is read once per step,
@@ -206,6 +221,29 @@ pub trait BatchEngine {
         Ok(logits
             .chunks_exact(vocab)
             .map(|r| crate::numerics::argmax(r) as u32)
+            .collect())
+    }
+    /// `decode`, then row i's token as `generate::sample(logits_i, &picks[i].0, picks[i].1)`
+    /// picks it (a greedy configuration: the argmax; the draw is then unused). The GPU
+    /// samples on the device when every row's configuration allows (`samples_on_device`, or
+    /// greedy) and copies back 4 bytes a row instead of the logits; there a NaN or infinity
+    /// among a row's candidates (its top k; a greedy row's largest logit) is an error naming
+    /// the slot.
+    fn decode_sample(
+        &mut self,
+        batch: &[(usize, u32)],
+        picks: &[(crate::generate::SamplerConfig, f64)],
+    ) -> Result<Vec<u32>> {
+        check_picks(batch, picks)?;
+        let logits = self.decode(batch)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vocab = logits.len() / batch.len();
+        Ok(logits
+            .chunks_exact(vocab)
+            .zip(picks)
+            .map(|(r, (cfg, u))| crate::generate::sample(r, cfg, *u))
             .collect())
     }
     /// Forgets `slot`'s sequence.

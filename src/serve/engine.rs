@@ -278,19 +278,24 @@ pub fn run(mut eng: Box<dyn BatchEngine + '_>, tk: &Tokenizer, rx: Receiver<Msg>
             continue;
         }
         let batch: Vec<(usize, u32)> = active.iter().map(|s| (s.slot, s.next)).collect();
-        // All greedy: the engine picks the tokens (on the GPU, 4 bytes a row come back);
-        // otherwise each sequence samples from its logits row.
+        // The engine picks the tokens: all greedy, by argmax; otherwise each sampling
+        // sequence's next draw goes with its configuration (on the GPU, both on the device:
+        // 4 bytes a row come back).
         let tokens = if active.iter().all(|s| s.sampler.is_greedy()) {
             eng.decode_greedy(&batch)
         } else {
-            eng.decode(&batch).map(|logits| {
-                let vocab = logits.len() / batch.len();
-                active
-                    .iter_mut()
-                    .zip(logits.chunks_exact(vocab))
-                    .map(|(s, row)| s.sampler.sample(row))
-                    .collect()
-            })
+            let picks: Vec<_> = active
+                .iter_mut()
+                .map(|s| {
+                    let u = if s.sampler.is_greedy() {
+                        0.0
+                    } else {
+                        s.sampler.draw()
+                    };
+                    (s.sampler.config().clone(), u)
+                })
+                .collect();
+            eng.decode_sample(&batch, &picks)
         };
         let tokens = match tokens {
             Ok(t) => t,

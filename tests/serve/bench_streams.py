@@ -3,9 +3,10 @@
 Start the server with at least as many slots as the largest stream count, e.g.
     graphrun serve --interp --parallel 8 --ctx 512 --port 8080
 then
-    python3 tests/serve/bench_streams.py http://127.0.0.1:8080/v1 [--streams 1,2,4,8] [--tokens 48] [--reps 3] [--pid PID]
+    python3 tests/serve/bench_streams.py http://127.0.0.1:8080/v1 [--streams 1,2,4,8] [--tokens 48] [--reps 3] [--pid PID] [--temperature T]
 
-Each round starts N streamed greedy completions at once (prompt "1, 2, 3,": the model keeps
+Each round starts N streamed completions at once (greedy, or sampled at --temperature T with
+the server's default top-k and top-p) (prompt "1, 2, 3,": the model keeps
 counting, so no stream stops early) and timestamps every chunk. The decode rate is measured
 in the window where all N streams are decoding together (from the last stream's first
 token to the first stream's last token): tokens received in it / its length. Prefill of the
@@ -27,6 +28,7 @@ ap.add_argument("--streams", default="1,2,4,8")
 ap.add_argument("--tokens", type=int, default=48)
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--pid", type=int, help="the server's process id: also report tokens per CPU-second")
+ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy; > 0: sampled requests")
 args = ap.parse_args()
 
 
@@ -41,7 +43,7 @@ def cpu_seconds():
 
 def stream(times, t0):
     body = json.dumps(
-        {"prompt": "1, 2, 3,", "max_tokens": args.tokens, "temperature": 0, "stream": True}
+        {"prompt": "1, 2, 3,", "max_tokens": args.tokens, "temperature": args.temperature, "stream": True}
     ).encode()
     req = urllib.request.Request(args.base + "/completions", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=600) as r:

@@ -20,7 +20,8 @@
 use super::CudaEngine;
 use super::device::cuda_err;
 use crate::error::{Error, Result};
-use crate::exec::{BatchEngine, Engine, NoObserver, check_step};
+use crate::exec::{BatchEngine, Engine, NoObserver, check_picks, check_step};
+use crate::generate::{SamplerConfig, sample};
 use crate::sched::Phase;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 
@@ -82,8 +83,17 @@ impl CudaEngine<'_> {
     }
 }
 
+/// What a step's caller wants: the logits, the greedy tokens, or tokens drawn with a
+/// (configuration, draw) per row.
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    Logits,
+    Greedy,
+    Sample(&'a [(SamplerConfig, f64)]),
+}
+
 /// What `batch_step` left: a batched step of `b` rows whose logits are on the device, or
-/// the one-slot engine's logits (`Single`) or greedy token (`Tokens`).
+/// the one-slot engine's logits (`Single`) or token (`Tokens`).
 enum Stepped {
     Batch(usize),
     Single(Vec<f32>),
@@ -92,15 +102,15 @@ enum Stepped {
 
 impl CudaEngine<'_> {
     /// One decode step for `batch` (`BatchEngine::decode`'s checks). With one slot the
-    /// sequence takes the single-sequence decode (the captured graph and device argmax
-    /// when `greedy`); otherwise the batched step runs and leaves its logits on the device.
-    fn batch_step(&mut self, batch: &[(usize, u32)], greedy: bool) -> Result<Stepped> {
+    /// sequence takes the single-sequence decode (the captured graph ending in the device
+    /// argmax or sampler where `want` allows); otherwise the batched step runs and leaves
+    /// its logits on the device.
+    fn batch_step(&mut self, batch: &[(usize, u32)], want: Want) -> Result<Stepped> {
         let b = batch.len();
         if b == 0 {
-            return Ok(if greedy {
-                Stepped::Tokens(Vec::new())
-            } else {
-                Stepped::Single(Vec::new())
+            return Ok(match want {
+                Want::Logits => Stepped::Single(Vec::new()),
+                _ => Stepped::Tokens(Vec::new()),
             });
         }
         if b > self.n_slots {
@@ -119,11 +129,23 @@ impl CudaEngine<'_> {
                 return Err(Error::invalid("slot 0 holds no sequence: prefill it first"));
             }
             self.pos = self.slot_pos[0];
-            let r = if greedy {
-                Engine::step_argmax(self, &[token], &mut NoObserver)
-                    .map(|t| Stepped::Tokens(vec![t]))
-            } else {
-                Engine::step(self, &[token], 0..1, &mut NoObserver).map(Stepped::Single)
+            let greedy = match want {
+                Want::Greedy => true,
+                Want::Sample(p) => p[0].0.is_greedy(),
+                Want::Logits => false,
+            };
+            let r = match want {
+                _ if greedy => Engine::step_argmax(self, &[token], &mut NoObserver)
+                    .map(|t| Stepped::Tokens(vec![t])),
+                Want::Sample(p) => {
+                    let (cfg, u) = &p[0];
+                    match Engine::step_sample(self, token, cfg, *u, &mut NoObserver) {
+                        Some(r) => r.map(|t| Stepped::Tokens(vec![t])),
+                        None => Engine::step(self, &[token], 0..1, &mut NoObserver)
+                            .map(|l| Stepped::Tokens(vec![sample(&l, cfg, *u)])),
+                    }
+                }
+                _ => Engine::step(self, &[token], 0..1, &mut NoObserver).map(Stepped::Single),
             };
             self.slot_pos[0] = self.pos;
             return r;
@@ -180,6 +202,32 @@ impl CudaEngine<'_> {
             .map_err(cuda_err("reading the greedy tokens"))?;
         Ok(out.into_iter().map(|t| t as u32).collect())
     }
+
+    /// Each of the `b` logit rows' token drawn on the device with its (configuration,
+    /// draw) (kernels/argmax.cu `sample`, one launch for every row), 4 bytes a row back.
+    fn device_sample(
+        &mut self,
+        batch: &[(usize, u32)],
+        picks: &[(SamplerConfig, f64)],
+    ) -> Result<Vec<u32>> {
+        let (b, vocab) = (batch.len(), self.graph.node(self.graph.output()).width);
+        self.upload_sample_params(picks)?;
+        self.sample_launch(vocab, b)?;
+        let mut out = vec![0i32; b];
+        self.dev
+            .stream
+            .memcpy_dtoh(&self.scratch.amax.slice(0..b), &mut out)
+            .map_err(cuda_err("reading the sampled tokens"))?;
+        out.into_iter()
+            .zip(batch)
+            .map(|(t, &(slot, _))| match t as u32 {
+                t if (t as usize) < vocab => Ok(t),
+                _ => Err(Error::invalid(format!(
+                    "the device sampler met a non-finite logit (NaN or Inf) among the candidates of slot {slot}"
+                ))),
+            })
+            .collect()
+    }
 }
 
 impl BatchEngine for CudaEngine<'_> {
@@ -212,7 +260,7 @@ impl BatchEngine for CudaEngine<'_> {
     }
 
     fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
-        match self.batch_step(batch, false)? {
+        match self.batch_step(batch, Want::Logits)? {
             Stepped::Batch(b) => {
                 let vocab = self.graph.node(self.graph.output()).width;
                 self.read_logits(b * vocab)
@@ -223,8 +271,36 @@ impl BatchEngine for CudaEngine<'_> {
     }
 
     fn decode_greedy(&mut self, batch: &[(usize, u32)]) -> Result<Vec<u32>> {
-        match self.batch_step(batch, true)? {
+        match self.batch_step(batch, Want::Greedy)? {
             Stepped::Batch(b) => self.device_argmax(b),
+            Stepped::Tokens(t) => Ok(t),
+            Stepped::Single(_) => unreachable!("tokens were asked for"),
+        }
+    }
+
+    fn decode_sample(
+        &mut self,
+        batch: &[(usize, u32)],
+        picks: &[(SamplerConfig, f64)],
+    ) -> Result<Vec<u32>> {
+        check_picks(batch, picks)?;
+        match self.batch_step(batch, Want::Sample(picks))? {
+            Stepped::Batch(_)
+                if picks
+                    .iter()
+                    .all(|(c, _)| c.is_greedy() || self.samples_on_device(c)) =>
+            {
+                self.device_sample(batch, picks)
+            }
+            Stepped::Batch(b) => {
+                let vocab = self.graph.node(self.graph.output()).width;
+                let logits = self.read_logits(b * vocab)?;
+                Ok(logits
+                    .chunks_exact(vocab)
+                    .zip(picks)
+                    .map(|(r, (cfg, u))| sample(r, cfg, *u))
+                    .collect())
+            }
             Stepped::Tokens(t) => Ok(t),
             Stepped::Single(_) => unreachable!("tokens were asked for"),
         }

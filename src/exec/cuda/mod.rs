@@ -92,7 +92,8 @@ struct Scratch {
     amax: CudaSlice<i32>,
     amax_part: CudaSlice<u32>,
     /// The device sampler's per-CTA candidates and ticket, and its per-step parameters
-    /// (`SampleParams` in kernels/argmax.cu: the draw, temperature, top-p, top-k).
+    /// (`SampleParams` in kernels/argmax.cu: the draw, temperature, top-p, top-k), each per
+    /// row of a batched step.
     sample_part: CudaSlice<u64>,
     sample_params: CudaSlice<u64>,
     inv_freq: CudaSlice<f32>,
@@ -240,8 +241,9 @@ impl<'m> CudaEngine<'m> {
             pos: dev.zeros(1)?,
             amax: dev.zeros(batch::MAX_BATCH)?,
             amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
-            sample_part: dev.zeros((SAMPLE_MAX_CTAS * SAMPLE_MAX_K) as usize + 1)?,
-            sample_params: dev.zeros(3)?,
+            sample_part: dev
+                .zeros(batch::MAX_BATCH * ((SAMPLE_MAX_CTAS * SAMPLE_MAX_K) as usize + 1))?,
+            sample_params: dev.zeros(batch::MAX_BATCH * 3)?,
             inv_freq: dev.upload(&crate::numerics::rope_inv_freq(hp.rope_base, hp.head_dim))?,
             att_part: dev.zeros(n_slots * hp.n_head * att.n_split as usize * (hp.head_dim + 4))?,
             att_ticket: dev.zeros(n_slots * hp.n_head_kv)?,

@@ -125,7 +125,7 @@ impl CudaEngine<'_> {
         u: f64,
     ) -> Result<u32> {
         self.upload_step(&[token])?;
-        self.upload_sample_params(cfg, u)?;
+        self.upload_sample_params(&[(cfg.clone(), u)])?;
         self.replay(Tail::Sample)?;
         let tok = self.read_token()?;
         let vocab = self.graph.node(self.graph.output()).width;
@@ -139,17 +139,30 @@ impl CudaEngine<'_> {
         Ok(tok)
     }
 
-    /// The device sampler's parameters for the next launch (`SampleParams`,
-    /// kernels/argmax.cu).
-    fn upload_sample_params(&mut self, cfg: &SamplerConfig, u: f64) -> Result<()> {
-        let params = [
-            u.to_bits(),
-            cfg.temperature.to_bits() as u64 | (cfg.top_p.to_bits() as u64) << 32,
-            cfg.top_k as u64,
-        ];
+    /// The device sampler's parameters for the next launch, a (configuration, draw) per
+    /// row (`SampleParams`, kernels/argmax.cu); a greedy configuration becomes top-k 1 (the
+    /// largest logit, lowest id on ties).
+    pub(super) fn upload_sample_params(&mut self, picks: &[(SamplerConfig, f64)]) -> Result<()> {
+        let params: Vec<u64> = picks
+            .iter()
+            .flat_map(|(cfg, u)| {
+                let (t, p, k) = match cfg.is_greedy() {
+                    true => (1.0f32, 1.0f32, 1),
+                    false => (cfg.temperature, cfg.top_p, cfg.top_k),
+                };
+                [
+                    u.to_bits(),
+                    t.to_bits() as u64 | (p.to_bits() as u64) << 32,
+                    k as u64,
+                ]
+            })
+            .collect();
         self.dev
             .stream
-            .memcpy_htod(&params, &mut self.scratch.sample_params)
+            .memcpy_htod(
+                &params,
+                &mut self.scratch.sample_params.slice_mut(0..params.len()),
+            )
             .map_err(cuda_err("uploading the sampler's parameters"))
     }
 
@@ -169,8 +182,8 @@ impl CudaEngine<'_> {
             .stream
             .memcpy_htod(logits, &mut self.logits.slice_mut(0..logits.len()))
             .map_err(cuda_err("uploading logits"))?;
-        self.upload_sample_params(cfg, u)?;
-        self.sample_launch(logits.len())?;
+        self.upload_sample_params(&[(cfg.clone(), u)])?;
+        self.sample_launch(logits.len(), 1)?;
         self.read_token()
     }
 
@@ -223,13 +236,13 @@ impl CudaEngine<'_> {
         }
         match tail {
             Tail::Argmax => self.argmax_launch(0),
-            Tail::Sample => self.sample_launch(self.graph.node(self.graph.output()).width),
+            Tail::Sample => self.sample_launch(self.graph.node(self.graph.output()).width, 1),
         }
     }
 
-    /// The device sampler over the first `vocab` logits of the first row into
-    /// `scratch.amax[0]` (kernels/argmax.cu), with the parameters in `scratch.sample_params`.
-    fn sample_launch(&mut self, vocab: usize) -> Result<()> {
+    /// The device sampler over `rows` logit rows of `vocab` logits into `scratch.amax[..rows]`
+    /// (kernels/argmax.cu), with the parameters in `scratch.sample_params`.
+    pub(super) fn sample_launch(&mut self, vocab: usize, rows: usize) -> Result<()> {
         let a = SampleArgs {
             x: self.ptr(&self.logits),
             out: self.ptr(&self.scratch.amax),
@@ -239,13 +252,13 @@ impl CudaEngine<'_> {
             params: self.ptr(&self.scratch.sample_params),
         };
         let ctas = vocab.div_ceil(SAMPLE_SLICE as usize) as u32;
-        self.launch(KernelId::Sample, (ctas, 1), SAMPLE_THREADS, 0, a)
+        self.launch(KernelId::Sample, (ctas, rows as u32), SAMPLE_THREADS, 0, a)
     }
 
-    /// The logits of the last step's first row, as the device left them (the device
+    /// The logits of the last step's first `rows` rows, as the device left them (the device
     /// sampler's input, for checking it against the host's `generate::sample`).
-    pub fn last_logits(&self) -> Result<Vec<f32>> {
-        self.read_logits(self.graph.node(self.graph.output()).width)
+    pub fn last_logits(&self, rows: usize) -> Result<Vec<f32>> {
+        self.read_logits(rows * self.graph.node(self.graph.output()).width)
     }
 
     /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).
