@@ -123,6 +123,20 @@ pub fn sample(logits: &[f32], cfg: &SamplerConfig, u: f64) -> u32 {
     idx[keep - 1] as u32
 }
 
+/// `sample` for each row of `logits` (`[picks.len(), vocab]`) with row i's (configuration,
+/// draw) `picks[i]`: the host's side of `BatchEngine::decode_sample`.
+pub fn sample_rows(logits: &[f32], picks: &[(SamplerConfig, f64)]) -> Vec<u32> {
+    if picks.is_empty() {
+        return Vec::new();
+    }
+    let vocab = logits.len() / picks.len();
+    logits
+        .chunks_exact(vocab)
+        .zip(picks)
+        .map(|(r, (cfg, u))| sample(r, cfg, *u))
+        .collect()
+}
+
 /// `sample` with a seeded generator supplying the draws: one draw per sampled token
 /// (none when greedy), so a seed reproduces the same tokens run after run.
 pub struct Sampler {
@@ -464,6 +478,30 @@ mod tests {
             .map(|i| if kept.contains(&i) { full[i] / z } else { 0.0 })
             .collect();
         assert_matches(&frequencies(&LOGITS, &cfg(1.0, 0, 0.7), N), &want, N);
+    }
+
+    #[test]
+    fn sample_rows_samples_each_row_with_its_own_pick() {
+        let rows: Vec<f32> = [[0.1f32, 2.0, 1.9, -1.0], [3.0, 0.0, 2.9, 2.95]].concat();
+        let picks = vec![
+            (cfg(0.0, 40, 0.9), 0.7),
+            (cfg(1.0, 3, 1.0), 0.99),
+            (cfg(1.0, 3, 1.0), 0.01),
+        ];
+        let three: Vec<f32> = [&rows[..], &rows[4..]].concat();
+        let got = sample_rows(&three, &picks);
+        let want: Vec<u32> = three
+            .chunks_exact(4)
+            .zip(&picks)
+            .map(|(r, (c, u))| sample(r, c, *u))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got[0], 1, "a greedy pick takes the argmax");
+        assert_ne!(
+            got[1], got[2],
+            "the draws reach different tokens of the same row"
+        );
+        assert!(sample_rows(&[], &[]).is_empty());
     }
 
     #[test]

@@ -236,15 +236,7 @@ pub trait BatchEngine {
     ) -> Result<Vec<u32>> {
         check_picks(batch, picks)?;
         let logits = self.decode(batch)?;
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let vocab = logits.len() / batch.len();
-        Ok(logits
-            .chunks_exact(vocab)
-            .zip(picks)
-            .map(|(r, (cfg, u))| crate::generate::sample(r, cfg, *u))
-            .collect())
+        Ok(crate::generate::sample_rows(&logits, picks))
     }
     /// Forgets `slot`'s sequence.
     fn release(&mut self, slot: usize);

@@ -21,7 +21,7 @@ use super::CudaEngine;
 use super::device::cuda_err;
 use crate::error::{Error, Result};
 use crate::exec::{BatchEngine, Engine, NoObserver, check_picks, check_step};
-use crate::generate::{SamplerConfig, sample};
+use crate::generate::{SamplerConfig, sample, sample_rows};
 use crate::sched::Phase;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 
@@ -294,12 +294,7 @@ impl BatchEngine for CudaEngine<'_> {
             }
             Stepped::Batch(b) => {
                 let vocab = self.graph.node(self.graph.output()).width;
-                let logits = self.read_logits(b * vocab)?;
-                Ok(logits
-                    .chunks_exact(vocab)
-                    .zip(picks)
-                    .map(|(r, (cfg, u))| sample(r, cfg, *u))
-                    .collect())
+                Ok(sample_rows(&self.read_logits(b * vocab)?, picks))
             }
             Stepped::Tokens(t) => Ok(t),
             Stepped::Single(_) => unreachable!("tokens were asked for"),
