@@ -14,10 +14,31 @@ use graphrun::exec::cuda::{CudaEngine, CudaOptions};
 use graphrun::exec::{Engine, NoObserver};
 use graphrun::generate::{Sampler, SamplerConfig, sample};
 use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
+use graphrun::model::ModelFile;
 use graphrun::model::synth::Rng;
 use graphrun::numerics::argmax;
 
 const STEPS: usize = 48;
+
+/// The fused decode engine on `m` with an f16 cache.
+fn engine(m: &ModelFile, act: ActSemantics, n_ctx: usize) -> CudaEngine<'_> {
+    let g = lower(
+        m,
+        LowerOptions {
+            act,
+            kv: KvType::F16,
+        },
+    )
+    .unwrap();
+    let opts = CudaOptions {
+        device: 0,
+        n_ctx,
+        fuse: true,
+        max_logit_rows: 1,
+        quiet: true,
+    };
+    CudaEngine::new(m, g, &opts).unwrap()
+}
 
 fn cfg(temperature: f32, top_k: usize, top_p: f32, seed: u64) -> SamplerConfig {
     SamplerConfig {
@@ -42,22 +63,7 @@ fn device_sampler_picks_the_host_samplers_token() {
     for preset in ["tiny", "0.5b", "1.5b"] {
         let m = common::tiny_model(preset, 3);
         for act in [ActSemantics::Q8, ActSemantics::F32] {
-            let g = lower(
-                &m,
-                LowerOptions {
-                    act,
-                    kv: KvType::F16,
-                },
-            )
-            .unwrap();
-            let opts = CudaOptions {
-                device: 0,
-                n_ctx: 256,
-                fuse: true,
-                max_logit_rows: 1,
-                quiet: true,
-            };
-            let mut e = CudaEngine::new(&m, g, &opts).unwrap();
+            let mut e = engine(&m, act, 256);
             let vocab = e.graph().node(e.graph().output()).width;
             assert!(
                 !e.samples_on_device(&cfg(0.7, 0, 0.9, 1)),
@@ -117,22 +123,7 @@ fn device_sampler_picks_the_host_samplers_token() {
 fn device_sampler_on_crafted_rows_picks_the_host_samplers_token() {
     common::require_gpu("gpu_sample");
     let m = common::tiny_model("0.5b", 3);
-    let g = lower(
-        &m,
-        LowerOptions {
-            act: ActSemantics::Q8,
-            kv: KvType::F16,
-        },
-    )
-    .unwrap();
-    let opts = CudaOptions {
-        device: 0,
-        n_ctx: 64,
-        fuse: true,
-        max_logit_rows: 1,
-        quiet: true,
-    };
-    let mut e = CudaEngine::new(&m, g, &opts).unwrap();
+    let mut e = engine(&m, ActSemantics::Q8, 64);
     let vocab = e.graph().node(e.graph().output()).width;
     let mut rng = Rng::new(11);
     let mut normal = move || {
