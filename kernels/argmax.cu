@@ -1,4 +1,5 @@
-// argmax.cu — greedy sampling on the device: index of the largest logit (lowest index on
+// argmax.cu — the token choice on the device: `argmax` here, `sample` (sampled decoding)
+// further down. Greedy: index of the largest logit (lowest index on
 // ties, NaN never chosen; CPU twin: `argmax` in src/numerics.rs, which differs only when every
 // logit is NaN: 0 there, 0x7fffffff here, which the next step refuses as outside the
 // vocabulary), so only 4 bytes come back to the host per token. ARGMAX_CTAS CTAs
@@ -47,7 +48,7 @@ __device__ void argmax_impl(const ArgmaxArgs& g) {
     }
 }
 
-// sample — a sampled token on the device, the host's `generate::sample` (src/generate.rs)
+// sample — a sampled token on the device, the host's `sample` (src/sample.rs)
 // step by step for 1 < top_k ≤ SAMPLE_MAX_K, so a sampled decode step stays one captured
 // graph and only 4 bytes come back (the host falls back to its own sampler otherwise):
 // 1. the logits become unique 64-bit keys that order as the host's candidates: the f32

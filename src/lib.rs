@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod numerics;
 pub mod quant;
+pub mod sample;
 pub mod sched;
 pub mod serve;
 pub mod tokenizer;

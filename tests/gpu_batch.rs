@@ -258,7 +258,7 @@ fn sequences_join_and_leave_between_steps_without_touching_the_others() {
 
 /// `decode_sample` (what `serve` takes when any request samples): every row's token, drawn
 /// on the device with its own configuration and draw (greedy rows by top-k 1), equals the
-/// host's `generate::sample` of that row's logits with the same draw; a batch holding a
+/// host's `sample::sample` of that row's logits with the same draw; a batch holding a
 /// configuration the device sampler does not take (top-k 0) samples on the host, the same
 /// way. 8 and then 3 sequences of the 0.5B preset, 12 steps each.
 #[test]

@@ -1,5 +1,5 @@
 //! The device sampler (kernels/argmax.cu `sample`, the tail of the captured decode step
-//! that `graphrun run --temp T` takes on the GPU) against the host's `generate::sample`: for
+//! that `graphrun run --temp T` takes on the GPU) against the host's `sample::sample`: for
 //! the same logits (the step's, as the device left them) and the same draw, every step of
 //! every configuration picks the host's token; the gate sends top-k 0 and top-k above
 //! SAMPLE_MAX_K to the host; and the draws do leave the argmax (the test samples, it does

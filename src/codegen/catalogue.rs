@@ -70,7 +70,7 @@ pub enum KernelId {
     /// Greedy token on the device (kernels/argmax.cu).
     Argmax,
     /// Sampled token on the device: top-k candidates, temperature, top-p and the host's
-    /// uniform draw, as `generate::sample` (kernels/argmax.cu).
+    /// uniform draw, as `sample::sample` (kernels/argmax.cu).
     Sample,
     /// A plain streaming read, for `graphrun bench`'s bandwidth ceiling (kernels/bandwidth.cu).
     ReadBandwidth,
@@ -206,7 +206,7 @@ impl KernelId {
                 "f32 RMSNorm, the interpreter's formula (its sum of squares in another order)".into()
             }
             KernelId::Argmax => "the interpreter's greedy choice (first maximum)".into(),
-            KernelId::Sample => "the host sampler (`generate::sample`): top-k by (logit, id), f64 weights, nucleus and draw in its order; its f64 exp may differ from the host's in the last bit".into(),
+            KernelId::Sample => "the host sampler (`sample::sample`): top-k by (logit, id), f64 weights, nucleus and draw in its order; its f64 exp may differ from the host's in the last bit".into(),
             KernelId::ReadBandwidth => "none (a bandwidth probe)".into(),
             KernelId::Embedding { .. }
             | KernelId::Elt(_)

@@ -132,14 +132,14 @@ pub trait Engine {
         crate::numerics::greedy_token(&logits)
     }
     /// One decode step of `token` that samples the next token on the executor with `cfg`
-    /// and the uniform draw `u` (`generate::sample`, run there); None where the executor
+    /// and the uniform draw `u` (`sample::sample`, run there); None where the executor
     /// does not (the caller then samples the step's logits on the host with the same
     /// draw). The CUDA executor does so in its captured decode graph when the observer
     /// wants no data and `samples_on_device(cfg)`.
     fn step_sample(
         &mut self,
         _token: u32,
-        _cfg: &crate::generate::SamplerConfig,
+        _cfg: &crate::sample::SamplerConfig,
         _u: f64,
         _obs: &mut dyn Observer,
     ) -> Option<Result<u32>> {
@@ -173,7 +173,7 @@ impl Engine for interp::Interpreter<'_> {
 /// `decode_sample` takes a (configuration, draw) per row of the step.
 pub fn check_picks(
     batch: &[(usize, u32)],
-    picks: &[(crate::generate::SamplerConfig, f64)],
+    picks: &[(crate::sample::SamplerConfig, f64)],
 ) -> Result<()> {
     if batch.len() != picks.len() {
         return Err(Error::invalid(format!(
@@ -223,7 +223,7 @@ pub trait BatchEngine {
             .map(|r| crate::numerics::argmax(r) as u32)
             .collect())
     }
-    /// `decode`, then row i's token as `generate::sample(logits_i, &picks[i].0, picks[i].1)`
+    /// `decode`, then row i's token as `sample::sample(logits_i, &picks[i].0, picks[i].1)`
     /// picks it (a greedy configuration: the argmax; the draw is then unused). The GPU
     /// samples on the device when every row's configuration allows (`samples_on_device`, or
     /// greedy) and copies back 4 bytes a row instead of the logits; there a NaN or infinity
@@ -232,11 +232,11 @@ pub trait BatchEngine {
     fn decode_sample(
         &mut self,
         batch: &[(usize, u32)],
-        picks: &[(crate::generate::SamplerConfig, f64)],
+        picks: &[(crate::sample::SamplerConfig, f64)],
     ) -> Result<Vec<u32>> {
         check_picks(batch, picks)?;
         let logits = self.decode(batch)?;
-        Ok(crate::generate::sample_rows(&logits, picks))
+        Ok(crate::sample::sample_rows(&logits, picks))
     }
     /// Forgets `slot`'s sequence.
     fn release(&mut self, slot: usize);

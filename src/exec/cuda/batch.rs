@@ -21,7 +21,7 @@ use super::CudaEngine;
 use super::device::cuda_err;
 use crate::error::{Error, Result};
 use crate::exec::{BatchEngine, Engine, NoObserver, check_picks, check_step};
-use crate::generate::{SamplerConfig, sample, sample_rows};
+use crate::sample::{SamplerConfig, sample, sample_rows};
 use crate::sched::Phase;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 

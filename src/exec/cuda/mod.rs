@@ -41,9 +41,9 @@ use crate::codegen::catalogue::{
 };
 use crate::codegen::{KernelId, Kv};
 use crate::error::{Error, Result};
-use crate::generate::SamplerConfig;
 use crate::graph::{Graph, KvKind, NodeId};
 use crate::model::ModelFile;
+use crate::sample::SamplerConfig;
 use crate::sched::{BufferPlan, Phase, Schedule, schedule};
 use cudarc::driver::{CudaGraph, CudaSlice};
 use std::ops::Range;

@@ -12,8 +12,8 @@ use crate::codegen::catalogue::{
 };
 use crate::error::{Error, Result};
 use crate::exec::Observer;
-use crate::generate::SamplerConfig;
 use crate::graph::{KvKind, NodeId};
+use crate::sample::SamplerConfig;
 use crate::sched::{GroupKind, Phase};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use std::ops::Range;
@@ -256,7 +256,7 @@ impl CudaEngine<'_> {
     }
 
     /// The logits of the last step's first `rows` rows, as the device left them (the device
-    /// sampler's input, for checking it against the host's `generate::sample`).
+    /// sampler's input, for checking it against the host's `sample::sample`).
     pub fn last_logits(&self, rows: usize) -> Result<Vec<f32>> {
         self.read_logits(rows * self.graph.node(self.graph.output()).width)
     }
