@@ -68,8 +68,9 @@ pub fn check_top_p(p: f32) -> std::result::Result<(), String> {
 }
 
 /// Picks a token from one row of finite `logits` with one uniform draw `u` in [0, 1). The
-/// whole sampler is this pure function, so that any implementation (the host now, a device
-/// sampler later) can be checked against it for the same logits and draw:
+/// whole sampler is this pure function, so that any implementation (the host; the device
+/// sampler, kernels/argmax.cu `sample`, checked against it in tests/gpu_sample.rs) can be
+/// checked against it for the same logits and draw:
 ///
 /// 1. greedy (`cfg.is_greedy()`): the largest logit, lowest id on ties (`argmax`); `u` is
 ///    not used;
