@@ -129,15 +129,11 @@ impl CudaEngine<'_> {
                 return Err(Error::invalid("slot 0 holds no sequence: prefill it first"));
             }
             self.pos = self.slot_pos[0];
-            let greedy = match want {
-                Want::Greedy => true,
-                Want::Sample(p) => p[0].0.is_greedy(),
-                Want::Logits => false,
-            };
             let r = match want {
-                _ if greedy => Engine::step_argmax(self, &[token], &mut NoObserver)
-                    .map(|t| Stepped::Tokens(vec![t])),
-                Want::Sample(p) => {
+                Want::Logits => {
+                    Engine::step(self, &[token], 0..1, &mut NoObserver).map(Stepped::Single)
+                }
+                Want::Sample(p) if !p[0].0.is_greedy() => {
                     let (cfg, u) = &p[0];
                     match Engine::step_sample(self, token, cfg, *u, &mut NoObserver) {
                         Some(r) => r.map(|t| Stepped::Tokens(vec![t])),
@@ -145,7 +141,10 @@ impl CudaEngine<'_> {
                             .map(|l| Stepped::Tokens(vec![sample(&l, cfg, *u)])),
                     }
                 }
-                _ => Engine::step(self, &[token], 0..1, &mut NoObserver).map(Stepped::Single),
+                Want::Greedy | Want::Sample(_) => {
+                    Engine::step_argmax(self, &[token], &mut NoObserver)
+                        .map(|t| Stepped::Tokens(vec![t]))
+                }
             };
             self.slot_pos[0] = self.pos;
             return r;

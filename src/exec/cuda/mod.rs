@@ -139,6 +139,9 @@ pub struct CudaEngine<'m> {
     decode_graph: Option<CudaGraph>,
     /// The same step ending in the device sampler instead of the argmax (step.rs).
     sample_graph: Option<CudaGraph>,
+    /// Sampled steps may sample on the device (`samples_on_device`); false with
+    /// GRAPHRUN_DEVICE_SAMPLING=0, read once when the engine is built.
+    device_sampling: bool,
     /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
     persistent: Option<persistent::Persistent>,
     /// What the prefill activation buffers (`scratch.q0`… from `quantize_q8`) hold, so the
@@ -279,6 +282,7 @@ impl<'m> CudaEngine<'m> {
             batch_runs: vec![0; batch::MAX_BATCH + 1],
             decode_graph: None,
             sample_graph: None,
+            device_sampling: std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0"),
             persistent: None,
             quantized: None,
             device_name: dev.name.clone(),

@@ -112,7 +112,7 @@ impl CudaEngine<'_> {
             && cfg.top_k <= vocab
             && vocab <= (SAMPLE_MAX_CTAS * SAMPLE_SLICE) as usize
             && self.persistent.is_none()
-            && std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0")
+            && self.device_sampling
     }
 
     /// Decode step through the captured CUDA graph that ends in the device sampler: token
