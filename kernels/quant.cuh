@@ -55,8 +55,10 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
 
 // Under q8 semantics a type's unit dot is split in three: `wload` (the unit's weights,
 // decoded into registers: a WU), `aload` (the activations it meets: an AU) and `wdot`
-// (their dot); `q8` is wdot(wload, aload). A batched step (matvec_batch.cu) loads a weight
-// unit once and dots it with each row's activations — the same arithmetic, so the same bits.
+// (their dot); `q8` is wdot(wload, aload). The decode matvec (matvec.cuh) loads a unit's
+// activations once and dots them with each of its weight rows; a batched step
+// (matvec_batch.cu) loads a weight unit once and dots it with each row's activations — the
+// same arithmetic either way, so the same bits.
 
 // The Q8_0 activations of a legacy unit (32 values and their scale).
 struct LegacyAU {
@@ -211,7 +213,10 @@ struct TQ45_K {
     // The (scale, min) pairs of groups 2k and 2k+1, from the 12 scale bytes read as words.
     static __device__ __forceinline__ void scale_pair(const u8* p, int k, int& sc0, int& m0, int& sc1, int& m1) {
         const u32* w = (const u32*)(p + 4);
-        u32 w0 = w[0], w1 = w[1], w2 = w[2];
+        scale_pair_w(w[0], w[1], w[2], k, sc0, m0, sc1, m1);
+    }
+    // The same from the 12 scale bytes as three words.
+    static __device__ __forceinline__ void scale_pair_w(u32 w0, u32 w1, u32 w2, int k, int& sc0, int& m0, int& sc1, int& m1) {
         auto byte = [&](int i) -> int { u32 v = i < 4 ? w0 : (i < 8 ? w1 : w2); return (v >> (8 * (i & 3))) & 0xFF; };
         auto pair = [&](int j, int& sc, int& m) {
             if (j < 4) {
@@ -255,10 +260,12 @@ struct TQ45_K {
         const u8* p = row + sb * BYTES;
         WU w;
         vals(p, k, w.lo, w.hi);
-        scale_pair(p, k, w.sc0, w.m0, w.sc1, w.m1);
-        u32 dd = ld32(p);
-        w.d = f16_to_f32((u16)(dd & 0xFFFF));
-        w.dmin = f16_to_f32((u16)(dd >> 16));
+        // d, dmin and the 12 scale bytes: the block's first 16 bytes, one 16-byte load
+        // (blocks of 144 and 176 bytes keep rows 16-byte aligned, as vals' loads need).
+        uint4 h = *(const uint4*)p;
+        scale_pair_w(h.y, h.z, h.w, k, w.sc0, w.m0, w.sc1, w.m1);
+        w.d = f16_to_f32((u16)(h.x & 0xFFFF));
+        w.dmin = f16_to_f32((u16)(h.x >> 16));
         return w;
     }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
