@@ -209,7 +209,7 @@ impl CudaEngine<'_> {
         batch: &[(usize, u32)],
         picks: &[(SamplerConfig, f64)],
     ) -> Result<Vec<u32>> {
-        let (b, vocab) = (batch.len(), self.graph.node(self.graph.output()).width);
+        let (b, vocab) = (batch.len(), self.vocab());
         self.upload_sample_params(picks)?;
         self.sample_launch(vocab, b)?;
         let mut out = vec![0i32; b];
@@ -261,7 +261,7 @@ impl BatchEngine for CudaEngine<'_> {
     fn decode(&mut self, batch: &[(usize, u32)]) -> Result<Vec<f32>> {
         match self.batch_step(batch, Want::Logits)? {
             Stepped::Batch(b) => {
-                let vocab = self.graph.node(self.graph.output()).width;
+                let vocab = self.vocab();
                 self.read_logits(b * vocab)
             }
             Stepped::Single(out) => Ok(out),
@@ -292,7 +292,7 @@ impl BatchEngine for CudaEngine<'_> {
                 self.device_sample(batch, picks)
             }
             Stepped::Batch(b) => {
-                let vocab = self.graph.node(self.graph.output()).width;
+                let vocab = self.vocab();
                 Ok(sample_rows(&self.read_logits(b * vocab)?, picks))
             }
             Stepped::Tokens(t) => Ok(t),

@@ -164,6 +164,11 @@ fn phase_index(p: Phase) -> usize {
 }
 
 impl<'m> CudaEngine<'m> {
+    /// Logits per row: the width of the graph's output node.
+    pub(super) fn vocab(&self) -> usize {
+        self.graph.node(self.graph.output()).width
+    }
+
     pub fn new(model: &'m ModelFile, graph: Graph, opts: &CudaOptions) -> Result<CudaEngine<'m>> {
         Self::with_slots(model, graph, opts, 1)
     }
@@ -408,7 +413,7 @@ impl Engine for CudaEngine<'_> {
             self.n_ctx,
             self.graph.n_tokens(),
         )?;
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         obs.step_start();
         let mut out = Vec::with_capacity(logit_rows.len() * vocab);
         let mut c0 = 0;

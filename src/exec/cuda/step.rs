@@ -15,6 +15,7 @@ use crate::exec::Observer;
 use crate::graph::{KvKind, NodeId};
 use crate::sample::SamplerConfig;
 use crate::sched::{GroupKind, Phase};
+use cudarc::driver::CudaGraph;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use std::ops::Range;
 
@@ -106,7 +107,7 @@ impl CudaEngine<'_> {
     /// turned off by GRAPHRUN_DEVICE_SAMPLING=0 (the host samples the step's logits then,
     /// with the same draw: the A/B and parity reference).
     pub fn samples_on_device(&self, cfg: &SamplerConfig) -> bool {
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         !cfg.is_greedy()
             && (2..=SAMPLE_MAX_K as usize).contains(&cfg.top_k)
             && cfg.top_k <= vocab
@@ -128,7 +129,7 @@ impl CudaEngine<'_> {
         self.upload_sample_params(&[(cfg.clone(), u)])?;
         self.replay(Tail::Sample)?;
         let tok = self.read_token()?;
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         if tok as usize >= vocab {
             return Err(Error::invalid(format!(
                 "the device sampler met a non-finite logit (NaN or Inf) among the top {} at position {}",
@@ -171,7 +172,7 @@ impl CudaEngine<'_> {
     /// For the sampler's own tests (tests/gpu_sample.rs): crafted rows with ties, signed
     /// zeros, lengths around the CTA slice.
     pub fn sample_row(&mut self, logits: &[f32], cfg: &SamplerConfig, u: f64) -> Result<u32> {
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         if logits.len() > vocab || logits.len() < cfg.top_k || !self.samples_on_device(cfg) {
             return Err(Error::invalid(format!(
                 "sample_row: {} logits (vocabulary {vocab}) with {cfg:?} do not fit the device sampler",
@@ -187,13 +188,17 @@ impl CudaEngine<'_> {
         self.read_token()
     }
 
+    /// Where the decode step's graph ending in `tail` is kept.
+    fn graph_slot(&mut self, tail: Tail) -> &mut Option<CudaGraph> {
+        match tail {
+            Tail::Argmax => &mut self.decode_graph,
+            Tail::Sample => &mut self.sample_graph,
+        }
+    }
+
     /// Replays the decode step's graph ending in `tail`, capturing it on first use.
     fn replay(&mut self, tail: Tail) -> Result<()> {
-        let have = match tail {
-            Tail::Argmax => self.decode_graph.is_some(),
-            Tail::Sample => self.sample_graph.is_some(),
-        };
-        if !have {
+        if self.graph_slot(tail).is_none() {
             let stream = self.dev.stream.clone();
             stream
                 .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
@@ -203,16 +208,10 @@ impl CudaEngine<'_> {
                 .end_capture(CUgraphInstantiate_flags(0))
                 .map_err(cuda_err("capturing the decode graph"))?;
             r?;
-            match tail {
-                Tail::Argmax => self.decode_graph = g,
-                Tail::Sample => self.sample_graph = g,
-            }
+            *self.graph_slot(tail) = g;
         }
-        let g = match tail {
-            Tail::Argmax => &self.decode_graph,
-            Tail::Sample => &self.sample_graph,
-        };
-        g.as_ref()
+        self.graph_slot(tail)
+            .as_ref()
             .ok_or_else(|| Error::invalid("CUDA graph capture produced no graph"))?
             .launch()
             .map_err(cuda_err("replaying the decode graph"))
@@ -236,7 +235,7 @@ impl CudaEngine<'_> {
         }
         match tail {
             Tail::Argmax => self.argmax_launch(0),
-            Tail::Sample => self.sample_launch(self.graph.node(self.graph.output()).width, 1),
+            Tail::Sample => self.sample_launch(self.vocab(), 1),
         }
     }
 
@@ -258,12 +257,12 @@ impl CudaEngine<'_> {
     /// The logits of the last step's first `rows` rows, as the device left them (the device
     /// sampler's input, for checking it against the host's `sample::sample`).
     pub fn last_logits(&self, rows: usize) -> Result<Vec<f32>> {
-        self.read_logits(rows * self.graph.node(self.graph.output()).width)
+        self.read_logits(rows * self.vocab())
     }
 
     /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).
     pub(super) fn argmax_launch(&mut self, row: usize) -> Result<()> {
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         let a = ArgmaxArgs {
             x: self.ptr(&self.logits) + (row * vocab * 4) as u64,
             out: self.ptr(&self.scratch.amax) + (row * 4) as u64,

@@ -50,7 +50,7 @@ impl CudaEngine<'_> {
     /// NaN, so an index outside the vocabulary means no logit was finite.
     fn persistent_result(&mut self) -> Result<u32> {
         let t = self.persistent_status()?;
-        let vocab = self.graph.node(self.graph.output()).width;
+        let vocab = self.vocab();
         if t < 0 || t as usize >= vocab {
             return Err(Error::invalid(format!(
                 "the persistent decode kernel chose token {t} (vocabulary {vocab}): the logits hold no finite value"
