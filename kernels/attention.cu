@@ -203,6 +203,13 @@ __device__ void attention_impl(const AttnArgs& g) {
 // With g.seq (a batched decode step over several sequences, grid.z = rows): row
 // blockIdx.z's query at position seq[z][0] attends over its own sequence's cache rows
 // (from seq[z][1]), with its own partials and tickets.
+// Before the wait (the wrapper does not wait first; programmatic launches let this kernel
+// start while the Q/K/V kernel before it runs): the position — written by the host before
+// the step, read through L2 — and the copies of the split's first stage of cache rows older
+// than the newest. Every kernel before the Q/K/V kernel has completed by then (each waited
+// for its own predecessor before it let the next one start), so those rows are final; the
+// Q/K/V kernel writes only the query and the newest row, which are read after the wait. On
+// the H200 this took 1.4 µs of the launch's 10.4 (7B, 576 positions; evidence/h200/attn-decode/).
 template <class KV>
 __device__ void attention_split_impl(const AttnSplitArgs& g0) {
     extern __shared__ float4 att_smem[];
@@ -214,8 +221,8 @@ __device__ void attention_split_impl(const AttnSplitArgs& g0) {
     if (g.seq) {
         const int z = blockIdx.z, *s = (const int*)g.seq + 2 * z;
         const size_t qbytes = (size_t)g.n_head * g.head_dim * 4;
-        const size_t crow = (size_t)s[1] * g.n_head_kv * g.head_dim * KV::BYTES;
-        npos = s[0] + 1;
+        const size_t crow = (size_t)__ldcg(s + 1) * g.n_head_kv * g.head_dim * KV::BYTES;
+        npos = __ldcg(s) + 1;
         g.q += z * qbytes;
         g.out += z * qbytes;
         g.k_cache += crow;
@@ -223,12 +230,17 @@ __device__ void attention_split_impl(const AttnSplitArgs& g0) {
         g.part += (size_t)z * g.n_head * g.n_split * (g.head_dim + 4) * 4;
         g.ticket += (size_t)z * g.n_head_kv * 4;
     } else {
-        npos = *(const int*)g.pos + 1;
+        npos = __ldcg((const int*)g.pos) + 1;
     }
     const int per = split_per(npos, g.n_split, g.nc);
     const int active = (npos + per - 1) / per;
-    if (sp >= active) return;
-    split_partial<KV>(g, smem, kvh, sp, npos, per);
+    if (sp >= active) return;  // no work: exits without waiting
+    const int j0 = sp * per, j1 = min(j0 + per, npos), newest = npos - 1;
+    u8* stage = smem + sizeof(SplitHead);
+    split_stage<KV>(g, stage, kvh, j0, j1, newest);  // the first stage but the newest row
+    grid_dep_enter();
+    if (newest < j0 + g.nc) split_stage_row<KV>(g, stage, kvh, j0, newest);
+    split_partial<KV>(g, smem, kvh, sp, npos, per, true);
     // The group's last split to get here merges the partials (read through L2).
     __threadfence();
     __syncthreads();

@@ -76,14 +76,18 @@ __device__ __forceinline__ int split_smem_bytes(const AttnSplitArgs& g, int thre
 }
 
 // Copies K and V rows [j, j + nc) of KV head kvh into `dst` (nc K rows, then nc V rows,
-// row_bytes apart), zero-filling rows from j1 on, as one cp.async group.
+// row_bytes apart), zero-filling rows from j1 on, as one cp.async group. Row `skip` (if in
+// range) is left alone, neither copied nor filled: attention_split stages a split's first
+// rows before it waits for the kernel before, which is still writing the newest row
+// (split_stage_row copies it after the wait; two cp.async writes to one address would race).
 template <class KV>
-__device__ __forceinline__ void split_stage(const AttnSplitArgs& g, u8* dst, int kvh, int j, int j1) {
+__device__ __forceinline__ void split_stage(const AttnSplitArgs& g, u8* dst, int kvh, int j, int j1, int skip = -1) {
     const int chunks = g.head_dim * KV::BYTES / 16;  // 16-byte pieces of a row
     const size_t grow = (size_t)g.n_head_kv * g.head_dim * KV::BYTES, goff = (size_t)kvh * g.head_dim * KV::BYTES;
     const int per_kind = g.nc * chunks;
     for (int i = threadIdx.x; i < 2 * per_kind; i += blockDim.x) {
         int which = i / per_kind, r = i % per_kind / chunks, c = i % chunks;
+        if (j + r == skip) continue;
         const u8* base = (const u8*)(which ? g.v_cache : g.k_cache);
         bool ok = j + r < j1;
         const u8* src = ok ? base + (size_t)(j + r) * grow + goff + 16 * c : base;
@@ -92,11 +96,26 @@ __device__ __forceinline__ void split_stage(const AttnSplitArgs& g, u8* dst, int
     cp_async_commit();
 }
 
+// Copies K and V row `row` (in the stage that starts at row j) into `dst`, as one cp.async
+// group (empty for the threads that copy nothing).
+template <class KV>
+__device__ __forceinline__ void split_stage_row(const AttnSplitArgs& g, u8* dst, int kvh, int j, int row) {
+    const int chunks = g.head_dim * KV::BYTES / 16;
+    const size_t grow = (size_t)g.n_head_kv * g.head_dim * KV::BYTES, goff = (size_t)kvh * g.head_dim * KV::BYTES;
+    if (threadIdx.x < 2 * chunks) {
+        int which = threadIdx.x / chunks, c = threadIdx.x % chunks;
+        const u8* base = (const u8*)(which ? g.v_cache : g.k_cache);
+        cp_async16(dst + (size_t)(which * g.nc + row - j) * g.row_bytes + 16 * c, base + (size_t)row * grow + goff + 16 * c, 16);
+    }
+    cp_async_commit();
+}
+
 // Split sp (active: sp < ceil(npos / per)) of KV head kvh: positions [sp·per, min(npos,
 // (sp + 1)·per)), into its partial in g.part. Every thread of the CTA calls it; `smem` is the
-// dynamic shared memory (split_smem_bytes).
+// dynamic shared memory (split_smem_bytes). With `issued`, the caller has already issued the
+// first stage's copies (as one or more cp.async groups, the last committed by every thread).
 template <class KV>
-__device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per) {
+__device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued = false) {
     constexpr int MG = ATT_MAX_GROUP;
     SplitHead& S = *(SplitHead*)smem;
     u8* stage = smem + sizeof(SplitHead);
@@ -107,7 +126,7 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
     float* part = (float*)g.part;
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 
-    split_stage<KV>(g, stage, kvh, j0, j1);
+    if (!issued) split_stage<KV>(g, stage, kvh, j0, j1);
     for (int i = tid; i < G * hd; i += nt) S.q[i / hd][i % hd] = ((const float*)g.q)[(size_t)kvh * G * hd + i];
     float m = -INFINITY, l = 0.0f;  // warp h < G: head h's running max and sum (all lanes alike)
     const int d4 = tid % nd4, slice = tid / nd4, nslice = nt / nd4;
@@ -125,26 +144,32 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
         __syncthreads();
         const int jc = j0 + c * nc;
         if (warp < G) {
-            float s[2], mx = -INFINITY;
-#pragma unroll
-            for (int u = 0; u < 2; u++) {
-                int jj = lane + 32 * u;
-                s[u] = -INFINITY;
-                if (jj < nc && jc + jj < j1) {
-                    // 16-byte pieces of the row (conflict-free across the warp's rows).
-                    const u8* kr = cur + (size_t)jj * g.row_bytes;
-                    float a = 0.0f;
+            // The lane's two positions (lane, lane + 32) in one pass over the head dims: two
+            // independent FMA chains (each position's sum in the same order as one chain at a
+            // time, which left the FMA latency exposed: half the kernel's time at short
+            // context, evidence/h200/attn-decode/). Rows past j1 are zero-filled in the stage,
+            // so they compute harmlessly and are masked below; with nc = 32 the second chain
+            // repeats the first.
+            const bool two = nc > 32;
+            const u8* kr0 = cur + (size_t)lane * g.row_bytes;
+            const u8* kr1 = two ? kr0 + (size_t)32 * g.row_bytes : kr0;
+            float a0 = 0.0f, a1 = 0.0f;
 #pragma unroll 2
-                    for (int e = 0; e < hd; e += KV::PIECE) {
-                        float4 k[KV::PIECE / 4];
-                        KV::load_piece(kr + e * KV::BYTES, k);
+            for (int e = 0; e < hd; e += KV::PIECE) {
+                float4 k0[KV::PIECE / 4], k1[KV::PIECE / 4];
+                KV::load_piece(kr0 + e * KV::BYTES, k0);
+                KV::load_piece(kr1 + e * KV::BYTES, k1);
 #pragma unroll
-                        for (int x = 0; x < KV::PIECE / 4; x++) a = f4_dot(*(const float4*)&S.q[warp][e + 4 * x], k[x], a);
-                    }
-                    s[u] = __fmul_rn(a, g.scale);
+                for (int x = 0; x < KV::PIECE / 4; x++) {
+                    const float4 qv = *(const float4*)&S.q[warp][e + 4 * x];
+                    a0 = f4_dot(qv, k0[x], a0);
+                    a1 = f4_dot(qv, k1[x], a1);
                 }
-                mx = fmaxf(mx, s[u]);
             }
+            float s[2];
+            s[0] = jc + lane < j1 ? __fmul_rn(a0, g.scale) : -INFINITY;
+            s[1] = two && jc + lane + 32 < j1 ? __fmul_rn(a1, g.scale) : -INFINITY;
+            float mx = fmaxf(s[0], s[1]);
             // Position j0 is in the first stage, so mn is finite from the first stage on.
             float mn = fmaxf(m, warp_max(mx)), sum = 0.0f;
             float corr = expf(m - mn);
@@ -199,6 +224,13 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
 
 // Merges the `active` partials of KV head kvh's G query heads into g.out (partials read
 // through L2: other CTAs wrote them). Every thread of the CTA calls it.
+// Latency (the merging CTA is the kernel's critical path): each lane loads its splits' max
+// and sum together (up to MERGE_ML_LANE splits a lane kept in registers; before, the sums
+// were a second round trip after the max), and each thread's first output column loads its
+// first MERGE_PRE weighted-V partials before the weights are known, so those loads overlap
+// the max and sum pass. The arithmetic and its order are unchanged.
+#define MERGE_ML_LANE 4
+#define MERGE_PRE 8
 __device__ void split_merge(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
     SplitHead& S = *(SplitHead*)smem;
     const int tid = threadIdx.x, nt = blockDim.x;
@@ -206,12 +238,42 @@ __device__ void split_merge(const AttnSplitArgs& g, u8* smem, int kvh, int activ
     const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
     const float* part = (const float*)g.part;
     float* w = (float*)(smem + sizeof(SplitHead));  // [G][active] merge weights
+    const int npre = min(active, MERGE_PRE);
+    float4 pre[MERGE_PRE];
+    if (tid < G * nd4) {
+        const float* ph = part + (size_t)(kvh * G + tid / nd4) * g.n_split * (hd + 4) + 4 + 4 * (tid % nd4);
+#pragma unroll
+        for (int s = 0; s < MERGE_PRE; s++)
+            if (s < npre) pre[s] = __ldcg((const float4*)(ph + (size_t)s * (hd + 4)));
+    }
     if (warp < G) {
         const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
         float M = -INFINITY, L = 0.0f;
-        for (int s = lane; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
+        float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            ml[k] = -INFINITY;
+            ll[k] = 0.0f;
+            if (s < active) {
+                const float* ps = ph + (size_t)s * (hd + 4);
+                ml[k] = __ldcg(ps);
+                ll[k] = __ldcg(ps + 1);
+            }
+            M = fmaxf(M, ml[k]);
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
         M = warp_max(M);
-        for (int s = lane; s < active; s += 32) {
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            if (s < active) {
+                float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
+                w[warp * active + s] = ws;
+                L = fmaf(ll[k], ws, L);
+            }
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
             const float* ps = ph + (size_t)s * (hd + 4);
             float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
             w[warp * active + s] = ws;
@@ -225,8 +287,15 @@ __device__ void split_merge(const AttnSplitArgs& g, u8* smem, int kvh, int activ
         int h = i / nd4, c4 = i % nd4;
         const float* ph = part + (size_t)(kvh * G + h) * g.n_split * (hd + 4) + 4 + 4 * c4;
         float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        int s0 = 0;
+        if (i == tid) {
+#pragma unroll
+            for (int s = 0; s < MERGE_PRE; s++)
+                if (s < npre) o = f4_fma(w[h * active + s], pre[s], o);
+            s0 = npre;
+        }
 #pragma unroll 8
-        for (int s = 0; s < active; s++) o = f4_fma(w[h * active + s], __ldcg((const float4*)(ph + (size_t)s * (hd + 4))), o);
+        for (int s = s0; s < active; s++) o = f4_fma(w[h * active + s], __ldcg((const float4*)(ph + (size_t)s * (hd + 4))), o);
         float L = S.corr[h];
         ((float4*)g.out)[(size_t)(kvh * G + h) * nd4 + c4] = make_float4(o.x / L, o.y / L, o.z / L, o.w / L);
     }
