@@ -72,10 +72,17 @@ pub struct Args {
 }
 
 /// What `--profile` measured: per-group times of the multi-kernel path, or per-instruction
-/// times of the persistent kernel with its program.
+/// times of the persistent kernel with its program; with the device's plain read rate.
 enum Profile {
-    Groups(Vec<f32>),
-    Persistent(Program, Vec<f32>),
+    Groups(Vec<f32>, f64),
+    Persistent(Program, Vec<f32>, f64),
+}
+
+/// Measured group times (ms) and the device's plain read rate (bytes/s), for the listing.
+#[derive(Clone, Copy)]
+struct Timing<'a> {
+    times: &'a [f32],
+    read_bw: f64,
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -115,12 +122,21 @@ pub fn run(a: Args) -> Result<i32> {
                 (false, _) => None,
             };
             match prof {
-                Some(Profile::Persistent(p, t)) if listing => {
-                    print!("{}", program_dump(&g, &p, Some(&t), a.format, &nodes))
+                Some(Profile::Persistent(p, t, read_bw)) if listing => {
+                    let mut out = program_dump(&g, &p, Some(&t), a.format, &nodes);
+                    if a.format == DumpFormat::Text {
+                        let (groups, _) = per_group(&p, &t, s.groups.len());
+                        out += &layer_lines(&group_layer_rows(&g, &s, &groups), read_bw);
+                    }
+                    print!("{out}")
                 }
-                Some(Profile::Persistent(p, t)) => {
+                Some(Profile::Persistent(p, t, read_bw)) => {
                     let (groups, argmax) = per_group(&p, &t, s.groups.len());
-                    let mut out = fused_dump(&g, &s, Some(&groups), a.format, &nodes);
+                    let timing = Timing {
+                        times: &groups,
+                        read_bw,
+                    };
+                    let mut out = fused_dump(&g, &s, Some(timing), a.format, &nodes);
                     if a.format == DumpFormat::Text {
                         out += &format!(
                             "timed: the persistent decode kernel ({} CTAs); argmax {:.1} us; launch span {:.3} ms\n",
@@ -131,8 +147,9 @@ pub fn run(a: Args) -> Result<i32> {
                     }
                     print!("{out}")
                 }
-                Some(Profile::Groups(t)) => {
-                    print!("{}", fused_dump(&g, &s, Some(&t), a.format, &nodes))
+                Some(Profile::Groups(t, read_bw)) => {
+                    let timing = Timing { times: &t, read_bw };
+                    print!("{}", fused_dump(&g, &s, Some(timing), a.format, &nodes))
                 }
                 None if listing => {
                     let opts = ProgramOptions {
@@ -169,6 +186,8 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
     }
     let prompt: Vec<u32> = (0..512).map(|i| 1000 + i).collect();
     e.step(&prompt, 511..512, &mut NoObserver)?;
+    // The floor of the per-layer summary: a plain streaming read, as `graphrun bench` takes it.
+    let read_bw = e.read_bandwidth(1 << 30)?;
     if e.persistent_program().is_some() {
         // Best of 5 means of 20 launches, per instruction.
         let mut best = e.profile_persistent(5, 20)?;
@@ -178,7 +197,7 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
             }
         }
         let p = e.persistent_program().expect("in use").clone();
-        return Ok(Profile::Persistent(p, best));
+        return Ok(Profile::Persistent(p, best, read_bw));
     }
     e.profile_decode(5)?; // warm-up (module load, first launches)
     let mut best = e.profile_decode(6)?;
@@ -188,7 +207,7 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
         }
     }
     assert_eq!(best.len(), s.groups.len());
-    Ok(Profile::Groups(best))
+    Ok(Profile::Groups(best, read_bw))
 }
 
 /// Per-group sums of per-instruction times, and the argmax's (no group's).
@@ -296,13 +315,83 @@ fn program_dump(
     }
 }
 
+/// One transformer block's groups summed (`layer` None: the groups outside the blocks —
+/// embedding, final norm, logits).
+#[derive(Debug, PartialEq)]
+struct LayerRow {
+    layer: Option<usize>,
+    time_ms: f64,
+    weight_bytes: u64,
+}
+
+/// Per-layer sums of group times and weight bytes (groups given by their layer), blocks in
+/// order, then the rest.
+fn layer_rows(layers: &[Option<usize>], times: &[f32], bytes: &[u64]) -> Vec<LayerRow> {
+    let mut rows: Vec<LayerRow> = Vec::new();
+    for ((&layer, &t), &b) in layers.iter().zip(times).zip(bytes) {
+        match rows.iter_mut().find(|r| r.layer == layer) {
+            Some(r) => {
+                r.time_ms += t as f64;
+                r.weight_bytes += b;
+            }
+            None => rows.push(LayerRow {
+                layer,
+                time_ms: t as f64,
+                weight_bytes: b,
+            }),
+        }
+    }
+    rows.sort_by_key(|r| r.layer.map_or(usize::MAX, |l| l));
+    rows
+}
+
+/// The text summary: per layer, time, weights, the time their bytes take at the plain read
+/// rate `read_bw` (bytes/s), and the share of that floor reached.
+fn layer_lines(rows: &[LayerRow], read_bw: f64) -> String {
+    let mut out = format!(
+        "per layer against its byte floor (its weights read at {:.0} GB/s, a plain streaming read on this GPU):\n",
+        read_bw / 1e9
+    );
+    for r in rows {
+        let floor_ms = r.weight_bytes as f64 / read_bw * 1e3;
+        let name = r
+            .layer
+            .map_or("outside blocks".to_string(), |l| format!("blk.{l}"));
+        out += &format!(
+            "  {name:<15} {:>8.1} us  {:>8.1} MB  floor {:>7.1} us  {:>5.1}% of floor\n",
+            r.time_ms * 1e3,
+            r.weight_bytes as f64 / 1e6,
+            floor_ms * 1e3,
+            if r.time_ms > 0.0 {
+                100.0 * floor_ms / r.time_ms
+            } else {
+                0.0
+            }
+        );
+    }
+    out
+}
+
+/// `layer_rows` of the schedule's groups with their times (ms).
+fn group_layer_rows(g: &Graph, s: &Schedule, times: &[f32]) -> Vec<LayerRow> {
+    let layers: Vec<Option<usize>> = s
+        .groups
+        .iter()
+        .map(|gr| gr.nodes.iter().find_map(|n| g.node(*n).layer))
+        .collect();
+    let bytes: Vec<u64> = s.groups.iter().map(|gr| gr.weight_bytes).collect();
+    layer_rows(&layers, times, &bytes)
+}
+
 fn fused_dump(
     g: &Graph,
     s: &Schedule,
-    times: Option<&[f32]>,
+    timing: Option<Timing>,
     format: DumpFormat,
     pattern: &NodePattern,
 ) -> String {
+    let times = timing.map(|t| t.times);
+    let rows = || group_layer_rows(g, s, timing.expect("timed").times);
     let shown =
         |gr: &graphrun::sched::Group| gr.nodes.iter().any(|n| pattern.matches(&g.node(*n).name));
     let names = |gr: &graphrun::sched::Group| {
@@ -328,7 +417,21 @@ fn fused_dump(
                     })
                 })
                 .collect();
-            serde_json::to_string_pretty(&serde_json::json!({"stage": "fused", "phase": s.phase, "fused": s.fused, "arch": g.arch, "groups": kernels})).expect("json")
+            let mut doc = serde_json::json!({"stage": "fused", "phase": s.phase, "fused": s.fused, "arch": g.arch, "groups": kernels});
+            if let Some(t) = timing {
+                let layers: Vec<_> = rows()
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "layer": r.layer, "time_ms": r.time_ms, "weight_bytes": r.weight_bytes,
+                            "floor_ms": r.weight_bytes as f64 / t.read_bw * 1e3,
+                        })
+                    })
+                    .collect();
+                doc["read_bandwidth_bytes_s"] = serde_json::json!(t.read_bw);
+                doc["layers"] = serde_json::json!(layers);
+            }
+            serde_json::to_string_pretty(&doc).expect("json")
         }
         DumpFormat::Dot => {
             let mut out = format!(
@@ -410,14 +513,64 @@ fn fused_dump(
                 out += "numerics (against the interpreter):\n";
                 out += &legend;
             }
-            if times.is_some() {
+            if let Some(t) = timing {
                 out += &format!(
                     "total kernel time {:.3} ms per decode step ({:.0} GB/s of weights)\n",
                     total_t,
                     total_w as f64 / (total_t * 1e-3) / 1e9
                 );
+                out += &layer_lines(&rows(), t.read_bw);
             }
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_sum_their_groups_and_the_rest_comes_last() {
+        // Embedding, two blocks of two groups, logits: times in ms, bytes.
+        let layers = [None, Some(0), Some(0), Some(1), Some(1), None];
+        let times = [0.003f32, 0.010, 0.030, 0.012, 0.028, 0.170];
+        let bytes = [
+            0u64,
+            10_000_000,
+            70_000_000,
+            10_000_000,
+            70_000_000,
+            440_000_000,
+        ];
+        let rows = layer_rows(&layers, &times, &bytes);
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.layer, (r.time_ms * 1e3).round() as i64, r.weight_bytes))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(0), 40, 80_000_000),
+                (Some(1), 40, 80_000_000),
+                (None, 173, 440_000_000)
+            ]
+        );
+        // 80 MB at 4 TB/s is 20 us: half of the 40 us the block took.
+        let text = layer_lines(&rows, 4e12);
+        assert!(text.contains("4000 GB/s"), "{text}");
+        let blk0 = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("blk.0 "))
+            .expect("a blk.0 line");
+        assert!(
+            blk0.contains("40.0 us") && blk0.contains("80.0 MB"),
+            "{blk0}"
+        );
+        assert!(
+            blk0.contains("floor    20.0 us") && blk0.contains("50.0% of floor"),
+            "{blk0}"
+        );
+        assert!(text.contains("outside blocks"), "{text}");
     }
 }
