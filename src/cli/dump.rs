@@ -341,7 +341,7 @@ fn layer_rows(layers: &[Option<usize>], times: &[f32], bytes: &[u64]) -> Vec<Lay
             }),
         }
     }
-    rows.sort_by_key(|r| r.layer.map_or(usize::MAX, |l| l));
+    rows.sort_by_key(|r| r.layer.unwrap_or(usize::MAX));
     rows
 }
 
