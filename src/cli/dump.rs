@@ -2,7 +2,7 @@
 
 use super::common::open;
 use graphrun::Result;
-use graphrun::exec::cuda::{CudaEngine, CudaOptions, DecodeKernel};
+use graphrun::exec::cuda::{CudaEngine, CudaOptions, DecodeKernel, PrefillProfile};
 use graphrun::exec::{Engine, NoObserver};
 use graphrun::graph::{
     ActSemantics, DumpFormat, Graph, KvType, LowerOptions, NodePattern, dump, lower,
@@ -52,10 +52,15 @@ pub struct Args {
     /// With --stage fused: the groups covering a matching node.
     #[arg(long, value_name = "GLOBS")]
     nodes: Option<String>,
-    /// With --stage fused, on a GPU: time every kernel of one decode step and report its
-    /// achieved weight bandwidth.
+    /// With --stage fused, on a GPU: time every kernel group of one decode step and report
+    /// its achieved weight bandwidth against the byte floor; with --phase prefill, of a
+    /// prefill of --prompt tokens (share of the step, time per kernel, and the step's wall
+    /// time, GPU span and host issue time as `graphrun bench` runs it).
     #[arg(long)]
     profile: bool,
+    /// With --phase prefill --profile: the prompt's length in tokens.
+    #[arg(long, default_value_t = 512, value_parser = super::common::at_least_1)]
+    prompt: usize,
     /// CUDA device for --profile.
     #[arg(long, default_value_t = 0)]
     device: usize,
@@ -76,6 +81,7 @@ pub struct Args {
 enum Profile {
     Groups(Vec<f32>, f64),
     Persistent(Program, Vec<f32>, f64),
+    Prefill(PrefillProfile),
 }
 
 /// Measured group times (ms) and the device's plain read rate (bytes/s), for the listing.
@@ -114,11 +120,7 @@ pub fn run(a: Args) -> Result<i32> {
             }
             let prof = match (a.profile, phase) {
                 (true, Phase::Decode) => Some(profile(&m, &g, &s, &a)?),
-                (true, Phase::Prefill) => {
-                    return Err(graphrun::Error::invalid(
-                        "--profile times the decode step; use it with --phase decode",
-                    ));
-                }
+                (true, Phase::Prefill) => Some(profile_prefill(&m, &g, &a)?),
                 (false, _) => None,
             };
             match prof {
@@ -150,6 +152,14 @@ pub fn run(a: Args) -> Result<i32> {
                 Some(Profile::Groups(t, read_bw)) => {
                     let timing = Timing { times: &t, read_bw };
                     print!("{}", fused_dump(&g, &s, Some(timing), a.format, &nodes))
+                }
+                Some(Profile::Prefill(p)) => {
+                    let timing = Timing {
+                        times: &p.groups,
+                        read_bw: 0.0,
+                    };
+                    let listing = fused_dump(&g, &s, Some(timing), a.format, &nodes);
+                    print!("{}", prefill_summary(listing, &s, &p, a.prompt, a.format))
                 }
                 None if listing => {
                     let opts = ProgramOptions {
@@ -208,6 +218,88 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
     }
     assert_eq!(best.len(), s.groups.len());
     Ok(Profile::Groups(best, read_bw))
+}
+
+fn profile_prefill(m: &graphrun::model::ModelFile, g: &Graph, a: &Args) -> Result<Profile> {
+    if a.no_fuse {
+        return Err(graphrun::Error::invalid(
+            "--phase prefill --profile times the fused prefill schedule; drop --no-fuse",
+        ));
+    }
+    let opts = CudaOptions {
+        device: a.device,
+        n_ctx: a.prompt.max(16),
+        fuse: true,
+        max_logit_rows: 1,
+        quiet: true,
+    };
+    let mut e = CudaEngine::new(m, g.clone(), &opts)?;
+    // The synthetic prompt `graphrun bench` uses for its own runs would do as well: the
+    // kernels' time does not depend on the token ids.
+    let prompt: Vec<u32> = (0..a.prompt as u32).map(|i| 1000 + i).collect();
+    e.profile_prefill(&prompt)?; // warm-up (module load, first launches, arena)
+    let mut best = e.profile_prefill(&prompt)?;
+    for _ in 0..2 {
+        let p = e.profile_prefill(&prompt)?;
+        if p.wall_ms < best.wall_ms {
+            best = p;
+        }
+    }
+    Ok(Profile::Prefill(best))
+}
+
+/// The prefill profile's closing lines: time per kernel (summed over its groups) and the
+/// step as bench runs it.
+fn prefill_summary(
+    listing: String,
+    s: &Schedule,
+    p: &PrefillProfile,
+    prompt: usize,
+    format: DumpFormat,
+) -> String {
+    let total: f64 = p.groups.iter().map(|&t| t as f64).sum();
+    let mut by_kernel: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (gr, &t) in s.groups.iter().zip(&p.groups) {
+        let e = by_kernel.entry(gr.kernel_names()).or_default();
+        e.0 += 1;
+        e.1 += t as f64;
+    }
+    let mut kernels: Vec<_> = by_kernel.into_iter().collect();
+    kernels.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    let gaps = p.span_ms as f64 - total;
+    match format {
+        DumpFormat::Json => {
+            let mut doc: serde_json::Value = serde_json::from_str(&listing).expect("json");
+            doc["prefill"] = serde_json::json!({
+                "prompt": prompt, "groups_ms": total, "wall_ms": p.wall_ms, "span_ms": p.span_ms,
+                "issued_ms": p.issued_ms, "tok_s": prompt as f64 / (p.wall_ms * 1e-3),
+                "kernels": kernels.iter().map(|(k, (n, t))| serde_json::json!({"kernels": k, "groups": n, "time_ms": t})).collect::<Vec<_>>(),
+            });
+            serde_json::to_string_pretty(&doc).expect("json")
+        }
+        DumpFormat::Dot => listing,
+        DumpFormat::Text => {
+            let mut out = listing;
+            out += &format!("per kernel (prefill of {prompt} tokens):\n");
+            for (k, (n, t)) in &kernels {
+                out += &format!(
+                    "  {k:<36} {n:>4} groups  {:>9.3} ms  {:>5.1}%\n",
+                    t,
+                    100.0 * t / total.max(1e-9)
+                );
+            }
+            out += &format!(
+                "as bench runs it: {:.3} ms wall ({:.0} tok/s), GPU span {:.3} ms (groups timed apart: {:.3} ms, {:+.3} ms), last launch issued after {:.3} ms\n",
+                p.wall_ms,
+                prompt as f64 / (p.wall_ms * 1e-3),
+                p.span_ms,
+                total,
+                -gaps,
+                p.issued_ms
+            );
+            out
+        }
+    }
 }
 
 /// Per-group sums of per-instruction times, and the argmax's (no group's).
@@ -391,6 +483,7 @@ fn fused_dump(
     pattern: &NodePattern,
 ) -> String {
     let times = timing.map(|t| t.times);
+    let prefill = s.phase == Phase::Prefill;
     let rows = || group_layer_rows(g, s, timing.expect("timed").times);
     let shown =
         |gr: &graphrun::sched::Group| gr.nodes.iter().any(|n| pattern.matches(&g.node(*n).name));
@@ -413,12 +506,12 @@ fn fused_dump(
                         "group": gr.name, "pass": gr.pass, "kernels": gr.kernels.iter().map(|k| k.name()).collect::<Vec<_>>(), "nodes": names(gr),
                         "numerics": gr.kernels.iter().map(|k| (k.name(), k.numerics())).collect::<std::collections::BTreeMap<_, _>>(),
                         "weight_bytes": gr.weight_bytes,
-                        "time_ms": t, "gb_s": t.map(|t| gr.weight_bytes as f64 / (t as f64 * 1e-3) / 1e9),
+                        "time_ms": t, "gb_s": t.filter(|_| !prefill).map(|t| gr.weight_bytes as f64 / (t as f64 * 1e-3) / 1e9),
                     })
                 })
                 .collect();
             let mut doc = serde_json::json!({"stage": "fused", "phase": s.phase, "fused": s.fused, "arch": g.arch, "groups": kernels});
-            if let Some(t) = timing {
+            if let Some(t) = timing.filter(|_| !prefill) {
                 let layers: Vec<_> = rows()
                     .iter()
                     .map(|r| {
@@ -488,11 +581,22 @@ fn fused_dump(
                     gr.weight_bytes
                 );
                 if let Some(t) = times {
-                    out += &format!(
-                        "  {:>8.1} us  {:>7.1} GB/s",
-                        t[i] * 1000.0,
-                        gr.weight_bytes as f64 / (t[i] as f64 * 1e-3) / 1e9
-                    );
+                    if prefill {
+                        // Weights are read once per tile of rows: a rate per weight byte
+                        // says nothing here; the share of the step does.
+                        let all: f32 = t.iter().sum();
+                        out += &format!(
+                            "  {:>8.1} us  {:>5.2}%",
+                            t[i] * 1000.0,
+                            100.0 * t[i] / all.max(1e-9)
+                        );
+                    } else {
+                        out += &format!(
+                            "  {:>8.1} us  {:>7.1} GB/s",
+                            t[i] * 1000.0,
+                            gr.weight_bytes as f64 / (t[i] as f64 * 1e-3) / 1e9
+                        );
+                    }
                 }
                 out += &format!("  [{}]\n", names(gr).join(", "));
             }
@@ -513,7 +617,9 @@ fn fused_dump(
                 out += "numerics (against the interpreter):\n";
                 out += &legend;
             }
-            if let Some(t) = timing {
+            if timing.is_some() && prefill {
+                out += &format!("total {total_t:.3} ms over the prefill's groups\n");
+            } else if let Some(t) = timing {
                 out += &format!(
                     "total kernel time {:.3} ms per decode step ({:.0} GB/s of weights)\n",
                     total_t,

@@ -1,14 +1,33 @@
-//! Measurement on the device: per-group kernel times of a decode step (`graphrun dump
-//! --profile`) and the achievable read bandwidth (`graphrun bench`'s floor).
+//! Measurement on the device: per-group kernel times of a decode step and of a prefill
+//! (`graphrun dump --profile`) and the achievable read bandwidth (`graphrun bench`'s floor).
 
-use super::CudaEngine;
 use super::args::ReadArgs;
 use super::device::cuda_err;
+use super::{CudaEngine, UBATCH};
 use crate::codegen::KernelId;
 use crate::error::Result;
+use crate::exec::{Engine, NoObserver};
 use crate::sched::Phase;
 use cudarc::driver::CudaEvent;
 use cudarc::driver::sys::CUevent_flags;
+use std::time::Instant;
+
+/// What `profile_prefill` measured, in milliseconds.
+#[derive(Clone, Debug)]
+pub struct PrefillProfile {
+    /// Per prefill group: the time between the events recorded before and after its
+    /// launches (the group's kernels, and any wait for the host to issue them), summed over
+    /// the prompt's chunks. Recorded back to back without waiting in between, so they add
+    /// up to the span of the profiled run.
+    pub groups: Vec<f32>,
+    /// The prompt run as `graphrun bench` runs it (no events between groups): host time
+    /// from the first upload to the last row's logits back on the host.
+    pub wall_ms: f64,
+    /// The same run between events recorded before its first launch and after its last.
+    pub span_ms: f32,
+    /// The same run: host time until its last launch had been issued.
+    pub issued_ms: f64,
+}
 
 impl CudaEngine<'_> {
     fn event(&self) -> Result<CudaEvent> {
@@ -46,6 +65,76 @@ impl CudaEngine<'_> {
         }
         self.pos += 1;
         Ok(times)
+    }
+
+    /// Times a prefill of `tokens` from position 0, after one untimed run of it: once with
+    /// events around every group, and once as `graphrun bench` runs it.
+    pub fn profile_prefill(&mut self, tokens: &[u32]) -> Result<PrefillProfile> {
+        let t = tokens.len();
+        self.pos = 0;
+        self.step(tokens, t - 1..t, &mut NoObserver)?;
+        // As bench runs it (`step`, the last row's logits read back), with the host's clock
+        // and two events.
+        self.pos = 0;
+        let (e0, e1) = (self.event()?, self.event()?);
+        let h0 = Instant::now();
+        e0.record(&self.dev.stream)
+            .map_err(cuda_err("recording an event"))?;
+        let mut c0 = 0;
+        while c0 < t {
+            let c1 = (c0 + UBATCH).min(t);
+            let lr = (c1 == t).then(|| c1 - c0 - 1..c1 - c0);
+            self.run_chunk(&tokens[c0..c1], lr, &mut NoObserver)?;
+            self.pos += c1 - c0;
+            c0 = c1;
+        }
+        let issued_ms = h0.elapsed().as_secs_f64() * 1e3;
+        e1.record(&self.dev.stream)
+            .map_err(cuda_err("recording an event"))?;
+        self.read_logits(self.vocab())?;
+        let wall_ms = h0.elapsed().as_secs_f64() * 1e3;
+        let span_ms = e0.elapsed_ms(&e1).map_err(cuda_err("timing a prefill"))?;
+        // Again with an event before each group and one after the last, waited for at the end
+        // of each chunk.
+        self.pos = 0;
+        let out = self.graph.output();
+        let n = self.sched(Phase::Prefill).groups.len();
+        let mut groups = vec![0.0f32; n];
+        let mut c0 = 0;
+        while c0 < t {
+            let c1 = (c0 + UBATCH).min(t);
+            let rows = c1 - c0;
+            let lr = if c1 == t { rows - 1..rows } else { 0..0 };
+            self.quantized = None;
+            self.upload_step(&tokens[c0..c1])?;
+            let mut marks: Vec<(usize, CudaEvent)> = Vec::with_capacity(n + 1);
+            for gi in 0..n {
+                if c1 < t && self.sched(Phase::Prefill).groups[gi].nodes.contains(&out) {
+                    continue;
+                }
+                let e = self.event()?;
+                e.record(&self.dev.stream)
+                    .map_err(cuda_err("recording an event"))?;
+                marks.push((gi, e));
+                self.run_group(Phase::Prefill, gi, rows, &lr)?;
+            }
+            let end = self.event()?;
+            end.record(&self.dev.stream)
+                .map_err(cuda_err("recording an event"))?;
+            end.synchronize().map_err(cuda_err("timing a prefill"))?;
+            for (i, (gi, e)) in marks.iter().enumerate() {
+                let next = marks.get(i + 1).map_or(&end, |(_, e)| e);
+                groups[*gi] += e.elapsed_ms(next).map_err(cuda_err("timing a prefill"))?;
+            }
+            self.pos += rows;
+            c0 = c1;
+        }
+        Ok(PrefillProfile {
+            groups,
+            wall_ms,
+            span_ms,
+            issued_ms,
+        })
     }
 
     /// Measured device read bandwidth (bytes/s) of a plain streaming-read kernel over

@@ -29,6 +29,7 @@ mod step;
 mod upload;
 
 pub use self::batch::MAX_BATCH;
+pub use self::measure::PrefillProfile;
 pub use self::persistent::{DecodeKernel, PersistentOptions};
 
 use self::device::Device;
