@@ -75,3 +75,59 @@ __device__ void kv_append_impl(const KvArgs& g) {
         if (g.out) ((float*)g.out)[i] = v;
     }
 }
+
+// qkv_post: a prefill block's bias_add, rope and kv_append nodes after its Q, K and V
+// products (the fused group of sched::GroupKind::QkvPost), each element through the
+// interpreter's formulas in its order — bias, RoPE at position pos0 + t, the cache's
+// rounding — so the same bits as the three kernels. A CTA per row; its threads split a
+// row's pairs by frequency k and head, so cos/sin of (position, k) are computed once per
+// head group rather than per head.
+template <class KV>
+__device__ void qkv_post_impl(const QkvPostArgs& g) {
+    const int half = g.head_dim / 2, nq = g.n_head * g.head_dim, nkv = g.n_head_kv * g.head_dim;
+    const int heads = g.n_head + g.n_head_kv;
+    // Head groups: each thread j < groups·half takes frequency j % half of heads
+    // j / half, j / half + groups, ... (with half > blockDim, one group and a loop over k).
+    const int groups = max(1, (int)blockDim.x / half), lanes = groups * half;
+    const int pos0 = *(const int*)g.pos;
+    const float *bq = (const float*)g.bq, *bk = (const float*)g.bk, *bv = (const float*)g.bv;
+    const float* inv_freq = (const float*)g.inv_freq;
+    for (int t = blockIdx.x; t < g.T; t += gridDim.x) {
+        const int pos = pos0 + t;
+        const float* q = (const float*)g.q + (size_t)t * nq;
+        const float* k = (const float*)g.k + (size_t)t * nkv;
+        const float* v = (const float*)g.v + (size_t)t * nkv;
+        float* qo = (float*)g.q_out + (size_t)t * nq;
+        const size_t crow = (size_t)pos * nkv;
+        for (int j = threadIdx.x; j < lanes; j += blockDim.x) {
+            const int kk = j % half;
+            float c, s;
+            rope_angle(pos, inv_freq[kk], c, s);
+            for (int h = j / half; h < heads; h += groups) {
+                const bool isq = h < g.n_head;
+                const int base = (isq ? h : h - g.n_head) * g.head_dim;
+                const int ia = g.neox ? base + kk : base + 2 * kk, ib = g.neox ? ia + half : ia + 1;
+                const float* x = isq ? q : k;
+                const float* b = isq ? bq : bk;
+                float ya = x[ia], yb = x[ib];
+                if (b) {
+                    ya = __fadd_rn(ya, b[ia]);
+                    yb = __fadd_rn(yb, b[ib]);
+                }
+                rope_rotate(ya, yb, c, s);
+                if (isq) {
+                    qo[ia] = ya;
+                    qo[ib] = yb;
+                } else {
+                    KV::store((void*)g.k_cache, crow + ia, ya);
+                    KV::store((void*)g.k_cache, crow + ib, yb);
+                }
+            }
+        }
+        for (int e = threadIdx.x; e < nkv; e += blockDim.x) {
+            float y = v[e];
+            if (bv) y = __fadd_rn(y, bv[e]);
+            KV::store((void*)g.v_cache, crow + e, y);
+        }
+    }
+}

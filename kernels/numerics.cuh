@@ -53,13 +53,23 @@ __device__ __forceinline__ float silu(float x) {
 // One pair at position `pos` with inverse frequency f (numerics::rope_inv_freq):
 // θ = (float)pos · f (one f32 rounding), cos/sin in double rounded to float,
 // (a·c − b·s, a·s + b·c) with separate roundings.
-__device__ __forceinline__ void rope_pair(float& a, float& b, int pos, float f) {
+// rope_angle and rope_rotate are its two halves, for callers that rotate several pairs by
+// one angle (kernels/elementwise.cu, qkv_post).
+__device__ __forceinline__ void rope_angle(int pos, float f, float& c, float& s) {
     float th = __fmul_rn((float)pos, f);
-    float c = (float)cos((double)th), s = (float)sin((double)th);
+    c = (float)cos((double)th);
+    s = (float)sin((double)th);
+}
+__device__ __forceinline__ void rope_rotate(float& a, float& b, float c, float s) {
     float ra = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
     float rb = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
     a = ra;
     b = rb;
+}
+__device__ __forceinline__ void rope_pair(float& a, float& b, int pos, float f) {
+    float c, s;
+    rope_angle(pos, f, c, s);
+    rope_rotate(a, b, c, s);
 }
 
 // ---- Activation staging: what a matvec reads --------------------------------------

@@ -150,7 +150,11 @@ fn fused_05b_has_five_kernels_per_block() {
         shared > 24,
         "Q and K share a launch in every layer, V in some"
     );
-    assert_eq!(prefill.groups.len(), g.len() - 2 * 24 - 3 * 24 - shared);
+    // Each block's Q/K/V tail (3 biases, 2 RoPEs, 2 cache appends) is one launch.
+    assert_eq!(
+        prefill.groups.len(),
+        g.len() - 2 * 24 - 3 * 24 - shared - 6 * 24
+    );
     let res: Vec<(&str, String)> = prefill
         .groups
         .iter()
@@ -178,6 +182,10 @@ fn fused_05b_has_five_kernels_per_block() {
             (
                 "blk.3.attn_k",
                 "fuse_shared_input quantize_q8+mmq_q5_0".to_string()
+            ),
+            (
+                "blk.3.attn_v_cache",
+                "fuse_qkv_post qkv_post_f16".to_string()
             ),
             (
                 "blk.3.attn_residual",
@@ -232,7 +240,52 @@ fn fused_05b_has_five_kernels_per_block() {
         },
     )
     .unwrap();
-    assert_eq!(check(&g32, Phase::Prefill, true).groups.len(), g32.len());
+    assert_eq!(
+        check(&g32, Phase::Prefill, true).groups.len(),
+        g32.len() - 6 * 24
+    );
+    // The Q/K/V tail: its nodes, where it runs (after the V product, before attention),
+    // and what it stores in the arena (Q after RoPE; K and V go to the cache).
+    let gi = prefill
+        .groups
+        .iter()
+        .position(|gr| gr.name == "blk.3.attn_v_cache")
+        .unwrap();
+    let tail = &prefill.groups[gi];
+    let names: Vec<&str> = tail
+        .nodes
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "blk.3.attn_q_bias",
+            "blk.3.attn_rope_q",
+            "blk.3.attn_k_bias",
+            "blk.3.attn_rope_k",
+            "blk.3.attn_k_cache",
+            "blk.3.attn_v_bias",
+            "blk.3.attn_v_cache"
+        ]
+    );
+    let around: Vec<&str> = prefill.groups[gi - 1..=gi + 1]
+        .iter()
+        .map(|gr| gr.name.as_str())
+        .collect();
+    assert_eq!(around, ["blk.3.attn_v", "blk.3.attn_v_cache", "blk.3.attn"]);
+    let writes: Vec<&str> = prefill
+        .writes(gi)
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(writes, ["blk.3.attn_rope_q"]);
+    let reads: Vec<&str> = prefill
+        .reads(&g, gi)
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(reads, ["blk.3.attn_q", "blk.3.attn_k", "blk.3.attn_v"]);
     // Layer 0: Q and K (Q5_0) in one launch, V (Q8_0) alone.
     let qk = prefill
         .groups

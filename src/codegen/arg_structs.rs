@@ -288,6 +288,31 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
         ],
     },
     ArgStruct {
+        name: "QkvPostArgs",
+        fields: &[
+            f("q", Ptr, "f32 [T, n_head·head_dim]: the Q product"),
+            f("k", Ptr, "f32 [T, n_head_kv·head_dim]: the K product"),
+            f("v", Ptr, "f32 [T, n_head_kv·head_dim]: the V product"),
+            f("bq", Ptr, "f32 [n_head·head_dim] Q bias (0 = none)"),
+            f("bk", Ptr, "f32 [n_head_kv·head_dim] K bias (0 = none)"),
+            f("bv", Ptr, "f32 [n_head_kv·head_dim] V bias (0 = none)"),
+            f(
+                "q_out",
+                Ptr,
+                "f32 [T, n_head·head_dim]: Q after bias and RoPE",
+            ),
+            f("k_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
+            f("v_cache", Ptr, "KV [n_ctx, n_head_kv·head_dim]"),
+            f("inv_freq", Ptr, "f32 [head_dim/2]"),
+            f("pos", Ptr, "int [1]: position of row 0 (device memory)"),
+            f("T", I32, "rows"),
+            f("n_head", I32, "query heads"),
+            f("n_head_kv", I32, "KV heads"),
+            f("head_dim", I32, "dims per head"),
+            f("neox", I32, "1: NeoX pairs"),
+        ],
+    },
+    ArgStruct {
         name: "AttnArgs",
         fields: &[
             f("q", Ptr, "f32 [T, n_head·head_dim]"),

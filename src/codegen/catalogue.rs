@@ -53,6 +53,10 @@ pub enum KernelId {
     Rope,
     /// Append T rows to a KV cache (kernels/elementwise.cu).
     KvAppend { kv: Kv },
+    /// Prefill: what follows the Q, K and V products in one launch — the biases, RoPE of Q
+    /// and K, the K and V rows into the cache (element type `kv`), Q to its buffer
+    /// (kernels/elementwise.cu).
+    QkvPost { kv: Kv },
     /// Quantize T activation rows to Q8_0/Q8_K for the prefill GEMMs (kernels/quantize.cu).
     QuantizeQ8,
     /// Decode input preparation: optional RMSNorm prologue, then Q8_0/Q8_K and/or an f32
@@ -116,6 +120,7 @@ impl KernelId {
         for kv in Kv::ALL {
             k.extend([
                 KernelId::KvAppend { kv },
+                KernelId::QkvPost { kv },
                 KernelId::Attention { kv },
                 KernelId::AttentionSplit { kv },
             ]);
@@ -160,6 +165,7 @@ impl KernelId {
             KernelId::Elt(e) => e.name().to_string(),
             KernelId::Rope => "rope".into(),
             KernelId::KvAppend { kv } => format!("kv_append_{}", kv.name()),
+            KernelId::QkvPost { kv } => format!("qkv_post_{}", kv.name()),
             KernelId::QuantizeQ8 => "quantize_q8".into(),
             KernelId::Prep => "prep".into(),
             KernelId::Attention { kv } => format!("attention_{}", kv.name()),
@@ -208,6 +214,7 @@ impl KernelId {
             KernelId::Argmax => "the interpreter's greedy choice (first maximum)".into(),
             KernelId::Sample => "the host sampler (`sample::sample`): top-k by (logit, id), f64 weights, nucleus and draw in its order; its f64 exp may differ from the host's in the last bit".into(),
             KernelId::ReadBandwidth => "none (a bandwidth probe)".into(),
+            KernelId::QkvPost { .. } => "the interpreter's bias_add, rope and kv_append, element by element in its order (f32; an f16 cache rounds as it does): the same bits".into(),
             KernelId::Embedding { .. }
             | KernelId::Elt(_)
             | KernelId::Rope
@@ -241,7 +248,10 @@ impl KernelId {
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } => Family::Mmq,
             KernelId::Embedding { .. } => Family::Embedding,
-            KernelId::Elt(_) | KernelId::Rope | KernelId::KvAppend { .. } => Family::Elementwise,
+            KernelId::Elt(_)
+            | KernelId::Rope
+            | KernelId::KvAppend { .. }
+            | KernelId::QkvPost { .. } => Family::Elementwise,
             KernelId::QuantizeQ8 | KernelId::Prep => Family::Quantize,
             KernelId::Attention { .. }
             | KernelId::AttentionMma
@@ -263,6 +273,7 @@ impl KernelId {
             KernelId::Elt(_) => "EltArgs",
             KernelId::Rope => "RopeArgs",
             KernelId::KvAppend { .. } => "KvArgs",
+            KernelId::QkvPost { .. } => "QkvPostArgs",
             KernelId::QuantizeQ8 => "QuantizeArgs",
             KernelId::Prep => "PrepArgs",
             KernelId::Attention { .. } => "AttnArgs",
@@ -322,6 +333,7 @@ impl KernelId {
             KernelId::ReadBandwidth => "read_bw_impl".into(),
             KernelId::QuantizeQ8 => "quantize_impl".into(),
             KernelId::KvAppend { kv } => format!("kv_append_impl<{}>", kv.cpp()),
+            KernelId::QkvPost { kv } => format!("qkv_post_impl<{}>", kv.cpp()),
             KernelId::Attention { kv } => format!("attention_impl<{}>", kv.cpp()),
             KernelId::AttentionMma => "attention_mma_impl".into(),
             KernelId::AttentionSplit { kv } => format!("attention_split_impl<{}>", kv.cpp()),

@@ -27,7 +27,7 @@ pub use plan::BufferPlan;
 
 use crate::codegen::{Act, Elt, Epi, KernelId, Kv, WType};
 use crate::error::{Error, Result};
-use crate::graph::{FaultKind, Graph, Node, NodeId, Op};
+use crate::graph::{FaultKind, Graph, KvKind, Node, NodeId, Op};
 use serde::Serialize;
 
 /// Which step a schedule is for: prefill (T prompt rows) or decode (one row).
@@ -92,6 +92,22 @@ pub enum GroupKind {
         norm: NodeId,
         matmul: NodeId,
     },
+    /// Prefill: what follows a block's Q, K and V products up to attention — the biases,
+    /// RoPE of Q and K, the K and V cache appends — as one element-wise launch
+    /// (kernels/elementwise.cu, `qkv_post`). `q`, `k`, `v` are the products it reads (not
+    /// its nodes); it writes Q after RoPE (`rope_q`) and the cache rows.
+    QkvPost {
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        q_bias: Option<NodeId>,
+        k_bias: Option<NodeId>,
+        v_bias: Option<NodeId>,
+        rope_q: NodeId,
+        rope_k: NodeId,
+        k_cache: NodeId,
+        v_cache: NodeId,
+    },
     Single {
         node: NodeId,
     },
@@ -126,6 +142,17 @@ pub fn names(k: &[KernelId]) -> String {
 impl Group {
     pub fn output(&self) -> NodeId {
         *self.nodes.last().expect("a group covers at least one node")
+    }
+
+    /// The node where the group runs in the schedule's order: its first node, except for
+    /// the Q/K/V tail, which runs where its last node (the V cache append) stands — after
+    /// the V product, which may be a launch of its own between the Q and K products and
+    /// their tails.
+    pub fn position(&self) -> NodeId {
+        match self.kind {
+            GroupKind::QkvPost { .. } => *self.nodes.iter().max().expect("non-empty"),
+            _ => *self.nodes.iter().min().expect("non-empty"),
+        }
     }
 
     /// The group's kernel names joined by `+`.
@@ -510,6 +537,78 @@ fn fuse_shared_input_prefill(
     ))
 }
 
+/// Prefill pass: a block's bias_add (Q, K, V; each optional), RoPE (Q, K) and KV-cache
+/// appends (K, V) — every node between the three products and attention — as one
+/// element-wise launch, matched at the attention node. Each fused value must have its
+/// next fused node as its only consumer, so nothing else reads what the launch does not
+/// store (it stores Q after RoPE and the cache rows).
+fn fuse_qkv_post(c: &Ctx, att: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
+    let Op::Attention {
+        n_head, n_head_kv, ..
+    } = c.node(att).op
+    else {
+        return None;
+    };
+    let [rope_q, k_cache, v_cache] = c.node(att).inputs[..] else {
+        return None;
+    };
+    let only_to = |id: NodeId, to: NodeId| c.only_consumer(id) == Some(to);
+    // The optional bias before `id`'s consumer `next`: (bias node, the product it reads).
+    let bias_then = |id: NodeId, next: NodeId| -> Option<(Option<NodeId>, NodeId)> {
+        match c.node(id).op {
+            Op::BiasAdd if only_to(id, next) => Some((Some(id), c.node(id).inputs[0])),
+            Op::BiasAdd => None,
+            _ => Some((None, id)),
+        }
+    };
+    let rope_of = |r: NodeId, heads: usize| match c.node(r).op {
+        Op::Rope {
+            rope, n_head: h, ..
+        } if h == heads => Some(rope),
+        _ => None,
+    };
+    let kv_of = |a: NodeId, kind: KvKind| match c.node(a).op {
+        Op::KvAppend { cache, kv, .. } if cache == kind => Some(kv),
+        _ => None,
+    };
+    let rope_k = c.node(k_cache).inputs[0];
+    let rq = rope_of(rope_q, n_head)?;
+    if rope_of(rope_k, n_head_kv)? != rq {
+        return None;
+    }
+    let kv = kv_of(k_cache, KvKind::K)?;
+    if kv_of(v_cache, KvKind::V)? != kv
+        || !only_to(rope_q, att)
+        || !only_to(k_cache, att)
+        || !only_to(v_cache, att)
+        || !only_to(rope_k, k_cache)
+    {
+        return None;
+    }
+    let (q_bias, q) = bias_then(c.node(rope_q).inputs[0], rope_q)?;
+    let (k_bias, k) = bias_then(c.node(rope_k).inputs[0], rope_k)?;
+    let (v_bias, v) = bias_then(c.node(v_cache).inputs[0], v_cache)?;
+    let mut nodes = vec![rope_q, rope_k, k_cache, v_cache];
+    nodes.extend([q_bias, k_bias, v_bias].into_iter().flatten());
+    nodes.sort();
+    Some((
+        GroupKind::QkvPost {
+            q,
+            k,
+            v,
+            q_bias,
+            k_bias,
+            v_bias,
+            rope_q,
+            rope_k,
+            k_cache,
+            v_cache,
+        },
+        nodes,
+        vec![KernelId::QkvPost { kv: Kv::from(kv) }],
+    ))
+}
+
 /// Pass 4: RMSNorm whose only consumer is a matmul (final norm → logits).
 fn fuse_norm_matmul(c: &Ctx, norm: NodeId) -> Option<(GroupKind, Vec<NodeId>, Vec<KernelId>)> {
     if !matches!(c.node(norm).op, Op::RmsNorm { .. }) {
@@ -538,17 +637,18 @@ const PASSES: [Pass; 4] = [
     ("fuse_norm_matmul", fuse_norm_matmul),
 ];
 
-/// The prefill passes: the GEMM's SwiGLU and residual epilogues, and GEMMs over a shared
-/// input in one launch.
-const PREFILL_PASSES: [Pass; 3] = [
+/// The prefill passes: the GEMM's SwiGLU and residual epilogues, GEMMs over a shared input
+/// in one launch, and the element-wise tail of Q/K/V in one launch.
+const PREFILL_PASSES: [Pass; 4] = [
     ("fuse_gate_up", fuse_gate_up_prefill),
     ("fuse_matmul_add", fuse_matmul_add_prefill),
     ("fuse_shared_input", fuse_shared_input_prefill),
+    ("fuse_qkv_post", fuse_qkv_post),
 ];
 
 /// Builds the schedule of `g` for `phase`: fused groups (with `fuse`) or one group per
-/// node. Prefill fuses only around the GEMM so far (its epilogues, shared-input launches);
-/// its other groups are single nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
+/// node. Prefill fuses around the GEMM (its epilogues, shared-input launches) and the Q/K/V
+/// tail; its other groups are single nodes with prefill kernels. Errors when a weight's type has no GPU kernels (the
 /// message names the tensor).
 pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
     let passes: &[Pass] = match phase {
@@ -591,10 +691,13 @@ pub fn schedule(g: &Graph, phase: Phase, fuse: bool) -> Result<Schedule> {
             ));
         }
     }
-    // A group runs where its first node stands: every fused group's nodes read only earlier
-    // groups' values (a shared-input GEMM group's matmuls read one input that precedes them
-    // all; the other fused groups cover consecutive nodes). tests/sched.rs checks the order.
-    groups.sort_by_key(|gr| gr.nodes.iter().min().copied());
+    // A group runs at its position (`Group::position`, its first node but for the Q/K/V
+    // tail's last): every fused group's nodes read only earlier groups' values (a
+    // shared-input GEMM group's matmuls read one input that precedes them all; the Q/K/V
+    // tail reads the three products, all before its last node, and only attention, after
+    // it, reads what it writes; the other fused groups cover consecutive nodes).
+    // tests/sched.rs checks the order.
+    groups.sort_by_key(|gr| gr.position());
     Ok(Schedule {
         phase,
         fused: fuse,

@@ -25,6 +25,8 @@ impl Schedule {
             GroupKind::GateUp { mul, .. } => vec![*mul],
             GroupKind::SharedInput { matmuls } => matmuls.clone(),
             GroupKind::NormMatmul { matmul, .. } => vec![*matmul],
+            // K and V go to the cache.
+            GroupKind::QkvPost { rope_q, .. } => vec![*rope_q],
             GroupKind::Single { node } => vec![*node],
         }
     }
@@ -42,6 +44,7 @@ impl Schedule {
             } => vec![g.node(*matmul).inputs[0], *residual],
             GroupKind::GateUp { gate, .. } => vec![g.node(*gate).inputs[0]],
             GroupKind::SharedInput { matmuls } => vec![g.node(matmuls[0]).inputs[0]],
+            GroupKind::QkvPost { q, k, v, .. } => vec![*q, *k, *v],
             GroupKind::Single { node } => {
                 let n = g.node(*node);
                 match n.op {

@@ -7,14 +7,14 @@
 //! `batched()` twin of the matvec-family kernel (kernels/matvec_batch.cu), which gives each
 //! row the bits the single-row kernel gives it.
 
-use super::args::{MatvecArgs, PrepArgs, QkvArgs};
+use super::args::{MatvecArgs, PrepArgs, QkvArgs, QkvPostArgs};
 use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{MATVEC_THREADS, matvec_batch_tile_rows};
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
-use crate::graph::{KvKind, NodeId};
+use crate::graph::{KvKind, NodeId, Op};
 use crate::model::RopeType;
 use crate::sched::{GroupKind, Phase};
 use std::ops::Range;
@@ -42,6 +42,7 @@ impl CudaEngine<'_> {
     ) -> Result<()> {
         // Decode steps launch with programmatic stream serialization where the device allows
         // it (Kernels::programmatic); the argmax after the last group inherits it.
+        // (Prefill with them too was measured and lost: evidence/h200/prefill-profile/.)
         self.kernels.programmatic = self.dev.pdl && phase == Phase::Decode;
         let gr = &self.scheds[phase_index(phase)].groups[gi];
         let (kind, main) = (gr.kind.clone(), *gr.kernels.last().expect("a kernel"));
@@ -109,6 +110,49 @@ impl CudaEngine<'_> {
                 let x = self.buf(phase, self.graph.node(gate).inputs[0]);
                 let out = self.buf(phase, mul);
                 self.matmuls(phase, &[(gate, out), (up, 0)], x, t, MmEpi::SwigluPair)
+            }
+            GroupKind::QkvPost {
+                q,
+                k,
+                v,
+                q_bias,
+                k_bias,
+                v_bias,
+                rope_q,
+                rope_k,
+                k_cache,
+                v_cache,
+            } => {
+                let (Op::Rope { rope, n_head, .. }, Op::Rope { n_head: n_kv, .. }) =
+                    (&self.graph.node(rope_q).op, &self.graph.node(rope_k).op)
+                else {
+                    unreachable!("the qkv_post pass groups two rope nodes")
+                };
+                let Op::KvAppend { layer, .. } = self.graph.node(k_cache).op else {
+                    unreachable!("the qkv_post pass groups a K cache append")
+                };
+                debug_assert!(
+                    matches!(self.graph.node(v_cache).op, Op::KvAppend { layer: l, .. } if l == layer)
+                );
+                let a = QkvPostArgs {
+                    q: self.buf(phase, q),
+                    k: self.buf(phase, k),
+                    v: self.buf(phase, v),
+                    bq: self.wptr_opt(q_bias),
+                    bk: self.wptr_opt(k_bias),
+                    bv: self.wptr_opt(v_bias),
+                    q_out: self.buf(phase, rope_q),
+                    k_cache: self.cache_ptr(layer, KvKind::K),
+                    v_cache: self.cache_ptr(layer, KvKind::V),
+                    inv_freq: self.ptr(&self.scratch.inv_freq),
+                    pos: self.ptr(&self.scratch.pos),
+                    t: t as i32,
+                    n_head: *n_head as i32,
+                    n_head_kv: *n_kv as i32,
+                    head_dim: self.graph.hparams.head_dim as i32,
+                    neox: (*rope == RopeType::Neox) as i32,
+                };
+                self.launch(main, (t as u32, 1), 256, 0, a)
             }
             GroupKind::NormMatmul { norm, matmul } => {
                 let x = self.buf(phase, self.graph.node(norm).inputs[0]);

@@ -303,8 +303,9 @@ impl CudaEngine<'_> {
         let mut host = vec![0.0f32; len];
         self.dev.sync()?;
         let offset = self.plans[phase_index(phase)].offset[out.index()];
-        // The fused QKV group ends in the V-cache append: its output is the cache rows.
-        if let GroupKind::Qkv { v_cache, .. } = &gr.kind {
+        // The fused QKV groups (decode) and Q/K/V tails (prefill) end in the V-cache
+        // append: their output is the cache rows.
+        if let GroupKind::Qkv { v_cache, .. } | GroupKind::QkvPost { v_cache, .. } = &gr.kind {
             let layer = self.graph.node(*v_cache).layer.expect("a block node");
             let at = self.pos * n.width;
             return Ok((

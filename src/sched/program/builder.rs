@@ -292,7 +292,9 @@ pub fn build(g: &Graph, s: &Schedule, opts: ProgramOptions) -> Result<Program> {
                 add,
                 gr.weight_bytes,
             )?,
-            GroupKind::GateUp { .. } | GroupKind::SharedInput { .. } => {
+            GroupKind::GateUp { .. }
+            | GroupKind::SharedInput { .. }
+            | GroupKind::QkvPost { .. } => {
                 return Err(Error::invalid(format!(
                     "group {}: a prefill group ({}) in a decode schedule",
                     gr.name, gr.pass
