@@ -123,7 +123,11 @@ fn check_schedule(
         cpu.eval_nodes(&gr.nodes, &tokens, pos, &mut values);
         let fused_norm = matches!(
             gr.kind,
-            GroupKind::Qkv { .. } | GroupKind::NormGateUp { .. } | GroupKind::NormMatmul { .. }
+            GroupKind::Qkv { .. }
+                | GroupKind::NormGateUp { .. }
+                | GroupKind::NormMatmul { .. }
+                | GroupKind::GateUp { norm: Some(_), .. }
+                | GroupKind::SharedInput { norm: Some(_), .. }
         );
         let b = match act {
             ActSemantics::F32 => band("f32"),

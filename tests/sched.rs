@@ -8,7 +8,7 @@ mod common;
 
 use graphrun::codegen::KernelId;
 use graphrun::graph::{LowerOptions, lower};
-use graphrun::sched::{Phase, schedule};
+use graphrun::sched::{GroupKind, Phase, schedule};
 
 fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sched::Schedule {
     let s = schedule(g, phase, fuse).unwrap();
@@ -38,13 +38,17 @@ fn check(g: &graphrun::graph::Graph, phase: Phase, fuse: bool) -> graphrun::sche
                 gr.name
             );
             // The phase's own kernels: no decode matvec in a prefill schedule (a one-row
-            // prefill matmul is chosen at run time), no prefill GEMM in decode.
+            // prefill matmul is chosen at run time), no prefill GEMM in decode. Prefill
+            // launches prep only as a GEMM group's RMSNorm prologue.
+            let prologue = matches!(
+                gr.kind,
+                GroupKind::GateUp { norm: Some(_), .. }
+                    | GroupKind::SharedInput { norm: Some(_), .. }
+            );
             match phase {
                 Phase::Prefill => assert!(
-                    !matches!(
-                        k,
-                        KernelId::Matvec { .. } | KernelId::Prep | KernelId::AttentionSplit { .. }
-                    ),
+                    !matches!(k, KernelId::Matvec { .. } | KernelId::AttentionSplit { .. })
+                        && (*k != KernelId::Prep || prologue),
                     "prefill group {} launches decode kernel {k}",
                     gr.name
                 ),
@@ -127,7 +131,7 @@ fn fused_05b_has_five_kernels_per_block() {
     let prefill = check(&g, Phase::Prefill, true);
     assert!(prefill.fused);
     let node = |name: String| g.nodes().find(|(_, n)| n.name == name).unwrap();
-    let mut shared = 0;
+    let (mut shared, mut attn_norms) = (0, 0);
     for l in 0..24 {
         let (q, qn) = node(format!("blk.{l}.attn_q"));
         let same: Vec<_> = ["k", "v"]
@@ -136,24 +140,42 @@ fn fused_05b_has_five_kernels_per_block() {
             .filter(|(_, n)| n.weight_type() == qn.weight_type())
             .map(|(id, _)| id)
             .collect();
-        let gr = prefill.groups.iter().find(|gr| gr.nodes[0] == q).unwrap();
+        let gr = prefill
+            .groups
+            .iter()
+            .find(|gr| gr.nodes.contains(&q))
+            .unwrap();
         if same.is_empty() {
             assert_eq!(gr.pass, "single");
         } else {
             assert_eq!(gr.pass, "fuse_shared_input", "{}", gr.name);
-            assert_eq!(gr.nodes[1..], same[..], "{}", gr.name);
+            let at = gr.nodes.iter().position(|n| *n == q).unwrap();
+            assert_eq!(gr.nodes[at + 1..], same[..], "{}", gr.name);
             assert_eq!(gr.kernels.len(), 2, "{}: quantize, then one GEMM", gr.name);
             shared += same.len();
+            // With V in the launch too, the norm has no other reader: the group takes it
+            // (the prep kernel norms and quantizes); otherwise V's GEMM reads the normed rows.
+            let (norm, _) = node(format!("blk.{l}.attn_norm"));
+            if same.len() == 2 {
+                assert_eq!((at, gr.nodes[0]), (1, norm), "{}", gr.name);
+                assert_eq!(gr.kernels[0], KernelId::Prep, "{}", gr.name);
+                attn_norms += 1;
+            } else {
+                assert_eq!(at, 0, "{}", gr.name);
+                assert_eq!(gr.kernels[0], KernelId::QuantizeQ8, "{}", gr.name);
+            }
         }
     }
     assert!(
         shared > 24,
         "Q and K share a launch in every layer, V in some"
     );
-    // Each block's Q/K/V tail (3 biases, 2 RoPEs, 2 cache appends) is one launch.
+    assert!(attn_norms > 0 && attn_norms < 24);
+    // Each block's Q/K/V tail (3 biases, 2 RoPEs, 2 cache appends) is one launch, and its
+    // gate/up GEMM takes the FFN norm.
     assert_eq!(
         prefill.groups.len(),
-        g.len() - 2 * 24 - 3 * 24 - shared - 6 * 24
+        g.len() - 2 * 24 - 3 * 24 - shared - 6 * 24 - 24 - attn_norms
     );
     let res: Vec<(&str, String)> = prefill
         .groups
@@ -209,14 +231,16 @@ fn fused_05b_has_five_kernels_per_block() {
     assert_eq!(
         names,
         [
+            "blk.3.ffn_norm",
             "blk.3.ffn_gate",
             "blk.3.ffn_silu",
             "blk.3.ffn_up",
             "blk.3.ffn_swiglu"
         ]
     );
-    // One quantization, then one GEMM over the rows of both (same weight type here).
-    assert_eq!(swiglu.kernel_names(), "quantize_q8+mmq_pair_q5_0");
+    // The norm and the quantization in one launch (prep), then one GEMM over the rows of
+    // both (same weight type here); the group reads the rows before the norm.
+    assert_eq!(swiglu.kernel_names(), "prep+mmq_pair_q5_0");
     // The group writes only the result: the gate's product stays in the GEMM's registers.
     let gi = prefill
         .groups
@@ -229,6 +253,12 @@ fn fused_05b_has_five_kernels_per_block() {
         .map(|n| g.node(*n).name.as_str())
         .collect();
     assert_eq!(writes, ["blk.3.ffn_swiglu"]);
+    let reads: Vec<&str> = prefill
+        .reads(&g, gi)
+        .iter()
+        .map(|n| g.node(*n).name.as_str())
+        .collect();
+    assert_eq!(reads, ["blk.3.attn_residual"]);
     assert!(down.kernel_names().starts_with("quantize_q8+mmq_q"));
     assert_eq!(check(&g, Phase::Prefill, false).groups.len(), g.len());
     // Under f32 semantics the matmuls run on CUDA cores, which have no residual epilogue.
@@ -384,7 +414,7 @@ fn gate_and_up_of_different_types_are_not_paired_in_one_gemm() {
     // Layer 1 pairs them in one GEMM; layer 0 runs each matmul, silu and mul on its own.
     assert_eq!(
         pass_of("blk.1.ffn_swiglu"),
-        ("fuse_gate_up", "quantize_q8+mmq_pair_q5_0".to_string())
+        ("fuse_gate_up", "prep+mmq_pair_q5_0".to_string())
     );
     assert_eq!(pass_of("blk.0.ffn_swiglu").0, "single");
     assert_eq!(pass_of("blk.0.ffn_silu").0, "single");

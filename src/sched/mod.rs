@@ -76,13 +76,17 @@ pub enum GroupKind {
         residual: NodeId,
     },
     /// Prefill: two or three matmuls of one weight type over the same input (Q, K, V) as
-    /// one GEMM launch, each to its own output.
+    /// one GEMM launch, each to its own output. `norm`: the input is an RMSNorm that only
+    /// these matmuls read, applied in the activation quantization (the prep kernel) and
+    /// never stored.
     SharedInput {
+        norm: Option<NodeId>,
         matmuls: Vec<NodeId>,
     },
     /// Prefill: gate and up (one weight type) as one GEMM, SiLU(gate) · up in its epilogue;
-    /// the gate's product is not stored.
+    /// the gate's product is not stored. `norm`: as `SharedInput`'s.
     GateUp {
+        norm: Option<NodeId>,
         gate: NodeId,
         up: NodeId,
         silu: NodeId,
@@ -490,16 +494,37 @@ fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
     if prefill_gemm(c, up)? != w {
         return None;
     }
+    // swiglu_under: gate and up are the input's only consumers.
+    let (norm, mut nodes, prep) = norm_prologue(c, x);
+    nodes.extend([gate, silu, up, mul]);
     Some((
         GroupKind::GateUp {
+            norm,
             gate,
             up,
             silu,
             mul,
         },
-        vec![gate, silu, up, mul],
-        vec![KernelId::QuantizeQ8, KernelId::MmqPair { w }],
+        nodes,
+        vec![prep, KernelId::MmqPair { w }],
     ))
+}
+
+/// The RMSNorm prologue of a prefill GEMM group over input `x`, for a caller whose matmuls
+/// are all of `x`'s consumers: when `x` is an RMSNorm, the group takes it (its first node)
+/// and the prep kernel norms and quantizes the rows before it in one launch, a CTA of 256
+/// threads per row as the rms_norm kernel's, so the quantized rows are the same bits and
+/// the normed rows are never stored. Otherwise quantize_q8 quantizes `x`.
+fn norm_prologue(c: &Ctx, x: NodeId) -> (Option<NodeId>, Vec<NodeId>, KernelId) {
+    // A faulted norm keeps its own kernel (src/fault.rs); the GEMM group forms without it.
+    if matches!(c.node(x).op, Op::RmsNorm { .. })
+        && !c.taken[x.index()]
+        && c.node(x).fault.is_none()
+    {
+        (Some(x), vec![x], KernelId::Prep)
+    } else {
+        (None, Vec::new(), KernelId::QuantizeQ8)
+    }
 }
 
 /// Most matrices one GEMM launch takes (kernels/mmq.cu: w, w2, w3).
@@ -528,12 +553,20 @@ fn fuse_shared_input_prefill(
     let (w, mut mats) = by_type.into_iter().find(|(_, v)| v.len() >= 2)?;
     mats.sort();
     mats.truncate(GEMM_MAX_MATRICES);
+    // The norm prologue only when these matmuls are all that read the input.
+    let (norm, mut nodes, prep) = if mats.len() == c.cons[x.index()].len() {
+        norm_prologue(c, x)
+    } else {
+        (None, Vec::new(), KernelId::QuantizeQ8)
+    };
+    nodes.extend(&mats);
     Some((
         GroupKind::SharedInput {
-            matmuls: mats.clone(),
+            norm,
+            matmuls: mats,
         },
-        mats,
-        vec![KernelId::QuantizeQ8, KernelId::Mmq { w }],
+        nodes,
+        vec![prep, KernelId::Mmq { w }],
     ))
 }
 

@@ -23,7 +23,7 @@ impl Schedule {
             GroupKind::MatmulAdd { add, .. } => vec![*add],
             // The gate's product stays in the GEMM's registers.
             GroupKind::GateUp { mul, .. } => vec![*mul],
-            GroupKind::SharedInput { matmuls } => matmuls.clone(),
+            GroupKind::SharedInput { matmuls, .. } => matmuls.clone(),
             GroupKind::NormMatmul { matmul, .. } => vec![*matmul],
             // K and V go to the cache.
             GroupKind::QkvPost { rope_q, .. } => vec![*rope_q],
@@ -42,8 +42,13 @@ impl Schedule {
             GroupKind::MatmulAdd {
                 matmul, residual, ..
             } => vec![g.node(*matmul).inputs[0], *residual],
-            GroupKind::GateUp { gate, .. } => vec![g.node(*gate).inputs[0]],
-            GroupKind::SharedInput { matmuls } => vec![g.node(matmuls[0]).inputs[0]],
+            // With the norm prologue, the rows before the norm.
+            GroupKind::GateUp { norm, gate, .. } => {
+                vec![g.node(norm.unwrap_or(*gate)).inputs[0]]
+            }
+            GroupKind::SharedInput { norm, matmuls } => {
+                vec![g.node(norm.unwrap_or(matmuls[0])).inputs[0]]
+            }
             GroupKind::QkvPost { q, k, v, .. } => vec![*q, *k, *v],
             GroupKind::Single { node } => {
                 let n = g.node(*node);

@@ -98,18 +98,25 @@ impl CudaEngine<'_> {
                 }
                 self.matvec(main, matmul, x, None, 0, out, extra, t)
             }
-            GroupKind::SharedInput { matmuls } => {
+            GroupKind::SharedInput { norm, matmuls } => {
                 // Prefill only: one GEMM launch over the shared input for all of them.
-                let x = self.buf(phase, self.graph.node(matmuls[0]).inputs[0]);
+                let x = self.buf(phase, self.graph.node(norm.unwrap_or(matmuls[0])).inputs[0]);
                 let outs: Vec<(NodeId, u64)> =
                     matmuls.iter().map(|&m| (m, self.buf(phase, m))).collect();
-                self.matmuls(phase, &outs, x, t, MmEpi::None)
+                self.matmuls(phase, &outs, x, t, MmEpi::None, norm)
             }
-            GroupKind::GateUp { gate, up, mul, .. } => {
+            GroupKind::GateUp {
+                norm,
+                gate,
+                up,
+                mul,
+                ..
+            } => {
                 // Prefill only: one GEMM over the rows of both, SiLU(gate) · up in registers.
-                let x = self.buf(phase, self.graph.node(gate).inputs[0]);
+                let x = self.buf(phase, self.graph.node(norm.unwrap_or(gate)).inputs[0]);
                 let out = self.buf(phase, mul);
-                self.matmuls(phase, &[(gate, out), (up, 0)], x, t, MmEpi::SwigluPair)
+                let mats = [(gate, out), (up, 0)];
+                self.matmuls(phase, &mats, x, t, MmEpi::SwigluPair, norm)
             }
             GroupKind::QkvPost {
                 q,

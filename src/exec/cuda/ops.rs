@@ -5,7 +5,7 @@
 
 use super::CudaEngine;
 use super::args::{
-    AttnArgs, AttnMmaArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs,
+    AttnArgs, AttnMmaArgs, AttnSplitArgs, EltArgs, EmbArgs, KvArgs, MatmulArgs, MmqArgs, PrepArgs,
     QuantizeArgs, RopeArgs,
 };
 use super::geometry::{
@@ -263,12 +263,14 @@ impl CudaEngine<'_> {
         out: u64,
         epi: MmEpi,
     ) -> Result<()> {
-        self.matmuls(phase, &[(id, out)], x, rows, epi)
+        self.matmuls(phase, &[(id, out)], x, rows, epi, None)
     }
 
     /// Matmul nodes of one weight type over the same input at `x` (one node, or a
     /// shared-input prefill group), each to its output: on the GEMM as one launch (up to
-    /// GEMM_MAX_MATRICES, the scheduler's limit), else one after the other.
+    /// GEMM_MAX_MATRICES, the scheduler's limit), else one after the other. With `norm` (a
+    /// prefill group with the RMSNorm prologue) the input is that norm's: `x` holds the
+    /// rows before it, and the quantization norms them first (the prep kernel).
     pub(super) fn matmuls(
         &mut self,
         phase: Phase,
@@ -276,6 +278,7 @@ impl CudaEngine<'_> {
         x: u64,
         rows: usize,
         epi: MmEpi,
+        norm: Option<NodeId>,
     ) -> Result<()> {
         let (id, out) = mats[0];
         let n = self.graph.node(id);
@@ -294,17 +297,17 @@ impl CudaEngine<'_> {
                 epi: Epi::Swiglu,
             };
             let up = self.wptr(mats[1].0);
-            return self.matvec(kernel, id, x, None, up, out, 0, 1);
+            return self.matvec(kernel, id, x, norm, up, out, 0, 1);
         }
         if mats.len() > 1 && !pair && !matches!(main, KernelId::Mmq { .. }) {
             for &m in mats {
-                self.matmuls(phase, &[m], x, rows, epi)?;
+                self.matmuls(phase, &[m], x, rows, epi, norm)?;
             }
             return Ok(());
         }
         debug_assert!(mats.len() <= GEMM_MAX_MATRICES);
         if let KernelId::Matvec { .. } = main {
-            self.matvec(main, id, x, None, 0, out, 0, 1)?;
+            self.matvec(main, id, x, norm, 0, out, 0, 1)?;
             return self.epilogue_kernels(out, epi, rows, width);
         }
         let s = &self.scratch;
@@ -325,7 +328,30 @@ impl CudaEngine<'_> {
         // later nodes (the attention output takes the normed input's), while a node's value
         // is written once per step. `prep` clears the record when it reuses the buffers.
         let key = (n.inputs[0], x, rows, k, legacy);
-        if q8 && self.quantized != Some(key) {
+        if norm.is_some() && !(q8 && matches!(main, KernelId::Mmq { .. })) {
+            return Err(Error::invalid(format!(
+                "{}: the RMSNorm prologue is for the q8 GEMM, not {main}",
+                n.name
+            )));
+        }
+        if let (true, Some(nid)) = (self.quantized != Some(key), norm) {
+            // The norm and the quantization in one launch, a CTA of 256 threads per row as
+            // the rms_norm kernel's (the same scale bits, then the same quantization).
+            let pa = PrepArgs {
+                x,
+                norm_w: self.wptr(nid),
+                xf: 0,
+                q0: if legacy { q0 } else { 0 },
+                d0,
+                qk: if legacy { 0 } else { qk },
+                dk,
+                bs,
+                k: k as i32,
+                eps: self.graph.node(nid).rms_eps(),
+            };
+            self.launch(KernelId::Prep, (1, rows as u32), 256, 0, pa)?;
+            self.quantized = Some(key);
+        } else if q8 && self.quantized != Some(key) {
             let qa = QuantizeArgs {
                 x,
                 q0: if legacy { q0 } else { 0 },
