@@ -132,3 +132,68 @@ fn trace_records_every_node_of_every_step_and_tensors_round_trip() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every node output of a step: (node, first position, rows, values).
+#[derive(Default)]
+struct Records(Vec<(graphrun::graph::NodeId, usize, usize, Vec<f32>)>);
+
+impl graphrun::exec::Observer for Records {
+    fn node_done(
+        &mut self,
+        id: graphrun::graph::NodeId,
+        _: &graphrun::graph::Node,
+        pos: usize,
+        rows: usize,
+        data: &mut [f32],
+    ) -> graphrun::Result<()> {
+        self.0.push((id, pos, rows, data.to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn the_output_tail_runs_at_the_logit_rows_with_the_values_of_every_row() {
+    // After the last attention, every node depends on its own row alone (the last block's
+    // output projection and FFN, the final norm, the logits): a step computes them at the
+    // rows whose logits it returns, with the values a step at every row gives those rows.
+    for preset in ["tiny", "tiny-llama"] {
+        let m = common::tiny_model(preset, 5);
+        let g = lower(&m, LowerOptions::default()).unwrap();
+        let tail = g.output_tail();
+        let last = g.hparams.n_layer - 1;
+        let names: Vec<&str> = g
+            .nodes()
+            .filter(|(id, _)| *id >= tail)
+            .map(|(_, n)| n.name.as_str())
+            .collect();
+        assert_eq!(
+            names.first(),
+            Some(&format!("blk.{last}.attn_out").as_str())
+        );
+        assert_eq!(names.last(), Some(&"logits"));
+        assert!(names.contains(&"output_norm"), "{names:?}");
+        let toks: Vec<u32> = vec![3, 77, 300, 5, 12, 260, 9, 41];
+        let run = |rows: std::ops::Range<usize>| {
+            let mut it = Interpreter::new(&m, g.clone(), 64).unwrap();
+            let mut rec = Records::default();
+            let logits = it.step(&toks, rows, &mut rec).unwrap();
+            (logits, rec.0)
+        };
+        let (all, every) = run(0..toks.len());
+        let (part, some) = run(5..7);
+        let vocab = g.node(g.output()).width;
+        assert_eq!(part, all[5 * vocab..7 * vocab]);
+        assert_eq!(every.len(), some.len());
+        for ((id, pos, rows, data), (id2, pos2, rows2, data2)) in every.iter().zip(&some) {
+            assert_eq!(id, id2);
+            if *id >= tail {
+                let w = g.node(*id).width;
+                assert_eq!((*pos2, *rows2), (5, 2), "{}", g.node(*id).name);
+                assert_eq!(data2[..], data[5 * w..7 * w], "{}", g.node(*id).name);
+            } else {
+                assert_eq!((pos, rows), (pos2, rows2), "{}", g.node(*id).name);
+                assert_eq!(data, data2, "{}", g.node(*id).name);
+            }
+        }
+    }
+}

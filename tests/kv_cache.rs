@@ -24,12 +24,21 @@ impl Observer for Record {
         _: NodeId,
         node: &Node,
         pos: usize,
-        _: usize,
+        rows: usize,
         data: &mut [f32],
     ) -> graphrun::Result<()> {
         if self.hash == 0 {
             self.hash = 0xcbf2_9ce4_8422_2325;
         }
+        // The digests below were recorded when a step computed every node at every row but
+        // the logits (at the rows asked for); `run` asks for every row's logits so that the
+        // output tail runs at every row again, and the logits' last row is what is hashed.
+        let (pos, data) = if node.name == "logits" && rows > 1 {
+            let w = data.len() / rows;
+            (pos + rows - 1, &mut data[(rows - 1) * w..])
+        } else {
+            (pos, data)
+        };
         let bytes = node
             .name
             .bytes()
@@ -51,7 +60,9 @@ fn run(preset: &str, act: ActSemantics, kv: KvType) -> (Record, Interpreter<'sta
     let g = lower(m, LowerOptions { act, kv }).unwrap();
     let mut it = Interpreter::new(m, g, 32).unwrap();
     let mut rec = Record::default();
-    let mut logits = it.step(&PROMPT, 6..7, &mut rec).unwrap();
+    // Every row's logits: the output tail (`Graph::output_tail`) at every row.
+    let all = it.step(&PROMPT, 0..PROMPT.len(), &mut rec).unwrap();
+    let mut logits = all[all.len() / PROMPT.len() * (PROMPT.len() - 1)..].to_vec();
     for _ in 0..3 {
         let tok = graphrun::generate::argmax(&logits) as u32;
         logits = it.step(&[tok], 0..1, &mut rec).unwrap();

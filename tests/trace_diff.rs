@@ -59,6 +59,19 @@ fn injected_faults_are_the_first_divergence_on_the_interpreter() {
     let (code, r, _) = diff_json(&d.join("clean2"), &clean, &[]);
     assert_eq!(r["contract"], "trace_exact");
     assert_eq!(code, 0, "clean vs clean: {}", r["first_divergence_line"]);
+    let g = graphrun::graph::lower(
+        &graphrun::model::ModelFile::open(&m).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
+    // The prompt's rows: the first decode step's position.
+    let n_prompt = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "token_embd" && n["step"] == 1)
+        .and_then(|n| n["pos"].as_u64())
+        .unwrap() as usize;
     for fault in FAULTS {
         let node = fault.split(':').next().unwrap();
         let dir = d.join(node);
@@ -71,9 +84,17 @@ fn injected_faults_are_the_first_divergence_on_the_interpreter() {
         // The text report's last line names the node...
         let (code, text, err) = graphrun(&["diff", path(&dir), path(&clean)]);
         assert_eq!(code, 1, "{fault}: exit {code}: {err}\n{text}");
+        // At the prefill's first row; a node of the output tail (output_norm) at its last,
+        // the one row the tail runs at.
+        let id = g.find(node).unwrap();
+        let pos = if id >= g.output_tail() {
+            n_prompt - 1
+        } else {
+            0
+        };
         let last = text.lines().last().unwrap();
         assert!(
-            last.starts_with(&format!("first divergence: {node} @pos 0 step 0 ")),
+            last.starts_with(&format!("first divergence: {node} @pos {pos} step 0 ")),
             "{fault}: {last}"
         );
         assert!(last.contains("culprit"), "{fault}: {last}");
@@ -461,8 +482,18 @@ fn chunked_and_whole_prefills_align_position_by_position() {
             assert!(merged > 0 && split == 0, "split {split} merged {merged}");
         }
         assert!(nodes.iter().all(|n| n["nmse"] == 0.0));
-        // Each chunk of A asked for the logits of its last row; B only for row 19.
-        assert_eq!(r["only_in_a"], serde_json::json!(["logits@11"]));
+        // Each chunk of A asked for the logits of its last row, B only for row 19: A's first
+        // chunk ran the output tail (the last block after its attention, the final norm, the
+        // logits) at row 11.
+        let g = graphrun::graph::lower(&m, Default::default()).unwrap();
+        let mut tail: Vec<String> = g
+            .nodes()
+            .filter(|(id, _)| *id >= g.output_tail())
+            .map(|(_, n)| format!("{}@11", n.name))
+            .collect();
+        tail.sort();
+        assert!(tail.len() > 5, "{tail:?}");
+        assert_eq!(r["only_in_a"], serde_json::json!(tail));
         assert!(r["only_in_b"].as_array().unwrap().is_empty());
         let (_, text, _) = graphrun(&["diff", path(&a), path(&b)]);
         assert!(text.contains("realigned:"), "{text}");

@@ -147,6 +147,30 @@ impl Graph {
         NodeId(self.g.node_count() as u32 - 1)
     }
 
+    /// The first node of the graph's output tail: the longest run of nodes at the end of the
+    /// graph, the output included, whose ops compute each row from the same rows of their
+    /// inputs alone and write nothing else — rms_norm, matmul, bias_add, silu, mul, add (not
+    /// rope, which reads the step's positions, nor the cache appends, attention or the
+    /// embedding). A step needs these values only at the rows whose logits it returns, so
+    /// both executors compute them there alone: after the last attention of a transformer,
+    /// the last block's output projection, its FFN and the final norm. Node order is
+    /// topological, so nothing before the tail reads it.
+    pub fn output_tail(&self) -> NodeId {
+        let n = self.len();
+        let row_wise = |i: usize| {
+            matches!(
+                self.node(NodeId(i as u32)).op,
+                Op::RmsNorm { .. } | Op::MatMul { .. } | Op::BiasAdd | Op::Silu | Op::Mul | Op::Add
+            )
+        };
+        let first = (0..n)
+            .rev()
+            .take_while(|&i| row_wise(i))
+            .last()
+            .unwrap_or(n);
+        NodeId(first as u32)
+    }
+
     /// Token ids a step may feed: the rows of the embedding matrix (lowering checks they
     /// cover the vocabulary), so no executor can read an embedding row out of range.
     pub fn n_tokens(&self) -> usize {

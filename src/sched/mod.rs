@@ -12,7 +12,11 @@
 //! Prefill (T rows) fuses where the matmuls run on the tensor-core GEMM: in its epilogue,
 //! `fuse_gate_up` (gate and up as one GEMM, SiLU(gate) · up in its epilogue) and
 //! `fuse_matmul_add` (the epilogue adds the residual); and `fuse_shared_input` (Q, K, V of
-//! one weight type as one launch).
+//! one weight type as one launch). The gate/up and shared-input groups take the RMSNorm
+//! before them when their matmuls are its only readers (`norm_prologue`: prep norms and
+//! quantizes in one launch). `fuse_qkv_post` makes a block's biases, RoPE and cache
+//! appends after the Q/K/V products one element-wise launch. (Which rows a step computes
+//! is the executors' business: the output tail, `Graph::output_tail`, at the logit rows.)
 //!
 //! Anything left is one group per node (always so for a node with an injected fault).
 //! `--no-fuse` skips the passes.

@@ -109,14 +109,24 @@ impl CudaEngine<'_> {
             self.upload_step(&tokens[c0..c1])?;
             let mut marks: Vec<(usize, CudaEvent)> = Vec::with_capacity(n + 1);
             for gi in 0..n {
-                if c1 < t && self.sched(Phase::Prefill).groups[gi].nodes.contains(&out) {
+                // As run_chunk: the output tail at the logit rows only.
+                let tail = self.in_tail(Phase::Prefill, gi);
+                if c1 < t && (tail || self.sched(Phase::Prefill).groups[gi].nodes.contains(&out)) {
                     continue;
                 }
+                let (grows, glr) = if tail {
+                    self.row0 = lr.start;
+                    (lr.len(), 0..lr.len())
+                } else {
+                    (rows, lr.clone())
+                };
                 let e = self.event()?;
                 e.record(&self.dev.stream)
                     .map_err(cuda_err("recording an event"))?;
                 marks.push((gi, e));
-                self.run_group(Phase::Prefill, gi, rows, &lr)?;
+                let ran = self.run_group(Phase::Prefill, gi, grows, &glr);
+                self.row0 = 0;
+                ran?;
             }
             let end = self.event()?;
             end.record(&self.dev.stream)

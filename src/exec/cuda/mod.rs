@@ -150,6 +150,12 @@ pub struct CudaEngine<'m> {
     /// pointer, rows, K, legacy layout). Valid within one step only — cleared when a step
     /// starts and whenever another kernel writes those buffers (`prep`).
     quantized: Option<(NodeId, u64, usize, usize, bool)>,
+    /// The graph's output tail (`Graph::output_tail`): groups of these nodes run at the
+    /// step's logit rows only.
+    tail: NodeId,
+    /// While such a group runs: the step row its first row is (`buf` addresses every value
+    /// from there); 0 otherwise.
+    row0: usize,
     pub device_name: String,
     /// The engine reads the model only while it is built; the lifetime keeps callers'
     /// `Box<dyn Engine + 'm>` uniform with the interpreter's.
@@ -291,6 +297,8 @@ impl<'m> CudaEngine<'m> {
             device_sampling: std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0"),
             persistent: None,
             quantized: None,
+            tail: graph.output_tail(),
+            row0: 0,
             device_name: dev.name.clone(),
             _model: std::marker::PhantomData,
             dev,
@@ -335,7 +343,16 @@ impl<'m> CudaEngine<'m> {
         }
         let off = self.plans[phase_index(phase)].offset[id.index()]
             .unwrap_or_else(|| panic!("node {} has no buffer", self.graph.node(id).name));
-        self.ptr(&self.arenas[phase_index(phase)]) + (off * 4) as u64
+        let row0 = self.row0 * self.graph.node(id).width;
+        self.ptr(&self.arenas[phase_index(phase)]) + ((off + row0) * 4) as u64
+    }
+
+    /// Whether group `gi` of `phase` lies in the output tail: it runs at the logit rows only.
+    fn in_tail(&self, phase: Phase, gi: usize) -> bool {
+        self.sched(phase).groups[gi]
+            .nodes
+            .iter()
+            .all(|&n| n >= self.tail)
     }
 
     /// Layer `layer`'s K or V cache, every slot (elements of type `self.kv`).

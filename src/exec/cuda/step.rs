@@ -62,20 +62,28 @@ impl CudaEngine<'_> {
         };
         let out = self.graph.output();
         let want = obs.wants_data();
-        let lr = lrows.clone().unwrap_or(0..0);
         for gi in 0..self.sched(phase).groups.len() {
-            let covers_out = self.sched(phase).groups[gi].nodes.contains(&out);
-            if covers_out && lrows.is_none() {
-                continue;
-            }
-            self.run_group(phase, gi, t, &lr)?;
-            if want {
-                let (id, rows, mut data) = self.group_output(phase, gi, t, &lr)?;
-                let first = if id == out {
-                    self.pos + lr.start
+            // The output tail runs at the logit rows alone (none: skipped), from row
+            // `row0` of every value it reads and writes; the rest at every row.
+            let (rows, lr) = match (&lrows, self.in_tail(phase, gi)) {
+                (None, true) => continue,
+                (Some(r), true) => {
+                    self.row0 = r.start;
+                    (r.len(), 0..r.len())
+                }
+                (None, false) if self.sched(phase).groups[gi].nodes.contains(&out) => continue,
+                (r, false) => (t, r.clone().unwrap_or(0..0)),
+            };
+            let ran = self.run_group(phase, gi, rows, &lr).and_then(|()| {
+                if want {
+                    self.group_output(phase, gi, rows, &lr).map(Some)
                 } else {
-                    self.pos
-                };
+                    Ok(None)
+                }
+            });
+            let row0 = std::mem::take(&mut self.row0);
+            if let Some((id, rows, mut data)) = ran? {
+                let first = self.pos + row0 + if id == out { lr.start } else { 0 };
                 let s = self.sched(phase);
                 let gr = &s.groups[gi];
                 if s.fused && gr.nodes.len() > 1 {
@@ -316,7 +324,10 @@ impl CudaEngine<'_> {
         }
         let view = match offset {
             _ if out == self.graph.output() => self.logits.slice(0..len),
-            Some(off) => self.arenas[phase_index(phase)].slice(off..off + len),
+            Some(off) => {
+                let off = off + self.row0 * n.width;
+                self.arenas[phase_index(phase)].slice(off..off + len)
+            }
             None => {
                 return Err(Error::invalid(format!(
                     "group {} has no readable output",

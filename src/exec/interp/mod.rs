@@ -248,12 +248,15 @@ impl<'m> Interpreter<'m> {
         }
         obs.step_start();
         let n = self.graph.len();
-        let mut bufs: Vec<Option<Vec<f32>>> = vec![None; n];
+        // Each value with the first step row it holds.
+        let mut bufs: Vec<Option<(usize, Vec<f32>)>> = vec![None; n];
         let output = self.graph.output();
+        // The output tail (the output, the final norm, the last block's layers after its
+        // attention) is computed at the logit rows only: nothing else reads it.
+        let tail = self.graph.output_tail();
         for i in 0..n {
             let id = NodeId(i as u32);
-            let is_out = id == output;
-            let rows = if is_out {
+            let rows = if id >= tail {
                 logit_rows.clone()
             } else {
                 0..t_rows
@@ -265,12 +268,12 @@ impl<'m> Interpreter<'m> {
             let inputs: smallvec::SmallVec<[&[f32]; 3]> = input_ids
                 .iter()
                 .map(|k| {
-                    let b = bufs[k.index()]
-                        .as_deref()
+                    let (r0, b) = bufs[k.index()]
+                        .as_ref()
                         .expect("inputs are computed before their consumers");
-                    // The output node reads only the rows whose logits were asked for.
-                    let w = b.len() / t_rows;
-                    &b[rows.start * w..rows.end * w]
+                    // A tail node reads only the rows whose logits were asked for.
+                    let w = self.graph.node(*k).width;
+                    &b[(rows.start - r0) * w..(rows.end - r0) * w]
                 })
                 .collect();
             let mut out = vec![0.0f32; rows.len() * width];
@@ -284,7 +287,7 @@ impl<'m> Interpreter<'m> {
                     obs.node_done(id, self.graph.node(id), r.pos + lo - r.start, hi - lo, data)?;
                 }
             }
-            bufs[i] = Some(out);
+            bufs[i] = Some((rows.start, out));
             for inp in input_ids {
                 if self.last_use[inp.index()] == Some(id) {
                     bufs[inp.index()] = None;
@@ -294,7 +297,7 @@ impl<'m> Interpreter<'m> {
         for r in runs {
             self.slots[r.slot].pos = r.pos + r.len;
         }
-        Ok(bufs[output.index()].take().expect("output computed"))
+        Ok(bufs[output.index()].take().expect("output computed").1)
     }
 
     /// Computes node `id` over the step rows (`runs` says which slot and position each row
