@@ -28,9 +28,13 @@
 // still owes items of d is at an instruction ≤ d < i, so by minimality it is not waiting,
 // and it runs to its signal of d; d completes, and the waiter moves on.
 //
-// Watchdog: a wait longer than `timeout_ns` (%globaltimer) records PERR_TIMEOUT with the
-// instruction, its producer and the CTA in `status`, and every later wait gives up at once,
-// so a broken invariant ends the launch with an error the host reports instead of a hang.
+// Watchdog: a wait at instruction i longer than `timeout_ns` · (1 + i / n_instr)
+// (%globaltimer) records PERR_TIMEOUT with the instruction, its producer and the CTA in
+// `status`, and every later wait gives up at once, so a broken invariant ends the launch with
+// an error the host reports instead of a hang. The limit grows with the instruction so that
+// of waits that began together behind one stuck counter — a CTA with no items in the
+// instructions between moves straight on to a later wait — the earliest fires first and the
+// report names the stuck pair, not a bystander downstream.
 //
 // Weight streaming across instruction boundaries: on reaching an instruction — before
 // waiting for its producers — each CTA issues prefetch.global.L2 over the start of its 1/G
@@ -121,8 +125,8 @@ __device__ void fail(const PersistentArgs& g, int code, int instr, int detail) {
 }
 
 // Thread 0: waits until instruction `dep` has finished all its items of launch `epoch`.
-// Gives up (PERR_TIMEOUT, detail = dep | CTA << 16) after g.timeout_ns, or at once when an
-// error is already recorded.
+// Gives up (PERR_TIMEOUT, detail = dep | CTA << 16) after the watchdog's limit for
+// instruction `me`, or at once when an error is already recorded.
 __device__ void wait_for(const PersistentArgs& g, const Instr* prog, int me, int dep, u32 epoch) {
     const u32* c = (const u32*)g.ctr + dep;
     const u32 target = epoch * (u32)prog[dep].items;
@@ -131,6 +135,7 @@ __device__ void wait_for(const PersistentArgs& g, const Instr* prog, int me, int
         return;
     }
     const u64 t0 = global_ns();
+    const u64 limit = g.timeout_ns + g.timeout_ns * (u64)me / (u64)max(1, g.n_instr);
     for (u32 n = 1;; n++) {
         if (n > 64) __nanosleep(n > 4096 ? 256 : 32);
         if (reached(ld_relaxed(c), target)) {
@@ -139,7 +144,7 @@ __device__ void wait_for(const PersistentArgs& g, const Instr* prog, int me, int
         }
         if ((n & 255) == 0) {
             if (*(volatile int*)((int*)g.status + 1) != 0) return;
-            if (global_ns() - t0 > g.timeout_ns) {
+            if (global_ns() - t0 > limit) {
                 fail(g, PERR_TIMEOUT, me, dep | (int)(blockIdx.x << 16));
                 return;
             }

@@ -19,8 +19,9 @@
 //! CTAs per SM, `GRAPHRUN_PERSISTENT_SPLITS=N` the attention splits per KV head,
 //! `GRAPHRUN_PERSISTENT_PREFETCH_KB=N` sets the L2 prefetch per CTA and instruction
 //! (default: a quarter of the L2 over the CTAs; 0 turns prefetch off),
-//! `GRAPHRUN_PERSISTENT_TIMEOUT_MS=N` the watchdog (default 2000: a wait longer than this
-//! ends the launch with an error naming the instruction instead of hanging).
+//! `GRAPHRUN_PERSISTENT_TIMEOUT_MS=N` the watchdog (default 2000: a wait longer than this,
+//! up to twice as long for the program's last instructions, ends the launch with an error
+//! naming the instruction instead of hanging).
 //!
 //! Rooms: this file selects the kernel, sizes its program and uploads its state;
 //! `encode.rs` turns instructions into device instructions; `run.rs` launches a step and
