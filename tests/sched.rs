@@ -499,6 +499,32 @@ fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
             .any(|l| l.trim_start().starts_with("mmq_") && l.contains("integer sums are exact")),
         "{f16}"
     );
+    // The Q/K/V tail and the norm prologue say they give the interpreter's bits.
+    for k in ["qkv_post_f16 ", "prep "] {
+        let l = f16
+            .lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap_or_else(|| panic!("no {k}in\n{f16}"));
+        assert!(l.contains("interpreter"), "{l}");
+    }
+    // A prefill profile's arguments are checked before any GPU is looked for.
+    for (args, want) in [
+        (&["--no-fuse"][..], "drop --no-fuse"),
+        (&["--prompt", "100000"][..], "training context"),
+    ] {
+        let mut all = vec![
+            "dump",
+            p,
+            "--stage",
+            "fused",
+            "--phase",
+            "prefill",
+            "--profile",
+        ];
+        all.extend_from_slice(args);
+        let (code, _, err) = common::graphrun(&all);
+        assert!(code != 0 && err.contains(want), "{args:?}: {err}");
+    }
     // An f32 cache keeps the CUDA-core kernel, and the legend says so.
     let f32 = legend("f32");
     assert!(

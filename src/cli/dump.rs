@@ -226,6 +226,12 @@ fn profile_prefill(m: &graphrun::model::ModelFile, g: &Graph, a: &Args) -> Resul
             "--phase prefill --profile times the fused prefill schedule; drop --no-fuse",
         ));
     }
+    if a.prompt > m.hparams.n_ctx_train {
+        return Err(graphrun::Error::invalid(format!(
+            "--prompt {}: more positions than the model's training context ({})",
+            a.prompt, m.hparams.n_ctx_train
+        )));
+    }
     let opts = CudaOptions {
         device: a.device,
         n_ctx: a.prompt.max(16),
