@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
     after_help = "Recording: run the tests with their output saved (scripts/test 2>&1 | tee cpu.log; \
 GPU suites on the device write their own logs), then `graphrun contracts --record cpu.log gpu.log`. \
 A later log overrides an earlier one for the same test (so a device log replaces the CPU log's \
-skipped GPU tests)."
+skipped GPU tests), except that a skip never replaces a pass or a failure."
 )]
 pub struct Args {
     /// Print JSON (contracts with bands, tests and status).
@@ -149,6 +149,14 @@ fn test_binaries(all: &[contracts::Contract]) -> Vec<String> {
     b
 }
 
+/// Whether a later log's status `new` replaces the status recorded so far: any result
+/// replaces a skip or nothing, and a later result an earlier one, but a skip is no result
+/// and never replaces one (a device run without the model file does not undo the run that
+/// had it).
+fn replaces(prev: Option<&str>, new: &str) -> bool {
+    new != "skipped" || matches!(prev, None | Some("skipped"))
+}
+
 pub fn run(a: Args) -> Result<i32> {
     let all = contracts::all()?;
     let sp = status_path(&a);
@@ -166,7 +174,11 @@ pub fn run(a: Args) -> Result<i32> {
             sources.push(log.display().to_string());
             for c in &all {
                 for t in &c.tests {
-                    if let Some(s) = scan(&text, t, log_owner(log, &binaries)) {
+                    let Some(s) = scan(&text, t, log_owner(log, &binaries)) else {
+                        continue;
+                    };
+                    let prev = tests.get(t).and_then(|v| v["status"].as_str());
+                    if replaces(prev, s) {
                         tests.insert(
                             t.clone(),
                             json!({"status": s, "log": log.display().to_string()}),
@@ -278,7 +290,7 @@ pub fn run(a: Args) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{log_owner, scan};
+    use super::{log_owner, replaces, scan};
     use std::path::Path;
 
     const ID: &str = "gpu_e2e::real_05b_greedy_tokens_match_the_interpreter";
@@ -318,5 +330,15 @@ mod tests {
         let fail =
             "FAIL [   0.1s] (2/2) graphrun::gpu_e2e real_05b_greedy_tokens_match_the_interpreter\n";
         assert_eq!(scan(fail, ID, None), Some("fail"));
+    }
+
+    #[test]
+    fn a_skip_never_replaces_a_result() {
+        assert!(replaces(None, "skipped"));
+        assert!(replaces(Some("skipped"), "pass"));
+        assert!(replaces(Some("pass"), "fail"));
+        assert!(replaces(Some("fail"), "pass"));
+        assert!(!replaces(Some("pass"), "skipped"));
+        assert!(!replaces(Some("fail"), "skipped"));
     }
 }
