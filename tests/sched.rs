@@ -242,23 +242,19 @@ fn fused_05b_has_five_kernels_per_block() {
     // both (same weight type here); the group reads the rows before the norm.
     assert_eq!(swiglu.kernel_names(), "prep+mmq_pair_q5_0");
     // The group writes only the result: the gate's product stays in the GEMM's registers.
-    let gi = prefill
-        .groups
-        .iter()
-        .position(|gr| gr.name == "blk.3.ffn_swiglu")
-        .unwrap();
-    let writes: Vec<&str> = prefill
-        .writes(gi)
-        .iter()
-        .map(|n| g.node(*n).name.as_str())
-        .collect();
-    assert_eq!(writes, ["blk.3.ffn_swiglu"]);
-    let reads: Vec<&str> = prefill
-        .reads(&g, gi)
-        .iter()
-        .map(|n| g.node(*n).name.as_str())
-        .collect();
-    assert_eq!(reads, ["blk.3.attn_residual"]);
+    let names_of = |ids: &[graphrun::graph::NodeId]| -> Vec<&str> {
+        ids.iter().map(|n| g.node(*n).name.as_str()).collect()
+    };
+    let group_at = |name: &str| {
+        prefill
+            .groups
+            .iter()
+            .position(|gr| gr.name == name)
+            .unwrap()
+    };
+    let gi = group_at("blk.3.ffn_swiglu");
+    assert_eq!(names_of(&prefill.writes(gi)), ["blk.3.ffn_swiglu"]);
+    assert_eq!(names_of(&prefill.reads(&g, gi)), ["blk.3.attn_residual"]);
     assert!(down.kernel_names().starts_with("quantize_q8+mmq_q"));
     assert_eq!(check(&g, Phase::Prefill, false).groups.len(), g.len());
     // Under f32 semantics the matmuls run on CUDA cores, which have no residual epilogue.
@@ -276,19 +272,9 @@ fn fused_05b_has_five_kernels_per_block() {
     );
     // The Q/K/V tail: its nodes, where it runs (after the V product, before attention),
     // and what it stores in the arena (Q after RoPE; K and V go to the cache).
-    let gi = prefill
-        .groups
-        .iter()
-        .position(|gr| gr.name == "blk.3.attn_v_cache")
-        .unwrap();
-    let tail = &prefill.groups[gi];
-    let names: Vec<&str> = tail
-        .nodes
-        .iter()
-        .map(|n| g.node(*n).name.as_str())
-        .collect();
+    let gi = group_at("blk.3.attn_v_cache");
     assert_eq!(
-        names,
+        names_of(&prefill.groups[gi].nodes),
         [
             "blk.3.attn_q_bias",
             "blk.3.attn_rope_q",
@@ -304,18 +290,11 @@ fn fused_05b_has_five_kernels_per_block() {
         .map(|gr| gr.name.as_str())
         .collect();
     assert_eq!(around, ["blk.3.attn_v", "blk.3.attn_v_cache", "blk.3.attn"]);
-    let writes: Vec<&str> = prefill
-        .writes(gi)
-        .iter()
-        .map(|n| g.node(*n).name.as_str())
-        .collect();
-    assert_eq!(writes, ["blk.3.attn_rope_q"]);
-    let reads: Vec<&str> = prefill
-        .reads(&g, gi)
-        .iter()
-        .map(|n| g.node(*n).name.as_str())
-        .collect();
-    assert_eq!(reads, ["blk.3.attn_q", "blk.3.attn_k", "blk.3.attn_v"]);
+    assert_eq!(names_of(&prefill.writes(gi)), ["blk.3.attn_rope_q"]);
+    assert_eq!(
+        names_of(&prefill.reads(&g, gi)),
+        ["blk.3.attn_q", "blk.3.attn_k", "blk.3.attn_v"]
+    );
     // Layer 0: Q and K (Q5_0) in one launch, V (Q8_0) alone.
     let qk = prefill
         .groups
