@@ -573,6 +573,8 @@ fn fused_dump(
                 total_w
             );
             let mut total_t = 0.0f64;
+            // The whole step's time (a prefill group's line gives its share of it).
+            let all_t: f32 = times.map_or(0.0, |t| t.iter().sum());
             for (i, gr) in s.groups.iter().enumerate() {
                 if let Some(t) = times {
                     total_t += t[i] as f64;
@@ -590,11 +592,10 @@ fn fused_dump(
                     if prefill {
                         // Weights are read once per tile of rows: a rate per weight byte
                         // says nothing here; the share of the step does.
-                        let all: f32 = t.iter().sum();
                         out += &format!(
                             "  {:>8.1} us  {:>5.2}%",
                             t[i] * 1000.0,
-                            100.0 * t[i] / all.max(1e-9)
+                            100.0 * t[i] / all_t.max(1e-9)
                         );
                     } else {
                         out += &format!(

@@ -499,7 +499,7 @@ fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
         return None;
     }
     // swiglu_under: gate and up are the input's only consumers.
-    let (norm, mut nodes, prep) = norm_prologue(c, x);
+    let (norm, mut nodes, prep) = norm_prologue(c, x, true);
     nodes.extend([gate, silu, up, mul]);
     Some((
         GroupKind::GateUp {
@@ -514,14 +514,16 @@ fn fuse_gate_up_prefill(c: &Ctx, x: NodeId) -> Option<(GroupKind, Vec<NodeId>, V
     ))
 }
 
-/// The RMSNorm prologue of a prefill GEMM group over input `x`, for a caller whose matmuls
-/// are all of `x`'s consumers: when `x` is an RMSNorm, the group takes it (its first node)
-/// and the prep kernel norms and quantizes the rows before it in one launch, a CTA of 256
-/// threads per row as the rms_norm kernel's, so the quantized rows are the same bits and
-/// the normed rows are never stored. Otherwise quantize_q8 quantizes `x`.
-fn norm_prologue(c: &Ctx, x: NodeId) -> (Option<NodeId>, Vec<NodeId>, KernelId) {
+/// The RMSNorm prologue of a prefill GEMM group over input `x` (`all_readers`: the group's
+/// matmuls are all of `x`'s consumers): when `x` is an RMSNorm only they read, the group
+/// takes it (its first node) and the prep kernel norms and quantizes the rows before it in
+/// one launch, a CTA of 256 threads per row as the rms_norm kernel's, so the quantized rows
+/// are the same bits and the normed rows are never stored. Otherwise quantize_q8 quantizes
+/// `x`.
+fn norm_prologue(c: &Ctx, x: NodeId, all_readers: bool) -> (Option<NodeId>, Vec<NodeId>, KernelId) {
     // A faulted norm keeps its own kernel (src/fault.rs); the GEMM group forms without it.
-    if matches!(c.node(x).op, Op::RmsNorm { .. })
+    if all_readers
+        && matches!(c.node(x).op, Op::RmsNorm { .. })
         && !c.taken[x.index()]
         && c.node(x).fault.is_none()
     {
@@ -558,11 +560,7 @@ fn fuse_shared_input_prefill(
     mats.sort();
     mats.truncate(GEMM_MAX_MATRICES);
     // The norm prologue only when these matmuls are all that read the input.
-    let (norm, mut nodes, prep) = if mats.len() == c.cons[x.index()].len() {
-        norm_prologue(c, x)
-    } else {
-        (None, Vec::new(), KernelId::QuantizeQ8)
-    };
+    let (norm, mut nodes, prep) = norm_prologue(c, x, mats.len() == c.cons[x.index()].len());
     nodes.extend(&mats);
     Some((
         GroupKind::SharedInput {

@@ -97,28 +97,20 @@ impl CudaEngine<'_> {
         // Again with an event before each group and one after the last, waited for at the end
         // of each chunk.
         self.pos = 0;
-        let out = self.graph.output();
         let n = self.sched(Phase::Prefill).groups.len();
         let mut groups = vec![0.0f32; n];
         let mut c0 = 0;
         while c0 < t {
             let c1 = (c0 + UBATCH).min(t);
             let rows = c1 - c0;
-            let lr = if c1 == t { rows - 1..rows } else { 0..0 };
+            let lr = (c1 == t).then(|| rows - 1..rows);
             self.quantized = None;
             self.upload_step(&tokens[c0..c1])?;
             let mut marks: Vec<(usize, CudaEvent)> = Vec::with_capacity(n + 1);
             for gi in 0..n {
-                // As run_chunk: the output tail at the logit rows only.
-                let tail = self.in_tail(Phase::Prefill, gi);
-                if c1 < t && (tail || self.sched(Phase::Prefill).groups[gi].nodes.contains(&out)) {
+                // At the rows run_chunk runs it.
+                let Some((grows, glr)) = self.group_rows(Phase::Prefill, gi, rows, &lr) else {
                     continue;
-                }
-                let (grows, glr) = if tail {
-                    self.row0 = lr.start;
-                    (lr.len(), 0..lr.len())
-                } else {
-                    (rows, lr.clone())
                 };
                 let e = self.event()?;
                 e.record(&self.dev.stream)

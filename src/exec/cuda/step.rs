@@ -63,16 +63,8 @@ impl CudaEngine<'_> {
         let out = self.graph.output();
         let want = obs.wants_data();
         for gi in 0..self.sched(phase).groups.len() {
-            // The output tail runs at the logit rows alone (none: skipped), from row
-            // `row0` of every value it reads and writes; the rest at every row.
-            let (rows, lr) = match (&lrows, self.in_tail(phase, gi)) {
-                (None, true) => continue,
-                (Some(r), true) => {
-                    self.row0 = r.start;
-                    (r.len(), 0..r.len())
-                }
-                (None, false) if self.sched(phase).groups[gi].nodes.contains(&out) => continue,
-                (r, false) => (t, r.clone().unwrap_or(0..0)),
+            let Some((rows, lr)) = self.group_rows(phase, gi, t, &lrows) else {
+                continue;
             };
             let ran = self.run_group(phase, gi, rows, &lr).and_then(|()| {
                 if want {
@@ -95,6 +87,33 @@ impl CudaEngine<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The rows group `gi` runs at in a chunk of `t` rows whose logit rows are `lrows`,
+    /// and the logit rows it is given; None when the chunk skips it. The output tail runs at
+    /// the logit rows alone, from row `row0` (set here; the caller takes it back) of every
+    /// value it reads and writes; the rest at every row.
+    pub(super) fn group_rows(
+        &mut self,
+        phase: Phase,
+        gi: usize,
+        t: usize,
+        lrows: &Option<Range<usize>>,
+    ) -> Option<(usize, Range<usize>)> {
+        let covers_out = || {
+            self.sched(phase).groups[gi]
+                .nodes
+                .contains(&self.graph.output())
+        };
+        match (lrows, self.in_tail(phase, gi)) {
+            (None, true) => None,
+            (Some(r), true) => {
+                self.row0 = r.start;
+                Some((r.len(), 0..r.len()))
+            }
+            (None, false) if covers_out() => None,
+            (r, false) => Some((t, r.clone().unwrap_or(0..0))),
+        }
     }
 
     /// Decode step through the captured CUDA graph: token → fused kernels → argmax.
