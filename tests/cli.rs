@@ -608,6 +608,7 @@ fn bench_samples_with_the_run_flags_and_reports_them() {
         "4",
         "-r",
         "1",
+        "--no-warmup",
         "--interp",
         "--temp",
         "0.7",
@@ -624,7 +625,9 @@ fn bench_samples_with_the_run_flags_and_reports_them() {
         err.contains("decode 4 tokens (sampled: --temp 0.7 --top-k 20 --top-p 0.9 --seed 3)"),
         "{err}"
     );
+    assert!(err.contains("1 repetitions, no warm-up"), "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["warmup"], false, "{out}");
     assert_eq!(j["sampling"]["top_k"], 20, "{out}");
     assert!(
         (j["sampling"]["temp"].as_f64().unwrap() - 0.7).abs() < 1e-6,
@@ -659,7 +662,7 @@ fn bench_without_a_gpu_names_the_executor_and_shows_progress() {
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(
-            "on interp: prefill [8, 16] tokens, decode 4 tokens (greedy) at depths [0, 8], 2 repetitions"
+            "on interp: prefill [8, 16] tokens, decode 4 tokens (greedy) at depths [0, 8], 2 repetitions, a warm-up prefill per size"
         ),
         "{err}"
     );

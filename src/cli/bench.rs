@@ -15,7 +15,8 @@ use std::time::Instant;
 #[derive(clap::Args)]
 #[command(
     after_help = "Like llama-bench: several sizes in one run. `-p 512,2048,8192` times a \
-prefill of each size from an empty cache (its time is the time to first token); `-d 0,4096` \
+prefill of each size from an empty cache (its time is the time to first token), after one \
+untimed prefill of that size as llama-bench's warm-up does (`--no-warmup` skips it); `-d 0,4096` \
 times `-n` decode steps after a prompt of each depth. Decode is also given as a share of the \
 bandwidth floor (weight bytes per token / the read bandwidth measured in the same run). \
 Decode is greedy unless --temp > 0: then each token is drawn as `graphrun run` draws it (on \
@@ -41,6 +42,10 @@ pub struct Args {
     /// interpreter.
     #[arg(long, conflicts_with = "interp")]
     gpu: bool,
+    /// Skip the untimed prefill of each size before its repetitions (llama-bench's warm-up
+    /// run; without it the first repetition also times first-use costs of that size).
+    #[arg(long)]
+    no_warmup: bool,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -122,7 +127,7 @@ pub fn run(a: Args) -> Result<i32> {
     };
     let mut eng = engine_for(&m, &exec, lowered(&m, &exec)?, 1, a.gpu)?;
     eprintln!(
-        "bench: {} on {}: prefill {:?} tokens, decode {} tokens ({}) at depths {:?}, {} repetitions{}",
+        "bench: {} on {}: prefill {:?} tokens, decode {} tokens ({}) at depths {:?}, {} repetitions, {}{}",
         m.path,
         eng.name(),
         a.prompt,
@@ -137,6 +142,11 @@ pub fn run(a: Args) -> Result<i32> {
         },
         a.depth,
         a.reps,
+        if a.no_warmup {
+            "no warm-up"
+        } else {
+            "a warm-up prefill per size"
+        },
         if gpu {
             ""
         } else {
@@ -170,6 +180,11 @@ pub fn run(a: Args) -> Result<i32> {
             runs: Vec::new(),
             ttft_ms: Vec::new(),
         };
+        if !a.no_warmup {
+            progress.update(&format!("bench {} warm-up", t.name));
+            eng.reset();
+            eng.step_argmax(&tokens[..p], &mut NoObserver)?;
+        }
         for r in 0..a.reps {
             progress.update(&format!("bench {} rep {}/{}", t.name, r + 1, a.reps));
             eng.reset();
@@ -251,7 +266,7 @@ pub fn run(a: Args) -> Result<i32> {
             "{}",
             serde_json::json!({
                 "model": m.path, "executor": eng.name(), "decode_kernel": eng.decode_kernel(), "act": exec.act.name(), "kv": exec.kv.name(), "fused": !exec.no_fuse,
-                "gen": a.n_gen, "reps": a.reps, "tests": list,
+                "gen": a.n_gen, "reps": a.reps, "warmup": !a.no_warmup, "tests": list,
                 "sampling": (!cfg.is_greedy()).then(|| serde_json::json!({"temp": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed})),
                 "prompt": pp.map(|t| t.name[2..].parse::<usize>().unwrap_or(0)),
                 "pp_tok_s": pp.map(|t| mean_std(&t.runs).0), "pp_runs": pp.map(|t| &t.runs),
