@@ -235,22 +235,47 @@ __device__ void mmq_impl(const MmqArgs& g) {
         int off = W::BYTES % 16 == 0 ? 0 : (int)((size_t)(wrow + (size_t)u * UB) & 3);
         return &s.raw[u & 1].b[sr][off];
     };
+    // The copies' destinations: for the pair and legacy-type kernels, 32-bit shared-space
+    // addresses (the buffer's base plus constant byte offsets inside MmqSmem), so no generic
+    // 64-bit pointer is formed and converted per copy (ptxas: 5-7% fewer instructions in their
+    // K loop); the single-matrix k-quant kernels keep generic pointers, with which they spill
+    // less (mmq_q4_k's loop: 5 local loads against 12). Measured in
+    // evidence/h200/prefill-vs-llama-cpp: every kernel flat (call 4) lost 1% on the 1.5B's
+    // pp512; this split (call 5, on an H100) gained 1.3% on the 7B and 0.9-1.5% on the 1.5B.
+    // The two branches below are kept as written: folding them into one helper changed the code
+    // ptxas made for 10 of the 12 kernels.
+    constexpr bool FLAT = PAIR || !KQ;
+    const u32 s0 = smem_addr(mmq_smem);
+    auto off_of = [&](const void* p) -> u32 { return (u32)((const u8*)p - mmq_smem); };
     auto issue_raw = [&](int c) {
         if (c % CPU != 0 || c >= nch) return;
         const int u = c / CPU;
         const u8* src = wrow + (size_t)u * UB;
-        u8* dst = s.raw[u & 1].b[sr];
-        if (W::BYTES % 16 == 0) {
+        if constexpr (FLAT) {
+            const u32 dst = s0 + off_of(&s.raw[0].b[0][0]) + (u32)(u & 1) * (u32)sizeof(MmqRaw) + (u32)(sr * MM_RAW);
+            if (W::BYTES % 16 == 0) {
 #pragma unroll
-            for (int w = gi; w < UB / 16; w += 4) cp_async16(dst + 16 * w, src + 16 * w, 16);
+                for (int w = gi; w < UB / 16; w += 4) cp_async16_at(dst + 16 * w, src + 16 * w, 16);
+            } else {
+                const u8* a = (const u8*)((size_t)src & ~(size_t)3);
+                const int nw = (int)(src - a + UB + 3) / 4;
+                for (int w = gi; w < nw; w += 4) cp_async4_at(dst + 4 * w, a + 4 * w);
+            }
         } else {
-            const u8* a = (const u8*)((size_t)src & ~(size_t)3);
-            const int nw = (int)(src - a + UB + 3) / 4;
-            for (int w = gi; w < nw; w += 4) cp_async4(dst + 4 * w, a + 4 * w);
+            u8* dst = s.raw[u & 1].b[sr];
+            if (W::BYTES % 16 == 0) {
+#pragma unroll
+                for (int w = gi; w < UB / 16; w += 4) cp_async16(dst + 16 * w, src + 16 * w, 16);
+            } else {
+                const u8* a = (const u8*)((size_t)src & ~(size_t)3);
+                const int nw = (int)(src - a + UB + 3) / 4;
+                for (int w = gi; w < nw; w += 4) cp_async4(dst + 4 * w, a + 4 * w);
+            }
         }
     };
     // Chunk c's activations (rows t0 + sr and t0 + sr + 64 of the tile) and their scales.
     auto issue_act = [&](int c) {
+        const u32 sto = (u32)(c & 1) * (u32)sizeof(MmqStage), spo = (u32)((c >> 1) & 1) * (u32)sizeof(MmqSuper);
         MmqStage& st = s.st[c & 1];
         MmqSuper& sp = s.sb[(c >> 1) & 1];
 #pragma unroll
@@ -260,10 +285,21 @@ __device__ void mmq_impl(const MmqArgs& g) {
             // 32-bit offsets (T·K < 2^31, checked by the host): fewer 64-bit addresses live
             // through the loop.
             const i8* src = (const i8*)(KQ ? g.qk : g.q0) + (u32)(t * g.K + c * MM_CH + gi * 32);
-            cp_async16(&st.a[rt][gi * 32], src, 16);
-            cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
-            if (!KQ) cp_async4(&st.ad[rt][gi], (const float*)g.d0 + (u32)(t * (g.K / 32) + c * 4 + gi));
-            if (KQ && (c & 1) == 0 && gi == 0) cp_async4(&sp.adk[rt], (const float*)g.dk + (u32)(t * (g.K / 256) + c / 2));
+            const float* d0 = (const float*)g.d0 + (u32)(t * (g.K / 32) + c * 4 + gi);
+            const float* dk = (const float*)g.dk + (u32)(t * (g.K / 256) + c / 2);
+            const bool sb_first = KQ && (c & 1) == 0 && gi == 0;  // the super-block's d_a
+            if constexpr (FLAT) {
+                const u32 a = s0 + off_of(&s.st[0].a[0][0]) + sto + (u32)(rt * MM_ROW + gi * 32);
+                cp_async16_at(a, src, 16);
+                cp_async16_at(a + 16, src + 16, 16);
+                if (!KQ) cp_async4_at(s0 + off_of(&s.st[0].ad[0][0]) + sto + (u32)(rt * 16 + gi * 4), d0);
+                if (sb_first) cp_async4_at(s0 + off_of(&s.sb[0].adk[0]) + spo + (u32)(rt * 4), dk);
+            } else {
+                cp_async16(&st.a[rt][gi * 32], src, 16);
+                cp_async16(&st.a[rt][gi * 32 + 16], src + 16, 16);
+                if (!KQ) cp_async4(&st.ad[rt][gi], d0);
+                if (sb_first) cp_async4(&sp.adk[rt], dk);
+            }
         }
     };
     // The Q8_K bsums chunk c's super-block needs (loaded at its first chunk), 4 per token row.

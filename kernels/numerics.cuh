@@ -227,6 +227,14 @@ __device__ __forceinline__ void cp_async4(void* dst, const void* src) {
     *(u32*)dst = *(const u32*)src;
 #endif
 }
+// The same with the destination as a shared-space address (as cp_async16_at).
+__device__ __forceinline__ void cp_async4_at(u32 dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(src) : "memory");
+#else
+    asm volatile("st.shared.u32 [%0], %1;" ::"r"(dst), "r"(*(const u32*)src) : "memory");
+#endif
+}
 __device__ __forceinline__ void cp_async_commit() {
 #if __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;" ::: "memory");
