@@ -572,13 +572,10 @@ fn fused_dump(
                 if s.fused { "fused" } else { "unfused" },
                 total_w
             );
-            let mut total_t = 0.0f64;
-            // The whole step's time (a prefill group's line gives its share of it).
-            let all_t: f32 = times.map_or(0.0, |t| t.iter().sum());
+            // The whole step's time, over every group shown or not (a prefill group's line
+            // gives its share of it).
+            let total_t: f64 = times.map_or(0.0, |t| t.iter().map(|&x| x as f64).sum());
             for (i, gr) in s.groups.iter().enumerate() {
-                if let Some(t) = times {
-                    total_t += t[i] as f64;
-                }
                 if !shown(gr) {
                     continue;
                 }
@@ -595,7 +592,7 @@ fn fused_dump(
                         out += &format!(
                             "  {:>8.1} us  {:>5.2}%",
                             t[i] * 1000.0,
-                            100.0 * t[i] / all_t.max(1e-9)
+                            100.0 * t[i] as f64 / total_t.max(1e-9)
                         );
                     } else {
                         out += &format!(
