@@ -41,10 +41,13 @@ struct MmqSuper {
     float adk[MM_BN];
 };
 // The raw weight bytes of one unit per row, copied by cp.async one unit ahead of their
-// unpacking: a k-quant super-block (two chunks) or a legacy chunk's 4 blocks. Q4_K/Q5_K
-// blocks (144/176 bytes, 16-byte aligned) come by 16-byte copies; the others, only 2-byte
-// aligned, by 4-byte copies of the aligned words around them (a Q6_K super-block: at most 53
-// words). Rows of MM_RAW bytes keep 16-byte alignment for the k-quants' 16-byte loads.
+// unpacking: a k-quant super-block (two chunks) or a legacy chunk's 4 blocks, by 16-byte
+// copies. Q4_K/Q5_K blocks (144/176 bytes) are 16-byte aligned; the others are only 2-byte
+// aligned (even block sizes in a 256-byte-aligned allocation), and come as the aligned
+// 16-byte words around them: a Q6_K super-block starts at most 14 bytes into its first word,
+// so it spans at most 14 words (224 bytes). The copies may read up to 15 bytes before a unit
+// and after it, inside the tensor's allocation and its 64 bytes of padding (upload.rs).
+// Rows of MM_RAW bytes keep 16-byte alignment for the copies and the k-quants' 16-byte loads.
 #define MM_RAW 224
 struct MmqRaw {
     u8 b[MM_BM][MM_RAW];
@@ -92,12 +95,17 @@ template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
         u32 lo[8], hi[8];
         T::vals(p, k, lo, hi);
         for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = (j & 1) ? hi[m] : lo[m];
-        int sc0, m0, sc1, m1;
-        T::scale_pair(p, k, sc0, m0, sc1, m1);
-        int sc = (j & 1) ? sc1 : sc0;
+        // Group j's 6-bit scale and min alone (scale_pair decodes two groups, with branches):
+        // bytes j and j+4 for j < 4; else the low and high nibbles of byte j+4 with the top
+        // two bits of bytes j−4 and j. Byte i of the 12 is byte i % 4 of word i / 4.
+        const u32* sw = (const u32*)(p + 4);
+        const int sh = 8 * (j & 3);
+        const u32 x0 = sw[0] >> sh, x1 = sw[1] >> sh, x2 = sw[2] >> sh;
+        const int sc = j < 4 ? (int)(x0 & 63) : (int)((x2 & 15) | ((x0 >> 2) & 48));
+        const int mn = j < 4 ? (int)(x1 & 63) : (int)(((x2 >> 4) & 15) | ((x1 >> 2) & 48));
         s.wsc[r][2 * gq] = sc;
         s.wsc[r][2 * gq + 1] = sc;
-        sp.wmin[r][j] = (u8)((j & 1) ? m1 : m0);
+        sp.wmin[r][j] = (u8)mn;
         if (j == 0) {
             sp.sd[r] = f16_to_f32(ld16(p));
             sp.sdmin[r] = f16_to_f32(ld16(p + 2));
@@ -224,27 +232,28 @@ __device__ void mmq_impl(const MmqArgs& g) {
     // iteration c−1) and stores the bsums; the copies are waited for at its end.
     constexpr int CPU = KQ ? 2 : 1;                       // chunks per raw unit
     constexpr int UB = KQ ? W::BYTES : 4 * W::BYTES;      // raw bytes per unit and row
-    static_assert(UB + 3 <= MM_RAW, "a raw unit must fit an MmqRaw row");
+    static_assert(UB + (W::BYTES % 16 == 0 ? 0 : 14) <= MM_RAW, "a raw unit must fit an MmqRaw row");
     const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
     // A pair's tile row sr is gate or up row r0 + 8(sr / 16) + sr % 8 (see mmq_matrix).
     const int wrr = PAIR ? r0 + 8 * (sr >> 4) + (sr & 7) : r0 + sr;
     const u8* wrow = (PAIR && (sr & 8) ? (const u8*)g.w2 : mat.w) + (size_t)min(wrr, mat.rows - 1) * g.row_bytes;
     // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
-    // aligned word a 4-byte copy starts at.
+    // aligned 16-byte word the copies start at.
     auto raw_at = [&](int u) -> const u8* {
-        int off = W::BYTES % 16 == 0 ? 0 : (int)((size_t)(wrow + (size_t)u * UB) & 3);
+        int off = W::BYTES % 16 == 0 ? 0 : (int)((size_t)(wrow + (size_t)u * UB) & 15);
         return &s.raw[u & 1].b[sr][off];
     };
-    // The copies' destinations: for the pair and legacy-type kernels, 32-bit shared-space
-    // addresses (the buffer's base plus constant byte offsets inside MmqSmem), so no generic
-    // 64-bit pointer is formed and converted per copy (ptxas: 5-7% fewer instructions in their
-    // K loop); the single-matrix k-quant kernels keep generic pointers, with which they spill
-    // less (mmq_q4_k's loop: 5 local loads against 12). Measured in
+    // The copies' destinations: for the pair, legacy-type and Q6_K kernels, 32-bit
+    // shared-space addresses (the buffer's base plus constant byte offsets inside MmqSmem), so
+    // no generic 64-bit pointer is formed and converted per copy (ptxas: 5-8% fewer
+    // instructions in their K loop); mmq_q4_k and mmq_q5_k keep generic pointers, with which
+    // they spill less (mmq_q4_k's loop: 5 local loads against 12). Measured in
     // evidence/h200/prefill-vs-llama-cpp: every kernel flat (call 4) lost 1% on the 1.5B's
-    // pp512; this split (call 5, on an H100) gained 1.3% on the 7B and 0.9-1.5% on the 1.5B.
-    // The two branches below are kept as written: folding them into one helper changed the code
-    // ptxas made for 10 of the 12 kernels.
-    constexpr bool FLAT = PAIR || !KQ;
+    // pp512; this split without Q6_K (call 5, on an H100) gained 1.3% on the 7B and 0.9-1.5%
+    // on the 1.5B; Q6_K joined it with the 16-byte copies of its raw units
+    // (evidence/h200/mmq-q6k-copies). The two branches below are kept as written: folding them
+    // into one helper changed the code ptxas made for 10 of the 12 kernels.
+    constexpr bool FLAT = PAIR || !KQ || W::UNIT == 32;
     const u32 s0 = smem_addr(mmq_smem);
     auto off_of = [&](const void* p) -> u32 { return (u32)((const u8*)p - mmq_smem); };
     auto issue_raw = [&](int c) {
@@ -257,9 +266,9 @@ __device__ void mmq_impl(const MmqArgs& g) {
 #pragma unroll
                 for (int w = gi; w < UB / 16; w += 4) cp_async16_at(dst + 16 * w, src + 16 * w, 16);
             } else {
-                const u8* a = (const u8*)((size_t)src & ~(size_t)3);
-                const int nw = (int)(src - a + UB + 3) / 4;
-                for (int w = gi; w < nw; w += 4) cp_async4_at(dst + 4 * w, a + 4 * w);
+                const u8* a = (const u8*)((size_t)src & ~(size_t)15);
+                const int nw = (int)(src - a + UB + 15) / 16;
+                for (int w = gi; w < nw; w += 4) cp_async16_at(dst + 16 * w, a + 16 * w, 16);
             }
         } else {
             u8* dst = s.raw[u & 1].b[sr];
@@ -267,9 +276,9 @@ __device__ void mmq_impl(const MmqArgs& g) {
 #pragma unroll
                 for (int w = gi; w < UB / 16; w += 4) cp_async16(dst + 16 * w, src + 16 * w, 16);
             } else {
-                const u8* a = (const u8*)((size_t)src & ~(size_t)3);
-                const int nw = (int)(src - a + UB + 3) / 4;
-                for (int w = gi; w < nw; w += 4) cp_async4(dst + 4 * w, a + 4 * w);
+                const u8* a = (const u8*)((size_t)src & ~(size_t)15);
+                const int nw = (int)(src - a + UB + 15) / 16;
+                for (int w = gi; w < nw; w += 4) cp_async16(dst + 16 * w, a + 16 * w, 16);
             }
         }
     };
