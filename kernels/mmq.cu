@@ -180,8 +180,7 @@ struct MmqMatrix {
     int rows, r0;
 };
 template <bool PAIR>
-__device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
-    int bx = blockIdx.x;
+__device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g, int bx) {
     if (PAIR) return {(const u8*)g.w, (float*)g.out, g.rows, bx * (MM_BM / 2)};
     const int n0 = (g.rows + MM_BM - 1) / MM_BM;
     if (bx < n0) return {(const u8*)g.w, (float*)g.out, g.rows, bx * MM_BM};
@@ -191,8 +190,11 @@ __device__ __forceinline__ MmqMatrix mmq_matrix(const MmqArgs& g) {
     return {(const u8*)g.w3, (float*)g.out3, g.rows3, (bx - n1) * MM_BM};
 }
 
-template <class W, bool PAIR>
-__device__ void mmq_impl(const MmqArgs& g) {
+// bx: the CTA's tile index as mmq_matrix reads it (blockIdx.x but in a mixed launch). MIXED:
+// the CTA is one of the third matrix's (V) in a mixed-type launch (mmq_mixed_impl): its rows
+// are g.row_bytes3 bytes apart.
+template <class W, bool PAIR, bool MIXED = false>
+__device__ void mmq_body(const MmqArgs& g, int bx) {
     extern __shared__ __align__(16) u8 mmq_smem[];  // sizeof(MmqSmem), set by the host
     MmqSmem& s = *(MmqSmem*)mmq_smem;
     constexpr bool KQ = W::QK == 256;
@@ -200,7 +202,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
     // type one per 32 (k-quant group or legacy block).
     constexpr int KW = (KQ && W::UNIT == 32) ? 16 : 32;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const MmqMatrix mat = mmq_matrix<PAIR>(g);
+    const MmqMatrix mat = mmq_matrix<PAIR>(g, bx);
     const int r0 = mat.r0, t0 = blockIdx.y * MM_BN;
     // Warp tile: 16 weight rows (wr) × 64 tokens (wt, MM_NT 8-token MMA columns).
     const int wr = (warp & 3) * 16, wt = (warp >> 2) * (8 * MM_NT);
@@ -236,7 +238,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
     const int sr = tid / 4, gi = tid % 4;                 // staging: row sr, part gi
     // A pair's tile row sr is gate or up row r0 + 8(sr / 16) + sr % 8 (see mmq_matrix).
     const int wrr = PAIR ? r0 + 8 * (sr >> 4) + (sr & 7) : r0 + sr;
-    const u8* wrow = (PAIR && (sr & 8) ? (const u8*)g.w2 : mat.w) + (size_t)min(wrr, mat.rows - 1) * g.row_bytes;
+    const u8* wrow = (PAIR && (sr & 8) ? (const u8*)g.w2 : mat.w) + (size_t)min(wrr, mat.rows - 1) * (MIXED ? g.row_bytes3 : g.row_bytes);
     // Where unit u's bytes start in row sr of its raw buffer: 0, or their offset from the
     // aligned 16-byte word the copies start at.
     auto raw_at = [&](int u) -> const u8* {
@@ -445,7 +447,7 @@ __device__ void mmq_impl(const MmqArgs& g) {
         __syncthreads();
     }
     // The output matrix again (recomputed: not held in registers through the loop).
-    const MmqMatrix om = mmq_matrix<PAIR>(g);
+    const MmqMatrix om = mmq_matrix<PAIR>(g, bx);
     const int rows = om.rows;
     float* out = om.out;
     if (PAIR) {
@@ -473,4 +475,26 @@ __device__ void mmq_impl(const MmqArgs& g) {
                 out[o] = v;
             }
         }
+}
+
+template <class W, bool PAIR>
+__device__ void mmq_impl(const MmqArgs& g) {
+    mmq_body<W, PAIR>(g, blockIdx.x);
+}
+
+// Q and K (w, w2: type W) with a V of another type V3 of the same activation format (w3), one
+// launch (kernels mmq_*_v_*), each CTA running the kernel of its matrix's type. V's tiles come
+// first in the grid: with one wave and a little more of tiles (the 7B's 288 for 264 resident
+// CTAs), the tiles left for the tail are then Q's, not the slower type's. The CTAs share
+// nothing, so each output is the same bits as a launch of its type alone.
+template <class W, class V3>
+__device__ void mmq_mixed_impl(const MmqArgs& g) {
+    static_assert(W::QK == V3::QK, "mixed matrices share their activations' format");
+    const int n01 = (g.rows + MM_BM - 1) / MM_BM + (g.rows2 + MM_BM - 1) / MM_BM;
+    const int n3 = (g.rows3 + MM_BM - 1) / MM_BM;
+    const int b = blockIdx.x;
+    if (b < n3)
+        mmq_body<V3, false, true>(g, n01 + b);  // mmq_matrix: w3's tile b
+    else
+        mmq_body<W, false>(g, b - n3);
 }

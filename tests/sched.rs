@@ -126,56 +126,41 @@ fn fused_05b_has_five_kernels_per_block() {
     // activation quantization (896 = 7·128); the two per block that feed a residual add
     // (attn_out, ffn_down) take it in the GEMM's epilogue, and gate, silu, up and mul are
     // one group (SiLU(gate) · up in the up GEMM's epilogue); every other node is its own.
-    // Q, K and V of one weight type run as one GEMM launch (V is Q8_0 in some layers of
-    // this file: then Q and K).
+    // Q, K and V run as one GEMM launch that takes the attention norm (the prep kernel norms
+    // and quantizes): one kernel where V has Q and K's type, `mmq_*_v_*` where it does not
+    // (V is Q8_0 beside Q5_0 Q and K in some layers of this file).
     let prefill = check(&g, Phase::Prefill, true);
     assert!(prefill.fused);
     let node = |name: String| g.nodes().find(|(_, n)| n.name == name).unwrap();
-    let (mut shared, mut attn_norms) = (0, 0);
+    let mut mixed = 0;
     for l in 0..24 {
-        let (q, qn) = node(format!("blk.{l}.attn_q"));
-        let same: Vec<_> = ["k", "v"]
-            .iter()
-            .map(|x| node(format!("blk.{l}.attn_{x}")))
-            .filter(|(_, n)| n.weight_type() == qn.weight_type())
-            .map(|(id, _)| id)
-            .collect();
+        let [(norm, _), (q, qn), (k, kn), (v, vn)] =
+            ["attn_norm", "attn_q", "attn_k", "attn_v"].map(|x| node(format!("blk.{l}.{x}")));
+        assert_eq!(qn.weight_type(), kn.weight_type());
         let gr = prefill
             .groups
             .iter()
             .find(|gr| gr.nodes.contains(&q))
             .unwrap();
-        if same.is_empty() {
-            assert_eq!(gr.pass, "single");
+        assert_eq!(gr.pass, "fuse_shared_input", "{}", gr.name);
+        assert_eq!(gr.nodes, [norm, q, k, v], "{}", gr.name);
+        let want = if vn.weight_type() == qn.weight_type() {
+            "prep+mmq_q5_0"
         } else {
-            assert_eq!(gr.pass, "fuse_shared_input", "{}", gr.name);
-            let at = gr.nodes.iter().position(|n| *n == q).unwrap();
-            assert_eq!(gr.nodes[at + 1..], same[..], "{}", gr.name);
-            assert_eq!(gr.kernels.len(), 2, "{}: quantize, then one GEMM", gr.name);
-            shared += same.len();
-            // With V in the launch too, the norm has no other reader: the group takes it
-            // (the prep kernel norms and quantizes); otherwise V's GEMM reads the normed rows.
-            let (norm, _) = node(format!("blk.{l}.attn_norm"));
-            if same.len() == 2 {
-                assert_eq!((at, gr.nodes[0]), (1, norm), "{}", gr.name);
-                assert_eq!(gr.kernels[0], KernelId::Prep, "{}", gr.name);
-                attn_norms += 1;
-            } else {
-                assert_eq!(at, 0, "{}", gr.name);
-                assert_eq!(gr.kernels[0], KernelId::QuantizeQ8, "{}", gr.name);
-            }
-        }
+            mixed += 1;
+            "prep+mmq_q5_0_v_q8_0"
+        };
+        assert_eq!(gr.kernel_names(), want, "{}", gr.name);
     }
     assert!(
-        shared > 24,
-        "Q and K share a launch in every layer, V in some"
+        mixed > 0 && mixed < 24,
+        "V is Q8_0 in some layers, {mixed} here"
     );
-    assert!(attn_norms > 0 && attn_norms < 24);
     // Each block's Q/K/V tail (3 biases, 2 RoPEs, 2 cache appends) is one launch, and its
     // gate/up GEMM takes the FFN norm.
     assert_eq!(
         prefill.groups.len(),
-        g.len() - 2 * 24 - 3 * 24 - shared - 6 * 24 - 24 - attn_norms
+        g.len() - 2 * 24 - 3 * 24 - 2 * 24 - 6 * 24 - 24 - 24
     );
     let res: Vec<(&str, String)> = prefill
         .groups
@@ -202,8 +187,8 @@ fn fused_05b_has_five_kernels_per_block() {
         res,
         [
             (
-                "blk.3.attn_k",
-                "fuse_shared_input quantize_q8+mmq_q5_0".to_string()
+                "blk.3.attn_v",
+                "fuse_shared_input prep+mmq_q5_0_v_q8_0".to_string()
             ),
             (
                 "blk.3.attn_v_cache",
@@ -295,22 +280,21 @@ fn fused_05b_has_five_kernels_per_block() {
         names_of(&prefill.reads(&g, gi)),
         ["blk.3.attn_q", "blk.3.attn_k", "blk.3.attn_v"]
     );
-    // Layer 0: Q and K (Q5_0) in one launch, V (Q8_0) alone.
-    let qk = prefill
-        .groups
-        .iter()
-        .find(|gr| gr.name == "blk.0.attn_k")
-        .unwrap();
-    assert_eq!(qk.kernel_names(), "quantize_q8+mmq_q5_0");
-    assert_eq!(qk.nodes.len(), 2);
-    let v = prefill
+    // Layer 0: Q and K (Q5_0) and V (Q8_0) in one launch, V's tiles last.
+    let qkv = prefill
         .groups
         .iter()
         .find(|gr| gr.name == "blk.0.attn_v")
         .unwrap();
+    assert_eq!(qkv.kernel_names(), "prep+mmq_q5_0_v_q8_0");
     assert_eq!(
-        (v.pass, v.kernel_names().as_str()),
-        ("single", "quantize_q8+mmq_q8_0")
+        names_of(&qkv.nodes),
+        [
+            "blk.0.attn_norm",
+            "blk.0.attn_q",
+            "blk.0.attn_k",
+            "blk.0.attn_v"
+        ]
     );
 }
 

@@ -199,6 +199,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("out3", Ptr, "f32 [T, rows3]"),
             f("rows2", I32, "output rows of w2 (0: none)"),
             f("rows3", I32, "output rows of w3 (0: none)"),
+            f(
+                "row_bytes3",
+                I32,
+                "bytes of one w3 row (mmq_*_v_*: w3 has another type; elsewhere unread)",
+            ),
         ],
     },
     ArgStruct {

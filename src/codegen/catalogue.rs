@@ -45,6 +45,10 @@ pub enum KernelId {
     /// `Mmq` over a gate/up pair of one weight type, tiles of rows of both, SiLU(gate) · up
     /// in registers (kernels/mmq.cu, `PAIR`).
     MmqPair { w: WType },
+    /// `Mmq` over a shared input whose third matrix (V) has another type `v` of the same
+    /// activation format (k-quants on Q8_K, legacy types on Q8_0): the first two matrices'
+    /// tiles (type `w`), then the third's, in one grid (kernels/mmq.cu, `mmq_mixed_impl`).
+    MmqMixed { w: WType, v: WType },
     /// Embedding row gather (kernels/embedding.cu).
     Embedding { w: WType },
     /// An elementwise or per-row op (kernels/elementwise.cu).
@@ -101,6 +105,13 @@ impl KernelId {
                 k.push(KernelId::MmqPair { w });
             }
             k.push(KernelId::Embedding { w });
+        }
+        for w in WType::ALL {
+            for v in WType::ALL {
+                if KernelId::mixable(w, v) {
+                    k.push(KernelId::MmqMixed { w, v });
+                }
+            }
         }
         // Q/K share a type; V may differ, but all three are quantized or all float.
         for qk in WType::ALL {
@@ -161,6 +172,7 @@ impl KernelId {
             KernelId::Matmul { w, act } => format!("matmul_{}_{}", w.name(), act.name()),
             KernelId::Mmq { w } => format!("mmq_{}", w.name()),
             KernelId::MmqPair { w } => format!("mmq_pair_{}", w.name()),
+            KernelId::MmqMixed { w, v } => format!("mmq_{}_v_{}", w.name(), v.name()),
             KernelId::Embedding { w } => format!("embedding_{}", w.name()),
             KernelId::Elt(e) => e.name().to_string(),
             KernelId::Rope => "rope".into(),
@@ -199,6 +211,7 @@ impl KernelId {
                 act(a)
             ),
             KernelId::Mmq { .. } => "q8 on tensor cores (mma.sync s8) over the raw weight blocks and Q8 activations: the per-block integer sums are exact, as the interpreter's --act q8 dot products; in a matmul + add group its epilogue adds the residual (one f32 add, the interpreter's)".into(),
+            KernelId::MmqMixed { .. } => "the q8 GEMM over Q, K and a V of another weight type (one launch, each tile of one matrix and type; integer sums exact as the interpreter's --act q8 dot products)".into(),
             KernelId::MmqPair { .. } => "the q8 GEMM over a gate/up pair (one launch, tiles of rows of both; integer sums exact as the interpreter's --act q8 dot products), its epilogue applies silu(gate) · up in registers (the interpreter's silu and mul)".into(),
             KernelId::Attention { .. } => {
                 "f32 attention on CUDA cores (online softmax): summation order differs".into()
@@ -236,6 +249,12 @@ impl KernelId {
         }
     }
 
+    /// Whether a shared-input GEMM launch can take matrices of type `w` with a third of
+    /// type `v` (`MmqMixed`): both quantized, different, on the same activation format.
+    pub fn mixable(w: WType, v: WType) -> bool {
+        w.quantized() && v.quantized() && w != v && w.k_quant() == v.k_quant()
+    }
+
     /// The kernel named `name` (`graphrun kernels --ptx NAME`).
     pub fn parse(name: &str) -> Option<KernelId> {
         KernelId::all().into_iter().find(|k| k.name() == name)
@@ -246,7 +265,9 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
             KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
-            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => Family::Mmq,
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
+                Family::Mmq
+            }
             KernelId::Embedding { .. } => Family::Embedding,
             KernelId::Elt(_)
             | KernelId::Rope
@@ -268,7 +289,9 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::MatvecBatch { .. } => "MatvecArgs",
             KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
-            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => "MmqArgs",
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
+                "MmqArgs"
+            }
             KernelId::Embedding { .. } => "EmbArgs",
             KernelId::Elt(_) => "EltArgs",
             KernelId::Rope => "RopeArgs",
@@ -328,6 +351,7 @@ impl KernelId {
             KernelId::Matmul { w, act } => format!("matmul_impl<{}, {}>", w.cpp(), act.cpp()),
             KernelId::Mmq { w } => format!("mmq_impl<{}, false>", w.cpp()),
             KernelId::MmqPair { w } => format!("mmq_impl<{}, true>", w.cpp()),
+            KernelId::MmqMixed { w, v } => format!("mmq_mixed_impl<{}, {}>", w.cpp(), v.cpp()),
             KernelId::Embedding { w } => format!("embedding_impl<{}>", w.cpp()),
             KernelId::Elt(e) => format!("{}_impl", e.name()),
             KernelId::ReadBandwidth => "read_bw_impl".into(),
@@ -357,7 +381,9 @@ impl KernelId {
     /// other's MMAs.
     pub fn launch_bounds(&self) -> Option<(u32, u32)> {
         match self {
-            KernelId::Mmq { .. } | KernelId::MmqPair { .. } => Some((MMQ_THREADS, 2)),
+            KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
+                Some((MMQ_THREADS, 2))
+            }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),

@@ -537,9 +537,12 @@ fn norm_prologue(c: &Ctx, x: NodeId, all_readers: bool) -> (Option<NodeId>, Vec<
 pub const GEMM_MAX_MATRICES: usize = 3;
 
 /// Prefill pass: matmuls on the tensor-core GEMM that read the same input node and have the
-/// same weight type (Q, K and V; where V's type differs, Q and K) run as one launch: the
-/// input is quantized once and the column tiles of all of them fill one grid, so the small
-/// K and V products no longer take a wave of their own. Matched at the input node.
+/// same weight type (Q, K and V) run as one launch: the input is quantized once and the
+/// column tiles of all of them fill one grid, so the small K and V products no longer take a
+/// wave of their own. Where a third matmul (V) has another type of the same activation format
+/// (Q4_K_M's Q6_K V beside Q4_K Q and K), it joins the launch as its third matrix
+/// (`mmq_*_v_*`: each CTA runs its own type's kernel, V's tiles first in the grid). Matched
+/// at the input node.
 fn fuse_shared_input_prefill(
     c: &Ctx,
     x: NodeId,
@@ -556,9 +559,18 @@ fn fuse_shared_input_prefill(
             }
         }
     }
-    let (w, mut mats) = by_type.into_iter().find(|(_, v)| v.len() >= 2)?;
+    let i = by_type.iter().position(|(_, v)| v.len() >= 2)?;
+    let (w, mut mats) = by_type.remove(i);
     mats.sort();
     mats.truncate(GEMM_MAX_MATRICES);
+    let mut kernel = KernelId::Mmq { w };
+    if let ([_, _], [(v, third)]) = (&mats[..], &by_type[..])
+        && third.len() == 1
+        && KernelId::mixable(w, *v)
+    {
+        mats.push(third[0]);
+        kernel = KernelId::MmqMixed { w, v: *v };
+    }
     // The norm prologue only when these matmuls are all that read the input.
     let (norm, mut nodes, prep) = norm_prologue(c, x, mats.len() == c.cons[x.index()].len());
     nodes.extend(&mats);
@@ -568,7 +580,7 @@ fn fuse_shared_input_prefill(
             matmuls: mats,
         },
         nodes,
-        vec![prep, KernelId::Mmq { w }],
+        vec![prep, kernel],
     ))
 }
 

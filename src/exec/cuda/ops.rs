@@ -299,11 +299,38 @@ impl CudaEngine<'_> {
             let up = self.wptr(mats[1].0);
             return self.matvec(kernel, id, x, norm, up, out, 0, 1);
         }
-        if mats.len() > 1 && !pair && !matches!(main, KernelId::Mmq { .. }) {
-            for &m in mats {
-                self.matmuls(phase, &[m], x, rows, epi, norm)?;
+        // One launch for several matrices: all on the GEMM with one type, or (Q, K, V) with V
+        // of another type of the same activation format (`MmqMixed`); else one at a time.
+        let mut row_bytes3 = 0;
+        let mut launch_kernel = main;
+        if mats.len() > 1 && !pair {
+            let mains = mats[1..]
+                .iter()
+                .map(|&(m, _)| {
+                    let k = self.kernels_of(self.graph.node(m), phase, rows)?;
+                    Ok(k.into_iter()
+                        .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let same = mains.iter().all(|k| *k == Some(main));
+            let mixed = match (main, &mains[..]) {
+                (KernelId::Mmq { w }, [Some(k2), Some(KernelId::Mmq { w: v })]) => {
+                    *k2 == main && KernelId::mixable(w, *v)
+                }
+                _ => false,
+            };
+            if !matches!(main, KernelId::Mmq { .. }) || !(same || mixed) {
+                for &m in mats {
+                    self.matmuls(phase, &[m], x, rows, epi, norm)?;
+                }
+                return Ok(());
             }
-            return Ok(());
+            if let (true, KernelId::Mmq { w }, Some(KernelId::Mmq { w: v })) =
+                (mixed, main, mains[1])
+            {
+                row_bytes3 = self.graph.node(mats[2].0).row_bytes();
+                launch_kernel = KernelId::MmqMixed { w, v };
+            }
         }
         debug_assert!(mats.len() <= GEMM_MAX_MATRICES);
         if let KernelId::Matvec { .. } = main {
@@ -409,8 +436,13 @@ impl CudaEngine<'_> {
                 out3: nth(1).1,
                 rows2: nth(0).2 as i32,
                 rows3: nth(1).2 as i32,
+                row_bytes3: row_bytes3 as i32,
             };
-            let kernel = if pair { KernelId::MmqPair { w } } else { main };
+            let kernel = if pair {
+                KernelId::MmqPair { w }
+            } else {
+                launch_kernel
+            };
             let grid = (tiles, mmq_grid(width, rows).1);
             return self.launch(kernel, grid, MMQ_THREADS, MMQ_SMEM_BYTES, m);
         }
