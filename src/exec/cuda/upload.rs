@@ -64,7 +64,10 @@ impl Weights {
                 w.small.insert(name.clone(), dev.upload(&f)?);
             } else {
                 // 64 zero bytes of padding: kernels assemble unaligned words from aligned
-                // loads that may reach 2 bytes past a tensor's last block.
+                // loads that may reach 2 bytes past a tensor's last block, and the prefill
+                // GEMM copies the aligned 16-byte words around 2-byte-aligned blocks (up to 15
+                // bytes past the last; kernels/mmq.cu, MmqRaw). The allocation's start is
+                // 256-byte aligned, so the words before a tensor's first block are its own.
                 let mut d = dev.zeros::<u8>(bytes.len() + 64)?;
                 dev.stream
                     .memcpy_htod(bytes, &mut d.slice_mut(0..bytes.len()))
