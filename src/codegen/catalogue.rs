@@ -46,8 +46,8 @@ pub enum KernelId {
     /// in registers (kernels/mmq.cu, `PAIR`).
     MmqPair { w: WType },
     /// `Mmq` over a shared input whose third matrix (V) has another type `v` of the same
-    /// activation format (k-quants on Q8_K, legacy types on Q8_0): the first two matrices'
-    /// tiles (type `w`), then the third's, in one grid (kernels/mmq.cu, `mmq_mixed_impl`).
+    /// activation format (k-quants on Q8_K, legacy types on Q8_0): the third's tiles, then
+    /// the first two matrices' (type `w`), in one grid (kernels/mmq.cu, `mmq_mixed_impl`).
     MmqMixed { w: WType, v: WType },
     /// Embedding row gather (kernels/embedding.cu).
     Embedding { w: WType },
