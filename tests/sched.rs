@@ -156,8 +156,9 @@ fn fused_05b_has_five_kernels_per_block() {
         mixed > 0 && mixed < 24,
         "V is Q8_0 in some layers, {mixed} here"
     );
-    // Each block's Q/K/V tail (3 biases, 2 RoPEs, 2 cache appends) is one launch, and its
-    // gate/up GEMM takes the FFN norm.
+    // Per block, groups fewer than nodes: 2 residual adds in their GEMMs, silu/up/mul in the
+    // gate GEMM's group (3), K and V in Q's (2), the Q/K/V tail of 3 biases, 2 RoPEs and 2
+    // cache appends as one launch (6), and the FFN and attention norms in their GEMM groups.
     assert_eq!(
         prefill.groups.len(),
         g.len() - 2 * 24 - 3 * 24 - 2 * 24 - 6 * 24 - 24 - 24
