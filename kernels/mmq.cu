@@ -95,14 +95,9 @@ template <bool FIVE> struct Unpack<TQ45_K<FIVE>> {
         u32 lo[8], hi[8];
         T::vals(p, k, lo, hi);
         for (int m = 0; m < 8; m++) *(u32*)(dst + 4 * m) = (j & 1) ? hi[m] : lo[m];
-        // Group j's 6-bit scale and min alone (scale_pair decodes two groups, with branches):
-        // bytes j and j+4 for j < 4; else the low and high nibbles of byte j+4 with the top
-        // two bits of bytes j−4 and j. Byte i of the 12 is byte i % 4 of word i / 4.
-        const u32* sw = (const u32*)(p + 4);
-        const int sh = 8 * (j & 3);
-        const u32 x0 = sw[0] >> sh, x1 = sw[1] >> sh, x2 = sw[2] >> sh;
-        const int sc = j < 4 ? (int)(x0 & 63) : (int)((x2 & 15) | ((x0 >> 2) & 48));
-        const int mn = j < 4 ? (int)(x1 & 63) : (int)(((x2 >> 4) & 15) | ((x1 >> 2) & 48));
+        // Group j's scale and min alone (scale_pair decodes two groups, with branches).
+        int sc, mn;
+        T::scale_one(p, j, sc, mn);
         s.wsc[r][2 * gq] = sc;
         s.wsc[r][2 * gq + 1] = sc;
         sp.wmin[r][j] = (u8)mn;

@@ -230,6 +230,16 @@ struct TQ45_K {
         pair(2 * k, sc0, m0);
         pair(2 * k + 1, sc1, m1);
     }
+    // Group j's (scale, min) alone, branch-free (the prefill GEMM's unpack, kernels/mmq.cu):
+    // bytes j and j+4 for j < 4; else the low and high nibbles of byte j+4 with the top two
+    // bits of bytes j−4 and j. Byte i of the 12 is byte i % 4 of word i / 4.
+    static __device__ __forceinline__ void scale_one(const u8* p, int j, int& sc, int& m) {
+        const u32* w = (const u32*)(p + 4);
+        const int sh = 8 * (j & 3);
+        const u32 x0 = w[0] >> sh, x1 = w[1] >> sh, x2 = w[2] >> sh;
+        sc = j < 4 ? (int)(x0 & 63) : (int)((x2 & 15) | ((x0 >> 2) & 48));
+        m = j < 4 ? (int)(x1 & 63) : (int)(((x2 >> 4) & 15) | ((x1 >> 2) & 48));
+    }
     static __device__ __forceinline__ void vals(const u8* p, int k, u32 lo[8], u32 hi[8]) {
         const uint4* qs = (const uint4*)(p + QS + 32 * k);
         uint4 a = qs[0], b = qs[1];

@@ -300,11 +300,11 @@ impl CudaEngine<'_> {
             return self.matvec(kernel, id, x, norm, up, out, 0, 1);
         }
         // One launch for several matrices: all on the GEMM with one type, or (Q, K, V) with V
-        // of another type of the same activation format (`MmqMixed`); else one at a time.
-        let mut row_bytes3 = 0;
-        let mut launch_kernel = main;
+        // of another type of the same activation format (`MmqMixed`, V's rows `row_bytes3`
+        // apart); else one at a time.
+        let (mut launch_kernel, mut row_bytes3) = (main, 0);
         if mats.len() > 1 && !pair {
-            let mains = mats[1..]
+            let others = mats[1..]
                 .iter()
                 .map(|&(m, _)| {
                     let k = self.kernels_of(self.graph.node(m), phase, rows)?;
@@ -312,24 +312,20 @@ impl CudaEngine<'_> {
                         .find(|k| !matches!(k, KernelId::Prep | KernelId::QuantizeQ8)))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let same = mains.iter().all(|k| *k == Some(main));
-            let mixed = match (main, &mains[..]) {
-                (KernelId::Mmq { w }, [Some(k2), Some(KernelId::Mmq { w: v })]) => {
-                    *k2 == main && KernelId::mixable(w, *v)
+            match (main, &others[..]) {
+                (KernelId::Mmq { .. }, ks) if ks.iter().all(|k| *k == Some(main)) => {}
+                (KernelId::Mmq { w }, [Some(k2), Some(KernelId::Mmq { w: v })])
+                    if *k2 == main && KernelId::mixable(w, *v) =>
+                {
+                    launch_kernel = KernelId::MmqMixed { w, v: *v };
+                    row_bytes3 = self.graph.node(mats[2].0).row_bytes();
                 }
-                _ => false,
-            };
-            if !matches!(main, KernelId::Mmq { .. }) || !(same || mixed) {
-                for &m in mats {
-                    self.matmuls(phase, &[m], x, rows, epi, norm)?;
+                _ => {
+                    for &m in mats {
+                        self.matmuls(phase, &[m], x, rows, epi, norm)?;
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            if let (true, KernelId::Mmq { w }, Some(KernelId::Mmq { w: v })) =
-                (mixed, main, mains[1])
-            {
-                row_bytes3 = self.graph.node(mats[2].0).row_bytes();
-                launch_kernel = KernelId::MmqMixed { w, v };
             }
         }
         debug_assert!(mats.len() <= GEMM_MAX_MATRICES);
