@@ -5,6 +5,11 @@
 // q8 a lane decodes its unit of weights once (W::wload, quant.cuh) and dots it with each
 // row's activations (W::aload, loaded once for the tile's rows; W::wdot); under f32
 // semantics it calls W::f32 per row (the reference path: simple, not fast).
+// The grid is at most one wave of CTAs looping over the tiles. Under q8, when the nb rows
+// fit (`stage`, the host's rule), each CTA first copies them to shared memory (swizzled:
+// staged16), and reads them there (W::aload_s); each CTA prefetches its next tile's weights
+// into L2. A tile whose rows take a whole warp sums its lanes by halving exchanges
+// (batch_tile_finish), 16 shuffles for the 16 sums a lane holds.
 //
 // A row's sum runs over the same lanes, the same K split and the same shuffles as in
 // matvec.cu (`matvec_grid` picks the split for both), so every row's result is the bits the
@@ -33,13 +38,68 @@ __device__ __forceinline__ Act act_row(const Act& a, int b, int K) {
     return r;
 }
 
-// Shared-memory floats of the K-split partial sums: [warp][sum | up][lane group][row][b].
-#define MVB_PART_FLOATS (MATVEC_THREADS / 32 * 2 * 32 * MATVEC_BATCH_ROWS * MB)
+// Dynamic shared memory (sized by the host, src/exec/cuda/groups.rs): the K-split partial
+// sums, [warp][sum | up][lane group][row][b] floats, then with `stage` the nb activation
+// rows (q8 values, K bytes each, chunks swizzled: staged16 in quant.cuh).
+
+// The end of a tile whose rows take a whole warp (L = 32): the warp's 16 sums a lane
+// (SwiGLU: sum and up of 8 input rows; else 2 weight rows of 8) summed over the 32 lanes by
+// halving exchanges — at the xor-16 step a lane keeps 8 of the sums and sends the other 8,
+// at xor 8 it keeps 4, and so on — so lane l ends with sum (l >> 1) & 15 in 16 shuffles
+// where a butterfly per sum takes 80. Each sum meets the same partners in the same order as
+// in the butterfly (own value + partner's, xor 16, 8, 4, 2, 1), so its bits are the single-
+// row kernel's. The K split's partials then go through `part` by 16 lanes at once, and 8
+// or 16 lanes write the outputs.
+// One halving step: the lanes whose bit log2(n)+1 is set keep sums n..2n-1 (into 0..n-1),
+// the others keep 0..n-1; each adds its partner's copy (lane xor 2n) of the sums it keeps.
+template <int N>
+__device__ __forceinline__ void halve_sums(float (&v)[16], int lane) {
+    const bool hi = (lane >> (N == 8 ? 4 : N == 4 ? 3 : N == 2 ? 2 : 1)) & 1;
+#pragma unroll
+    for (int j = 0; j < N; j++) {
+        float send = hi ? v[j] : v[N + j], keep = hi ? v[N + j] : v[j];
+        v[j] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * N);
+    }
+}
+
+template <int R, int EPI>
+__device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const float (&acc)[R][MB], const float (&up)[R][MB], int warp,
+                                                  int lane, int KS, int ks, int r0, int valid, float* part) {
+    static_assert((EPI == EPI_SWIGLU ? 2 : 1) * R * MB == 16, "16 sums a lane");
+    float v[16];
+#pragma unroll
+    for (int b = 0; b < MB; b++)
+#pragma unroll
+        for (int p = 0; p < 2; p++) v[2 * b + p] = EPI == EPI_SWIGLU ? (p ? up[0][b] : acc[0][b]) : acc[p][b];
+    halve_sums<8>(v, lane);
+    halve_sums<4>(v, lane);
+    halve_sums<2>(v, lane);
+    halve_sums<1>(v, lane);
+    float tot = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    const int j = (lane >> 1) & 15, b = j >> 1, p = j & 1;
+    if (KS > 1) {
+        if ((lane & 1) == 0) part[warp * 16 + j] = tot;
+        __syncthreads();
+        if (ks == 0)
+            for (int k = 1; k < KS; k++) tot += part[(warp + k) * 16 + j];
+        __syncthreads();
+    }
+    if (ks != 0) return;
+    float* out = (float*)g.out;
+    if (EPI == EPI_SWIGLU) {
+        float u = __shfl_xor_sync(0xffffffffu, tot, 2);  // the up sum of the same input row
+        if ((lane & 3) == 0 && b < g.nb && valid > 0) out[(size_t)b * g.rows + r0] = __fmul_rn(silu(tot), u);
+    } else if ((lane & 1) == 0 && b < g.nb && p < valid) {
+        size_t o = (size_t)b * g.rows + r0 + p;
+        out[o] = EPI == EPI_ADD ? __fadd_rn(tot, ((const float*)g.extra)[o]) : tot;
+    }
+}
 
 // One tile of BatchRows rows per lane group (the geometry of matvec_tile with that many
-// rows per group), each row's sums for nb input rows.
+// rows per group), each row's sums for nb input rows. `sq`: the staged activation rows, or
+// null (read from global memory).
 template <class W, int ACT, int EPI>
-__device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act& a, int base, float* part) {
+__device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act& a, int base, float* part, const i8* sq) {
     constexpr int R = BatchRows<EPI>::v;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int KS = g.ksplit, set = warp / KS, ks = warp % KS;
@@ -69,10 +129,17 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
                     wg[r] = W::wload(rows1[r], u);
                     if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
                 }
+            // Each row's activations from the staged rows (shared memory: a lane's 64 bytes
+            // of a Q4_K unit were 4 global loads touching 16 cache lines per warp, and those
+            // L1 wavefronts, 66% of the data pipe, bounded the 7B's SwiGLU matvec) or from
+            // global memory.
+            auto load = [&](int b) {
+                return sq ? W::aload_s(act_row(a, b, g.K), sq + (size_t)b * g.K, u) : W::aload(act_row(a, b, g.K), u);
+            };
 #pragma unroll
             for (int b = 0; b < MB; b++) {
-                if (b >= nb) continue;
-                typename W::AU x = W::aload(act_row(a, b, g.K), u);
+                if (b >= nb) break;
+                typename W::AU x = load(b);
 #pragma unroll
                 for (int r = 0; r < R; r++)
                     if (r < valid) {
@@ -94,6 +161,12 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
             }
         }
     }
+    if (L == 32) {
+        batch_tile_finish<R, EPI>(g, acc, up, warp, lane, KS, ks, r0, valid, part);
+        return;
+    }
+    // Rows of fewer than 32 lanes (small K): each group's sums by a butterfly, lane 0 of
+    // the group finishes.
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -105,7 +178,7 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
             }
         }
     if (KS > 1) {
-        auto at = [&](int w, int which, int r, int b) { return ((w * 2 + which) * 32 + grp) * R * MB + r * MB + b; };
+        auto at = [&](int w, int which, int r, int b) { return ((w * 2 + which) * groups + grp) * R * MB + r * MB + b; };
         if (li == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -146,11 +219,37 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
 
 template <class W, int ACT, int EPI>
 __device__ void matvec_batch_impl(const MatvecArgs& g) {
-    __shared__ float part[MVB_PART_FLOATS];
-    int rows_per_cta = (MATVEC_THREADS / 32 / g.ksplit) * BatchRows<EPI>::v * (32 / lanes_per_row(g.K / W::UNIT));
+    extern __shared__ __align__(16) u8 mvb_smem[];
+    constexpr int R = BatchRows<EPI>::v;
+    const int groups = 32 / lanes_per_row(g.K / W::UNIT);
+    float* part = (float*)mvb_smem;
+    const int rows_per_cta = (MATVEC_THREADS / 32 / g.ksplit) * R * groups;
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
-    for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta)
-        matvec_batch_tile<W, ACT, EPI>(g, a, base, part);
+    // With `stage` (q8 rows of a multiple of 128 values that fit; the host's rule) the CTA
+    // copies the nb activation rows to shared memory once, for all its tiles.
+    i8* sq = nullptr;
+    if (ACT == ACT_Q8 && g.stage) {
+        sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));
+        const i8* src = NeedsK<W>::v ? a.qk : a.q0;
+        const int chunks = g.K / 16;
+        for (int t = threadIdx.x; t < g.nb * chunks; t += blockDim.x) {
+            int b = t / chunks, c = t - b * chunks;
+            *(int4*)(sq + (size_t)b * g.K + 16 * staged_chunk(c)) = *(const int4*)(src + (size_t)b * g.K + 16 * c);
+        }
+        __syncthreads();
+    }
+    const int step = gridDim.x * rows_per_cta;
+    for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += step) {
+        // The grid is at most one wave of CTAs (the host's, src/exec/cuda/groups.rs): each
+        // CTA's next tile of weights goes to L2 while it works on this one.
+        int next = base + step;
+        if (threadIdx.x < 32 && next < g.rows) {
+            size_t at = (size_t)next * g.row_bytes, n = (size_t)min(rows_per_cta, g.rows - next) * g.row_bytes;
+            l2_prefetch_range((const u8*)g.w + at, n);
+            if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
+        }
+        matvec_batch_tile<W, ACT, EPI>(g, a, base, part, sq);
+    }
 }
 
 // pair_dot (matvec.cuh) for nb input rows: the two weight rows' sums per input row.

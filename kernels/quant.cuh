@@ -17,6 +17,13 @@ struct Act {
 __device__ __forceinline__ int q8w(const i8* q, int i) { return *(const int*)(q + i); }
 // 16 activation values (i must be a multiple of 16; the staged arrays are 16-byte aligned).
 __device__ __forceinline__ int4 q8x16(const i8* q, int i) { return *(const int4*)(q + i); }
+// 16-byte chunk c of an activation row staged in shared memory (the batched matvec,
+// kernels/matvec_batch.cu): chunk c is stored at c ^ ((c >> 3) & 7), so the 8 lanes of a
+// shared-memory phase, reading chunk i of 8 consecutive 64- or 32-value units, hit 8
+// different 16-byte bank groups (in row order 4 or 2 of them, a 2- or 4-way conflict).
+// Rows of a multiple of 128 values: the swizzle stays inside each group of 8 chunks.
+__device__ __forceinline__ int staged_chunk(int c) { return c ^ ((c >> 3) & 7); }
+__device__ __forceinline__ int4 staged16(const i8* s, int c) { return *(const int4*)(s + 16 * staged_chunk(c)); }
 // dp4a of 4 packed weight words with 16 activation bytes.
 __device__ __forceinline__ int dot16(const int w[4], int4 a, int s) {
     s = __dp4a(w[0], a.x, s);
@@ -72,6 +79,14 @@ __device__ __forceinline__ LegacyAU legacy_aload(const Act& a, int u) {
     x.d = a.d0[u];
     return x;
 }
+// The same with the values from a staged row `s` (staged16); the scale from global memory.
+__device__ __forceinline__ LegacyAU legacy_aload_s(const Act& a, const i8* s, int u) {
+    LegacyAU x;
+    x.x0 = staged16(s, 2 * u);
+    x.x1 = staged16(s, 2 * u + 1);
+    x.d = a.d0[u];
+    return x;
+}
 // A 32-weight legacy unit as signed bytes and its scale.
 struct LegacyWU {
     int w[8];
@@ -103,6 +118,7 @@ __device__ __forceinline__ float legacy_q8(const u8* row, int u, const Act& a) {
     typedef LegacyAU AU;                                                                       \
     static __device__ __forceinline__ WU wload(const u8* row, int u) { return legacy_wload<T>(row, u); } \
     static __device__ __forceinline__ AU aload(const Act& a, int u) { return legacy_aload(a, u); }       \
+    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) { return legacy_aload_s(a, s, u); } \
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return legacy_wdot(w, x); }
 
 struct TQ4_0 {
@@ -288,6 +304,16 @@ struct TQ45_K {
         x.dk = a.dk[sb];
         return x;
     }
+    // aload with the values from a staged row `s` (staged16: unit u is chunks 4u..4u+3).
+    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) {
+        int sb = u / 4, k = u % 4;
+        AU x;
+#pragma unroll
+        for (int i = 0; i < 4; i++) x.q[i] = staged16(s, 4 * u + i);
+        x.bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
+        x.dk = a.dk[sb];
+        return x;
+    }
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
         int s0 = dot16u(w.lo, x.q[0], 0);
         s0 = dot16u(w.lo + 4, x.q[1], s0);
@@ -385,6 +411,16 @@ struct TQ6_K {
         x.dk = a.dk[sb];
         return x;
     }
+    // aload with the values from a staged row `s` (staged16: unit u is chunks 2u, 2u+1).
+    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) {
+        int sb = u / 8, j = u % 8;
+        AU x;
+        x.q0 = staged16(s, 2 * u);
+        x.q1 = staged16(s, 2 * u + 1);
+        x.bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
+        x.dk = a.dk[sb];
+        return x;
+    }
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
         int s0 = dot16u(w.q, x.q0, 0);
         int s1 = dot16u(w.q + 4, x.q1, 0);
@@ -429,6 +465,7 @@ struct TQ6_K {
     struct AU {};                                                                               \
     static __device__ __forceinline__ WU wload(const u8*, int) { return WU{}; }                 \
     static __device__ __forceinline__ AU aload(const Act&, int) { return AU{}; }                \
+    static __device__ __forceinline__ AU aload_s(const Act&, const i8*, int) { return AU{}; }   \
     static __device__ __forceinline__ float wdot(const WU&, const AU&) { return 0.0f; }
 struct TF32 {
     static constexpr int UNIT = 32, QK = 1, BYTES = 4;

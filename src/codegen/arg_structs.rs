@@ -94,6 +94,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 I32,
                 "1: each CTA brings its first tile's weights into L2 before it waits for the kernel before it (matvec_*: set for a grid of one wave launched programmatically)",
             ),
+            f(
+                "stage",
+                I32,
+                "1: each CTA of matvec_batch_* first copies the nb q8 activation rows to shared memory, after the partial sums (the host sizes it: batch_matvec_smem); 0 elsewhere",
+            ),
         ],
     },
     ArgStruct {

@@ -373,6 +373,9 @@ impl KernelId {
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
     /// registers a thread), so one CTA's tile loads overlap the other's arithmetic; the
     /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
+    /// The batched decode kernels (8 rows of sums per weight row, activations from shared
+    /// or global memory): 2 resident CTAs per SM (at most 128 registers a thread), so the
+    /// host's one wave of CTAs is two per SM whatever the register count drifts to.
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
@@ -385,6 +388,7 @@ impl KernelId {
                 Some((MMQ_THREADS, 2))
             }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -535,6 +539,32 @@ pub fn matvec_batch_tile_rows(w: WType, k: usize, ks: usize, epi: Epi) -> usize 
         MATVEC_BATCH_ROWS as usize
     };
     (warps / ks) * r * (32 / matvec_lanes(k / w.unit()))
+}
+
+/// Most bytes of activation rows the batched matvec stages in shared memory (all nb rows of
+/// a matrix with K ≤ 4,096 at 8 rows): with its partial sums two CTAs fit an SM of 100 KB.
+pub const MATVEC_BATCH_STAGE_BYTES: usize = 32 * 1024;
+
+/// Dynamic shared memory of a batched matvec (kernels/matvec_batch.cu,
+/// `matvec_batch_impl`) over `nb` rows of `k` inputs: the K-split partial sums
+/// ([warp][sum | up][lane group][row][b] floats), then, when `stage`, the nb q8 rows.
+pub fn batch_matvec_smem(w: WType, k: usize, epi: Epi, nb: usize, stage: bool) -> usize {
+    let warps = (MATVEC_THREADS / 32) as usize;
+    let r = if epi == Epi::Swiglu {
+        1
+    } else {
+        MATVEC_BATCH_ROWS as usize
+    };
+    let groups = 32 / matvec_lanes(k / w.unit());
+    let part = warps * 2 * groups * r * MATVEC_MAX_BATCH as usize * 4;
+    part + if stage { nb * k } else { 0 }
+}
+
+/// Whether the batched matvec over `nb` rows of `k` inputs stages them in shared memory:
+/// q8 activations of a quantized type, rows of a multiple of 128 values (the swizzle works
+/// in groups of 8 chunks of 16 bytes), at most MATVEC_BATCH_STAGE_BYTES in all.
+pub fn batch_matvec_stages(w: WType, act: Act, k: usize, nb: usize) -> bool {
+    act == Act::Q8 && w.quantized() && k.is_multiple_of(128) && nb * k <= MATVEC_BATCH_STAGE_BYTES
 }
 
 /// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the

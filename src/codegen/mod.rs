@@ -436,6 +436,38 @@ mod tests {
     }
 
     #[test]
+    fn batched_matvec_stages_rows_that_fit_and_sizes_its_shared_memory() {
+        use catalogue::{batch_matvec_smem, batch_matvec_stages};
+        // 7B gate/up (K 3,584): 8 rows of q8 values, 28 KiB, are staged; the 7B down
+        // (K 18,944) only fits one row (and a batch of one takes the single-row kernel);
+        // f32 semantics and float weights never.
+        assert!(batch_matvec_stages(WType::Q4_K, Act::Q8, 3584, 8));
+        assert!(!batch_matvec_stages(WType::Q6_K, Act::Q8, 18944, 8));
+        assert!(batch_matvec_stages(WType::Q6_K, Act::Q8, 18944, 1));
+        assert!(!batch_matvec_stages(WType::Q4_K, Act::F32, 3584, 8));
+        assert!(!batch_matvec_stages(WType::F16, Act::Q8, 3584, 8));
+        // The 0.5B's 896 is a multiple of 128; 96 is not (the swizzle's groups of 8 chunks).
+        assert!(batch_matvec_stages(WType::Q5_0, Act::Q8, 896, 8));
+        assert!(!batch_matvec_stages(WType::Q8_0, Act::Q8, 96, 2));
+        // Partial sums: 8 warps × (sum, up) × lane groups × rows a group × 8 batch rows.
+        assert_eq!(
+            batch_matvec_smem(WType::Q4_K, 3584, Epi::Swiglu, 8, false),
+            8 * 2 * 8 * 4
+        );
+        assert_eq!(
+            batch_matvec_smem(WType::Q4_K, 3584, Epi::Swiglu, 8, true),
+            8 * 2 * 8 * 4 + 8 * 3584
+        );
+        // 256 Q4_K values (4 units) take 4 lanes: 8 lane groups, 2 rows each.
+        assert_eq!(
+            batch_matvec_smem(WType::Q4_K, 256, Epi::Add, 2, false),
+            8 * 2 * 8 * 2 * 8 * 4
+        );
+        // The most a launch asks for leaves two CTAs in 100 KB (an RTX 4090's SM).
+        assert!(2 * (batch_matvec_smem(WType::Q4_K, 4096, Epi::Add, 8, true) + 1024) <= 100 * 1024);
+    }
+
+    #[test]
     fn gpu_weight_types_map_to_ggml_types() {
         for w in WType::ALL {
             let t = GgmlType::from_id(w.ggml_id()).expect("a GGML type");

@@ -11,7 +11,9 @@ use super::args::{MatvecArgs, PrepArgs, QkvArgs, QkvPostArgs};
 use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
-use crate::codegen::catalogue::{MATVEC_THREADS, matvec_batch_tile_rows};
+use crate::codegen::catalogue::{
+    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, matvec_batch_tile_rows,
+};
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
 use crate::graph::{KvKind, NodeId, Op};
@@ -244,9 +246,19 @@ impl CudaEngine<'_> {
         let p = self.prep(x, norm, k, act, &[w], nb)?;
         let slots = self.kernels.wave_slots(&self.dev, kernel)?;
         let (mut grid, ksplit) = matvec_grid(rows, w, k, slots);
+        let (mut smem, mut stage) = (0, false);
         let kernel = if nb > 1 {
-            grid = rows.div_ceil(matvec_batch_tile_rows(w, k, ksplit as usize, epi)) as u32;
-            kernel.batched()
+            // At most one wave of CTAs looping over the tiles (each stages the activation
+            // rows once, and prefetches its next tile's weights).
+            let batched = kernel.batched();
+            stage = batch_matvec_stages(w, act, k, nb);
+            smem = batch_matvec_smem(w, k, epi, nb, stage) as u32;
+            let per_sm = self
+                .kernels
+                .occupancy(&self.dev, batched, MATVEC_THREADS, smem)?;
+            let tiles = rows.div_ceil(matvec_batch_tile_rows(w, k, ksplit as usize, epi));
+            grid = tiles.min(per_sm.max(1) * self.dev.n_sm as usize) as u32;
+            batched
         } else {
             kernel
         };
@@ -267,8 +279,9 @@ impl CudaEngine<'_> {
             ksplit,
             nb: nb as i32,
             prefetch: self.matvec_prefetch(grid as usize, slots, rows * row_bytes, w2, nb) as i32,
+            stage: stage as i32,
         };
-        self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
+        self.launch(kernel, (grid, 1), MATVEC_THREADS, smem, a)
     }
 
     /// Whether a decode matvec's CTAs prefetch their weights into L2 while the kernel

@@ -159,10 +159,12 @@ impl Kernels {
             .load_function(&k.name())
             .map_err(cuda_err("loading a kernel"))?;
         // Kernels with more than 48 KB of dynamic shared memory opt in: the GEMM's fixed
-        // size, the attention kernels' the device's limit (their tiles are sized from it).
+        // size, the attention kernels' the device's limit (their tiles are sized from it);
+        // the batched matvecs too (their launches ask for different sizes, by matrix and
+        // batch size, inside one captured step: the limit stays at the device's).
         let opt_in = match k.family() {
             Family::Mmq => Some(MMQ_SMEM_BYTES),
-            Family::Attention => Some(dev.max_smem),
+            Family::Attention | Family::MatvecBatch => Some(dev.max_smem),
             _ => None,
         };
         if let Some(bytes) = opt_in {
@@ -230,6 +232,7 @@ impl Kernels {
     /// `smem`: without it the limit is 48 KiB less the kernel's static shared memory — for
     /// the persistent kernel, with 8,704 B of static partials, 40,448 B, less than the
     /// 43,056 B its program takes on the 0.5B shapes, so the query said 0 CTAs there).
+    /// The batched matvecs keep the device's limit that `func` gave them.
     pub fn occupancy(
         &mut self,
         dev: &Device,
@@ -238,7 +241,7 @@ impl Kernels {
         smem: u32,
     ) -> Result<usize> {
         let f = self.func(dev, k)?;
-        if smem > 0 {
+        if smem > 0 && k.family() != Family::MatvecBatch {
             f.set_attribute(
                 CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 smem as i32,
