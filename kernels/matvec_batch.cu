@@ -252,7 +252,8 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     }
 }
 
-// pair_dot (matvec.cuh) for nb input rows: the two weight rows' sums per input row.
+// pair_dot (matvec.cuh) for nb input rows: the two weight rows' sums per input row, this
+// lane's part of them (the caller sums the lanes: qkv_batch_impl).
 template <class W, int ACT>
 __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K, const Act& a, int nb, float ya[MB], float yb[MB]) {
     int lane = threadIdx.x & 31;
@@ -278,12 +279,6 @@ __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K
             }
         }
     }
-#pragma unroll
-    for (int b = 0; b < MB; b++) {
-        if (b >= nb) continue;
-        ya[b] = warp_sum(ya[b]);
-        yb[b] = warp_sum(yb[b]);
-    }
 }
 
 // The fused attention input for nb rows: row b at position seq[b][0], its K and V to cache
@@ -302,12 +297,26 @@ __device__ void qkv_batch_impl(const QkvArgs& g) {
             pair_dot_batch<WV, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
         else
             pair_dot_batch<WQK, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
-        if (lane == 0)
+        // The 16 sums over the warp by halving exchanges (as batch_tile_finish; warp_sum's
+        // partners and order, so pair_dot's bits): lane l ends with sum (l >> 1) & 15 =
+        // row b's y0 or y1, and lane 4b finishes input row b (bias, RoPE, store) with y1
+        // from lane 4b + 2, 8 rows in parallel where lane 0 did them one after another.
+        float v[16];
 #pragma unroll
-            for (int b = 0; b < MB; b++) {
-                if (b >= g.nb) continue;
-                int pos = seq[2 * b];
-                qkv_store<KV>(g, q, y0[b], y1[b], pos, seq[2 * b + 1] + pos, b);
-            }
+        for (int b = 0; b < MB; b++) {
+            v[2 * b] = y0[b];
+            v[2 * b + 1] = y1[b];
+        }
+        halve_sums<8>(v, lane);
+        halve_sums<4>(v, lane);
+        halve_sums<2>(v, lane);
+        halve_sums<1>(v, lane);
+        float tot = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+        float second = __shfl_xor_sync(0xffffffffu, tot, 2);
+        int b = lane >> 2;
+        if ((lane & 3) == 0 && b < g.nb) {
+            int pos = seq[2 * b];
+            qkv_store<KV>(g, q, tot, second, pos, seq[2 * b + 1] + pos, b);
+        }
     }
 }
