@@ -6,9 +6,10 @@
 // row's activations (W::aload, loaded once for the tile's rows; W::wdot); under f32
 // semantics it calls W::f32 per row (the reference path: simple, not fast).
 // The grid is at most one wave of CTAs looping over the tiles. Under q8, when the nb rows
-// fit (`stage`, the host's rule), each CTA first copies them to shared memory (swizzled:
-// staged16), and reads them there (W::aload_s); each CTA prefetches its next tile's weights
-// into L2. A tile whose rows take a whole warp sums its lanes by halving exchanges
+// fit (`stage`, the host's rule), each CTA first copies them to shared memory, unit-major
+// with each unit's scales beside its values (ld_plane, quant.cuh), and reads them there
+// (W::aload_t: one address a unit, row b at an immediate offset); each CTA prefetches its
+// next tile's weights into L2. A tile whose rows take a whole warp sums its lanes by halving exchanges
 // (batch_tile_finish), 16 shuffles for the 16 sums a lane holds.
 //
 // A row's sum runs over the same lanes, the same K split and the same shuffles as in
@@ -40,7 +41,8 @@ __device__ __forceinline__ Act act_row(const Act& a, int b, int K) {
 
 // Dynamic shared memory (sized by the host, src/exec/cuda/groups.rs): the K-split partial
 // sums, [warp][sum | up][lane group][row][b] floats, then with `stage` the nb activation
-// rows (q8 values, K bytes each, chunks swizzled: staged16 in quant.cuh).
+// rows: CH + 1 planes (CH = UNIT / 16) of units × S slots × 16 bytes, S = nb | 1
+// (ld_plane in quant.cuh; the host's batch_matvec_smem).
 
 // The end of a tile whose rows take a whole warp (L = 32): the warp's 16 sums a lane
 // (SwiGLU: sum and up of 8 input rows; else 2 weight rows of 8) summed over the 32 lanes by
@@ -95,6 +97,47 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
     }
 }
 
+// The q8 sums of a tile's rows over this lane's units u0, u0 + step, ...: a unit of each
+// weight row decoded once (W::wload) and dotted with each input row's activations.
+// STAGED: the activations come from the staged rows `sq` (W::aload_t: one address a unit,
+// row b 16·b bytes on), else from global memory (W::aload). Either way the same values,
+// so every row's bits are unchanged.
+template <class W, int EPI, int R, bool STAGED>
+__device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a, const u8* const (&rows1)[R], const u8* const (&rows2)[R],
+                                               int u0, int units, int step, const i8* sq, float (&acc)[R][MB],
+                                               float (&up)[R][MB]) {
+    const int nb = g.nb, K = g.K, S = nb | 1, plane = units * S * 16;
+    for (int u = u0; u < units; u += step) {
+        typename W::WU wg[R], wu[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            wg[r] = W::wload(rows1[r], u);
+            if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+        }
+        // Row b's activations: from the staged rows (shared memory: a lane's 64 bytes of a
+        // Q4_K unit were 4 global loads touching 16 cache lines per warp, and those L1
+        // wavefronts, 66% of the data pipe, bounded the 7B's SwiGLU matvec) or from global
+        // memory.
+        const i8* su = sq + u * S * 16;
+        auto load = [&](int b) {
+            if constexpr (STAGED)
+                return W::aload_t(su + 16 * b, plane);
+            else
+                return W::aload(act_row(a, b, K), u);
+        };
+#pragma unroll
+        for (int b = 0; b < MB; b++) {
+            if (b >= nb) break;
+            typename W::AU x = load(b);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                acc[r][b] += W::wdot(wg[r], x);
+                if (EPI == EPI_SWIGLU) up[r][b] += W::wdot(wu[r], x);
+            }
+        }
+    }
+}
+
 // One tile of BatchRows rows per lane group (the geometry of matvec_tile with that many
 // rows per group), each row's sums for nb input rows. `sq`: the staged activation rows, or
 // null (read from global memory).
@@ -113,41 +156,24 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
+    // Rows past the matrix read its last row (under q8 every row is computed, without a
+    // branch a unit; only the valid rows are written).
     const u8* rows1[R];
     const u8* rows2[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
-        rows1[r] = (const u8*)g.w + (size_t)(r0 + r) * g.row_bytes;
-        rows2[r] = (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes;
+        size_t row = (size_t)min(r0 + r, g.rows - 1);
+        rows1[r] = (const u8*)g.w + row * g.row_bytes;
+        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
     }
-    for (int u = ks * L + li; u < units; u += KS * L) {
-        if constexpr (ACT == ACT_Q8) {
-            typename W::WU wg[R], wu[R];
-#pragma unroll
-            for (int r = 0; r < R; r++)
-                if (r < valid) {
-                    wg[r] = W::wload(rows1[r], u);
-                    if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
-                }
-            // Each row's activations from the staged rows (shared memory: a lane's 64 bytes
-            // of a Q4_K unit were 4 global loads touching 16 cache lines per warp, and those
-            // L1 wavefronts, 66% of the data pipe, bounded the 7B's SwiGLU matvec) or from
-            // global memory.
-            auto load = [&](int b) {
-                return sq ? W::aload_s(act_row(a, b, g.K), sq + (size_t)b * g.K, u) : W::aload(act_row(a, b, g.K), u);
-            };
-#pragma unroll
-            for (int b = 0; b < MB; b++) {
-                if (b >= nb) break;
-                typename W::AU x = load(b);
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    if (r < valid) {
-                        acc[r][b] += W::wdot(wg[r], x);
-                        if (EPI == EPI_SWIGLU) up[r][b] += W::wdot(wu[r], x);
-                    }
-            }
-        } else {
+    if constexpr (ACT == ACT_Q8) {
+        // A uniform choice, made once: the staged and the global loop are separate code.
+        if (sq)
+            batch_units_q8<W, EPI, R, true>(g, a, rows1, rows2, ks * L + li, units, KS * L, sq, acc, up);
+        else
+            batch_units_q8<W, EPI, R, false>(g, a, rows1, rows2, ks * L + li, units, KS * L, sq, acc, up);
+    } else {
+        for (int u = ks * L + li; u < units; u += KS * L) {
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 if (r >= valid) continue;
@@ -225,16 +251,19 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     float* part = (float*)mvb_smem;
     const int rows_per_cta = (MATVEC_THREADS / 32 / g.ksplit) * R * groups;
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
-    // With `stage` (q8 rows of a multiple of 128 values that fit; the host's rule) the CTA
-    // copies the nb activation rows to shared memory once, for all its tiles.
+    // With `stage` (q8 rows that fit; the host's rule) the CTA copies the nb activation
+    // rows to shared memory once, for all its tiles: unit u's chunk i of row b to plane i,
+    // slot u·S + b, and its scale chunk (W::stage_scale) to plane CH.
     i8* sq = nullptr;
     if (ACT == ACT_Q8 && g.stage) {
         sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));
         const i8* src = NeedsK<W>::v ? a.qk : a.q0;
-        const int chunks = g.K / 16;
-        for (int t = threadIdx.x; t < g.nb * chunks; t += blockDim.x) {
-            int b = t / chunks, c = t - b * chunks;
-            *(int4*)(sq + (size_t)b * g.K + 16 * staged_chunk(c)) = *(const int4*)(src + (size_t)b * g.K + 16 * c);
+        constexpr int CH = W::UNIT / 16;
+        const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
+        for (int t = threadIdx.x; t < g.nb * per_row; t += blockDim.x) {
+            int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
+            int4 v = i < CH ? *(const int4*)(src + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
+            *(int4*)(sq + i * plane + (u * S + b) * 16) = v;
         }
         __syncthreads();
     }

@@ -17,13 +17,15 @@ struct Act {
 __device__ __forceinline__ int q8w(const i8* q, int i) { return *(const int*)(q + i); }
 // 16 activation values (i must be a multiple of 16; the staged arrays are 16-byte aligned).
 __device__ __forceinline__ int4 q8x16(const i8* q, int i) { return *(const int4*)(q + i); }
-// 16-byte chunk c of an activation row staged in shared memory (the batched matvec,
-// kernels/matvec_batch.cu): chunk c is stored at c ^ ((c >> 3) & 7), so the 8 lanes of a
-// shared-memory phase, reading chunk i of 8 consecutive 64- or 32-value units, hit 8
-// different 16-byte bank groups (in row order 4 or 2 of them, a 2- or 4-way conflict).
-// Rows of a multiple of 128 values: the swizzle stays inside each group of 8 chunks.
-__device__ __forceinline__ int staged_chunk(int c) { return c ^ ((c >> 3) & 7); }
-__device__ __forceinline__ int4 staged16(const i8* s, int c) { return *(const int4*)(s + 16 * staged_chunk(c)); }
+// The batched matvec (kernels/matvec_batch.cu) stages its nb activation rows in shared
+// memory unit-major: plane i (i < CH = UNIT / 16) holds the 16-byte chunk i of every
+// (unit u, row b) at slot u·S + b, and plane CH the unit's scale chunk (`stage_scale`: the
+// scales and block sums aload reads from global memory). S, the slots a unit, is nb made
+// odd, so 8 lanes of a shared-memory phase (8 consecutive units) hit 8 different 16-byte
+// bank groups; a lane reads row b's chunks at one address plus 16·b, an immediate offset.
+// `aload_t(p, plane)` is aload from slot p of plane 0, plane bytes apart: the same values,
+// so the same bits.
+__device__ __forceinline__ int4 ld_plane(const i8* p, int plane, int i) { return *(const int4*)(p + i * plane); }
 // dp4a of 4 packed weight words with 16 activation bytes.
 __device__ __forceinline__ int dot16(const int w[4], int4 a, int s) {
     s = __dp4a(w[0], a.x, s);
@@ -79,12 +81,13 @@ __device__ __forceinline__ LegacyAU legacy_aload(const Act& a, int u) {
     x.d = a.d0[u];
     return x;
 }
-// The same with the values from a staged row `s` (staged16); the scale from global memory.
-__device__ __forceinline__ LegacyAU legacy_aload_s(const Act& a, const i8* s, int u) {
+// The staged form (ld_plane): the scale chunk holds d.
+__device__ __forceinline__ int4 legacy_stage_scale(const Act& a, int u) { return make_int4(__float_as_int(a.d0[u]), 0, 0, 0); }
+__device__ __forceinline__ LegacyAU legacy_aload_t(const i8* p, int plane) {
     LegacyAU x;
-    x.x0 = staged16(s, 2 * u);
-    x.x1 = staged16(s, 2 * u + 1);
-    x.d = a.d0[u];
+    x.x0 = ld_plane(p, plane, 0);
+    x.x1 = ld_plane(p, plane, 1);
+    x.d = __int_as_float(ld_plane(p, plane, 2).x);
     return x;
 }
 // A 32-weight legacy unit as signed bytes and its scale.
@@ -118,7 +121,8 @@ __device__ __forceinline__ float legacy_q8(const u8* row, int u, const Act& a) {
     typedef LegacyAU AU;                                                                       \
     static __device__ __forceinline__ WU wload(const u8* row, int u) { return legacy_wload<T>(row, u); } \
     static __device__ __forceinline__ AU aload(const Act& a, int u) { return legacy_aload(a, u); }       \
-    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) { return legacy_aload_s(a, s, u); } \
+    static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) { return legacy_stage_scale(a, u); } \
+    static __device__ __forceinline__ AU aload_t(const i8* p, int plane) { return legacy_aload_t(p, plane); }      \
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return legacy_wdot(w, x); }
 
 struct TQ4_0 {
@@ -277,8 +281,10 @@ struct TQ45_K {
         int sc0, m0, sc1, m1;
         float d, dmin;
     };
+    // bp: the block sums of the unit's two groups (each the sum of two 16-value sums).
     struct AU {
-        int4 q[4], bs;
+        int4 q[4];
+        int2 bp;
         float dk;
     };
     static __device__ __forceinline__ WU wload(const u8* row, int u) {
@@ -300,18 +306,24 @@ struct TQ45_K {
         AU x;
 #pragma unroll
         for (int i = 0; i < 4; i++) x.q[i] = q8x16(a.qk, base + 16 * i);
-        x.bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
+        int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
+        x.bp = make_int2(bs.x + bs.y, bs.z + bs.w);
         x.dk = a.dk[sb];
         return x;
     }
-    // aload with the values from a staged row `s` (staged16: unit u is chunks 4u..4u+3).
-    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) {
+    // The staged form (ld_plane): the scale chunk holds bp and dk.
+    static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
         int sb = u / 4, k = u % 4;
+        int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
+        return make_int4(bs.x + bs.y, bs.z + bs.w, __float_as_int(a.dk[sb]), 0);
+    }
+    static __device__ __forceinline__ AU aload_t(const i8* p, int plane) {
         AU x;
 #pragma unroll
-        for (int i = 0; i < 4; i++) x.q[i] = staged16(s, 4 * u + i);
-        x.bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
-        x.dk = a.dk[sb];
+        for (int i = 0; i < 4; i++) x.q[i] = ld_plane(p, plane, i);
+        int4 s = ld_plane(p, plane, 4);
+        x.bp = make_int2(s.x, s.y);
+        x.dk = __int_as_float(s.z);
         return x;
     }
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
@@ -320,7 +332,7 @@ struct TQ45_K {
         int s1 = dot16u(w.hi, x.q[2], 0);
         s1 = dot16u(w.hi + 4, x.q[3], s1);
         int isum = w.sc0 * s0 + w.sc1 * s1;
-        int msum = w.m0 * (x.bs.x + x.bs.y) + w.m1 * (x.bs.z + x.bs.w);
+        int msum = w.m0 * x.bp.x + w.m1 * x.bp.y;
         return __fsub_rn(__fmul_rn(__fmul_rn(w.d, x.dk), (float)isum), __fmul_rn(__fmul_rn(w.dmin, x.dk), (float)msum));
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
@@ -411,14 +423,19 @@ struct TQ6_K {
         x.dk = a.dk[sb];
         return x;
     }
-    // aload with the values from a staged row `s` (staged16: unit u is chunks 2u, 2u+1).
-    static __device__ __forceinline__ AU aload_s(const Act& a, const i8* s, int u) {
+    // The staged form (ld_plane): the scale chunk holds bs and dk.
+    static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
         int sb = u / 8, j = u % 8;
+        int2 bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
+        return make_int4(bs.x, bs.y, __float_as_int(a.dk[sb]), 0);
+    }
+    static __device__ __forceinline__ AU aload_t(const i8* p, int plane) {
         AU x;
-        x.q0 = staged16(s, 2 * u);
-        x.q1 = staged16(s, 2 * u + 1);
-        x.bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
-        x.dk = a.dk[sb];
+        x.q0 = ld_plane(p, plane, 0);
+        x.q1 = ld_plane(p, plane, 1);
+        int4 s = ld_plane(p, plane, 2);
+        x.bs = make_int2(s.x, s.y);
+        x.dk = __int_as_float(s.z);
         return x;
     }
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
@@ -465,7 +482,8 @@ struct TQ6_K {
     struct AU {};                                                                               \
     static __device__ __forceinline__ WU wload(const u8*, int) { return WU{}; }                 \
     static __device__ __forceinline__ AU aload(const Act&, int) { return AU{}; }                \
-    static __device__ __forceinline__ AU aload_s(const Act&, const i8*, int) { return AU{}; }   \
+    static __device__ __forceinline__ int4 stage_scale(const Act&, int) { return int4{}; }      \
+    static __device__ __forceinline__ AU aload_t(const i8*, int) { return AU{}; }               \
     static __device__ __forceinline__ float wdot(const WU&, const AU&) { return 0.0f; }
 struct TF32 {
     static constexpr int UNIT = 32, QK = 1, BYTES = 4;

@@ -375,7 +375,11 @@ impl KernelId {
     /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
     /// The batched decode kernels (8 rows of sums per weight row, activations from shared
     /// or global memory): 2 resident CTAs per SM (at most 128 registers a thread), so the
-    /// host's one wave of CTAs is two per SM whatever the register count drifts to.
+    /// host's one wave of CTAs is two per SM whatever the register count drifts to; 3 (at
+    /// most 80 registers) for the q8 kernels that fit that without spilling in their unit
+    /// loop (`batch_matvec_three_ctas`): they wait on latency, and more warps hide more of
+    /// it (7B, 8 rows: Q6_K down −13%, logits −8%, SwiGLU −1%;
+    /// evidence/h200/batched-stage-planes/).
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
@@ -388,6 +392,11 @@ impl KernelId {
                 Some((MMQ_THREADS, 2))
             }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::MatvecBatch { w, act, epi }
+                if *act == Act::Q8 && batch_matvec_three_ctas(*w, *epi) =>
+            {
+                Some((MATVEC_THREADS, 3))
+            }
             KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
@@ -541,13 +550,36 @@ pub fn matvec_batch_tile_rows(w: WType, k: usize, ks: usize, epi: Epi) -> usize 
     (warps / ks) * r * (32 / matvec_lanes(k / w.unit()))
 }
 
-/// Most bytes of activation rows the batched matvec stages in shared memory (all nb rows of
-/// a matrix with K ≤ 4,096 at 8 rows): with its partial sums two CTAs fit an SM of 100 KB.
-pub const MATVEC_BATCH_STAGE_BYTES: usize = 32 * 1024;
+/// Whether a q8 batched matvec over `w` is built for 3 resident CTAs per SM (80 registers a
+/// thread; `KernelId::launch_bounds`): Q6_K and the legacy types need no more; Q4_K and
+/// Q5_K only under SwiGLU (one weight row a lane group), whose staged loop fits (its loop
+/// over global memory spills, and is taken only for rows too long to stage); their plain
+/// and residual kernels, two weight rows a group, spill in both loops.
+pub fn batch_matvec_three_ctas(w: WType, epi: Epi) -> bool {
+    match w {
+        WType::Q4_K | WType::Q5_K => epi == Epi::Swiglu,
+        _ => w.quantized(),
+    }
+}
+
+/// Most bytes of staged activation rows in a batched matvec (`batch_matvec_stage_bytes`):
+/// the 7B's K = 3,584 at 8 rows (Q4_K 40,320 bytes, Q6_K 48,384) fits, and with the partial
+/// sums two CTAs still fit an SM of 100 KB (an RTX 4090's).
+pub const MATVEC_BATCH_STAGE_BYTES: usize = 48 * 1024;
+
+/// Shared memory of `nb` staged q8 activation rows of `k` values of weight type `w`
+/// (kernels/matvec_batch.cu, `matvec_batch_impl`; the layout is ld_plane's in
+/// kernels/quant.cuh): unit/16 planes of values and one of scales, each holding a 16-byte
+/// chunk for every (unit, row) at slot unit·S + row, S = nb made odd (conflict-free reads).
+pub fn batch_matvec_stage_bytes(w: WType, k: usize, nb: usize) -> usize {
+    let planes = w.unit() / 16 + 1;
+    planes * (k / w.unit()) * (nb | 1) * 16
+}
 
 /// Dynamic shared memory of a batched matvec (kernels/matvec_batch.cu,
 /// `matvec_batch_impl`) over `nb` rows of `k` inputs: the K-split partial sums
-/// ([warp][sum | up][lane group][row][b] floats), then, when `stage`, the nb q8 rows.
+/// ([warp][sum | up][lane group][row][b] floats), then, when `stage`, the nb q8 rows
+/// (`batch_matvec_stage_bytes`).
 pub fn batch_matvec_smem(w: WType, k: usize, epi: Epi, nb: usize, stage: bool) -> usize {
     let warps = (MATVEC_THREADS / 32) as usize;
     let r = if epi == Epi::Swiglu {
@@ -557,14 +589,20 @@ pub fn batch_matvec_smem(w: WType, k: usize, epi: Epi, nb: usize, stage: bool) -
     };
     let groups = 32 / matvec_lanes(k / w.unit());
     let part = warps * 2 * groups * r * MATVEC_MAX_BATCH as usize * 4;
-    part + if stage { nb * k } else { 0 }
+    part + if stage {
+        batch_matvec_stage_bytes(w, k, nb)
+    } else {
+        0
+    }
 }
 
 /// Whether the batched matvec over `nb` rows of `k` inputs stages them in shared memory:
-/// q8 activations of a quantized type, rows of a multiple of 128 values (the swizzle works
-/// in groups of 8 chunks of 16 bytes), at most MATVEC_BATCH_STAGE_BYTES in all.
+/// q8 activations of a quantized type, at most MATVEC_BATCH_STAGE_BYTES staged.
 pub fn batch_matvec_stages(w: WType, act: Act, k: usize, nb: usize) -> bool {
-    act == Act::Q8 && w.quantized() && k.is_multiple_of(128) && nb * k <= MATVEC_BATCH_STAGE_BYTES
+    act == Act::Q8
+        && w.quantized()
+        && k.is_multiple_of(w.unit())
+        && batch_matvec_stage_bytes(w, k, nb) <= MATVEC_BATCH_STAGE_BYTES
 }
 
 /// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the

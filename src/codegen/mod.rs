@@ -437,18 +437,37 @@ mod tests {
 
     #[test]
     fn batched_matvec_stages_rows_that_fit_and_sizes_its_shared_memory() {
-        use catalogue::{batch_matvec_smem, batch_matvec_stages};
-        // 7B gate/up (K 3,584): 8 rows of q8 values, 28 KiB, are staged; the 7B down
-        // (K 18,944) only fits one row (and a batch of one takes the single-row kernel);
+        use catalogue::{
+            MATVEC_BATCH_STAGE_BYTES, batch_matvec_smem, batch_matvec_stage_bytes,
+            batch_matvec_stages,
+        };
+        // 7B gate/up (K 3,584) and its Q6_K logits: 8 rows are staged; the 7B down
+        // (K 18,944) not even at 2 rows (and a batch of one takes the single-row kernel);
         // f32 semantics and float weights never.
         assert!(batch_matvec_stages(WType::Q4_K, Act::Q8, 3584, 8));
-        assert!(!batch_matvec_stages(WType::Q6_K, Act::Q8, 18944, 8));
-        assert!(batch_matvec_stages(WType::Q6_K, Act::Q8, 18944, 1));
+        assert!(batch_matvec_stages(WType::Q6_K, Act::Q8, 3584, 8));
+        assert!(!batch_matvec_stages(WType::Q6_K, Act::Q8, 18944, 2));
         assert!(!batch_matvec_stages(WType::Q4_K, Act::F32, 3584, 8));
         assert!(!batch_matvec_stages(WType::F16, Act::Q8, 3584, 8));
-        // The 0.5B's 896 is a multiple of 128; 96 is not (the swizzle's groups of 8 chunks).
+        // The 1.5B's down (K 8,960): up to 3 rows (3 slots a unit), not 4 (5 slots).
+        assert!(batch_matvec_stages(WType::Q6_K, Act::Q8, 8960, 3));
+        assert!(!batch_matvec_stages(WType::Q6_K, Act::Q8, 8960, 4));
         assert!(batch_matvec_stages(WType::Q5_0, Act::Q8, 896, 8));
-        assert!(!batch_matvec_stages(WType::Q8_0, Act::Q8, 96, 2));
+        assert!(batch_matvec_stages(WType::Q8_0, Act::Q8, 96, 2));
+        // Planes: a Q4_K unit (64 values) is 4 chunks of values and 1 of scales, a Q6_K
+        // unit (32) 2 and 1; slots a unit: nb made odd.
+        assert_eq!(
+            batch_matvec_stage_bytes(WType::Q4_K, 3584, 8),
+            5 * 56 * 9 * 16
+        );
+        assert_eq!(
+            batch_matvec_stage_bytes(WType::Q6_K, 3584, 8),
+            3 * 112 * 9 * 16
+        );
+        assert_eq!(
+            batch_matvec_stage_bytes(WType::Q6_K, 3584, 3),
+            3 * 112 * 3 * 16
+        );
         // Partial sums: 8 warps × (sum, up) × lane groups × rows a group × 8 batch rows.
         assert_eq!(
             batch_matvec_smem(WType::Q4_K, 3584, Epi::Swiglu, 8, false),
@@ -456,15 +475,25 @@ mod tests {
         );
         assert_eq!(
             batch_matvec_smem(WType::Q4_K, 3584, Epi::Swiglu, 8, true),
-            8 * 2 * 8 * 4 + 8 * 3584
+            8 * 2 * 8 * 4 + 5 * 56 * 9 * 16
         );
         // 256 Q4_K values (4 units) take 4 lanes: 8 lane groups, 2 rows each.
         assert_eq!(
             batch_matvec_smem(WType::Q4_K, 256, Epi::Add, 2, false),
             8 * 2 * 8 * 2 * 8 * 4
         );
-        // The most a launch asks for leaves two CTAs in 100 KB (an RTX 4090's SM).
-        assert!(2 * (batch_matvec_smem(WType::Q4_K, 4096, Epi::Add, 8, true) + 1024) <= 100 * 1024);
+        // The most a staged launch of long rows asks for (one lane group a warp) leaves two
+        // CTAs, with their 1 KiB reserved each, in 100 KiB (an RTX 4090's SM).
+        let most =
+            batch_matvec_smem(WType::Q4_K, 4096, Epi::Add, 8, false) + MATVEC_BATCH_STAGE_BYTES;
+        assert!(2 * (most + 1024) <= 100 * 1024);
+        // 3 CTAs per SM (80 registers) where the q8 unit loop does not spill at that cap.
+        let bounds = |w, act, epi| KernelId::MatvecBatch { w, act, epi }.launch_bounds();
+        assert_eq!(bounds(WType::Q6_K, Act::Q8, Epi::Add), Some((256, 3)));
+        assert_eq!(bounds(WType::Q5_0, Act::Q8, Epi::None), Some((256, 3)));
+        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 3)));
+        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Add), Some((256, 2)));
+        assert_eq!(bounds(WType::Q6_K, Act::F32, Epi::Add), Some((256, 2)));
     }
 
     #[test]
