@@ -3,18 +3,24 @@
 // of matvec.cu over nb ≤ MATVEC_MAX_BATCH rows, every weight unit read once for all rows.
 // Inputs are prepared by quantize.cu's prep with a grid layer per row (row b at b·K). Under
 // q8 a lane decodes its unit of weights once (W::wload, quant.cuh) and dots it with each
-// row's activations (W::aload, loaded once for the tile's rows; W::wdot); under f32
+// row's activations (W::aload, loaded once for the warp's rows; W::wdot); under f32
 // semantics it calls W::f32 per row (the reference path: simple, not fast).
-// The grid is at most one wave of CTAs looping over the tiles. Under q8, when the nb rows
-// fit (`stage`, the host's rule), each CTA first copies them to shared memory, unit-major
-// with each unit's scales beside its values (ld_plane, quant.cuh), and reads them there
-// (W::aload_t: one address a unit, row b at an immediate offset); each CTA prefetches its
-// next tile's weights into L2. A tile whose rows take a whole warp sums its lanes by halving exchanges
-// (batch_tile_finish), 16 shuffles for the 16 sums a lane holds.
+// The grid is at most one wave of CTAs, in one of two geometries (the host's choice of
+// kernel): CTA tiles, the K split over KS warps that join their parts through shared
+// memory (matvec_batch_impl, each CTA prefetching its next tile's weights into L2), or
+// whole rows a warp (matvec_batch_whole_impl, q8 over 64-value units: the warp takes every
+// part of the split itself, so warps never wait for each other; each prefetches its next
+// rows).
+// Under q8, when the nb rows fit (`stage`, the host's rule), each CTA first copies them to
+// shared memory, unit-major with each unit's scales beside its values (ld_plane,
+// quant.cuh), and reads them there (W::aload_t: one address a unit, row b at an immediate
+// offset). Rows that take a whole warp sum its lanes by halving exchanges (batch_sum16),
+// 16 shuffles for the 16 sums a lane holds.
 //
-// A row's sum runs over the same lanes, the same K split and the same shuffles as in
-// matvec.cu (`matvec_grid` picks the split for both), so every row's result is the bits the
-// single-row kernel gives for it alone: a sequence's logits do not depend on the batch.
+// A row's sum runs over the same lanes, the same K split, the same shuffles and the same
+// order of the split's parts as in matvec.cu (`matvec_grid` picks the split for both), so
+// every row's result is the bits the single-row kernel gives for it alone: a sequence's
+// logits do not depend on the batch.
 // CPU reference: as matvec.cu (fuse_norm_gate_up, fuse_matmul_add, fuse_norm_matmul,
 // fuse_qkv in src/sched; the ops in src/exec/interp/ops.rs).
 #include "matvec.cuh"
@@ -40,18 +46,16 @@ __device__ __forceinline__ Act act_row(const Act& a, int b, int K) {
 }
 
 // Dynamic shared memory (sized by the host, src/exec/cuda/groups.rs): the K-split partial
-// sums, [warp][sum | up][lane group][row][b] floats, then with `stage` the nb activation
-// rows: CH + 1 planes (CH = UNIT / 16) of units × S slots × 16 bytes, S = nb | 1
-// (ld_plane in quant.cuh; the host's batch_matvec_smem).
+// sums of the CTA tiles, [warp][sum | up][lane group][row][b] floats (none in whole rows),
+// then with `stage` the nb activation rows: CH + 1 planes (CH = UNIT / 16) of units × S
+// slots × 16 bytes, S = nb | 1 (ld_plane in quant.cuh; the host's batch_matvec_smem).
 
-// The end of a tile whose rows take a whole warp (L = 32): the warp's 16 sums a lane
-// (SwiGLU: sum and up of 8 input rows; else 2 weight rows of 8) summed over the 32 lanes by
-// halving exchanges — at the xor-16 step a lane keeps 8 of the sums and sends the other 8,
-// at xor 8 it keeps 4, and so on — so lane l ends with sum (l >> 1) & 15 in 16 shuffles
-// where a butterfly per sum takes 80. Each sum meets the same partners in the same order as
-// in the butterfly (own value + partner's, xor 16, 8, 4, 2, 1), so its bits are the single-
-// row kernel's. The K split's partials then go through `part` by 16 lanes at once, and 8
-// or 16 lanes write the outputs.
+// A warp's 16 sums a lane (SwiGLU: sum and up of 8 input rows; else 2 weight rows of 8),
+// each over the 32 lanes, by halving exchanges: at the xor-16 step a lane keeps 8 of the
+// sums and sends the other 8, at xor 8 it keeps 4, and so on, so lane l ends with sum
+// (l >> 1) & 15 in 16 shuffles where a butterfly per sum takes 80. Each sum meets the same
+// partners in the same order as in the butterfly (own value + partner's, xor 16, 8, 4, 2,
+// 1), so its bits are the single-row kernel's.
 // One halving step: the lanes whose bit log2(n)+1 is set keep sums n..2n-1 (into 0..n-1),
 // the others keep 0..n-1; each adds its partner's copy (lane xor 2n) of the sums it keeps.
 template <int N>
@@ -65,8 +69,7 @@ __device__ __forceinline__ void halve_sums(float (&v)[16], int lane) {
 }
 
 template <int R, int EPI>
-__device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const float (&acc)[R][MB], const float (&up)[R][MB], int warp,
-                                                  int lane, int KS, int ks, int r0, int valid, float* part) {
+__device__ __forceinline__ float batch_sum16(const float (&acc)[R][MB], const float (&up)[R][MB], int lane) {
     static_assert((EPI == EPI_SWIGLU ? 2 : 1) * R * MB == 16, "16 sums a lane");
     float v[16];
 #pragma unroll
@@ -77,16 +80,14 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
     halve_sums<4>(v, lane);
     halve_sums<2>(v, lane);
     halve_sums<1>(v, lane);
-    float tot = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+}
+
+// The outputs of a warp whose rows take all 32 lanes, from batch_sum16's sums (`tot`, the K
+// split's parts already added): 8 or 16 lanes write.
+template <int R, int EPI>
+__device__ __forceinline__ void batch_store16(const MatvecArgs& g, float tot, int lane, int r0, int valid) {
     const int j = (lane >> 1) & 15, b = j >> 1, p = j & 1;
-    if (KS > 1) {
-        if ((lane & 1) == 0) part[warp * 16 + j] = tot;
-        __syncthreads();
-        if (ks == 0)
-            for (int k = 1; k < KS; k++) tot += part[(warp + k) * 16 + j];
-        __syncthreads();
-    }
-    if (ks != 0) return;
     float* out = (float*)g.out;
     if (EPI == EPI_SWIGLU) {
         float u = __shfl_xor_sync(0xffffffffu, tot, 2);  // the up sum of the same input row
@@ -97,7 +98,25 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
     }
 }
 
-// The q8 sums of a tile's rows over this lane's units u0, u0 + step, ...: a unit of each
+// The end of a CTA tile's rows that take a whole warp (L = 32), the K split over KS warps:
+// each warp's sums by batch_sum16, then the split's parts through `part` by 16 lanes at
+// once (ks 0 adds ks 1, 2, ... in order, as matvec.cu), and ks 0 writes.
+template <int R, int EPI>
+__device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const float (&acc)[R][MB], const float (&up)[R][MB], int warp,
+                                                  int lane, int KS, int ks, int r0, int valid, float* part) {
+    float tot = batch_sum16<R, EPI>(acc, up, lane);
+    const int j = (lane >> 1) & 15;
+    if (KS > 1) {
+        if ((lane & 1) == 0) part[warp * 16 + j] = tot;
+        __syncthreads();
+        if (ks == 0)
+            for (int k = 1; k < KS; k++) tot += part[(warp + k) * 16 + j];
+        __syncthreads();
+    }
+    if (ks == 0) batch_store16<R, EPI>(g, tot, lane, r0, valid);
+}
+
+// The q8 sums of a warp's rows over this lane's units u0, u0 + step, ...: a unit of each
 // weight row decoded once (W::wload) and dotted with each input row's activations.
 // STAGED: the activations come from the staged rows `sq` (W::aload_t: one address a unit,
 // row b 16·b bytes on), else from global memory (W::aload). Either way the same values,
@@ -136,6 +155,47 @@ __device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a
             }
         }
     }
+}
+
+// One warp's rows: BatchRows rows, each row's sums for nb input rows. The warp takes every
+// part of the K split itself, one after another: part ks is the units ks·32 + lane,
+// ks·32 + lane + KS·32, ... (the units warp ks of a CTA takes in matvec.cu's tile), summed
+// over the lanes alone, then added to the parts before it in order, as matvec.cu adds its
+// warps' parts — so the same bits, with no barrier and no shared partial sums: the warps of
+// a CTA never wait for each other. q8 only, and only for split rows (KS > 1, the host's
+// rule: batch_matvec_whole), which take all 32 lanes (matvec_grid splits only rows of more than 32 units).
+// `sq`: the staged activation rows, or null (read from global memory).
+template <class W, int ACT, int EPI>
+__device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act& a, int base, const i8* sq) {
+    constexpr int R = BatchRows<EPI>::v;
+    const int lane = threadIdx.x & 31, KS = g.ksplit, units = g.K / W::UNIT;
+    const int valid = max(0, min(R, g.rows - base));
+    // Rows past the matrix read its last row (under q8 every row is computed, without a
+    // branch a unit; only the valid rows are written).
+    const u8* rows1[R];
+    const u8* rows2[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        size_t row = (size_t)min(base + r, g.rows - 1);
+        rows1[r] = (const u8*)g.w + row * g.row_bytes;
+        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
+    }
+    float tot = 0.0f;
+    for (int ks = 0; ks < KS; ks++) {
+        float acc[R][MB], up[R][MB];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
+        // A uniform choice: the staged and the global loop are separate code.
+        if (sq)
+            batch_units_q8<W, EPI, R, true>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
+        else
+            batch_units_q8<W, EPI, R, false>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
+        float t = batch_sum16<R, EPI>(acc, up, lane);
+        tot = ks == 0 ? t : tot + t;
+    }
+    batch_store16<R, EPI>(g, tot, lane, base, valid);
 }
 
 // One tile of BatchRows rows per lane group (the geometry of matvec_tile with that many
@@ -247,13 +307,12 @@ template <class W, int ACT, int EPI>
 __device__ void matvec_batch_impl(const MatvecArgs& g) {
     extern __shared__ __align__(16) u8 mvb_smem[];
     constexpr int R = BatchRows<EPI>::v;
-    const int groups = 32 / lanes_per_row(g.K / W::UNIT);
+    const int groups = 32 / lanes_per_row(g.K / W::UNIT), rows_per_warp = R * groups;
     float* part = (float*)mvb_smem;
-    const int rows_per_cta = (MATVEC_THREADS / 32 / g.ksplit) * R * groups;
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     // With `stage` (q8 rows that fit; the host's rule) the CTA copies the nb activation
-    // rows to shared memory once, for all its tiles: unit u's chunk i of row b to plane i,
-    // slot u·S + b, and its scale chunk (W::stage_scale) to plane CH.
+    // rows to shared memory once, for all its warps' rows: unit u's chunk i of row b to
+    // plane i, slot u·S + b, and its scale chunk (W::stage_scale) to plane CH.
     i8* sq = nullptr;
     if (ACT == ACT_Q8 && g.stage) {
         sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));
@@ -267,10 +326,11 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
         }
         __syncthreads();
     }
-    const int step = gridDim.x * rows_per_cta;
+    // The grid is at most one wave of CTAs (the host's, src/exec/cuda/groups.rs), looping
+    // over CTA tiles: the CTA's warps split each row set's units KS ways; each CTA
+    // prefetches its next tile's weights into L2 while it works on this one.
+    const int rows_per_cta = MATVEC_THREADS / 32 / g.ksplit * rows_per_warp, step = gridDim.x * rows_per_cta;
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += step) {
-        // The grid is at most one wave of CTAs (the host's, src/exec/cuda/groups.rs): each
-        // CTA's next tile of weights goes to L2 while it works on this one.
         int next = base + step;
         if (threadIdx.x < 32 && next < g.rows) {
             size_t at = (size_t)next * g.row_bytes, n = (size_t)min(rows_per_cta, g.rows - next) * g.row_bytes;
@@ -278,6 +338,57 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
             if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
         }
         matvec_batch_tile<W, ACT, EPI>(g, a, base, part, sq);
+    }
+}
+
+// The `MatvecBatchWhole` kernels (q8, 64-value units; the host's choice for split rows
+// that fill the grid, batch_matvec_whole): the CTA stages the nb activation rows as
+// matvec_batch_impl does (when they fit: `stage`), each thread with MVB_STAGE_BATCH loads in
+// flight; then each warp takes BatchRows whole rows at a time (matvec_batch_warp), the
+// grid's warps striding over the matrix, and prefetches its next rows' weights into L2
+// while it works on these. No barrier after the staging, no shared partial sums.
+#define MVB_STAGE_BATCH 4
+
+template <class W, int ACT, int EPI>
+__device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
+    static_assert(ACT == ACT_Q8 && W::UNIT == 64, "whole rows: q8 over 64-value units");
+    extern __shared__ __align__(16) u8 mvb_smem[];
+    constexpr int rows_per_warp = BatchRows<EPI>::v;
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
+    i8* sq = nullptr;
+    if (g.stage) {
+        sq = (i8*)mvb_smem;
+        constexpr int CH = W::UNIT / 16;
+        const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
+        const int n = g.nb * per_row;
+        for (int t0 = threadIdx.x; t0 < n; t0 += MVB_STAGE_BATCH * blockDim.x) {
+            int4 v[MVB_STAGE_BATCH];
+            int at[MVB_STAGE_BATCH];
+#pragma unroll
+            for (int k = 0; k < MVB_STAGE_BATCH; k++) {
+                int t = t0 + k * blockDim.x;
+                at[k] = -1;
+                if (t < n) {
+                    int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
+                    v[k] = i < CH ? *(const int4*)(a.qk + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
+                    at[k] = i * plane + (u * S + b) * 16;
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < MVB_STAGE_BATCH; k++)
+                if (at[k] >= 0) *(int4*)(sq + at[k]) = v[k];
+        }
+        __syncthreads();
+    }
+    const int nwarps = blockDim.x >> 5, step = gridDim.x * nwarps * rows_per_warp;
+    for (int base = (blockIdx.x * nwarps + (threadIdx.x >> 5)) * rows_per_warp; base < g.rows; base += step) {
+        int next = base + step;
+        if (next < g.rows) {
+            size_t at = (size_t)next * g.row_bytes, n = (size_t)min(rows_per_warp, g.rows - next) * g.row_bytes;
+            l2_prefetch_range((const u8*)g.w + at, n);
+            if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
+        }
+        matvec_batch_warp<W, ACT, EPI>(g, a, base, sq);
     }
 }
 
@@ -326,7 +437,7 @@ __device__ void qkv_batch_impl(const QkvArgs& g) {
             pair_dot_batch<WV, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
         else
             pair_dot_batch<WQK, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
-        // The 16 sums over the warp by halving exchanges (as batch_tile_finish; warp_sum's
+        // The 16 sums over the warp by halving exchanges (as batch_sum16; warp_sum's
         // partners and order, so pair_dot's bits): lane l ends with sum (l >> 1) & 15 =
         // row b's y0 or y1, and lane 4b finishes input row b (bias, RoPE, store) with y1
         // from lane 4b + 2, 8 rows in parallel where lane 0 did them one after another.

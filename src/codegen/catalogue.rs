@@ -30,6 +30,10 @@ pub enum KernelId {
     /// `Matvec` over the 1 to `MATVEC_MAX_BATCH` rows of a batched decode step, each weight
     /// unit read once for all of them (kernels/matvec_batch.cu).
     MatvecBatch { w: WType, act: Act, epi: Epi },
+    /// `MatvecBatch` in whole rows a warp (every part of the K split summed by one warp, no
+    /// barrier), q8 over 64-value units (Q4_K, Q5_K): the host's choice for split rows that
+    /// fill the grid (`batch_matvec_whole`; kernels/matvec_batch.cu).
+    MatvecBatchWhole { w: WType, epi: Epi },
     /// `Qkv` over the rows of a batched decode step, each row at its own position and cache
     /// slot (kernels/matvec_batch.cu).
     QkvBatch {
@@ -97,6 +101,9 @@ impl KernelId {
                 for epi in Epi::ALL {
                     k.push(KernelId::Matvec { w, act, epi });
                     k.push(KernelId::MatvecBatch { w, act, epi });
+                    if act == Act::Q8 && w.quantized() && w.unit() == 64 {
+                        k.push(KernelId::MatvecBatchWhole { w, epi });
+                    }
                 }
                 k.push(KernelId::Matmul { w, act });
             }
@@ -160,6 +167,9 @@ impl KernelId {
             KernelId::MatvecBatch { w, act, epi } => {
                 format!("matvec_batch_{}_{}_{}", w.name(), act.name(), epi.name())
             }
+            KernelId::MatvecBatchWhole { w, epi } => {
+                format!("matvec_batch_whole_{}_q8_{}", w.name(), epi.name())
+            }
             KernelId::QkvBatch { qk, v, act, kv } => {
                 format!(
                     "qkv_batch_{}_{}_{}_{}",
@@ -206,6 +216,7 @@ impl KernelId {
             KernelId::Matvec { act: a, .. }
             | KernelId::MatvecBatch { act: a, .. }
             | KernelId::Matmul { act: a, .. } => format!("{}; CUDA cores", act(a)),
+            KernelId::MatvecBatchWhole { .. } => format!("{}; CUDA cores", act(Act::Q8)),
             KernelId::Qkv { act: a, .. } | KernelId::QkvBatch { act: a, .. } => format!(
                 "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
                 act(a)
@@ -263,7 +274,9 @@ impl KernelId {
     pub fn family(&self) -> Family {
         match self {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
-            KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Family::MatvecBatch,
+            KernelId::MatvecBatch { .. }
+            | KernelId::MatvecBatchWhole { .. }
+            | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
                 Family::Mmq
@@ -286,7 +299,9 @@ impl KernelId {
     /// The argument struct the kernel takes (one of `ARG_STRUCTS`).
     pub fn args(&self) -> &'static str {
         match self {
-            KernelId::Matvec { .. } | KernelId::MatvecBatch { .. } => "MatvecArgs",
+            KernelId::Matvec { .. }
+            | KernelId::MatvecBatch { .. }
+            | KernelId::MatvecBatchWhole { .. } => "MatvecArgs",
             KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
@@ -341,6 +356,14 @@ impl KernelId {
                     epi.cpp()
                 )
             }
+            KernelId::MatvecBatchWhole { w, epi } => {
+                format!(
+                    "matvec_batch_whole_impl<{}, {}, {}>",
+                    w.cpp(),
+                    Act::Q8.cpp(),
+                    epi.cpp()
+                )
+            }
             KernelId::QkvBatch { qk, v, act, kv } => format!(
                 "qkv_batch_impl<{}, {}, {}, {}>",
                 qk.cpp(),
@@ -379,7 +402,9 @@ impl KernelId {
     /// most 80 registers) for the q8 kernels that fit that without spilling in their unit
     /// loop (`batch_matvec_three_ctas`): they wait on latency, and more warps hide more of
     /// it (7B, 8 rows: Q6_K down −13%, logits −8%, SwiGLU −1%;
-    /// evidence/h200/batched-stage-planes/).
+    /// evidence/h200/batched-stage-planes/). The whole-row kernels (`MatvecBatchWhole`) stay
+    /// at 2: at 80 registers the SwiGLU one spills 6 accumulators in its unit loop (7B
+    /// gate+up 84.8 µs at 3 CTAs, 78.5 at 2; evidence/h200/batched-warp-rows/).
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
@@ -397,7 +422,9 @@ impl KernelId {
             {
                 Some((MATVEC_THREADS, 3))
             }
-            KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
+            KernelId::MatvecBatch { .. }
+            | KernelId::MatvecBatchWhole { .. }
+            | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -548,6 +575,48 @@ pub fn matvec_batch_tile_rows(w: WType, k: usize, ks: usize, epi: Epi) -> usize 
         MATVEC_BATCH_ROWS as usize
     };
     (warps / ks) * r * (32 / matvec_lanes(k / w.unit()))
+}
+
+/// Rows one warp takes at a time in the whole-row batched matvec (`MatvecBatchWhole`,
+/// kernels/matvec_batch.cu `matvec_batch_warp`): `MATVEC_BATCH_ROWS` per group of lanes
+/// (one under SwiGLU), 32/L groups of L lanes (one group for the split rows it takes).
+pub fn matvec_batch_warp_rows(w: WType, k: usize, epi: Epi) -> usize {
+    matvec_batch_tile_rows(w, k, 1, epi) / (MATVEC_THREADS / 32) as usize
+}
+
+/// Whether a q8 batched matvec takes whole rows a warp (the `MatvecBatchWhole` kernel: each
+/// warp sums every part of the K split `ks` itself, no barrier, no shared partial sums)
+/// rather than CTA tiles (`MatvecBatch`: the split over `ks` warps): for 64-value units
+/// (Q4_K, Q5_K) split over warps (so the rows take all 32 lanes), when the whole-row tasks
+/// fill at least 3/4 of the whole kernel's `warp_slots`. Measured on the H200 at 8 rows
+/// (evidence/h200/batched-warp-rows/), whole rows against the tiles:
+/// - the 7B's Q4_K gate+up (SwiGLU), attn_out and down: 86.6 → 77.1, 22.7 → 18.4 and
+///   85.5 → 76.3 µs a launch (2 CTAs per SM; at 3 the SwiGLU loop spills: 84.8);
+/// - its Q6_K down (32-value units: twice the units a row, more activation loads a value
+///   from global memory): 76.5 → 143.7 µs;
+/// - with every launch whole, the 1.5B served 8 streams 20% slower: its 1,536-row
+///   matrices give a third of the warps a task, where the split over warps fills them.
+pub fn batch_matvec_whole(
+    w: WType,
+    act: Act,
+    k: usize,
+    rows: usize,
+    epi: Epi,
+    ks: usize,
+    warp_slots: usize,
+) -> bool {
+    let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
+    act == Act::Q8 && w.quantized() && ks > 1 && w.unit() == 64 && 4 * tasks >= 3 * warp_slots
+}
+
+/// Dynamic shared memory of a whole-row batched matvec (`MatvecBatchWhole`): the staged
+/// rows alone (`batch_matvec_stage_bytes`) when `stage`, else none.
+pub fn batch_matvec_whole_smem(w: WType, k: usize, nb: usize, stage: bool) -> usize {
+    if stage {
+        batch_matvec_stage_bytes(w, k, nb)
+    } else {
+        0
+    }
 }
 
 /// Whether a q8 batched matvec over `w` is built for 3 resident CTAs per SM (80 registers a

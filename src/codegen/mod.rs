@@ -436,6 +436,36 @@ mod tests {
     }
 
     #[test]
+    fn batched_matvec_takes_whole_rows_a_warp_for_split_q4_k_rows_that_fill_the_grid() {
+        use catalogue::{batch_matvec_whole, matvec_batch_warp_rows};
+        assert_eq!(matvec_batch_warp_rows(WType::Q4_K, 3584, Epi::Swiglu), 1);
+        assert_eq!(matvec_batch_warp_rows(WType::Q4_K, 18_944, Epi::Add), 2);
+        assert_eq!(matvec_batch_warp_rows(WType::Q4_K, 256, Epi::None), 16);
+        // The H200's warp slots at 2 CTAs of 8 warps on 132 SMs.
+        let slots = 2 * 132 * 8;
+        let whole = |w, k, rows, epi, ks| batch_matvec_whole(w, Act::Q8, k, rows, epi, ks, slots);
+        // 7B: gate+up (18,944 rows), attn_out and down (3,584 rows: 1,792 tasks of 2).
+        assert!(whole(WType::Q4_K, 3584, 18_944, Epi::Swiglu, 2));
+        assert!(whole(WType::Q4_K, 3584, 3584, Epi::Add, 2));
+        assert!(whole(WType::Q4_K, 18_944, 3584, Epi::Add, 4));
+        // Not its Q6_K down, nor rows the single-row kernel does not split.
+        assert!(!whole(WType::Q6_K, 18_944, 3584, Epi::Add, 4));
+        assert!(!whole(WType::Q4_K, 3584, 152_064, Epi::None, 1));
+        // 1.5B down: 1,536 rows are 768 tasks, under 3/4 of 2,112 slots.
+        assert!(!whole(WType::Q4_K, 8960, 1536, Epi::Add, 4));
+        // f32 semantics keep the CTA tiles.
+        assert!(!batch_matvec_whole(
+            WType::Q4_K,
+            Act::F32,
+            3584,
+            18_944,
+            Epi::Swiglu,
+            2,
+            slots
+        ));
+    }
+
+    #[test]
     fn batched_matvec_stages_rows_that_fit_and_sizes_its_shared_memory() {
         use catalogue::{
             MATVEC_BATCH_STAGE_BYTES, batch_matvec_smem, batch_matvec_stage_bytes,
@@ -493,6 +523,19 @@ mod tests {
         assert_eq!(bounds(WType::Q5_0, Act::Q8, Epi::None), Some((256, 3)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 3)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Add), Some((256, 2)));
+        // The whole-row kernels exist for q8 over 64-value units only, at 2 CTAs per SM.
+        let whole = KernelId::MatvecBatchWhole {
+            w: WType::Q4_K,
+            epi: Epi::Swiglu,
+        };
+        assert_eq!(whole.launch_bounds(), Some((256, 2)));
+        assert_eq!(whole.name(), "matvec_batch_whole_q4_k_q8_swiglu");
+        let all = KernelId::all();
+        assert!(all.contains(&whole));
+        assert!(!all.contains(&KernelId::MatvecBatchWhole {
+            w: WType::Q6_K,
+            epi: Epi::Add
+        }));
         assert_eq!(bounds(WType::Q6_K, Act::F32, Epi::Add), Some((256, 2)));
     }
 

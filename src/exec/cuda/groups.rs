@@ -12,7 +12,8 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, matvec_batch_tile_rows,
+    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, batch_matvec_whole,
+    batch_matvec_whole_smem, matvec_batch_tile_rows, matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
@@ -248,17 +249,41 @@ impl CudaEngine<'_> {
         let (mut grid, ksplit) = matvec_grid(rows, w, k, slots);
         let (mut smem, mut stage) = (0, false);
         let kernel = if nb > 1 {
-            // At most one wave of CTAs looping over the tiles (each stages the activation
-            // rows once, and prefetches its next tile's weights).
-            let batched = kernel.batched();
+            // At most one wave of CTAs, looping over CTA tiles, or over whole rows a warp
+            // where the host's rule picks them (`MatvecBatchWhole`); each CTA stages the
+            // activation rows once.
             stage = batch_matvec_stages(w, act, k, nb);
-            smem = batch_matvec_smem(w, k, epi, nb, stage) as u32;
-            let per_sm = self
-                .kernels
-                .occupancy(&self.dev, batched, MATVEC_THREADS, smem)?;
-            let tiles = rows.div_ceil(matvec_batch_tile_rows(w, k, ksplit as usize, epi));
-            grid = tiles.min(per_sm.max(1) * self.dev.n_sm as usize) as u32;
-            batched
+            let (warps, n_sm) = ((MATVEC_THREADS / 32) as usize, self.dev.n_sm as usize);
+            let whole = KernelId::MatvecBatchWhole { w, epi };
+            let mut pick = None;
+            if act == Act::Q8 && w.quantized() && w.unit() == 64 && ksplit > 1 {
+                let wsmem = batch_matvec_whole_smem(w, k, nb, stage) as u32;
+                let per_sm = self
+                    .kernels
+                    .occupancy(&self.dev, whole, MATVEC_THREADS, wsmem)?
+                    .max(1);
+                if batch_matvec_whole(w, act, k, rows, epi, ksplit as usize, per_sm * n_sm * warps)
+                {
+                    let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
+                    pick = Some((whole, wsmem, tasks.div_ceil(warps).min(per_sm * n_sm)));
+                }
+            }
+            let (id, s, g) = match pick {
+                Some(p) => p,
+                None => {
+                    let batched = kernel.batched();
+                    let s = batch_matvec_smem(w, k, epi, nb, stage) as u32;
+                    let per_sm = self
+                        .kernels
+                        .occupancy(&self.dev, batched, MATVEC_THREADS, s)?
+                        .max(1);
+                    let tiles = rows.div_ceil(matvec_batch_tile_rows(w, k, ksplit as usize, epi));
+                    (batched, s, tiles.min(per_sm * n_sm))
+                }
+            };
+            smem = s;
+            grid = g as u32;
+            id
         } else {
             kernel
         };
