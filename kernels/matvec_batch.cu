@@ -162,8 +162,8 @@ __device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a
 // ks·32 + lane + KS·32, ... (the units warp ks of a CTA takes in matvec.cu's tile), summed
 // over the lanes alone, then added to the parts before it in order, as matvec.cu adds its
 // warps' parts — so the same bits, with no barrier and no shared partial sums: the warps of
-// a CTA never wait for each other. q8 only, and only for split rows (KS > 1, the host's
-// rule: batch_matvec_whole), which take all 32 lanes (matvec_grid splits only rows of more than 32 units).
+// a CTA never wait for each other. q8 only, and only for split rows on all 32 lanes (the
+// host's rule, batch_matvec_whole: KS > 1, 32 lanes a row).
 // `sq`: the staged activation rows, or null (read from global memory).
 template <class W, int ACT, int EPI>
 __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act& a, int base, const i8* sq) {

@@ -605,8 +605,16 @@ pub fn batch_matvec_whole(
     ks: usize,
     warp_slots: usize,
 ) -> bool {
+    // The kernel takes a row on all 32 lanes (matvec_grid splits only such rows; checked
+    // here, not assumed).
+    let full = matvec_lanes(k / w.unit()) == 32;
     let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
-    act == Act::Q8 && w.quantized() && ks > 1 && w.unit() == 64 && 4 * tasks >= 3 * warp_slots
+    act == Act::Q8
+        && w.quantized()
+        && w.unit() == 64
+        && ks > 1
+        && full
+        && 4 * tasks >= 3 * warp_slots
 }
 
 /// Dynamic shared memory of a whole-row batched matvec (`MatvecBatchWhole`): the staged

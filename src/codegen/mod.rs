@@ -453,6 +453,17 @@ mod tests {
         assert!(!whole(WType::Q4_K, 3584, 152_064, Epi::None, 1));
         // 1.5B down: 1,536 rows are 768 tasks, under 3/4 of 2,112 slots.
         assert!(!whole(WType::Q4_K, 8960, 1536, Epi::Add, 4));
+        // Rows of fewer than 32 lanes (here 1,024 Q4_K values, 16 units) never go whole,
+        // whatever split is asked for.
+        assert!(!batch_matvec_whole(
+            WType::Q4_K,
+            Act::Q8,
+            1024,
+            1 << 20,
+            Epi::Add,
+            2,
+            slots
+        ));
         // f32 semantics keep the CTA tiles.
         assert!(!batch_matvec_whole(
             WType::Q4_K,
