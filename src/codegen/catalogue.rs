@@ -101,9 +101,7 @@ impl KernelId {
                 for epi in Epi::ALL {
                     k.push(KernelId::Matvec { w, act, epi });
                     k.push(KernelId::MatvecBatch { w, act, epi });
-                    if act == Act::Q8 && w.quantized() && w.unit() == 64 {
-                        k.push(KernelId::MatvecBatchWhole { w, epi });
-                    }
+                    k.extend(KernelId::batch_whole(w, act, epi));
                 }
                 k.push(KernelId::Matmul { w, act });
             }
@@ -258,6 +256,14 @@ impl KernelId {
             KernelId::Qkv { qk, v, act, kv } => KernelId::QkvBatch { qk, v, act, kv },
             other => other,
         }
+    }
+
+    /// The whole-row batched matvec over `w` under `act` and `epi`, where the catalogue has
+    /// one: q8 over 64-value units (Q4_K, Q5_K). `batch_matvec_whole` says when the host
+    /// takes it.
+    pub fn batch_whole(w: WType, act: Act, epi: Epi) -> Option<KernelId> {
+        (act == Act::Q8 && w.quantized() && w.unit() == 64)
+            .then_some(KernelId::MatvecBatchWhole { w, epi })
     }
 
     /// Whether a shared-input GEMM launch can take matrices of type `w` with a third of
@@ -609,12 +615,7 @@ pub fn batch_matvec_whole(
     // here, not assumed).
     let full = matvec_lanes(k / w.unit()) == 32;
     let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
-    act == Act::Q8
-        && w.quantized()
-        && w.unit() == 64
-        && ks > 1
-        && full
-        && 4 * tasks >= 3 * warp_slots
+    KernelId::batch_whole(w, act, epi).is_some() && ks > 1 && full && 4 * tasks >= 3 * warp_slots
 }
 
 /// Dynamic shared memory of a whole-row batched matvec (`MatvecBatchWhole`): the staged

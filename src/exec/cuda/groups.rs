@@ -254,9 +254,8 @@ impl CudaEngine<'_> {
             // activation rows once.
             stage = batch_matvec_stages(w, act, k, nb);
             let (warps, n_sm) = ((MATVEC_THREADS / 32) as usize, self.dev.n_sm as usize);
-            let whole = KernelId::MatvecBatchWhole { w, epi };
             let mut pick = None;
-            if act == Act::Q8 && w.quantized() && w.unit() == 64 && ksplit > 1 {
+            if let Some(whole) = KernelId::batch_whole(w, act, epi).filter(|_| ksplit > 1) {
                 let wsmem = batch_matvec_whole_smem(w, k, nb, stage) as u32;
                 let per_sm = self
                     .kernels
