@@ -116,6 +116,33 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
     if (ks == 0) batch_store16<R, EPI>(g, tot, lane, r0, valid);
 }
 
+// The weight rows r0 .. r0 + R of both matrices (w2: SwiGLU's up). Rows past the matrix
+// read its last row (under q8 every row is computed, without a branch a unit; only the
+// valid rows are written).
+template <int R>
+__device__ __forceinline__ void batch_rows(const MatvecArgs& g, int r0, const u8* (&rows1)[R], const u8* (&rows2)[R]) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        size_t row = (size_t)min(r0 + r, g.rows - 1);
+        rows1[r] = (const u8*)g.w + row * g.row_bytes;
+        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
+    }
+}
+
+// Chunk t of the staged rows (ld_plane's layout, quant.cuh): t runs over nb rows × units ×
+// (CH + 1) chunks, CH = UNIT / 16; chunk i < CH of unit u of row b is 16 of its q8 values,
+// chunk CH its scales (W::stage_scale). Returns the chunk and sets `at`, its byte offset in
+// the staged planes (plane i, slot u·S + b, S = nb | 1).
+template <class W>
+__device__ __forceinline__ int4 stage_chunk(const MatvecArgs& g, const Act& a, int t, int& at) {
+    constexpr int CH = W::UNIT / 16;
+    const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
+    const int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
+    const i8* src = NeedsK<W>::v ? a.qk : a.q0;
+    at = i * plane + (u * S + b) * 16;
+    return i < CH ? *(const int4*)(src + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
+}
+
 // The q8 sums of a warp's rows over this lane's units u0, u0 + step, ...: a unit of each
 // weight row decoded once (W::wload) and dotted with each input row's activations.
 // STAGED: the activations come from the staged rows `sq` (W::aload_t: one address a unit,
@@ -170,16 +197,9 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
     constexpr int R = BatchRows<EPI>::v;
     const int lane = threadIdx.x & 31, KS = g.ksplit, units = g.K / W::UNIT;
     const int valid = max(0, min(R, g.rows - base));
-    // Rows past the matrix read its last row (under q8 every row is computed, without a
-    // branch a unit; only the valid rows are written).
     const u8* rows1[R];
     const u8* rows2[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        size_t row = (size_t)min(base + r, g.rows - 1);
-        rows1[r] = (const u8*)g.w + row * g.row_bytes;
-        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
-    }
+    batch_rows<R>(g, base, rows1, rows2);
     float tot = 0.0f;
     for (int ks = 0; ks < KS; ks++) {
         float acc[R][MB], up[R][MB];
@@ -216,16 +236,9 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
-    // Rows past the matrix read its last row (under q8 every row is computed, without a
-    // branch a unit; only the valid rows are written).
     const u8* rows1[R];
     const u8* rows2[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        size_t row = (size_t)min(r0 + r, g.rows - 1);
-        rows1[r] = (const u8*)g.w + row * g.row_bytes;
-        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
-    }
+    batch_rows<R>(g, r0, rows1, rows2);
     if constexpr (ACT == ACT_Q8) {
         // A uniform choice, made once: the staged and the global loop are separate code.
         if (sq)
@@ -316,13 +329,11 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     i8* sq = nullptr;
     if (ACT == ACT_Q8 && g.stage) {
         sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));
-        const i8* src = NeedsK<W>::v ? a.qk : a.q0;
-        constexpr int CH = W::UNIT / 16;
-        const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
-        for (int t = threadIdx.x; t < g.nb * per_row; t += blockDim.x) {
-            int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
-            int4 v = i < CH ? *(const int4*)(src + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
-            *(int4*)(sq + i * plane + (u * S + b) * 16) = v;
+        const int n = g.nb * (g.K / W::UNIT) * (W::UNIT / 16 + 1);
+        for (int t = threadIdx.x; t < n; t += blockDim.x) {
+            int at;
+            int4 v = stage_chunk<W>(g, a, t, at);
+            *(int4*)(sq + at) = v;
         }
         __syncthreads();
     }
@@ -358,9 +369,7 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
     i8* sq = nullptr;
     if (g.stage) {
         sq = (i8*)mvb_smem;
-        constexpr int CH = W::UNIT / 16;
-        const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
-        const int n = g.nb * per_row;
+        const int n = g.nb * (g.K / W::UNIT) * (W::UNIT / 16 + 1);
         for (int t0 = threadIdx.x; t0 < n; t0 += MVB_STAGE_BATCH * blockDim.x) {
             int4 v[MVB_STAGE_BATCH];
             int at[MVB_STAGE_BATCH];
@@ -368,11 +377,7 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
             for (int k = 0; k < MVB_STAGE_BATCH; k++) {
                 int t = t0 + k * blockDim.x;
                 at[k] = -1;
-                if (t < n) {
-                    int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
-                    v[k] = i < CH ? *(const int4*)(a.qk + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
-                    at[k] = i * plane + (u * S + b) * 16;
-                }
+                if (t < n) v[k] = stage_chunk<W>(g, a, t, at[k]);
             }
 #pragma unroll
             for (int k = 0; k < MVB_STAGE_BATCH; k++)
