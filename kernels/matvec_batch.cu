@@ -134,13 +134,35 @@ __device__ __forceinline__ void batch_rows(const MatvecArgs& g, int r0, const u8
 // chunk CH its scales (W::stage_scale). Returns the chunk and sets `at`, its byte offset in
 // the staged planes (plane i, slot u·S + b, S = nb | 1).
 template <class W>
-__device__ __forceinline__ int4 stage_chunk(const MatvecArgs& g, const Act& a, int t, int& at) {
+__device__ __forceinline__ int4 stage_chunk(int K, int nb, const Act& a, int t, int& at) {
     constexpr int CH = W::UNIT / 16;
-    const int units = g.K / W::UNIT, S = g.nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
+    const int units = K / W::UNIT, S = nb | 1, plane = units * S * 16, per_row = units * (CH + 1);
     const int b = t / per_row, c = t - b * per_row, u = c / (CH + 1), i = c - u * (CH + 1);
     const i8* src = NeedsK<W>::v ? a.qk : a.q0;
     at = i * plane + (u * S + b) * 16;
-    return i < CH ? *(const int4*)(src + (size_t)b * g.K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, g.K), u);
+    return i < CH ? *(const int4*)(src + (size_t)b * K + u * W::UNIT + 16 * i) : W::stage_scale(act_row(a, b, K), u);
+}
+
+// Stages the nb rows of K q8 activations (stage_chunk's layout) into `sq`, each thread with
+// MVB_STAGE_BATCH loads in flight, then syncs the CTA.
+#define MVB_STAGE_BATCH 4
+template <class W>
+__device__ __forceinline__ void stage_rows(int K, int nb, const Act& a, i8* sq) {
+    const int n = nb * (K / W::UNIT) * (W::UNIT / 16 + 1);
+    for (int t0 = threadIdx.x; t0 < n; t0 += MVB_STAGE_BATCH * blockDim.x) {
+        int4 v[MVB_STAGE_BATCH];
+        int at[MVB_STAGE_BATCH];
+#pragma unroll
+        for (int k = 0; k < MVB_STAGE_BATCH; k++) {
+            int t = t0 + k * blockDim.x;
+            at[k] = -1;
+            if (t < n) v[k] = stage_chunk<W>(K, nb, a, t, at[k]);
+        }
+#pragma unroll
+        for (int k = 0; k < MVB_STAGE_BATCH; k++)
+            if (at[k] >= 0) *(int4*)(sq + at[k]) = v[k];
+    }
+    __syncthreads();
 }
 
 // The q8 sums of a warp's rows over this lane's units u0, u0 + step, ...: a unit of each
@@ -332,7 +354,7 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
         const int n = g.nb * (g.K / W::UNIT) * (W::UNIT / 16 + 1);
         for (int t = threadIdx.x; t < n; t += blockDim.x) {
             int at;
-            int4 v = stage_chunk<W>(g, a, t, at);
+            int4 v = stage_chunk<W>(g.K, g.nb, a, t, at);
             *(int4*)(sq + at) = v;
         }
         __syncthreads();
@@ -355,10 +377,10 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
 // The `MatvecBatchWhole` kernels (q8, 64-value units; the host's choice for split rows
 // that fill the grid, batch_matvec_whole): the CTA stages the nb activation rows as
 // matvec_batch_impl does (when they fit: `stage`), each thread with MVB_STAGE_BATCH loads in
-// flight; then each warp takes BatchRows whole rows at a time (matvec_batch_warp), the
-// grid's warps striding over the matrix, and prefetches its next rows' weights into L2
-// while it works on these. No barrier after the staging, no shared partial sums.
-#define MVB_STAGE_BATCH 4
+// flight (stage_rows); then each warp takes BatchRows whole rows at a time
+// (matvec_batch_warp), the grid's warps striding over the matrix, and prefetches its next
+// rows' weights into L2 while it works on these. No barrier after the staging, no shared
+// partial sums.
 
 template <class W, int ACT, int EPI>
 __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
@@ -369,21 +391,7 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
     i8* sq = nullptr;
     if (g.stage) {
         sq = (i8*)mvb_smem;
-        const int n = g.nb * (g.K / W::UNIT) * (W::UNIT / 16 + 1);
-        for (int t0 = threadIdx.x; t0 < n; t0 += MVB_STAGE_BATCH * blockDim.x) {
-            int4 v[MVB_STAGE_BATCH];
-            int at[MVB_STAGE_BATCH];
-#pragma unroll
-            for (int k = 0; k < MVB_STAGE_BATCH; k++) {
-                int t = t0 + k * blockDim.x;
-                at[k] = -1;
-                if (t < n) v[k] = stage_chunk<W>(g, a, t, at[k]);
-            }
-#pragma unroll
-            for (int k = 0; k < MVB_STAGE_BATCH; k++)
-                if (at[k] >= 0) *(int4*)(sq + at[k]) = v[k];
-        }
-        __syncthreads();
+        stage_rows<W>(g.K, g.nb, a, sq);
     }
     const int nwarps = blockDim.x >> 5, step = gridDim.x * nwarps * rows_per_warp;
     for (int base = (blockIdx.x * nwarps + (threadIdx.x >> 5)) * rows_per_warp; base < g.rows; base += step) {
@@ -398,19 +406,28 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
 }
 
 // pair_dot (matvec.cuh) for nb input rows: the two weight rows' sums per input row, this
-// lane's part of them (the caller sums the lanes: qkv_batch_impl).
-template <class W, int ACT>
-__device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K, const Act& a, int nb, float ya[MB], float yb[MB]) {
+// lane's part of them (the caller sums the lanes: qkv_batch_impl). STAGED: the activations
+// from the staged rows `sq` (stage_rows' layout for W), else from global memory; the same
+// values either way.
+template <class W, int ACT, bool STAGED>
+__device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K, const Act& a, int nb, const i8* sq, float ya[MB],
+                                               float yb[MB]) {
     int lane = threadIdx.x & 31;
+    const int units = K / W::UNIT, S = nb | 1, plane = units * S * 16;
 #pragma unroll
     for (int b = 0; b < MB; b++) ya[b] = yb[b] = 0.0f;
-    for (int u = lane; u < K / W::UNIT; u += 32) {
+    for (int u = lane; u < units; u += 32) {
         if constexpr (ACT == ACT_Q8) {
             typename W::WU wa = W::wload(ra, u), wb = W::wload(rb, u);
+            const i8* su = sq + u * S * 16;
 #pragma unroll
             for (int b = 0; b < MB; b++) {
                 if (b >= nb) continue;
-                typename W::AU x = W::aload(act_row(a, b, K), u);
+                typename W::AU x;
+                if constexpr (STAGED)
+                    x = W::aload_t(su + 16 * b, plane);
+                else
+                    x = W::aload(act_row(a, b, K), u);
                 ya[b] += W::wdot(wa, x);
                 yb[b] += W::wdot(wb, x);
             }
@@ -426,22 +443,43 @@ __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K
     }
 }
 
+// Whether two weight types are one (their staged activations share a layout).
+template <class A, class B> struct SameW { static constexpr bool v = false; };
+template <class A> struct SameW<A, A> { static constexpr bool v = true; };
+
 // The fused attention input for nb rows: row b at position seq[b][0], its K and V to cache
-// row seq[b][1] + seq[b][0] (its slot), its Q to row b of q_out.
+// row seq[b][1] + seq[b][0] (its slot), its Q to row b of q_out. With `stage` (q8 rows that
+// fit; the host's rule) the CTA first stages the nb activation rows in WQK's layout
+// (stage_rows) and the Q and K rows read them there, V's too when it has Q's type (else V
+// reads global memory); the grid is then at most one wave, its warps looping over the items.
 template <class WQK, class WV, int ACT, class KV>
 __device__ void qkv_batch_impl(const QkvArgs& g) {
+    extern __shared__ __align__(16) u8 mvb_smem[];
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
     const int* seq = (const int*)g.seq;
+    const i8* sq = nullptr;
+    if (ACT == ACT_Q8 && g.stage) {
+        stage_rows<WQK>(g.K, g.nb, a, (i8*)mvb_smem);
+        sq = (const i8*)mvb_smem;
+    }
     for (int it = blockIdx.x * nwarps + warp; it < qkv_items(g); it += gridDim.x * nwarps) {
         QkvItem q = qkv_item(g, it);
         int rb;
         const u8* w = qkv_weights(g, q.which, rb);
+        const u8 *r0 = w + (size_t)q.r0 * rb, *r1 = w + (size_t)q.r1 * rb;
         float y0[MB], y1[MB];
-        if (q.which == 2)
-            pair_dot_batch<WV, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
-        else
-            pair_dot_batch<WQK, ACT>(w + (size_t)q.r0 * rb, w + (size_t)q.r1 * rb, g.K, a, g.nb, y0, y1);
+        // Uniform choices: the staged and the global loops are separate code.
+        if (q.which == 2) {
+            if (SameW<WQK, WV>::v && sq)
+                pair_dot_batch<WV, ACT, true>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+            else
+                pair_dot_batch<WV, ACT, false>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+        } else if (sq) {
+            pair_dot_batch<WQK, ACT, true>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+        } else {
+            pair_dot_batch<WQK, ACT, false>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+        }
         // The 16 sums over the warp by halving exchanges (as batch_sum16; warp_sum's
         // partners and order, so pair_dot's bits): lane l ends with sum (l >> 1) & 15 =
         // row b's y0 or y1, and lane 4b finishes input row b (bias, RoPE, store) with y1

@@ -155,7 +155,11 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 I32,
                 "rows of the step (inputs [nb, K], q_out [nb, n_head·head_dim]; 1 outside a batched step)",
             ),
-            f("pad", I32, "unused (8-byte size)"),
+            f(
+                "stage",
+                I32,
+                "1: each CTA of qkv_batch_* first copies the nb q8 activation rows to shared memory in the Q/K weight type's layout (the host sizes it: batch_matvec_stage_bytes); 0 elsewhere",
+            ),
         ],
     },
     ArgStruct {

@@ -12,8 +12,8 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, batch_matvec_whole,
-    batch_matvec_whole_smem, matvec_batch_tile_rows, matvec_batch_warp_rows,
+    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stage_bytes, batch_matvec_stages,
+    batch_matvec_whole, batch_matvec_whole_smem, matvec_batch_tile_rows, matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
@@ -380,10 +380,32 @@ impl CudaEngine<'_> {
             rb_v: rb[2],
             neox: (hp.rope_type == Some(RopeType::Neox)) as i32,
             nb: nb as i32,
-            pad: 0,
+            stage: 0,
         };
-        let grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
-        let kernel = if nb > 1 { kernel.batched() } else { kernel };
-        self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a)
+        let mut grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
+        if nb == 1 {
+            return self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a);
+        }
+        // A batched step stages the nb activation rows in each CTA when they fit (in the
+        // Q/K weight type's layout): at most one wave of CTAs then, looping over the items.
+        let kernel = kernel.batched();
+        let stage = batch_matvec_stages(wqk, act, kdim, nb);
+        let smem = if stage {
+            batch_matvec_stage_bytes(wqk, kdim, nb) as u32
+        } else {
+            0
+        };
+        if stage {
+            let per_sm = self
+                .kernels
+                .occupancy(&self.dev, kernel, MATVEC_THREADS, smem)?
+                .max(1);
+            grid = grid.min((per_sm * self.dev.n_sm as usize) as u32);
+        }
+        let a = QkvArgs {
+            stage: stage as i32,
+            ..a
+        };
+        self.launch(kernel, (grid, 1), MATVEC_THREADS, smem, a)
     }
 }
