@@ -13,9 +13,15 @@
 //! - the step is captured as a CUDA graph per batch size on its second use (tokens and
 //!   `seq` are read from device memory, so the graph replays for any slots and positions).
 //!
-//! A sequence joins with `prefill` (the single-sequence path, run in its slot) and leaves
-//! with `release`. With one slot (`serve --parallel 1`) a sequence is always alone, and
-//! decodes through the single-sequence path too (as `graphrun run` does).
+//! A sequence joins with `prefill` and leaves with `release`. A prompt of at most `n_slots`
+//! tokens (a step's rows are the decode arena's, one per slot) joins as one batched step of
+//! a row a token, at positions 0..T of its slot: each row's attention reads the slot's cache
+//! up to its own position, so the rows are the causal prompt. The single-sequence prefill
+//! GEMM, tiled for long prompts, made the last of 8 streams started at once wait 0.30 s for
+//! its first token on the 7B (0.05 s joined in one step; evidence/h200/batched-short-prefill/).
+//! Longer prompts take the single-sequence path, run in the slot. With one slot (`serve
+//! --parallel 1`) a sequence is always alone, and prefills and decodes through the
+//! single-sequence path (as `graphrun run` does).
 
 use super::CudaEngine;
 use super::device::cuda_err;
@@ -168,15 +174,7 @@ impl CudaEngine<'_> {
             seq.extend([pos as i32, (slot * self.n_ctx) as i32]);
         }
         let ids: Vec<i32> = batch.iter().map(|&(_, t)| t as i32).collect();
-        let s = &mut self.scratch;
-        self.dev
-            .stream
-            .memcpy_htod(&ids, &mut s.tokens.slice_mut(0..b))
-            .map_err(cuda_err("uploading tokens"))?;
-        self.dev
-            .stream
-            .memcpy_htod(&seq, &mut s.seq.slice_mut(0..2 * b))
-            .map_err(cuda_err("uploading the batch's positions"))?;
+        self.upload_rows(&ids, &seq)?;
         self.batched = true;
         let r = self.batch_launch(b);
         self.batched = false;
@@ -186,6 +184,45 @@ impl CudaEngine<'_> {
         }
         self.pos = self.slot_pos[0];
         Ok(Stepped::Batch(b))
+    }
+
+    /// Uploads a batched step's rows: `ids` (a token each) and `seq` (a position and first
+    /// cache row each).
+    fn upload_rows(&mut self, ids: &[i32], seq: &[i32]) -> Result<()> {
+        let b = ids.len();
+        debug_assert!((1..=MAX_BATCH).contains(&b) && seq.len() == 2 * b);
+        let s = &mut self.scratch;
+        self.dev
+            .stream
+            .memcpy_htod(ids, &mut s.tokens.slice_mut(0..b))
+            .map_err(cuda_err("uploading tokens"))?;
+        self.dev
+            .stream
+            .memcpy_htod(seq, &mut s.seq.slice_mut(0..2 * b))
+            .map_err(cuda_err("uploading the batch's positions"))
+    }
+
+    /// A prompt of at most `n_slots` tokens into `slot` as one batched step, row i its
+    /// token i at position i: the logits of its last token. The step's kernels launch
+    /// directly, without programmatic serialization (`joining`), not from the captured
+    /// graphs of the decode steps.
+    fn prefill_rows(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>> {
+        let t = tokens.len();
+        check_step(tokens, &(t - 1..t), 0, self.n_ctx, self.graph.n_tokens())?;
+        let ids: Vec<i32> = tokens.iter().map(|&x| x as i32).collect();
+        let seq: Vec<i32> = (0..t)
+            .flat_map(|i| [i as i32, (slot * self.n_ctx) as i32])
+            .collect();
+        self.slot_pos[slot] = 0;
+        self.upload_rows(&ids, &seq)?;
+        (self.batched, self.joining) = (true, true);
+        let r = self.batch_kernels(t);
+        (self.batched, self.joining) = (false, false);
+        r?;
+        self.slot_pos[slot] = t;
+        self.pos = self.slot_pos[0];
+        let vocab = self.vocab();
+        self.read_logits((t - 1) * vocab..t * vocab)
     }
 
     /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu, a
@@ -247,10 +284,14 @@ impl BatchEngine for CudaEngine<'_> {
                 "the persistent decode kernel runs one sequence (slot 0); use --decode-kernel graph for several",
             ));
         }
+        let t = tokens.len();
+        // A step's rows fit the decode arena's row per slot.
+        if self.n_slots > 1 && (1..=self.n_slots).contains(&t) {
+            return self.prefill_rows(slot, tokens);
+        }
         self.slot_pos[slot] = 0;
         self.slot = slot;
         self.pos = 0;
-        let t = tokens.len();
         let r = Engine::step(self, tokens, t.saturating_sub(1)..t, &mut NoObserver);
         self.slot_pos[slot] = if r.is_ok() { self.pos } else { 0 };
         self.slot = 0;
@@ -262,7 +303,7 @@ impl BatchEngine for CudaEngine<'_> {
         match self.batch_step(batch, Want::Logits)? {
             Stepped::Batch(b) => {
                 let vocab = self.vocab();
-                self.read_logits(b * vocab)
+                self.read_logits(0..b * vocab)
             }
             Stepped::Single(out) => Ok(out),
             Stepped::Tokens(_) => unreachable!("logits were asked for"),
@@ -293,7 +334,7 @@ impl BatchEngine for CudaEngine<'_> {
             }
             Stepped::Batch(b) => {
                 let vocab = self.vocab();
-                Ok(sample_rows(&self.read_logits(b * vocab)?, picks))
+                Ok(sample_rows(&self.read_logits(0..b * vocab)?, picks))
             }
             Stepped::Tokens(t) => Ok(t),
             Stepped::Single(_) => unreachable!("tokens were asked for"),

@@ -46,7 +46,8 @@ impl CudaEngine<'_> {
         // Decode steps launch with programmatic stream serialization where the device allows
         // it (Kernels::programmatic); the argmax after the last group inherits it.
         // (Prefill with them too was measured and lost: evidence/h200/prefill-profile/.)
-        self.kernels.programmatic = self.dev.pdl && phase == Phase::Decode;
+        // A one-step join launches without (batch.rs, `prefill_rows`).
+        self.kernels.programmatic = self.dev.pdl && phase == Phase::Decode && !self.joining;
         let gr = &self.scheds[phase_index(phase)].groups[gi];
         let (kind, main) = (gr.kind.clone(), *gr.kernels.last().expect("a kernel"));
         match kind {

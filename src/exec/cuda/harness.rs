@@ -44,7 +44,7 @@ impl CudaEngine<'_> {
     pub fn read_value(&mut self, phase: Phase, id: NodeId, len: usize) -> Result<Vec<f32>> {
         self.dev.sync()?;
         if id == self.graph.output() {
-            return self.read_logits(len);
+            return self.read_logits(0..len);
         }
         let off = self.offset(phase, id)?;
         let mut host = vec![0.0f32; len];

@@ -91,7 +91,7 @@ impl CudaEngine<'_> {
         let issued_ms = h0.elapsed().as_secs_f64() * 1e3;
         e1.record(&self.dev.stream)
             .map_err(cuda_err("recording an event"))?;
-        self.read_logits(self.vocab())?;
+        self.read_logits(0..self.vocab())?;
         let wall_ms = h0.elapsed().as_secs_f64() * 1e3;
         let span_ms = e0.elapsed_ms(&e1).map_err(cuda_err("timing a prefill"))?;
         // Again with an event before each group and one after the last, waited for at the end

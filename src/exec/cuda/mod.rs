@@ -134,6 +134,12 @@ pub struct CudaEngine<'m> {
     slot_pos: Vec<usize>,
     /// A batched decode step is running: rows belong to the sequences in `scratch.seq`.
     batched: bool,
+    /// A one-step join is running (batch.rs, `prefill_rows`): its rows are one sequence at
+    /// consecutive positions, so the cache rows before each row's own are written by this
+    /// very step; its kernels launch without programmatic serialization (the decode
+    /// attention stages the rows older than a row's own before it waits for the Q/K/V
+    /// kernel: final in a decode step, not in a join).
+    joining: bool,
     /// Per batch size: its captured step and how many steps it ran (batch.rs).
     batch_graphs: Vec<Option<CudaGraph>>,
     batch_runs: Vec<usize>,
@@ -290,6 +296,7 @@ impl<'m> CudaEngine<'m> {
             slot: 0,
             slot_pos: vec![0; n_slots],
             batched: false,
+            joining: false,
             batch_graphs: (0..=batch::MAX_BATCH).map(|_| None).collect(),
             batch_runs: vec![0; batch::MAX_BATCH + 1],
             decode_graph: None,
@@ -450,7 +457,7 @@ impl Engine for CudaEngine<'_> {
             }
             self.run_chunk(&tokens[c0..c1], lr.clone(), obs)?;
             if let Some(r) = lr {
-                out.extend_from_slice(&self.read_logits(r.len() * vocab)?);
+                out.extend_from_slice(&self.read_logits(0..r.len() * vocab)?);
             }
             self.pos += c1 - c0;
             c0 = c1;

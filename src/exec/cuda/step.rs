@@ -284,7 +284,7 @@ impl CudaEngine<'_> {
     /// The logits of the last step's first `rows` rows, as the device left them (the device
     /// sampler's input, for checking it against the host's `sample::sample`).
     pub fn last_logits(&self, rows: usize) -> Result<Vec<f32>> {
-        self.read_logits(rows * self.vocab())
+        self.read_logits(0..rows * self.vocab())
     }
 
     /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).
@@ -300,12 +300,12 @@ impl CudaEngine<'_> {
         self.launch(KernelId::Argmax, (ARGMAX_CTAS, 1), 256, 0, a)
     }
 
-    /// The first `len` logits.
-    pub(super) fn read_logits(&self, len: usize) -> Result<Vec<f32>> {
-        let mut host = vec![0.0f32; len];
+    /// The logits at `range` (row r of a step at r·vocab).
+    pub(super) fn read_logits(&self, range: Range<usize>) -> Result<Vec<f32>> {
+        let mut host = vec![0.0f32; range.len()];
         self.dev
             .stream
-            .memcpy_dtoh(&self.logits.slice(0..len), &mut host)
+            .memcpy_dtoh(&self.logits.slice(range), &mut host)
             .map_err(cuda_err("reading logits"))?;
         Ok(host)
     }
