@@ -11,7 +11,8 @@ counting, so no stream stops early) and timestamps every chunk. The decode rate 
 in the window where all N streams are decoding together (from the last stream's first
 token to the first stream's last token): tokens received in it / its length. Prefill of the
 N prompts happens before that window and is reported separately as time to first token.
-Prints one JSON line per round and a summary line per N (median and best round).
+Prints one JSON line per round and a summary line per N (median and best round; the median
+time to first token of the round's last stream: the wait under load of N requests at once).
 """
 
 import argparse
@@ -87,12 +88,14 @@ def one_round(n):
 counts = [int(x) for x in args.streams.split(",")]
 rounds = {n: [] for n in counts}
 per_cpu = {n: [] for n in counts}
+last_ttft = {n: [] for n in counts}
 for _ in range(args.reps):
     for n in counts:
         r = one_round(n)
         print(json.dumps(r), flush=True)
         rounds[n].append(r["aggregate_decode_tok_s"])
         per_cpu[n].append(r["tokens_per_cpu_s"])
+        last_ttft[n].append(max(r["ttft_s"]))
 summary = [
     {
         "streams": n,
@@ -100,6 +103,7 @@ summary = [
         "best_aggregate_decode_tok_s": max(rounds[n]),
         "best_vs_1_stream": round(max(rounds[n]) / max(rounds[counts[0]]), 2),
         "median_tokens_per_cpu_s": statistics.median(per_cpu[n]) if args.pid else None,
+        "median_last_ttft_s": round(statistics.median(last_ttft[n]), 3),
     }
     for n in counts
 ]
