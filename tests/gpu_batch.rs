@@ -4,9 +4,9 @@
 //! in one step, give each sequence bit for bit the logits it gets alone in a batched step of
 //! one row and the logits the single-sequence engine (`graphrun run`'s fused decode) gives it
 //! (the batched kernels sum each row in the single-row kernels' order) — for prompts of up
-//! to 8 tokens (the engine's 8 slots), which join as one batched step of a row a token where the single-sequence
-//! engine runs its prefill GEMM, the logits within the logits band of that engine's;
-//! sequences join and
+//! to 8 tokens (the engine's 8 slots), which join as one batched step of a row a token
+//! where the single-sequence engine runs its prefill GEMM, the logits within the logits band
+//! of that engine's; sequences join and
 //! leave between steps without touching the others; and the batched logits agree with the
 //! interpreter's within the logits band of contracts/trace_same_semantics.toml, greedy
 //! tokens equal up to a near-tie. GPU-only:
