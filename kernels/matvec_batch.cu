@@ -347,7 +347,9 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     // With `stage` (q8 rows that fit; the host's rule) the CTA copies the nb activation
     // rows to shared memory once, for all its warps' rows: unit u's chunk i of row b to
-    // plane i, slot u·S + b, and its scale chunk (W::stage_scale) to plane CH.
+    // plane i, slot u·S + b, and its scale chunk (W::stage_scale) to plane CH. One load in
+    // flight a thread, not stage_rows' four: that was measured in the whole-row kernels only
+    // (the tiles run at 3 CTAs per SM, where registers are tight).
     i8* sq = nullptr;
     if (ACT == ACT_Q8 && g.stage) {
         sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));

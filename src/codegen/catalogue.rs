@@ -618,9 +618,10 @@ pub fn batch_matvec_whole(
     KernelId::batch_whole(w, act, epi).is_some() && ks > 1 && full && 4 * tasks >= 3 * warp_slots
 }
 
-/// Dynamic shared memory of a whole-row batched matvec (`MatvecBatchWhole`): the staged
-/// rows alone (`batch_matvec_stage_bytes`) when `stage`, else none.
-pub fn batch_matvec_whole_smem(w: WType, k: usize, nb: usize, stage: bool) -> usize {
+/// Dynamic shared memory of a batched kernel whose only shared array is the staged rows
+/// (`batch_matvec_stage_bytes` when `stage`, else none): the whole-row matvec
+/// (`MatvecBatchWhole`) and the batched Q/K/V (`QkvBatch`, in its Q/K weight type's layout).
+pub fn batch_staged_smem(w: WType, k: usize, nb: usize, stage: bool) -> usize {
     if stage {
         batch_matvec_stage_bytes(w, k, nb)
     } else {

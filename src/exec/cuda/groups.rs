@@ -12,8 +12,8 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stage_bytes, batch_matvec_stages,
-    batch_matvec_whole, batch_matvec_whole_smem, matvec_batch_tile_rows, matvec_batch_warp_rows,
+    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, batch_matvec_whole, batch_staged_smem,
+    matvec_batch_tile_rows, matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
@@ -257,7 +257,7 @@ impl CudaEngine<'_> {
             let (warps, n_sm) = ((MATVEC_THREADS / 32) as usize, self.dev.n_sm as usize);
             let mut pick = None;
             if let Some(whole) = KernelId::batch_whole(w, act, epi).filter(|_| ksplit > 1) {
-                let wsmem = batch_matvec_whole_smem(w, k, nb, stage) as u32;
+                let wsmem = batch_staged_smem(w, k, nb, stage) as u32;
                 let per_sm = self
                     .kernels
                     .occupancy(&self.dev, whole, MATVEC_THREADS, wsmem)?
@@ -353,6 +353,10 @@ impl CudaEngine<'_> {
         let rb = [q, k, v].map(|id| self.graph.node(id).row_bytes() as i32);
         let x = self.buf(phase, self.graph.node(norm).inputs[0]);
         let p = self.prep(x, Some(norm), kdim, act, &[wqk, wv], nb)?;
+        // A batched step stages the nb activation rows in each CTA when they fit (in the
+        // Q/K weight type's layout): at most one wave of CTAs then, looping over the items.
+        let stage = nb > 1 && batch_matvec_stages(wqk, act, kdim, nb);
+        let smem = batch_staged_smem(wqk, kdim, nb, stage) as u32;
         let a = QkvArgs {
             wq: self.wptr(q),
             wk: self.wptr(k),
@@ -381,21 +385,10 @@ impl CudaEngine<'_> {
             rb_v: rb[2],
             neox: (hp.rope_type == Some(RopeType::Neox)) as i32,
             nb: nb as i32,
-            stage: 0,
+            stage: stage as i32,
         };
         let mut grid = qkv_grid(hp.n_head, hp.n_head_kv, hp.head_dim);
-        if nb == 1 {
-            return self.launch(kernel, (grid, 1), MATVEC_THREADS, 0, a);
-        }
-        // A batched step stages the nb activation rows in each CTA when they fit (in the
-        // Q/K weight type's layout): at most one wave of CTAs then, looping over the items.
-        let kernel = kernel.batched();
-        let stage = batch_matvec_stages(wqk, act, kdim, nb);
-        let smem = if stage {
-            batch_matvec_stage_bytes(wqk, kdim, nb) as u32
-        } else {
-            0
-        };
+        let kernel = if nb > 1 { kernel.batched() } else { kernel };
         if stage {
             let per_sm = self
                 .kernels
@@ -403,10 +396,6 @@ impl CudaEngine<'_> {
                 .max(1);
             grid = grid.min((per_sm * self.dev.n_sm as usize) as u32);
         }
-        let a = QkvArgs {
-            stage: stage as i32,
-            ..a
-        };
         self.launch(kernel, (grid, 1), MATVEC_THREADS, smem, a)
     }
 }
