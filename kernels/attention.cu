@@ -202,7 +202,8 @@ __device__ void attention_impl(const AttnArgs& g) {
 // CTA) merges the group's partials.
 // With g.seq (a batched decode step over several sequences, grid.z = rows): row
 // blockIdx.z's query at position seq[z][0] attends over its own sequence's cache rows
-// (from seq[z][1]), with its own partials and tickets.
+// (from seq[z][1]), with its own partials and tickets; grid.y is then ceil(n_split / rows),
+// each CTA taking splits blockIdx.y, blockIdx.y + grid.y, ...
 // Before the wait (the wrapper does not wait first; programmatic launches let this kernel
 // start while the Q/K/V kernel before it runs): the position — written by the host before
 // the step, read through L2 — and the copies of the split's first stage of cache rows older
@@ -235,19 +236,30 @@ __device__ void attention_split_impl(const AttnSplitArgs& g0) {
     const int per = split_per(npos, g.n_split, g.nc);
     const int active = (npos + per - 1) / per;
     if (sp >= active) return;  // no work: exits without waiting
-    const int j0 = sp * per, j1 = min(j0 + per, npos), newest = npos - 1;
+    const int newest = npos - 1;
     u8* stage = smem + sizeof(SplitHead);
-    split_stage<KV>(g, stage, kvh, j0, j1, newest);  // the first stage but the newest row
-    grid_dep_enter();
-    if (newest < j0 + g.nc) split_stage_row<KV>(g, stage, kvh, j0, newest);
-    split_partial<KV>(g, smem, kvh, sp, npos, per, true);
-    // The group's last split to get here merges the partials (read through L2).
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) S.last = atomicAdd((unsigned*)g.ticket + kvh, 1u) == (unsigned)(active - 1);
-    __syncthreads();
-    if (!S.last) return;
-    __threadfence();
-    split_merge(g, smem, kvh, active);
-    if (tid == 0) ((unsigned*)g.ticket)[kvh] = 0;
+    // Splits sp, sp + gridDim.y, ...: one in a single-row step (gridDim.y = n_split); a
+    // batched step's grid layer per row has fewer CTAs than splits (the host's), so at
+    // short context its rows do not launch n_split CTAs each that have nothing to do. Each
+    // split's partial and the merge are the same either way, so the same bits.
+    for (int s = sp; s < active; s += gridDim.y) {
+        const int j0 = s * per, j1 = min(j0 + per, npos);
+        if (s == sp) {
+            split_stage<KV>(g, stage, kvh, j0, j1, newest);  // the first stage but the newest row
+            grid_dep_enter();
+            if (newest < j0 + g.nc) split_stage_row<KV>(g, stage, kvh, j0, newest);
+        }
+        split_partial<KV>(g, smem, kvh, s, npos, per, s == sp);
+        // The group's last split to get here merges the partials (read through L2).
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) S.last = atomicAdd((unsigned*)g.ticket + kvh, 1u) == (unsigned)(active - 1);
+        __syncthreads();
+        if (S.last) {
+            __threadfence();
+            split_merge(g, smem, kvh, active);
+            if (tid == 0) ((unsigned*)g.ticket)[kvh] = 0;
+            return;
+        }
+    }
 }

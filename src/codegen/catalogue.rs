@@ -409,8 +409,10 @@ impl KernelId {
     /// loop (`batch_matvec_three_ctas`): they wait on latency, and more warps hide more of
     /// it (7B, 8 rows: Q6_K down −13%, logits −8%, SwiGLU −1%;
     /// evidence/h200/batched-stage-planes/). The whole-row kernels (`MatvecBatchWhole`) stay
-    /// at 2: at 80 registers the SwiGLU one spills 6 accumulators in its unit loop (7B
-    /// gate+up 84.8 µs at 3 CTAs, 78.5 at 2; evidence/h200/batched-warp-rows/).
+    /// at 128 registers: at 80 the SwiGLU one spills 6 accumulators in its unit loop (7B
+    /// gate+up 84.8 µs at 3 CTAs, 78.5 at 2; evidence/h200/batched-warp-rows/); their bound
+    /// is (MATVEC_WIDE_THREADS, 1), the same cap, so the host launches them as CTAs of
+    /// MATVEC_THREADS or, staging long rows, MATVEC_WIDE_THREADS (`batch_matvec_wide`).
     /// The persistent kernel runs every code path in one function: PERSIST_MIN_CTAS CTAs
     /// per SM (at most 128 registers a thread), its grid sized at run time from the
     /// occupancy.
@@ -428,9 +430,10 @@ impl KernelId {
             {
                 Some((MATVEC_THREADS, 3))
             }
-            KernelId::MatvecBatch { .. }
-            | KernelId::MatvecBatchWhole { .. }
-            | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
+            KernelId::MatvecBatch { .. } | KernelId::QkvBatch { .. } => Some((MATVEC_THREADS, 2)),
+            // Launched with MATVEC_THREADS or MATVEC_WIDE_THREADS: the same 128 registers a
+            // thread as (MATVEC_THREADS, 2).
+            KernelId::MatvecBatchWhole { .. } => Some((MATVEC_WIDE_THREADS, 1)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -454,6 +457,10 @@ pub const MATVEC_THREADS: u32 = 256;
 pub const MATVEC_MAX_BATCH: u32 = 8;
 /// Weight rows per lane group of the batched matvec (each with `MATVEC_MAX_BATCH` sums).
 pub const MATVEC_BATCH_ROWS: u32 = 2;
+/// Threads of a whole-row batched matvec CTA whose staged activation rows take more than
+/// `MATVEC_BATCH_STAGE_BYTES` (`batch_matvec_wide`): 16 warps, so one CTA per SM, holding
+/// the rows once, keeps as many warps streaming weights as two CTAs of MATVEC_THREADS.
+pub const MATVEC_WIDE_THREADS: u32 = 2 * MATVEC_THREADS;
 /// Prefill GEMM tile: weight rows × tokens per CTA, and the K chunk (kernels/mmq.cu).
 pub const MMQ_BM: u32 = 64;
 pub const MMQ_BN: u32 = 128;
@@ -682,6 +689,16 @@ pub fn batch_matvec_stages(w: WType, act: Act, k: usize, nb: usize) -> bool {
         && w.quantized()
         && k.is_multiple_of(w.unit())
         && batch_matvec_stage_bytes(w, k, nb) <= MATVEC_BATCH_STAGE_BYTES
+}
+
+/// Whether a whole-row batched matvec (`MatvecBatchWhole`) whose `nb` q8 rows of `k`
+/// inputs are too long for `batch_matvec_stages` stages them anyway, in CTAs of
+/// MATVEC_WIDE_THREADS (one a SM), when they fit the `max_smem` bytes a CTA may take.
+pub fn batch_matvec_wide(w: WType, act: Act, k: usize, nb: usize, max_smem: usize) -> bool {
+    act == Act::Q8
+        && w.quantized()
+        && k.is_multiple_of(w.unit())
+        && batch_matvec_stage_bytes(w, k, nb) <= max_smem
 }
 
 /// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the

@@ -495,6 +495,15 @@ mod tests {
         assert!(!batch_matvec_stages(WType::Q6_K, Act::Q8, 8960, 4));
         assert!(batch_matvec_stages(WType::Q5_0, Act::Q8, 896, 8));
         assert!(batch_matvec_stages(WType::Q8_0, Act::Q8, 96, 2));
+        // Wide CTAs: the 7B's Q4_K down at 8 rows (213,120 bytes) fits an H200's 227 KiB a
+        // CTA (232,448 bytes) but not an RTX 4090's 99 KiB (101,376); its Q6_K rows at 8
+        // (255,744 bytes) fit neither.
+        use catalogue::batch_matvec_wide;
+        assert_eq!(batch_matvec_stage_bytes(WType::Q4_K, 18944, 8), 213_120);
+        assert!(batch_matvec_wide(WType::Q4_K, Act::Q8, 18944, 8, 232_448));
+        assert!(!batch_matvec_wide(WType::Q4_K, Act::Q8, 18944, 8, 101_376));
+        assert!(!batch_matvec_wide(WType::Q6_K, Act::Q8, 18944, 8, 232_448));
+        assert!(!batch_matvec_wide(WType::Q4_K, Act::F32, 18944, 8, 232_448));
         // Planes: a Q4_K unit (64 values) is 4 chunks of values and 1 of scales, a Q6_K
         // unit (32) 2 and 1; slots a unit: nb made odd.
         assert_eq!(
@@ -534,12 +543,13 @@ mod tests {
         assert_eq!(bounds(WType::Q5_0, Act::Q8, Epi::None), Some((256, 3)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 3)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Add), Some((256, 2)));
-        // The whole-row kernels exist for q8 over 64-value units only, at 2 CTAs per SM.
+        // The whole-row kernels exist for q8 over 64-value units only, at 128 registers a
+        // thread: launched as 2 CTAs of 256 threads an SM, or one wide CTA of 512.
         let whole = KernelId::MatvecBatchWhole {
             w: WType::Q4_K,
             epi: Epi::Swiglu,
         };
-        assert_eq!(whole.launch_bounds(), Some((256, 2)));
+        assert_eq!(whole.launch_bounds(), Some((512, 1)));
         assert_eq!(whole.name(), "matvec_batch_whole_q4_k_q8_swiglu");
         let all = KernelId::all();
         assert!(all.contains(&whole));

@@ -12,8 +12,9 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, batch_matvec_smem, batch_matvec_stages, batch_matvec_whole, batch_staged_smem,
-    matvec_batch_tile_rows, matvec_batch_warp_rows,
+    MATVEC_THREADS, MATVEC_WIDE_THREADS, batch_matvec_smem, batch_matvec_stages,
+    batch_matvec_whole, batch_matvec_wide, batch_staged_smem, matvec_batch_tile_rows,
+    matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
@@ -248,24 +249,32 @@ impl CudaEngine<'_> {
         let p = self.prep(x, norm, k, act, &[w], nb)?;
         let slots = self.kernels.wave_slots(&self.dev, kernel)?;
         let (mut grid, ksplit) = matvec_grid(rows, w, k, slots);
-        let (mut smem, mut stage) = (0, false);
+        let (mut smem, mut stage, mut threads) = (0, false, MATVEC_THREADS);
         let kernel = if nb > 1 {
             // At most one wave of CTAs, looping over CTA tiles, or over whole rows a warp
             // where the host's rule picks them (`MatvecBatchWhole`); each CTA stages the
             // activation rows once.
             stage = batch_matvec_stages(w, act, k, nb);
-            let (warps, n_sm) = ((MATVEC_THREADS / 32) as usize, self.dev.n_sm as usize);
+            let n_sm = self.dev.n_sm as usize;
             let mut pick = None;
             if let Some(whole) = KernelId::batch_whole(w, act, epi).filter(|_| ksplit > 1) {
-                let wsmem = batch_staged_smem(w, k, nb, stage) as u32;
-                let per_sm = self
-                    .kernels
-                    .occupancy(&self.dev, whole, MATVEC_THREADS, wsmem)?
-                    .max(1);
+                // Rows too long for the staging rule but within the device's shared memory a
+                // CTA: staged by wide CTAs (`batch_matvec_wide`), else read from global memory.
+                let wide = !stage && batch_matvec_wide(w, act, k, nb, self.dev.max_smem as usize);
+                let (t, st) = if wide {
+                    (MATVEC_WIDE_THREADS, true)
+                } else {
+                    (MATVEC_THREADS, stage)
+                };
+                let (warps, wsmem) = ((t / 32) as usize, batch_staged_smem(w, k, nb, st) as u32);
+                let per_sm = self.kernels.occupancy(&self.dev, whole, t, wsmem)?.max(1);
                 if batch_matvec_whole(w, act, k, rows, epi, ksplit as usize, per_sm * n_sm * warps)
                 {
+                    // A full wave of CTAs, each with a task at least (the kernel deals the
+                    // tasks out warp-major, so every SM gets its share).
                     let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
-                    pick = Some((whole, wsmem, tasks.div_ceil(warps).min(per_sm * n_sm)));
+                    pick = Some((whole, wsmem, tasks.min(per_sm * n_sm)));
+                    (threads, stage) = (t, st);
                 }
             }
             let (id, s, g) = match pick {
@@ -306,7 +315,7 @@ impl CudaEngine<'_> {
             prefetch: self.matvec_prefetch(grid as usize, slots, rows * row_bytes, w2, nb) as i32,
             stage: stage as i32,
         };
-        self.launch(kernel, (grid, 1), MATVEC_THREADS, smem, a)
+        self.launch(kernel, (grid, 1), threads, smem, a)
     }
 
     /// Whether a decode matvec's CTAs prefetch their weights into L2 while the kernel

@@ -227,8 +227,11 @@ impl CudaEngine<'_> {
                         row_bytes: geo.row_bytes as i32,
                         stage_bytes: geo.stage_bytes as i32,
                     };
+                    // A batched step: a grid layer per row, each of ceil(n_split / rows)
+                    // CTAs a KV head looping over the splits (the same partials), so the
+                    // step launches about as many CTAs as a single row's.
                     let rows = if self.batched { t as u32 } else { 1 };
-                    let grid = (*n_head_kv as u32, geo.n_split, rows);
+                    let grid = (*n_head_kv as u32, geo.n_split.div_ceil(rows), rows);
                     self.kernels
                         .launch3(&self.dev, k, grid, ATT_THREADS, geo.smem, a)?;
                 }
