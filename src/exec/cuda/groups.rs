@@ -270,10 +270,8 @@ impl CudaEngine<'_> {
                 let per_sm = self.kernels.occupancy(&self.dev, whole, t, wsmem)?.max(1);
                 if batch_matvec_whole(w, act, k, rows, epi, ksplit as usize, per_sm * n_sm * warps)
                 {
-                    // A full wave of CTAs, each with a task at least (the kernel deals the
-                    // tasks out warp-major, so every SM gets its share).
                     let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
-                    pick = Some((whole, wsmem, tasks.min(per_sm * n_sm)));
+                    pick = Some((whole, wsmem, tasks.div_ceil(warps).min(per_sm * n_sm)));
                     (threads, stage) = (t, st);
                 }
             }
