@@ -685,20 +685,23 @@ pub fn batch_matvec_smem(w: WType, k: usize, epi: Epi, nb: usize, stage: bool) -
 /// Whether the batched matvec over `nb` rows of `k` inputs stages them in shared memory:
 /// q8 activations of a quantized type, at most MATVEC_BATCH_STAGE_BYTES staged.
 pub fn batch_matvec_stages(w: WType, act: Act, k: usize, nb: usize) -> bool {
+    batch_rows_fit(w, act, k, nb, MATVEC_BATCH_STAGE_BYTES)
+}
+
+/// Whether `nb` rows of `k` activations for weights `w` can be staged at all (q8
+/// activations of a quantized type, whole units) in at most `bytes` of shared memory.
+fn batch_rows_fit(w: WType, act: Act, k: usize, nb: usize, bytes: usize) -> bool {
     act == Act::Q8
         && w.quantized()
         && k.is_multiple_of(w.unit())
-        && batch_matvec_stage_bytes(w, k, nb) <= MATVEC_BATCH_STAGE_BYTES
+        && batch_matvec_stage_bytes(w, k, nb) <= bytes
 }
 
 /// Whether a whole-row batched matvec (`MatvecBatchWhole`) whose `nb` q8 rows of `k`
 /// inputs are too long for `batch_matvec_stages` stages them anyway, in CTAs of
 /// MATVEC_WIDE_THREADS (one a SM), when they fit the `max_smem` bytes a CTA may take.
 pub fn batch_matvec_wide(w: WType, act: Act, k: usize, nb: usize, max_smem: usize) -> bool {
-    act == Act::Q8
-        && w.quantized()
-        && k.is_multiple_of(w.unit())
-        && batch_matvec_stage_bytes(w, k, nb) <= max_smem
+    batch_rows_fit(w, act, k, nb, max_smem)
 }
 
 /// The decode attention's shared memory (kernels/attn_decode.cuh, the one copy of the
