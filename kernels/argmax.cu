@@ -5,14 +5,18 @@
 // vocabulary), so only 4 bytes come back to the host per token. ARGMAX_CTAS CTAs
 // each reduce a grid-strided share (4 loads in flight per thread) to one (value, index)
 // pair; the last CTA to finish (atomic ticket) merges the pairs and resets the ticket, so a
-// captured graph can replay it.
+// captured graph can replay it. A batched decode step takes the argmax of its rows side by
+// side in one launch: grid layer blockIdx.y reads logits row y (n apart), uses its own
+// scratch (pairs and ticket) and writes out[y]; each row's reduction is the one a launch
+// for that row alone does.
 #include "argmax.cuh"
 
 __device__ void argmax_impl(const ArgmaxArgs& g) {
     __shared__ float bv[32];
     __shared__ int bi[32];
     __shared__ bool last;
-    const float* x = (const float*)g.x;
+    const int row = blockIdx.y;
+    const float* x = (const float*)g.x + (size_t)row * g.n;
     float best = -INFINITY;
     int idx = 0x7fffffff;
     int stride = gridDim.x * blockDim.x;
@@ -25,7 +29,7 @@ __device__ void argmax_impl(const ArgmaxArgs& g) {
             if (i0 + k * stride < g.n) amax_merge(best, idx, v[k], i0 + k * stride);
     }
     block_amax(best, idx, bv, bi);
-    float* pv = (float*)g.part;
+    float* pv = (float*)g.part + row * (2 * gridDim.x + 1);
     int* pi = (int*)(pv + gridDim.x);
     unsigned* ticket = (unsigned*)(pi + gridDim.x);
     if (threadIdx.x == 0) {
@@ -43,7 +47,7 @@ __device__ void argmax_impl(const ArgmaxArgs& g) {
     __syncthreads();
     block_amax(best, idx, bv, bi);
     if (threadIdx.x == 0) {
-        ((int*)g.out)[0] = idx;
+        ((int*)g.out)[row] = idx;
         *ticket = 0;
     }
 }

@@ -55,10 +55,12 @@ __device__ __forceinline__ float warp_max(float v) {
 // steps so on such GPUs, src/exec/cuda/kernels.rs): a kernel may start while the kernel
 // before it in the stream drains. `grid_dep_wait` returns once that kernel has completed
 // and its writes are visible; every generated wrapper calls `grid_dep_enter` before the
-// kernel's body (build.rs), except matvec_* and qkv_*, whose bodies first prefetch weights
-// into L2 (read-only: they do not depend on the kernel before; L2 is coherent) and then
-// call it. `grid_dep_launch` then lets the next kernel start. Both are no-ops when the
-// kernel was launched without the attribute, and compiled out below sm_90.
+// kernel's body (build.rs), except where the body calls it (KernelId::enters_in_body): the
+// decode matvecs, single-row and batched, and the single-row qkv_* first prefetch weights
+// into L2 (read-only: they do not depend on the kernel before; L2 is coherent), decode
+// attention first stages the cache rows older than the newest. `grid_dep_launch` then lets
+// the next kernel start. Both are no-ops when the kernel was launched without the
+// attribute, and compiled out below sm_90.
 __device__ __forceinline__ void grid_dep_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");

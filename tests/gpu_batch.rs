@@ -385,6 +385,45 @@ fn batched_sampling_picks_the_host_samplers_tokens() {
     );
 }
 
+/// The batched greedy step (`decode_greedy`: one argmax launch for all rows, a grid layer
+/// and a scratch area a row) gives each row the argmax of its logits (the host's, lowest id
+/// on ties), with 8, 5, 2 and 1 rows, 12 steps each, on the 0.5B preset.
+#[test]
+#[ignore = "needs a GPU: run with --ignored on the device (scripts/gpu-check batch)"]
+fn batched_greedy_tokens_are_each_rows_argmax() {
+    common::require_gpu("gpu_batch");
+    let m = common::tiny_model("0.5b", 3);
+    let mut e = engine(&m, ActSemantics::Q8, 8);
+    let vocab = e.graph().node(e.graph().output()).width;
+    let mut rows = 0;
+    for n in [8, 5, 2, 1] {
+        let mut next: Vec<u32> = (0..n)
+            .map(|s| {
+                argmax(
+                    &e.prefill(s, &prompt((s + n) % LENGTHS.len(), vocab))
+                        .unwrap(),
+                ) as u32
+            })
+            .collect();
+        for step in 0..STEPS {
+            let batch: Vec<(usize, u32)> = next.iter().enumerate().map(|(s, &t)| (s, t)).collect();
+            let got = e.decode_greedy(&batch).unwrap();
+            let logits = e.last_logits(n).unwrap();
+            let want: Vec<u32> = logits
+                .chunks_exact(vocab)
+                .map(|r| argmax(r) as u32)
+                .collect();
+            assert_eq!(got, want, "{n} rows, step {step}");
+            rows += n;
+            next = got;
+        }
+        for s in 0..n {
+            e.release(s);
+        }
+    }
+    eprintln!("batched greedy: {rows} rows, each its logits' argmax");
+}
+
 /// Not a pass/fail check: the wall time of a batched step (kernels, logits readback) at
 /// 1 to 8 rows on the 1.5B shapes (GRAPHRUN_BATCH_PRESETS: others), so the server's
 /// aggregate rate (scripts/gpu-check servebench) can be split into the engine's step and

@@ -450,14 +450,14 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
     ArgStruct {
         name: "ArgmaxArgs",
         fields: &[
-            f("x", Ptr, "f32 [n]"),
-            f("out", Ptr, "int [1]: the index"),
-            f("n", I32, "values"),
+            f("x", Ptr, "f32 [rows][n] (rows: the grid's y)"),
+            f("out", Ptr, "int [rows]: each row's index"),
+            f("n", I32, "values a row"),
             f("pad", I32, "unused"),
             f(
                 "part",
                 Ptr,
-                "scratch: float v[grid], int i[grid], unsigned ticket (zeroed)",
+                "scratch a row: float v[grid.x], int i[grid.x], unsigned ticket (zeroed)",
             ),
         ],
     },

@@ -331,13 +331,18 @@ impl KernelId {
     }
 
     /// Whether the kernel's body calls `grid_dep_enter` itself, after work that does not
-    /// depend on the kernel before: the matvec and Q/K/V kernels prefetch weights into L2
-    /// (kernels/matvec.cu), decode attention stages the cache rows older than the newest
-    /// (kernels/attention.cu); every other wrapper calls it first (build.rs).
+    /// depend on the kernel before: the matvec and Q/K/V kernels and the batched matvecs
+    /// prefetch weights into L2 (kernels/matvec.cu, kernels/matvec_batch.cu), decode
+    /// attention stages the cache rows older than the newest (kernels/attention.cu); every
+    /// other wrapper calls it first (build.rs).
     pub fn enters_in_body(&self) -> bool {
         matches!(
             self,
-            KernelId::Matvec { .. } | KernelId::Qkv { .. } | KernelId::AttentionSplit { .. }
+            KernelId::Matvec { .. }
+                | KernelId::Qkv { .. }
+                | KernelId::AttentionSplit { .. }
+                | KernelId::MatvecBatch { .. }
+                | KernelId::MatvecBatchWhole { .. }
         )
     }
 

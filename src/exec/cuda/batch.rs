@@ -225,12 +225,10 @@ impl CudaEngine<'_> {
         self.read_logits((t - 1) * vocab..t * vocab)
     }
 
-    /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu, a
-    /// launch per row), 4 bytes a row back.
+    /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu,
+    /// one launch for every row), 4 bytes a row back.
     fn device_argmax(&mut self, b: usize) -> Result<Vec<u32>> {
-        for r in 0..b {
-            self.argmax_launch(r)?;
-        }
+        self.argmax_launch(b)?;
         let mut out = vec![0i32; b];
         self.dev
             .stream

@@ -261,7 +261,7 @@ impl<'m> CudaEngine<'m> {
             seq: dev.zeros(2 * batch::MAX_BATCH)?,
             pos: dev.zeros(1)?,
             amax: dev.zeros(batch::MAX_BATCH)?,
-            amax_part: dev.zeros(2 * ARGMAX_CTAS as usize + 1)?,
+            amax_part: dev.zeros(batch::MAX_BATCH * (2 * ARGMAX_CTAS as usize + 1))?,
             sample_part: dev
                 .zeros(batch::MAX_BATCH * ((SAMPLE_MAX_CTAS * SAMPLE_MAX_K) as usize + 1))?,
             sample_params: dev.zeros(batch::MAX_BATCH * 3)?,

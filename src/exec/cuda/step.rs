@@ -261,7 +261,7 @@ impl CudaEngine<'_> {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
         match tail {
-            Tail::Argmax => self.argmax_launch(0),
+            Tail::Argmax => self.argmax_launch(1),
             Tail::Sample => self.sample_launch(self.vocab(), 1),
         }
     }
@@ -287,17 +287,18 @@ impl CudaEngine<'_> {
         self.read_logits(0..rows * self.vocab())
     }
 
-    /// The device argmax of logit row `row` into `scratch.amax[row]` (kernels/argmax.cu).
-    pub(super) fn argmax_launch(&mut self, row: usize) -> Result<()> {
-        let vocab = self.vocab();
+    /// The device argmax of logit rows 0..rows into `scratch.amax[0..rows]`, one launch
+    /// (kernels/argmax.cu: a grid layer a row, each with its own scratch).
+    pub(super) fn argmax_launch(&mut self, rows: usize) -> Result<()> {
+        debug_assert!((1..=super::batch::MAX_BATCH).contains(&rows));
         let a = ArgmaxArgs {
-            x: self.ptr(&self.logits) + (row * vocab * 4) as u64,
-            out: self.ptr(&self.scratch.amax) + (row * 4) as u64,
-            n: vocab as i32,
+            x: self.ptr(&self.logits),
+            out: self.ptr(&self.scratch.amax),
+            n: self.vocab() as i32,
             pad: 0,
             part: self.ptr(&self.scratch.amax_part),
         };
-        self.launch(KernelId::Argmax, (ARGMAX_CTAS, 1), 256, 0, a)
+        self.launch(KernelId::Argmax, (ARGMAX_CTAS, rows as u32), 256, 0, a)
     }
 
     /// The logits at `range` (row r of a step at r·vocab).
