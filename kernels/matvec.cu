@@ -19,12 +19,7 @@ __device__ void matvec_impl(const MatvecArgs& g) {
     // With `prefetch` (a programmatic launch of one wave whose weights fit half the L2;
     // the host's rule, src/exec/cuda/groups.rs), the CTA's first tile of weights goes to L2
     // before the wait (common.cuh); the weights do not depend on the kernel before.
-    int first = blockIdx.x * rows_per_cta;
-    if (g.prefetch && threadIdx.x < 32 && first < g.rows) {
-        size_t at = (size_t)first * g.row_bytes, n = (size_t)min(rows_per_cta, g.rows - first) * g.row_bytes;
-        l2_prefetch_range((const u8*)g.w + at, n);
-        if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
-    }
+    if (g.prefetch && threadIdx.x < 32) l2_prefetch_rows<EPI>(g, blockIdx.x * rows_per_cta, rows_per_cta);
     grid_dep_enter();
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta)

@@ -64,6 +64,18 @@ __device__ __forceinline__ int matvec_tile_rows(int K, int KS) {
     return (MATVEC_THREADS / 32 / KS) * RowsPerWarp<W>::v * (32 / lanes_per_row(K / W::UNIT));
 }
 
+// Weight rows base .. base + n (clipped to the matrix) of w, and of w2 under SwiGLU, into
+// L2 (l2_prefetch_range, common.cuh), by the calling warp: a decode matvec's next rows, or
+// its first before the wait (the weights do not depend on the kernel before).
+template <int EPI>
+__device__ __forceinline__ void l2_prefetch_rows(const MatvecArgs& g, int base, int n) {
+    if (base < g.rows) {
+        size_t at = (size_t)base * g.row_bytes, len = (size_t)min(n, g.rows - base) * g.row_bytes;
+        l2_prefetch_range((const u8*)g.w + at, len);
+        if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, len);
+    }
+}
+
 // One tile: rows base .. base + matvec_tile_rows. A CTA of 8 warps works on 8/KS row sets;
 // the KS warps of a row set split the row's units between them (interleaved) and join their
 // sums in `part` (MATVEC_PART_FLOATS floats of shared memory). KS > 1 gives small matrices

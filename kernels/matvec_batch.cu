@@ -347,15 +347,8 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     const int groups = 32 / lanes_per_row(g.K / W::UNIT), rows_per_warp = R * groups;
     const int rows_per_cta = MATVEC_THREADS / 32 / g.ksplit * rows_per_warp, step = gridDim.x * rows_per_cta;
     // The CTA's first tile of weights to L2 before the wait (they do not depend on the
-    // kernel before; common.cuh), its next tile's while it works on each.
-    auto prefetch = [&](int base) {
-        if (threadIdx.x < 32 && base < g.rows) {
-            size_t at = (size_t)base * g.row_bytes, n = (size_t)min(rows_per_cta, g.rows - base) * g.row_bytes;
-            l2_prefetch_range((const u8*)g.w + at, n);
-            if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
-        }
-    };
-    prefetch(blockIdx.x * rows_per_cta);
+    // kernel before; common.cuh), its next tile's while it works on each (warp 0).
+    if (threadIdx.x < 32) l2_prefetch_rows<EPI>(g, blockIdx.x * rows_per_cta, rows_per_cta);
     grid_dep_enter();
     float* part = (float*)mvb_smem;
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
@@ -378,7 +371,7 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     // The grid is at most one wave of CTAs (the host's, src/exec/cuda/groups.rs), looping
     // over CTA tiles: the CTA's warps split each row set's units KS ways.
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += step) {
-        prefetch(base + step);
+        if (threadIdx.x < 32) l2_prefetch_rows<EPI>(g, base + step, rows_per_cta);
         matvec_batch_tile<W, ACT, EPI>(g, a, base, part, sq);
     }
 }
@@ -389,11 +382,11 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
 // flight (stage_rows); then each warp takes BatchRows whole rows at a time
 // (matvec_batch_warp), the grid's warps striding over the matrix, and prefetches its next
 // rows' weights into L2 while it works on these (its first before the wait). No barrier
-// after the staging, no shared partial sums. Rows too long for the host's staging rule are staged all the same when
-// they fit the device's shared memory a CTA, by CTAs of MATVEC_WIDE_THREADS (one an SM,
-// as many warps as two of MATVEC_THREADS; the host's batch_matvec_wide): the 7B's Q4_K
-// down at 8 rows took 76.3 µs reading them from global memory, 57.2 staged
-// (evidence/h200/batched-wide/).
+// after the staging, no shared partial sums. Rows too long for the host's staging rule
+// are staged all the same when they fit the device's shared memory a CTA, by CTAs of
+// MATVEC_WIDE_THREADS (one an SM, as many warps as two of MATVEC_THREADS; the host's
+// batch_matvec_wide): the 7B's Q4_K down at 8 rows took 76.3 µs reading them from global
+// memory, 57.2 staged (evidence/h200/batched-wide/).
 
 template <class W, int ACT, int EPI>
 __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
@@ -404,14 +397,7 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
     const int first = (blockIdx.x * nwarps + (threadIdx.x >> 5)) * rows_per_warp;
     // Each warp's first rows of weights to L2 before the wait (as matvec_batch_impl's
     // tiles), its next rows' while it works on each.
-    auto prefetch = [&](int base) {
-        if (base < g.rows) {
-            size_t at = (size_t)base * g.row_bytes, n = (size_t)min(rows_per_warp, g.rows - base) * g.row_bytes;
-            l2_prefetch_range((const u8*)g.w + at, n);
-            if (EPI == EPI_SWIGLU) l2_prefetch_range((const u8*)g.w2 + at, n);
-        }
-    };
-    prefetch(first);
+    l2_prefetch_rows<EPI>(g, first, rows_per_warp);
     grid_dep_enter();
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     i8* sq = nullptr;
@@ -420,7 +406,7 @@ __device__ void matvec_batch_whole_impl(const MatvecArgs& g) {
         stage_rows<W>(g.K, g.nb, a, sq);
     }
     for (int base = first; base < g.rows; base += step) {
-        prefetch(base + step);
+        l2_prefetch_rows<EPI>(g, base + step, rows_per_warp);
         matvec_batch_warp<W, ACT, EPI>(g, a, base, sq);
     }
 }
