@@ -32,15 +32,15 @@ __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, cons
     for (int u = lane; u < K / W::UNIT; u += 32) {
         if constexpr (ACT == ACT_Q8) {
             typename W::AU x = W::aload(a, u);  // once for both rows (W::q8 per row loaded it twice)
-            acc0 += W::wdot(W::wload(ra, u), x);
-            acc1 += W::wdot(W::wload(rb, u), x);
+            kq_add<W>(acc0, W::wload(ra, u), x);
+            kq_add<W>(acc1, W::wload(rb, u), x);
         } else {
             acc0 += W::f32(ra, u, a.xf);
             acc1 += W::f32(rb, u, a.xf);
         }
     }
-    ya = warp_sum(acc0);
-    yb = warp_sum(acc1);
+    ya = group_sum<KQuadAct<W, ACT>::v>(acc0, 32);
+    yb = group_sum<KQuadAct<W, ACT>::v>(acc1, 32);
 }
 
 // Rows per lane group by weight type (bounded by the registers a unit's values take).
@@ -105,8 +105,8 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
 #pragma unroll
             for (int r = 0; r < R; r++)
                 if (r < valid) {
-                    acc[r] += W::wdot(W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
-                    if (EPI == EPI_SWIGLU) up[r] += W::wdot(W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    kq_add<W>(acc[r], W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    if (EPI == EPI_SWIGLU) kq_add<W>(up[r], W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
                 }
         } else {
 #pragma unroll
@@ -117,13 +117,13 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
                 }
         }
     }
-    // Sum within each group of L lanes (xor offsets below L stay inside the group).
+    // Sum within each group of L lanes (xor offsets below L stay inside the group; a
+    // k-quant's quads already agree, kq_add).
 #pragma unroll
-    for (int r = 0; r < R; r++)
-        for (int o = L / 2; o > 0; o >>= 1) {
-            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-            if (EPI == EPI_SWIGLU) up[r] += __shfl_xor_sync(0xffffffffu, up[r], o);
-        }
+    for (int r = 0; r < R; r++) {
+        acc[r] = group_sum<KQuadAct<W, ACT>::v>(acc[r], L);
+        if (EPI == EPI_SWIGLU) up[r] = group_sum<KQuadAct<W, ACT>::v>(up[r], L);
+    }
     if (KS > 1) {
         // part[warp][0 | 1][grp * R + r]
         float* mine = part + warp * 2 * R * 32;

@@ -34,6 +34,10 @@ pub enum KernelId {
     /// barrier), q8 over 64-value units (Q4_K, Q5_K): the host's choice for split rows that
     /// fill the grid (`batch_matvec_whole`; kernels/matvec_batch.cu).
     MatvecBatchWhole { w: WType, epi: Epi },
+    /// `MatvecBatch` on tensor cores: 16 weight rows × 8 input rows a warp, one mma.sync
+    /// (s8) per 32-value group, q8 over Q4_K/Q5_K: the host's choice at 2 to 8 rows when the
+    /// staged rows fit (`batch_matvec_mma`; kernels/matvec_batch.cu).
+    MatvecBatchMma { w: WType, epi: Epi },
     /// `Qkv` over the rows of a batched decode step, each row at its own position and cache
     /// slot (kernels/matvec_batch.cu).
     QkvBatch {
@@ -102,6 +106,7 @@ impl KernelId {
                     k.push(KernelId::Matvec { w, act, epi });
                     k.push(KernelId::MatvecBatch { w, act, epi });
                     k.extend(KernelId::batch_whole(w, act, epi));
+                    k.extend(KernelId::batch_mma(w, act, epi));
                 }
                 k.push(KernelId::Matmul { w, act });
             }
@@ -168,6 +173,9 @@ impl KernelId {
             KernelId::MatvecBatchWhole { w, epi } => {
                 format!("matvec_batch_whole_{}_q8_{}", w.name(), epi.name())
             }
+            KernelId::MatvecBatchMma { w, epi } => {
+                format!("matvec_batch_mma_{}_q8_{}", w.name(), epi.name())
+            }
             KernelId::QkvBatch { qk, v, act, kv } => {
                 format!(
                     "qkv_batch_{}_{}_{}_{}",
@@ -215,6 +223,10 @@ impl KernelId {
             | KernelId::MatvecBatch { act: a, .. }
             | KernelId::Matmul { act: a, .. } => format!("{}; CUDA cores", act(a)),
             KernelId::MatvecBatchWhole { .. } => format!("{}; CUDA cores", act(Act::Q8)),
+            KernelId::MatvecBatchMma { .. } => format!(
+                "{}; the integer sums on tensor cores (mma.sync s8), the same terms and order as the single-row kernel",
+                act(Act::Q8)
+            ),
             KernelId::Qkv { act: a, .. } | KernelId::QkvBatch { act: a, .. } => format!(
                 "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
                 act(a)
@@ -266,6 +278,14 @@ impl KernelId {
             .then_some(KernelId::MatvecBatchWhole { w, epi })
     }
 
+    /// The tensor-core batched matvec over `w` under `act` and `epi`, where the catalogue
+    /// has one: q8 over Q4_K and Q5_K (their super-block order, kernels/quant.cuh kq_add).
+    /// `batch_matvec_mma` says when the host takes it.
+    pub fn batch_mma(w: WType, act: Act, epi: Epi) -> Option<KernelId> {
+        (act == Act::Q8 && matches!(w, WType::Q4_K | WType::Q5_K))
+            .then_some(KernelId::MatvecBatchMma { w, epi })
+    }
+
     /// Whether a shared-input GEMM launch can take matrices of type `w` with a third of
     /// type `v` (`MmqMixed`): both quantized, different, on the same activation format.
     pub fn mixable(w: WType, v: WType) -> bool {
@@ -282,6 +302,7 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
             KernelId::MatvecBatch { .. }
             | KernelId::MatvecBatchWhole { .. }
+            | KernelId::MatvecBatchMma { .. }
             | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
@@ -307,7 +328,8 @@ impl KernelId {
         match self {
             KernelId::Matvec { .. }
             | KernelId::MatvecBatch { .. }
-            | KernelId::MatvecBatchWhole { .. } => "MatvecArgs",
+            | KernelId::MatvecBatchWhole { .. }
+            | KernelId::MatvecBatchMma { .. } => "MatvecArgs",
             KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
@@ -343,6 +365,7 @@ impl KernelId {
                 | KernelId::AttentionSplit { .. }
                 | KernelId::MatvecBatch { .. }
                 | KernelId::MatvecBatchWhole { .. }
+                | KernelId::MatvecBatchMma { .. }
         )
     }
 
@@ -374,6 +397,9 @@ impl KernelId {
                     Act::Q8.cpp(),
                     epi.cpp()
                 )
+            }
+            KernelId::MatvecBatchMma { w, epi } => {
+                format!("matvec_batch_mma_impl<{}, {}>", w.cpp(), epi.cpp())
             }
             KernelId::QkvBatch { qk, v, act, kv } => format!(
                 "qkv_batch_impl<{}, {}, {}, {}>",
@@ -439,6 +465,7 @@ impl KernelId {
             // Launched with MATVEC_THREADS or MATVEC_WIDE_THREADS: the same 128 registers a
             // thread as (MATVEC_THREADS, 2).
             KernelId::MatvecBatchWhole { .. } => Some((MATVEC_WIDE_THREADS, 1)),
+            KernelId::MatvecBatchMma { .. } => Some((MATVEC_THREADS, 2)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -628,6 +655,40 @@ pub fn batch_matvec_whole(
     let full = matvec_lanes(k / w.unit()) == 32;
     let tasks = rows.div_ceil(matvec_batch_warp_rows(w, k, epi));
     KernelId::batch_whole(w, act, epi).is_some() && ks > 1 && full && 4 * tasks >= 3 * warp_slots
+}
+
+/// Bytes of one super-block of staged activation rows in the tensor-core batched matvec
+/// (kernels/matvec_batch.cu, MMA_SB_BYTES): 8 groups × 8 rows × 32 q8 values, 8 rows × 8
+/// int16 group sums, 8 rows' dk.
+pub const MATVEC_MMA_SB_BYTES: usize = 8 * 8 * 32 + 8 * 16 + 8 * 4;
+
+/// Dynamic shared memory of the tensor-core batched matvec (`MatvecBatchMma`) over rows of
+/// `k` inputs: the staged rows (MATVEC_MMA_SB_BYTES a super-block, 8 rows whatever nb)
+/// and the K split's parts (4 floats a thread).
+pub fn batch_mma_smem(k: usize) -> usize {
+    k / 256 * MATVEC_MMA_SB_BYTES + MATVEC_THREADS as usize * 4 * 4
+}
+
+/// Rows from which a q8 Q4_K/Q5_K batched matvec takes the tensor cores: the MMA computes 8
+/// input rows whatever nb, and at 2 rows the CUDA-core kernels were faster (7B, 2 streams:
+/// 607 tok/s against 574; evidence/h200/batched-mma-sb/).
+pub const MATVEC_MMA_MIN_ROWS: usize = 4;
+
+/// Whether a batched matvec of `nb` rows takes the tensor-core kernel (`MatvecBatchMma`):
+/// q8 Q4_K/Q5_K (`KernelId::batch_mma`), MATVEC_MMA_MIN_ROWS to 8 rows, its staged rows within the
+/// `max_smem` bytes a CTA may take.
+pub fn batch_matvec_mma(
+    w: WType,
+    act: Act,
+    k: usize,
+    nb: usize,
+    epi: Epi,
+    max_smem: usize,
+) -> bool {
+    KernelId::batch_mma(w, act, epi).is_some()
+        && nb >= MATVEC_MMA_MIN_ROWS
+        && k.is_multiple_of(256)
+        && batch_mma_smem(k) <= max_smem
 }
 
 /// Dynamic shared memory of a batched kernel whose only shared array is the staged rows

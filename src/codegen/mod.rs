@@ -561,6 +561,67 @@ mod tests {
             epi: Epi::Add
         }));
         assert_eq!(bounds(WType::Q6_K, Act::F32, Epi::Add), Some((256, 2)));
+        // The tensor-core kernels: q8 Q4_K/Q5_K only, 128 registers a thread.
+        let mma = KernelId::MatvecBatchMma {
+            w: WType::Q4_K,
+            epi: Epi::Swiglu,
+        };
+        assert_eq!(mma.name(), "matvec_batch_mma_q4_k_q8_swiglu");
+        assert_eq!(mma.launch_bounds(), Some((256, 2)));
+        assert!(mma.enters_in_body());
+        assert!(all.contains(&mma));
+        for w in WType::ALL {
+            let has = all.contains(&KernelId::MatvecBatchMma { w, epi: Epi::Add });
+            assert_eq!(has, matches!(w, WType::Q4_K | WType::Q5_K), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn batched_matvec_takes_the_tensor_cores_for_q4_k_from_four_rows_when_the_rows_fit() {
+        use catalogue::{MATVEC_MMA_MIN_ROWS, batch_matvec_mma, batch_mma_smem};
+        let h200 = 227 * 1024;
+        // 8 rows or fewer, staged per super-block: 2,208 bytes each, plus the parts.
+        assert_eq!(batch_mma_smem(3584), 14 * 2208 + 4096);
+        for nb in 1..=8 {
+            let want = nb >= MATVEC_MMA_MIN_ROWS;
+            assert_eq!(
+                batch_matvec_mma(WType::Q4_K, Act::Q8, 3584, nb, Epi::Swiglu, h200),
+                want
+            );
+        }
+        // Not for f32 semantics, not for Q6_K, not when the staged rows exceed the device.
+        assert!(!batch_matvec_mma(
+            WType::Q4_K,
+            Act::F32,
+            3584,
+            8,
+            Epi::None,
+            h200
+        ));
+        assert!(!batch_matvec_mma(
+            WType::Q6_K,
+            Act::Q8,
+            3584,
+            8,
+            Epi::None,
+            h200
+        ));
+        assert!(batch_matvec_mma(
+            WType::Q4_K,
+            Act::Q8,
+            18944,
+            8,
+            Epi::Add,
+            h200
+        ));
+        assert!(!batch_matvec_mma(
+            WType::Q4_K,
+            Act::Q8,
+            18944,
+            8,
+            Epi::Add,
+            99 * 1024
+        ));
     }
 
     #[test]
