@@ -105,8 +105,20 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
 #pragma unroll
             for (int r = 0; r < R; r++)
                 if (r < valid) {
-                    kq_add<W>(acc[r], W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
-                    if (EPI == EPI_SWIGLU) kq_add<W>(up[r], W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    if constexpr (EPI == EPI_SWIGLU && KQuad<W>::v == 4) {
+                        // A k-quant's gate and up sums split over the quad's lanes: even
+                        // lanes gather and add the gate row's super-block term, odd ones
+                        // the up row's (half kq_add's gathers and float terms); `up`
+                        // comes from the odd neighbour after the reduction.
+                        typename W::WU wg = W::wload(w + (size_t)(r0 + r) * g.row_bytes, u);
+                        typename W::WU wu = W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u);
+                        const int2 t = quad_pair_sum(quad_keep1(W::wsums(wg, x), W::wsums(wu, x)));
+                        const bool odd = lane & 1;
+                        acc[r] = W::sb_add(acc[r], odd ? wu.d : wg.d, odd ? wu.dmin : wg.dmin, x.dk, t);
+                    } else {
+                        kq_add<W>(acc[r], W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
+                        if (EPI == EPI_SWIGLU) kq_add<W>(up[r], W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    }
                 }
         } else {
 #pragma unroll
@@ -122,7 +134,10 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
 #pragma unroll
     for (int r = 0; r < R; r++) {
         acc[r] = group_sum<KQuadAct<W, ACT>::v>(acc[r], L);
-        if (EPI == EPI_SWIGLU) up[r] = group_sum<KQuadAct<W, ACT>::v>(up[r], L);
+        if constexpr (EPI == EPI_SWIGLU && ACT == ACT_Q8 && KQuad<W>::v == 4)
+            up[r] = __shfl_xor_sync(0xffffffffu, acc[r], 1);
+        else if (EPI == EPI_SWIGLU)
+            up[r] = group_sum<KQuadAct<W, ACT>::v>(up[r], L);
     }
     if (KS > 1) {
         // part[warp][0 | 1][grp * R + r]

@@ -703,15 +703,12 @@ pub fn batch_staged_smem(w: WType, k: usize, nb: usize, stage: bool) -> usize {
 }
 
 /// Whether a q8 batched matvec over `w` is built for 3 resident CTAs per SM (80 registers a
-/// thread; `KernelId::launch_bounds`): Q6_K and the legacy types need no more; Q4_K and
-/// Q5_K only under SwiGLU (one weight row a lane group), whose staged loop fits (its loop
-/// over global memory spills, and is taken only for rows too long to stage); their plain
-/// and residual kernels, two weight rows a group, spill in both loops.
-pub fn batch_matvec_three_ctas(w: WType, epi: Epi) -> bool {
-    match w {
-        WType::Q4_K | WType::Q5_K => epi == Epi::Swiglu,
-        _ => w.quantized(),
-    }
+/// thread; `KernelId::launch_bounds`): Q6_K and the legacy types need no more. Q4_K and
+/// Q5_K not: their SwiGLU loop, which fit before, spills at 80 registers under kq_add's
+/// gathers (1.5B gate+up at 2 rows 16.6 -> 25.7 µs, evidence/h200/batched-mma-sb/call6);
+/// their plain and residual kernels, two weight rows a group, spill in both loops.
+pub fn batch_matvec_three_ctas(w: WType, _epi: Epi) -> bool {
+    !matches!(w, WType::Q4_K | WType::Q5_K) && w.quantized()
 }
 
 /// Most bytes of staged activation rows in a batched matvec (`batch_matvec_stage_bytes`):

@@ -544,7 +544,7 @@ mod tests {
         let bounds = |w, act, epi| KernelId::MatvecBatch { w, act, epi }.launch_bounds();
         assert_eq!(bounds(WType::Q6_K, Act::Q8, Epi::Add), Some((256, 3)));
         assert_eq!(bounds(WType::Q5_0, Act::Q8, Epi::None), Some((256, 3)));
-        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 3)));
+        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 2)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Add), Some((256, 2)));
         // The whole-row kernels exist for q8 over 64-value units only, at 128 registers a
         // thread: launched as 2 CTAs of 256 threads an SM, or one wide CTA of 512.
