@@ -17,7 +17,8 @@
 // shared memory, unit-major with each unit's scales beside its values (ld_plane,
 // quant.cuh), and reads them there (W::aload_t: one address a unit, row b at an immediate
 // offset). Rows that take a whole warp sum its lanes by halving exchanges (batch_sum16),
-// 16 shuffles for the 16 sums a lane holds.
+// 16 shuffles for the 16 sums a lane holds; Q4_K/Q5_K whole rows keep their sums spread
+// over the quads (batch_unit_spread, spread_sum).
 //
 // A row's sum runs over the same lanes, the same K split, the same shuffles and the same
 // order of the split's parts as in matvec.cu (`matvec_grid` picks the split for both), so
@@ -242,6 +243,7 @@ __device__ __forceinline__ void batch_unit_spread(int nb, int K, const Act& a, c
     const bool p1 = me & 1, bh = me >> 1;
 #pragma unroll
     for (int j = 0; j < MB / 2; j++) {
+        if (2 * j >= nb) break;  // no input row left (nb is the warp's: a uniform exit)
         int2 t[2];
         float dk[2];
 #pragma unroll
@@ -279,6 +281,22 @@ __device__ __forceinline__ float spread_sum(const float (&acc4)[4], int lane) {
     return v + __shfl_xor_sync(0xffffffffu, v, 4);
 }
 
+// The outputs of a warp whose rows take all 32 lanes, from spread_sum (`tot`, the K split's
+// parts already added): lane l holds sum i = spread_index(l) = 2b + p (input row b; p the
+// SwiGLU up or the second weight row), as lane l ^ 4 does; lanes with bit 2 clear write.
+template <int EPI>
+__device__ __forceinline__ void batch_store_spread(const MatvecArgs& g, float tot, int lane, int r0, int valid) {
+    const int i = spread_index(lane), b = i >> 1, p = i & 1;
+    float* out = (float*)g.out;
+    if (EPI == EPI_SWIGLU) {
+        float u = __shfl_xor_sync(0xffffffffu, tot, 1);  // the up sum of the same input row
+        if ((lane & 5) == 0 && b < g.nb && valid > 0) out[(size_t)b * g.rows + r0] = __fmul_rn(silu(tot), u);
+    } else if ((lane & 4) == 0 && b < g.nb && p < valid) {
+        size_t o = (size_t)b * g.rows + r0 + p;
+        out[o] = EPI == EPI_ADD ? __fadd_rn(tot, ((const float*)g.extra)[o]) : tot;
+    }
+}
+
 // One warp's rows: BatchRows rows, each row's sums for nb input rows. The warp takes every
 // part of the K split itself, one after another: part ks is the units ks·32 + lane,
 // ks·32 + lane + KS·32, ... (the units warp ks of a CTA takes in matvec.cu's tile), summed
@@ -296,6 +314,31 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
     const u8* rows2[R];
     batch_rows<R>(g, base, rows1, rows2);
     float tot = 0.0f;
+    if constexpr (KQuad<W>::v == 4) {
+        // A k-quant: each part's sums spread over the quads (batch_unit_spread), summed
+        // over the lanes by spread_sum (the butterfly's partners and order).
+        const int nb = g.nb, K = g.K;
+        for (int ks = 0; ks < KS; ks++) {
+            float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int u = ks * 32 + lane; u < units; u += KS * 32) {
+                typename W::WU wg[R], wu[R];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    wg[r] = W::wload(rows1[r], u);
+                    if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+                }
+                // A uniform choice: the staged and the global loop are separate code.
+                if (sq)
+                    batch_unit_spread<W, EPI, R, true>(nb, K, a, wg, wu, u, units, sq, acc4);
+                else
+                    batch_unit_spread<W, EPI, R, false>(nb, K, a, wg, wu, u, units, sq, acc4);
+            }
+            const float t = spread_sum(acc4, lane);
+            tot = ks == 0 ? t : tot + t;
+        }
+        batch_store_spread<EPI>(g, tot, lane, base, valid);
+        return;
+    }
     for (int ks = 0; ks < KS; ks++) {
         float acc[R][MB], up[R][MB];
 #pragma unroll
@@ -522,9 +565,10 @@ __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K
 // the lanes where `fin` is set, one lane a row. A k-quant under q8 is spread over the quads
 // (batch_unit_spread, two weight rows); other types take pair_dot_batch and the 16 sums'
 // halving exchanges (batch_sum16's, warp_sum's partners and order, so pair_dot's bits).
-// Rows from which a batched k-quant Q/K/V item spreads its sums over the quads (below that
-// the 16 lanes' shuffles cost more than kq_add's: 7B at 2 rows, evidence/h200/batched-mma-sb/).
-#define QKV_SPREAD_MIN_ROWS 4
+// Rows from which a batched k-quant Q/K/V item spreads its sums over the quads: from 2
+// now that batch_unit_spread stops at the last input row (7B at 2 rows, Nsight: Q/K/V
+// 16.6 -> 14.7 µs; before that stop the spread lost at 2 rows, evidence/h200/batched-mma-sb/).
+#define QKV_SPREAD_MIN_ROWS 2
 template <class W, int ACT, bool STAGED>
 __device__ __forceinline__ void qkv_item_sums(const u8* ra, const u8* rb, int K, const Act& a, int nb, const i8* sq, int lane, float& y0,
                                               float& y1, int& b, bool& fin) {

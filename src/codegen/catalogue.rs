@@ -429,7 +429,10 @@ impl KernelId {
     /// `__launch_bounds__(threads, min CTAs per SM)` of the wrapper, if any. Decode matvecs
     /// stream weights: 4 resident CTAs of 256 threads per SM (at most 64 registers a thread)
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
-    /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
+    /// spills under that cap (7B gate+up 41 -> 51 us on the H100); under q8 its Q4_K/Q5_K
+    /// kernel (gate and up sums spread over the quads, kernels/matvec.cuh) takes 3 CTAs (at
+    /// most 80 registers, no spill in its unit loop: 7B gate+up 38.4 us at 89 registers and
+    /// 2 CTAs, 35.5 at 3; evidence/h200/batched-mma-sb/).
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
     /// registers a thread), so one CTA's tile loads overlap the other's arithmetic; the
     /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
@@ -456,6 +459,11 @@ impl KernelId {
                 Some((MMQ_THREADS, 2))
             }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::Matvec {
+                w: WType::Q4_K | WType::Q5_K,
+                act: Act::Q8,
+                ..
+            } => Some((MATVEC_THREADS, 3)),
             KernelId::MatvecBatch { w, act, epi }
                 if *act == Act::Q8 && batch_matvec_three_ctas(*w, *epi) =>
             {
@@ -670,13 +678,17 @@ pub fn batch_mma_smem(k: usize) -> usize {
 }
 
 /// Rows from which a q8 Q4_K/Q5_K batched matvec takes the tensor cores: the MMA computes 8
-/// input rows whatever nb, and at 2 rows the CUDA-core kernels were faster (7B, 2 streams:
-/// 607 tok/s against 574; evidence/h200/batched-mma-sb/).
-pub const MATVEC_MMA_MIN_ROWS: usize = 4;
+/// input rows whatever nb. Under SwiGLU from 4 rows; the plain and residual matvecs from 5
+/// (at 4 rows their CUDA-core kernels, sums spread over the quads, were faster: 7B, 4
+/// streams, 1,120 tok/s against 1,080–1,083); at 2 rows the CUDA-core kernels were faster
+/// for all (7B, 2 streams: 607 tok/s against 574). evidence/h200/batched-mma-sb/.
+pub fn matvec_mma_min_rows(epi: Epi) -> usize {
+    if epi == Epi::Swiglu { 4 } else { 5 }
+}
 
 /// Whether a batched matvec of `nb` rows takes the tensor-core kernel (`MatvecBatchMma`):
-/// q8 Q4_K/Q5_K (`KernelId::batch_mma`), MATVEC_MMA_MIN_ROWS to 8 rows, its staged rows within the
-/// `max_smem` bytes a CTA may take.
+/// q8 Q4_K/Q5_K (`KernelId::batch_mma`), `matvec_mma_min_rows` to 8 rows, its staged rows
+/// within the `max_smem` bytes a CTA may take.
 pub fn batch_matvec_mma(
     w: WType,
     act: Act,
@@ -686,7 +698,7 @@ pub fn batch_matvec_mma(
     max_smem: usize,
 ) -> bool {
     KernelId::batch_mma(w, act, epi).is_some()
-        && nb >= MATVEC_MMA_MIN_ROWS
+        && nb >= matvec_mma_min_rows(epi)
         && k.is_multiple_of(256)
         && batch_mma_smem(k) <= max_smem
 }

@@ -577,17 +577,20 @@ mod tests {
     }
 
     #[test]
-    fn batched_matvec_takes_the_tensor_cores_for_q4_k_from_four_rows_when_the_rows_fit() {
-        use catalogue::{MATVEC_MMA_MIN_ROWS, batch_matvec_mma, batch_mma_smem};
+    fn batched_matvec_takes_the_tensor_cores_for_q4_k_from_four_or_five_rows_when_the_rows_fit() {
+        use catalogue::{batch_matvec_mma, batch_mma_smem};
         let h200 = 227 * 1024;
         // 8 rows or fewer, staged per super-block: 2,208 bytes each, plus the parts.
         assert_eq!(batch_mma_smem(3584), 14 * 2208 + 4096);
+        // SwiGLU from 4 rows, the other epilogues from 5.
         for nb in 1..=8 {
-            let want = nb >= MATVEC_MMA_MIN_ROWS;
-            assert_eq!(
-                batch_matvec_mma(WType::Q4_K, Act::Q8, 3584, nb, Epi::Swiglu, h200),
-                want
-            );
+            for (epi, least) in [(Epi::Swiglu, 4), (Epi::Add, 5), (Epi::None, 5)] {
+                assert_eq!(
+                    batch_matvec_mma(WType::Q4_K, Act::Q8, 3584, nb, epi, h200),
+                    nb >= least,
+                    "{epi:?} at {nb} rows"
+                );
+            }
         }
         // Not for f32 semantics, not for Q6_K, not when the staged rows exceed the device.
         assert!(!batch_matvec_mma(
