@@ -31,9 +31,14 @@ __device__ void matmul_impl(const MatmulArgs& g) {
     for (int u = lane; u < g.K / W::UNIT; u += 32)
 #pragma unroll
         for (int t = 0; t < TT; t++)
-            if (t < nt) acc[t] += ACT == ACT_Q8 ? W::q8(row, u, a[t]) : W::f32(row, u, a[t].xf);
+            if (t < nt) {
+                if constexpr (ACT == ACT_Q8)
+                    kq_add<W>(acc[t], W::wload(row, u), W::aload(a[t], u));
+                else
+                    acc[t] += W::f32(row, u, a[t].xf);
+            }
     for (int t = 0; t < nt; t++) {
-        float v = warp_sum(acc[t]);
+        float v = group_sum<KQuadAct<W, ACT>::v>(acc[t], 32);
         if (lane == 0) ((float*)g.out)[(size_t)(t0 + t) * g.rows + r] = v;
     }
 }

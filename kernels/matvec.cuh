@@ -32,15 +32,15 @@ __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, cons
     for (int u = lane; u < K / W::UNIT; u += 32) {
         if constexpr (ACT == ACT_Q8) {
             typename W::AU x = W::aload(a, u);  // once for both rows (W::q8 per row loaded it twice)
-            acc0 += W::wdot(W::wload(ra, u), x);
-            acc1 += W::wdot(W::wload(rb, u), x);
+            kq_add<W>(acc0, W::wload(ra, u), x);
+            kq_add<W>(acc1, W::wload(rb, u), x);
         } else {
             acc0 += W::f32(ra, u, a.xf);
             acc1 += W::f32(rb, u, a.xf);
         }
     }
-    ya = warp_sum(acc0);
-    yb = warp_sum(acc1);
+    ya = group_sum<KQuadAct<W, ACT>::v>(acc0, 32);
+    yb = group_sum<KQuadAct<W, ACT>::v>(acc1, 32);
 }
 
 // Rows per lane group by weight type (bounded by the registers a unit's values take).
@@ -76,6 +76,81 @@ __device__ __forceinline__ void l2_prefetch_rows(const MatvecArgs& g, int base, 
     }
 }
 
+// matvec_tile's Q4_K/Q5_K SwiGLU under q8 semantics, the rows spread over each quad: per
+// unit, every lane dots its unit with the group's R = 4 gate and 4 up rows (exact integer
+// sums), and two halving exchanges (quad_keep1 over gate/up, quad_keep2 over rows 2j and
+// 2j + 1) leave lane t of the quad the whole super-block's sums of one (row 2j + bit 1 of
+// t, gate or up by bit 0) for j = 0, 1, to which it adds that super-block's term (sb_add).
+// So a lane keeps 2 running sums where kq_add keeps all 8 on every lane, each being the
+// value kq_add's quad holds for that row: the same terms in the same order, the same
+// butterfly (offsets L/2 .. 4 pair lane t of one quad with lane t of another) and the same
+// K-split join, so the same bits as every other kernel's row (kq_add's comment).
+template <class W>
+__device__ __forceinline__ void matvec_tile_kq_swiglu(const MatvecArgs& g, const Act& a, int base, float* part) {
+    constexpr int R = RowsPerWarp<W>::v;
+    static_assert(R == 4, "two rows of gate and up a quad exchange, twice");
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int KS = g.ksplit, set = warp / KS, ks = warp % KS;
+    int units = g.K / W::UNIT;
+    int L = lanes_per_row(units), groups = 32 / L;
+    int li = lane % L, grp = lane / L;
+    const bool b0 = lane & 1, b1 = (lane >> 1) & 1;
+    const u8* wg = (const u8*)g.w;
+    const u8* wu = (const u8*)g.w2;
+    float* out = (float*)g.out;
+    int r0 = base + set * R * groups + grp * R;
+    int valid = max(0, min(R, g.rows - r0));
+    float acc[2] = {0.0f, 0.0f};
+    for (int u = ks * L + li; u < units; u += KS * L) {
+        typename W::AU x = W::aload(a, u);
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            int2 k[2];
+            float d[2], dmin[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int r = 2 * j + h;
+                int2 sg = make_int2(0, 0), su = make_int2(0, 0);
+                float dg = 0.0f, mg = 0.0f, du = 0.0f, mu = 0.0f;
+                if (r < valid) {
+                    typename W::WU G = W::wload(wg + (size_t)(r0 + r) * g.row_bytes, u);
+                    typename W::WU U = W::wload(wu + (size_t)(r0 + r) * g.row_bytes, u);
+                    sg = W::wsums(G, x);
+                    su = W::wsums(U, x);
+                    dg = G.d, mg = G.dmin, du = U.d, mu = U.dmin;
+                }
+                k[h] = quad_keep1(sg, su);
+                d[h] = b0 ? du : dg;
+                dmin[h] = b0 ? mu : mg;
+            }
+            const int2 t = quad_keep2(k[0], k[1]);
+            acc[j] = W::sb_add(acc[j], b1 ? d[1] : d[0], b1 ? dmin[1] : dmin[0], x.dk, t);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 2; j++) acc[j] = group_sum<4>(acc[j], L);
+    // Lane t (< 4) of a group's first quad holds row 2j + b1's gate (b0 = 0) or up sum.
+    const int slot = b0 * R * 32 + grp * R;  // part's layout: [warp][gate | up][grp * R + r]
+    if (KS > 1) {
+        float* mine = part + warp * 2 * R * 32;
+        if (li < 4)
+#pragma unroll
+            for (int j = 0; j < 2; j++) mine[slot + 2 * j + b1] = acc[j];
+        __syncthreads();
+        if (ks == 0 && li < 4)
+#pragma unroll
+            for (int j = 0; j < 2; j++)
+                for (int k = 1; k < KS; k++) acc[j] += part[(warp + k) * 2 * R * 32 + slot + 2 * j + b1];
+        __syncthreads();
+    }
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const float up = __shfl_xor_sync(0xffffffffu, acc[j], 1);
+        const int r = 2 * j + b1;
+        if (ks == 0 && li < 4 && !b0 && r < valid) out[r0 + r] = __fmul_rn(silu(acc[j]), up);
+    }
+}
+
 // One tile: rows base .. base + matvec_tile_rows. A CTA of 8 warps works on 8/KS row sets;
 // the KS warps of a row set split the row's units between them (interleaved) and join their
 // sums in `part` (MATVEC_PART_FLOATS floats of shared memory). KS > 1 gives small matrices
@@ -83,6 +158,10 @@ __device__ __forceinline__ void l2_prefetch_rows(const MatvecArgs& g, int base, 
 // it (KS > 1 synchronizes the CTA).
 template <class W, int ACT, int EPI>
 __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, int base, float* part) {
+    if constexpr (ACT == ACT_Q8 && EPI == EPI_SWIGLU && KQuad<W>::v == 4) {
+        matvec_tile_kq_swiglu<W>(g, a, base, part);
+        return;
+    }
     constexpr int R = RowsPerWarp<W>::v;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int KS = g.ksplit, set = warp / KS, ks = warp % KS;
@@ -105,8 +184,8 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
 #pragma unroll
             for (int r = 0; r < R; r++)
                 if (r < valid) {
-                    acc[r] += W::wdot(W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
-                    if (EPI == EPI_SWIGLU) up[r] += W::wdot(W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    kq_add<W>(acc[r], W::wload(w + (size_t)(r0 + r) * g.row_bytes, u), x);
+                    if (EPI == EPI_SWIGLU) kq_add<W>(up[r], W::wload((const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, u), x);
                 }
         } else {
 #pragma unroll
@@ -117,13 +196,13 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
                 }
         }
     }
-    // Sum within each group of L lanes (xor offsets below L stay inside the group).
+    // Sum within each group of L lanes (xor offsets below L stay inside the group; a
+    // k-quant's quads already agree, kq_add).
 #pragma unroll
-    for (int r = 0; r < R; r++)
-        for (int o = L / 2; o > 0; o >>= 1) {
-            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-            if (EPI == EPI_SWIGLU) up[r] += __shfl_xor_sync(0xffffffffu, up[r], o);
-        }
+    for (int r = 0; r < R; r++) {
+        acc[r] = group_sum<KQuadAct<W, ACT>::v>(acc[r], L);
+        if (EPI == EPI_SWIGLU) up[r] = group_sum<KQuadAct<W, ACT>::v>(up[r], L);
+    }
     if (KS > 1) {
         // part[warp][0 | 1][grp * R + r]
         float* mine = part + warp * 2 * R * 32;

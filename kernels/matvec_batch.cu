@@ -17,7 +17,8 @@
 // shared memory, unit-major with each unit's scales beside its values (ld_plane,
 // quant.cuh), and reads them there (W::aload_t: one address a unit, row b at an immediate
 // offset). Rows that take a whole warp sum its lanes by halving exchanges (batch_sum16),
-// 16 shuffles for the 16 sums a lane holds.
+// 16 shuffles for the 16 sums a lane holds; Q4_K/Q5_K whole rows keep their sums spread
+// over the quads (batch_unit_spread, spread_sum).
 //
 // A row's sum runs over the same lanes, the same K split, the same shuffles and the same
 // order of the split's parts as in matvec.cu (`matvec_grid` picks the split for both), so
@@ -70,7 +71,21 @@ __device__ __forceinline__ void halve_sums(float (&v)[16], int lane) {
     }
 }
 
-template <int R, int EPI>
+// The end of the halving exchanges for lanes whose values come in runs of Q identical ones
+// (KQuadAct, quant.cuh): after the xor-4 step a lane holds sums 2j, 2j + 1 (v[0], v[1]; j
+// its lane bits 4..2); with Q = 4 its quad already agrees, so lane bit 1 picks one, else
+// the xor-2 and xor-1 steps finish. Either way lane l ends with sum (l >> 1) & 15.
+template <int Q>
+__device__ __forceinline__ float halve_finish(float (&v)[16], int lane) {
+    if constexpr (Q == 4) {
+        return (lane & 2) ? v[1] : v[0];
+    } else {
+        halve_sums<1>(v, lane);
+        return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    }
+}
+
+template <int R, int EPI, int Q>
 __device__ __forceinline__ float batch_sum16(const float (&acc)[R][MB], const float (&up)[R][MB], int lane) {
     static_assert((EPI == EPI_SWIGLU ? 2 : 1) * R * MB == 16, "16 sums a lane");
     float v[16];
@@ -81,8 +96,7 @@ __device__ __forceinline__ float batch_sum16(const float (&acc)[R][MB], const fl
     halve_sums<8>(v, lane);
     halve_sums<4>(v, lane);
     halve_sums<2>(v, lane);
-    halve_sums<1>(v, lane);
-    return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+    return halve_finish<Q>(v, lane);
 }
 
 // The outputs of a warp whose rows take all 32 lanes, from batch_sum16's sums (`tot`, the K
@@ -103,10 +117,10 @@ __device__ __forceinline__ void batch_store16(const MatvecArgs& g, float tot, in
 // The end of a CTA tile's rows that take a whole warp (L = 32), the K split over KS warps:
 // each warp's sums by batch_sum16, then the split's parts through `part` by 16 lanes at
 // once (ks 0 adds ks 1, 2, ... in order, as matvec.cu), and ks 0 writes.
-template <int R, int EPI>
+template <int R, int EPI, int Q>
 __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const float (&acc)[R][MB], const float (&up)[R][MB], int warp,
                                                   int lane, int KS, int ks, int r0, int valid, float* part) {
-    float tot = batch_sum16<R, EPI>(acc, up, lane);
+    float tot = batch_sum16<R, EPI, Q>(acc, up, lane);
     const int j = (lane >> 1) & 15;
     if (KS > 1) {
         if ((lane & 1) == 0) part[warp * 16 + j] = tot;
@@ -201,10 +215,85 @@ __device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a
             typename W::AU x = load(b);
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                acc[r][b] += W::wdot(wg[r], x);
-                if (EPI == EPI_SWIGLU) up[r][b] += W::wdot(wu[r], x);
+                kq_add<W>(acc[r][b], wg[r], x);
+                if (EPI == EPI_SWIGLU) kq_add<W>(up[r][b], wu[r], x);
             }
         }
+    }
+}
+
+// ---- k-quant sums spread over the quad (Q4_K/Q5_K under q8, rows on all 32 lanes) ------
+// A warp's 16 sums (i = 2b + p as batch_sum16: input row b; p the SwiGLU gate/up or the
+// warp's second weight row) as kq_add's super-block terms, spread over each quad
+// (quad_keep1, quad_keep2): lane l adds the terms of sums 4j + l % 4 (j = 0..3) into acc4[j], a
+// quarter of kq_add's work. The same terms in the same order, so the same bits.
+
+// One unit u of the warp's rows (weights decoded: wg, wu) against the nb input rows.
+template <class W, int EPI, int R, bool STAGED>
+__device__ __forceinline__ void batch_unit_spread(int nb, int K, const Act& a, const typename W::WU (&wg)[R], const typename W::WU (&wu)[R],
+                                                  int u, int units, const i8* sq, float (&acc4)[4]) {
+    static_assert((EPI == EPI_SWIGLU ? 2 : 1) * R == 2, "two sums an input row");
+    const int S = nb | 1, plane = units * S * 16, me = threadIdx.x & 3;
+    const typename W::WU& w0 = wg[0];
+    const typename W::WU& w1 = EPI == EPI_SWIGLU ? wu[0] : wg[R - 1];
+    const i8* su = sq + u * S * 16;
+    // Input rows b = 2j, 2j + 1 at a time (few sums live): sums 2b, 2b + 1 (i = 2b + p)
+    // through the quad's first exchange, then the pair's second; this lane keeps sum
+    // 4j + me = input row 2j + (me >> 1), p = me & 1.
+    const bool p1 = me & 1, bh = me >> 1;
+#pragma unroll
+    for (int j = 0; j < MB / 2; j++) {
+        if (2 * j >= nb) break;  // no input row left (nb is the warp's: a uniform exit)
+        int2 t[2];
+        float dk[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int b = 2 * j + h;
+            int2 s0 = make_int2(0, 0), s1 = s0;
+            dk[h] = 0.0f;
+            if (b < nb) {
+                typename W::AU x;
+                if constexpr (STAGED)
+                    x = W::aload_t(su + 16 * b, plane);
+                else
+                    x = W::aload(act_row(a, b, K), u);
+                s0 = W::wsums(w0, x);
+                s1 = W::wsums(w1, x);
+                dk[h] = x.dk;
+            }
+            t[h] = quad_keep1(s0, s1);
+        }
+        acc4[j] = W::sb_add(acc4[j], p1 ? w1.d : w0.d, p1 ? w1.dmin : w0.dmin, bh ? dk[1] : dk[0], quad_keep2(t[0], t[1]));
+    }
+}
+
+// The spread index of lane l after spread_sum: sum 8·(l >> 4 & 1) + 4·(l >> 3 & 1) + l % 4.
+__device__ __forceinline__ int spread_index(int lane) { return ((lane >> 3) << 2) | (lane & 3); }
+
+// Each of the 16 sums over the 32 lanes, with the butterfly's partners and order (xor 16, 8,
+// 4: own value + partner's; a quad already agrees): halving at xor 16 and 8, a plain add
+// at 4. Lane l ends with sum spread_index(l) (lanes l and l ^ 4 alike).
+__device__ __forceinline__ float spread_sum(const float (&acc4)[4], int lane) {
+    const bool h4 = (lane >> 4) & 1, h3 = (lane >> 3) & 1;
+    float v0 = (h4 ? acc4[2] : acc4[0]) + __shfl_xor_sync(0xffffffffu, h4 ? acc4[0] : acc4[2], 16);
+    float v1 = (h4 ? acc4[3] : acc4[1]) + __shfl_xor_sync(0xffffffffu, h4 ? acc4[1] : acc4[3], 16);
+    float v = (h3 ? v1 : v0) + __shfl_xor_sync(0xffffffffu, h3 ? v0 : v1, 8);
+    return v + __shfl_xor_sync(0xffffffffu, v, 4);
+}
+
+// The outputs of a warp whose rows take all 32 lanes, from spread_sum (`tot`, the K split's
+// parts already added): lane l holds sum i = spread_index(l) = 2b + p (input row b; p the
+// SwiGLU up or the second weight row), as lane l ^ 4 does; lanes with bit 2 clear write.
+template <int EPI>
+__device__ __forceinline__ void batch_store_spread(const MatvecArgs& g, float tot, int lane, int r0, int valid) {
+    const int i = spread_index(lane), b = i >> 1, p = i & 1;
+    float* out = (float*)g.out;
+    if (EPI == EPI_SWIGLU) {
+        float u = __shfl_xor_sync(0xffffffffu, tot, 1);  // the up sum of the same input row
+        if ((lane & 5) == 0 && b < g.nb && valid > 0) out[(size_t)b * g.rows + r0] = __fmul_rn(silu(tot), u);
+    } else if ((lane & 4) == 0 && b < g.nb && p < valid) {
+        size_t o = (size_t)b * g.rows + r0 + p;
+        out[o] = EPI == EPI_ADD ? __fadd_rn(tot, ((const float*)g.extra)[o]) : tot;
     }
 }
 
@@ -225,6 +314,31 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
     const u8* rows2[R];
     batch_rows<R>(g, base, rows1, rows2);
     float tot = 0.0f;
+    if constexpr (KQuad<W>::v == 4) {
+        // A k-quant: each part's sums spread over the quads (batch_unit_spread), summed
+        // over the lanes by spread_sum (the butterfly's partners and order).
+        const int nb = g.nb, K = g.K;
+        for (int ks = 0; ks < KS; ks++) {
+            float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int u = ks * 32 + lane; u < units; u += KS * 32) {
+                typename W::WU wg[R], wu[R];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    wg[r] = W::wload(rows1[r], u);
+                    if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+                }
+                // A uniform choice: the staged and the global loop are separate code.
+                if (sq)
+                    batch_unit_spread<W, EPI, R, true>(nb, K, a, wg, wu, u, units, sq, acc4);
+                else
+                    batch_unit_spread<W, EPI, R, false>(nb, K, a, wg, wu, u, units, sq, acc4);
+            }
+            const float t = spread_sum(acc4, lane);
+            tot = ks == 0 ? t : tot + t;
+        }
+        batch_store_spread<EPI>(g, tot, lane, base, valid);
+        return;
+    }
     for (int ks = 0; ks < KS; ks++) {
         float acc[R][MB], up[R][MB];
 #pragma unroll
@@ -236,7 +350,7 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
             batch_units_q8<W, EPI, R, true>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
         else
             batch_units_q8<W, EPI, R, false>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
-        float t = batch_sum16<R, EPI>(acc, up, lane);
+        float t = batch_sum16<R, EPI, KQuad<W>::v>(acc, up, lane);
         tot = ks == 0 ? t : tot + t;
     }
     batch_store16<R, EPI>(g, tot, lane, base, valid);
@@ -285,20 +399,18 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
         }
     }
     if (L == 32) {
-        batch_tile_finish<R, EPI>(g, acc, up, warp, lane, KS, ks, r0, valid, part);
+        batch_tile_finish<R, EPI, KQuadAct<W, ACT>::v>(g, acc, up, warp, lane, KS, ks, r0, valid, part);
         return;
     }
-    // Rows of fewer than 32 lanes (small K): each group's sums by a butterfly, lane 0 of
-    // the group finishes.
+    // Rows of fewer than 32 lanes (small K): each group's sums by a butterfly (down to a
+    // k-quant's quads, which agree: kq_add), lane 0 of the group finishes.
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int b = 0; b < MB; b++) {
             if (b >= nb) continue;
-            for (int o = L / 2; o > 0; o >>= 1) {
-                acc[r][b] += __shfl_xor_sync(0xffffffffu, acc[r][b], o);
-                if (EPI == EPI_SWIGLU) up[r][b] += __shfl_xor_sync(0xffffffffu, up[r][b], o);
-            }
+            acc[r][b] = group_sum<KQuadAct<W, ACT>::v>(acc[r][b], L);
+            if (EPI == EPI_SWIGLU) up[r][b] = group_sum<KQuadAct<W, ACT>::v>(up[r][b], L);
         }
     if (KS > 1) {
         auto at = [&](int w, int which, int r, int b) { return ((w * 2 + which) * groups + grp) * R * MB + r * MB + b; };
@@ -434,8 +546,8 @@ __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K
                     x = W::aload_t(su + 16 * b, plane);
                 else
                     x = W::aload(act_row(a, b, K), u);
-                ya[b] += W::wdot(wa, x);
-                yb[b] += W::wdot(wb, x);
+                kq_add<W>(ya[b], wa, x);
+                kq_add<W>(yb[b], wb, x);
             }
         } else {
 #pragma unroll
@@ -446,6 +558,53 @@ __device__ __forceinline__ void pair_dot_batch(const u8* ra, const u8* rb, int K
                 yb[b] += W::f32(rb, u, xs);
             }
         }
+    }
+}
+
+// An item's two rows against the nb input rows: input row b's sums y0, y1 (RoPE pair) in
+// the lanes where `fin` is set, one lane a row. A k-quant under q8 is spread over the quads
+// (batch_unit_spread, two weight rows); other types take pair_dot_batch and the 16 sums'
+// halving exchanges (batch_sum16's, warp_sum's partners and order, so pair_dot's bits).
+// Rows from which a batched k-quant Q/K/V item spreads its sums over the quads: from 2
+// now that batch_unit_spread stops at the last input row (7B at 2 rows, Nsight: Q/K/V
+// 16.6 -> 14.7 µs; before that stop the spread lost at 2 rows, evidence/h200/batched-mma-sb/).
+#define QKV_SPREAD_MIN_ROWS 2
+template <class W, int ACT, bool STAGED>
+__device__ __forceinline__ void qkv_item_sums(const u8* ra, const u8* rb, int K, const Act& a, int nb, const i8* sq, int lane, float& y0,
+                                              float& y1, int& b, bool& fin) {
+    if constexpr (ACT == ACT_Q8 && KQuad<W>::v == 4) {
+        if (nb >= QKV_SPREAD_MIN_ROWS) {
+            float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            const int units = K / W::UNIT;
+            for (int u = lane; u < units; u += 32) {
+                const typename W::WU wr[2] = {W::wload(ra, u), W::wload(rb, u)};
+                batch_unit_spread<W, EPI_NONE, 2, STAGED>(nb, K, a, wr, wr, u, units, sq, acc4);
+            }
+            y0 = spread_sum(acc4, lane);
+            y1 = __shfl_xor_sync(0xffffffffu, y0, 1);
+            b = spread_index(lane) >> 1;
+            fin = (lane & 5) == 0;
+            return;
+        }
+    }
+    {
+        float ya[MB], yb[MB];
+        pair_dot_batch<W, ACT, STAGED>(ra, rb, K, a, nb, sq, ya, yb);
+        // Lane l ends with sum (l >> 1) & 15 = row b's y0 or y1, and lane 4b finishes input
+        // row b with y1 from lane 4b + 2.
+        float v[16];
+#pragma unroll
+        for (int i = 0; i < MB; i++) {
+            v[2 * i] = ya[i];
+            v[2 * i + 1] = yb[i];
+        }
+        halve_sums<8>(v, lane);
+        halve_sums<4>(v, lane);
+        halve_sums<2>(v, lane);
+        y0 = halve_finish<KQuadAct<W, ACT>::v>(v, lane);
+        y1 = __shfl_xor_sync(0xffffffffu, y0, 2);
+        b = lane >> 2;
+        fin = (lane & 3) == 0;
     }
 }
 
@@ -474,38 +633,228 @@ __device__ void qkv_batch_impl(const QkvArgs& g) {
         int rb;
         const u8* w = qkv_weights(g, q.which, rb);
         const u8 *r0 = w + (size_t)q.r0 * rb, *r1 = w + (size_t)q.r1 * rb;
-        float y0[MB], y1[MB];
+        float y0, y1;
+        int b;
+        bool fin;
         // Uniform choices: the staged and the global loops are separate code.
         if (q.which == 2) {
             if (SameW<WQK, WV>::v && sq)
-                pair_dot_batch<WV, ACT, true>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+                qkv_item_sums<WV, ACT, true>(r0, r1, g.K, a, g.nb, sq, lane, y0, y1, b, fin);
             else
-                pair_dot_batch<WV, ACT, false>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+                qkv_item_sums<WV, ACT, false>(r0, r1, g.K, a, g.nb, sq, lane, y0, y1, b, fin);
         } else if (sq) {
-            pair_dot_batch<WQK, ACT, true>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+            qkv_item_sums<WQK, ACT, true>(r0, r1, g.K, a, g.nb, sq, lane, y0, y1, b, fin);
         } else {
-            pair_dot_batch<WQK, ACT, false>(r0, r1, g.K, a, g.nb, sq, y0, y1);
+            qkv_item_sums<WQK, ACT, false>(r0, r1, g.K, a, g.nb, sq, lane, y0, y1, b, fin);
         }
-        // The 16 sums over the warp by halving exchanges (as batch_sum16; warp_sum's
-        // partners and order, so pair_dot's bits): lane l ends with sum (l >> 1) & 15 =
-        // row b's y0 or y1, and lane 4b finishes input row b (bias, RoPE, store) with y1
-        // from lane 4b + 2, 8 rows in parallel where lane 0 did them one after another.
-        float v[16];
-#pragma unroll
-        for (int b = 0; b < MB; b++) {
-            v[2 * b] = y0[b];
-            v[2 * b + 1] = y1[b];
-        }
-        halve_sums<8>(v, lane);
-        halve_sums<4>(v, lane);
-        halve_sums<2>(v, lane);
-        halve_sums<1>(v, lane);
-        float tot = v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
-        float second = __shfl_xor_sync(0xffffffffu, tot, 2);
-        int b = lane >> 2;
-        if ((lane & 3) == 0 && b < g.nb) {
+        // Bias, RoPE and the store of input row b, 8 rows in parallel.
+        if (fin && b < g.nb) {
             int pos = seq[2 * b];
-            qkv_store<KV>(g, q, tot, second, pos, seq[2 * b + 1] + pos, b);
+            qkv_store<KV>(g, q, y0, y1, pos, seq[2 * b + 1] + pos, b);
+        }
+    }
+}
+
+// ---- Batched rows on tensor cores: `MatvecBatchMma` (Q4_K / Q5_K under q8) -------------
+// A warp's tile is 16 weight rows (SwiGLU: 8 gate rows and the same 8 up rows) × the 8
+// input rows (zero past nb). For each 32-value group of a super-block one mma.sync
+// m16n8k32 (s8) gives the group's integer dot for every (weight row, input row): exact,
+// the sums the single-row kernel's dp4a take. Each thread holds 4 of the tile's 128
+// outputs (weight rows g, g + 8 × input rows 2q, 2q + 1; g = lane / 4, q = lane % 4) and
+// forms, for each super-block, the same integer isum (Σ scale × group dot) and msum
+// (Σ min × block sums, by dp2a) as kq_add's quad, then adds the same sb_add term.
+// The order is the single-row kernel's (kq_add, quant.cuh): the K split's part ks of a row
+// of L lanes takes super-blocks NQ·(ks + KS·m) + s, NQ = L / 4 quads; quad s sums its
+// super-blocks in m order, the quads meet in the butterfly (offsets L/2 .. 4: slot s with
+// s ^ NQ/2, then s ^ NQ/4, ...) and the parts are added in order. Here slot s is register
+// acc[s], the butterfly is written out (mma_slots_sum) and the parts are summed by warp ks
+// = 0 of the tile through shared memory, as the CTA tiles do. So every row's bits are the
+// single-row kernel's.
+// The CTA first stages the nb activation rows in shared memory by super-block
+// (MMA_SB_BYTES each): the 8 groups × 8 rows × 32 q8 values ([group][row][value]: a
+// warp's loads of one group are 256 contiguous bytes), each row's 8 group block sums (the
+// Q8_K sums of 16 values, paired, as int16) and its dk. The host takes this kernel for
+// q8 Q4_K/Q5_K at 2 to 8 rows when the staged rows fit the device (batch_matvec_mma).
+#define MMA_SB_Q8 (8 * 8 * 32)
+#define MMA_SB_BYTES (MMA_SB_Q8 + 8 * 16 + 8 * 4)
+
+// Stages super-blocks of the nb activation rows (the layout above), then syncs the CTA.
+__device__ __forceinline__ void mma_stage(const MatvecArgs& g, const Act& a, u8* st) {
+    const int nsb = g.K / 256, nb = g.nb, K = g.K;
+    for (int t = threadIdx.x; t < nsb * 128; t += blockDim.x) {
+        const int sb = t >> 7, r = t & 127, n = r >> 4, c = r & 15;  // c: 16-byte chunk of the row's 256 values
+        int4 v = make_int4(0, 0, 0, 0);
+        if (n < nb) v = *(const int4*)(a.qk + (size_t)n * K + sb * 256 + c * 16);
+        *(int4*)(st + sb * MMA_SB_BYTES + ((c >> 1) * 8 + n) * 32 + (c & 1) * 16) = v;
+    }
+    for (int t = threadIdx.x; t < nsb * 8; t += blockDim.x) {
+        const int sb = t >> 3, n = t & 7;
+        u32 w[4] = {0, 0, 0, 0};
+        float dk = 0.0f;
+        if (n < nb) {
+            const int* bs = a.bs + (size_t)n * (K / 16) + sb * 16;
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) {
+                int s0 = bs[2 * j] + bs[2 * j + 1], s1 = bs[2 * j + 2] + bs[2 * j + 3];
+                w[j / 2] = (u32)(s0 & 0xFFFF) | ((u32)s1 << 16);
+            }
+            dk = a.dk[(size_t)n * (K / 256) + sb];
+        }
+        u8* p = st + sb * MMA_SB_BYTES + MMA_SB_Q8;
+        *(uint4*)(p + n * 16) = make_uint4(w[0], w[1], w[2], w[3]);
+        *(float*)(p + 128 + n * 4) = dk;
+    }
+    __syncthreads();
+}
+
+// Group j's 4 weight values for the MMA from a word of 4 quant bytes (low nibbles: even
+// groups, high: odd) and, for Q5_K, the word of their high-bit bytes (bit j).
+template <class W>
+__device__ __forceinline__ int mma_vals(u32 q, u32 qh, int j) {
+    u32 v = ((j & 1) ? (q >> 4) : q) & 0x0F0F0F0Fu;
+    if (W::QS == 48) v |= ((qh >> j) & 0x01010101u) << 4;
+    return (int)v;
+}
+
+// Byte i (0..3) of a packed word.
+__device__ __forceinline__ int byte_of(u32 w, int i) { return (int)((w >> (8 * i)) & 0xFF); }
+
+// One super-block of the tile: rows pa, pb (this thread's weight rows' blocks), the staged
+// activations `st` (this super-block's), into the thread's 4 outputs' slot `acc`.
+template <class W>
+__device__ __forceinline__ void mma_superblock(const u8* pa, const u8* pb, const u8* st, int gq, int q4, float (&acc)[4]) {
+    const uint4 ha = *(const uint4*)pa, hb = *(const uint4*)pb;
+    uint2 qa[4], qb[4], qha = make_uint2(0, 0), qhb = qha;
+#pragma unroll
+    for (int p = 0; p < 4; p++) {
+        qa[p] = *(const uint2*)(pa + W::QS + 32 * p + 8 * q4);
+        qb[p] = *(const uint2*)(pb + W::QS + 32 * p + 8 * q4);
+    }
+    if (W::QS == 48) {
+        qha = *(const uint2*)(pa + 16 + 8 * q4);
+        qhb = *(const uint2*)(pb + 16 + 8 * q4);
+    }
+    // Scales and mins of groups 0..3 and 4..7, 4 to a word (scale_pair_w's unpacking).
+    const u32 scA0 = ha.y & 0x3F3F3F3Fu, mA0 = ha.z & 0x3F3F3F3Fu;
+    const u32 scA1 = (ha.w & 0x0F0F0F0Fu) | ((ha.y >> 2) & 0x30303030u), mA1 = ((ha.w >> 4) & 0x0F0F0F0Fu) | ((ha.z >> 2) & 0x30303030u);
+    const u32 scB0 = hb.y & 0x3F3F3F3Fu, mB0 = hb.z & 0x3F3F3F3Fu;
+    const u32 scB1 = (hb.w & 0x0F0F0F0Fu) | ((hb.y >> 2) & 0x30303030u), mB1 = ((hb.w >> 4) & 0x0F0F0F0Fu) | ((hb.z >> 2) & 0x30303030u);
+    int isum[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int p = j >> 1;
+        const uint2 bv = *(const uint2*)(st + (j * 8 + gq) * 32 + 8 * q4);
+        int c[4] = {0, 0, 0, 0};
+        mma16832(mma_vals<W>(qa[p].x, qha.x, j), mma_vals<W>(qb[p].x, qhb.x, j), mma_vals<W>(qa[p].y, qha.y, j),
+                 mma_vals<W>(qb[p].y, qhb.y, j), (int)bv.x, (int)bv.y, c);
+        const int sa = byte_of(j < 4 ? scA0 : scA1, j & 3), sb = byte_of(j < 4 ? scB0 : scB1, j & 3);
+        isum[0] += sa * c[0];
+        isum[1] += sa * c[1];
+        isum[2] += sb * c[2];
+        isum[3] += sb * c[3];
+    }
+    // msum per (row, input row): Σ min_j × bsum_j, the bsums as int16 pairs (dp2a).
+    const uint4 b0 = *(const uint4*)(st + MMA_SB_Q8 + (2 * q4) * 16), b1 = *(const uint4*)(st + MMA_SB_Q8 + (2 * q4 + 1) * 16);
+    const float2 dk = *(const float2*)(st + MMA_SB_Q8 + 128 + 8 * q4);
+    auto msum = [](uint4 b, u32 m0, u32 m1) {
+        int s = __dp2a_lo((int)b.x, (int)m0, 0);
+        s = __dp2a_hi((int)b.y, (int)m0, s);
+        s = __dp2a_lo((int)b.z, (int)m1, s);
+        return __dp2a_hi((int)b.w, (int)m1, s);
+    };
+    const float dA = f16_to_f32((u16)(ha.x & 0xFFFF)), dminA = f16_to_f32((u16)(ha.x >> 16));
+    const float dB = f16_to_f32((u16)(hb.x & 0xFFFF)), dminB = f16_to_f32((u16)(hb.x >> 16));
+    acc[0] = W::sb_add(acc[0], dA, dminA, dk.x, make_int2(isum[0], msum(b0, mA0, mA1)));
+    acc[1] = W::sb_add(acc[1], dA, dminA, dk.y, make_int2(isum[1], msum(b1, mA0, mA1)));
+    acc[2] = W::sb_add(acc[2], dB, dminB, dk.x, make_int2(isum[2], msum(b0, mB0, mB1)));
+    acc[3] = W::sb_add(acc[3], dB, dminB, dk.y, make_int2(isum[3], msum(b1, mB0, mB1)));
+}
+
+// The butterfly over the NQ slots of kq_add's quads (group_sum's offsets L/2 .. 4 on quad
+// s: partner s ^ NQ/2 first), written out: each level adds slot s's partner to slot s.
+__device__ __forceinline__ float mma_slots_sum(const float (&a)[8], int NQ) {
+    if (NQ == 8) return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    if (NQ == 4) return (a[0] + a[2]) + (a[1] + a[3]);
+    if (NQ == 2) return a[0] + a[1];
+    return a[0];
+}
+
+template <class W, int EPI>
+__device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
+    static_assert(W::UNIT == 64 && W::QK == 256, "Q4_K / Q5_K");
+    extern __shared__ __align__(16) u8 mvb_smem[];
+    constexpr int TR = EPI == EPI_SWIGLU ? 8 : 16;  // matrix rows a tile covers
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gq = lane >> 2, q4 = lane & 3;
+    const int KS = g.ksplit, nsb = g.K / 256, NQ = lanes_per_row(g.K / 64) / 4;
+    const int per_cta = (blockDim.x >> 5) / KS, ntiles = (g.rows + TR - 1) / TR;
+    // The CTA's first tiles' weights to L2 before the wait (they do not depend on the
+    // kernel before), its next tiles' while it works on these (warp 0).
+    if (threadIdx.x < 32) l2_prefetch_rows<EPI>(g, blockIdx.x * per_cta * TR, per_cta * TR);
+    grid_dep_enter();
+    Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
+    mma_stage(g, a, mvb_smem);
+    float* part = (float*)(mvb_smem + nsb * MMA_SB_BYTES);
+    const int ks = warp % KS;
+    for (int t0 = blockIdx.x * per_cta; t0 < ntiles; t0 += gridDim.x * per_cta) {
+        if (threadIdx.x < 32) l2_prefetch_rows<EPI>(g, (t0 + gridDim.x * per_cta) * TR, per_cta * TR);
+        const int tile = t0 + warp / KS, r0 = tile * TR;
+        float tot[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (tile < ntiles) {
+            const size_t ra = (size_t)min(r0 + gq, g.rows - 1), rb = (size_t)min(r0 + gq + (EPI == EPI_SWIGLU ? 0 : 8), g.rows - 1);
+            const u8* pa = (const u8*)g.w + ra * g.row_bytes;
+            const u8* pb = (const u8*)(EPI == EPI_SWIGLU ? g.w2 : g.w) + rb * g.row_bytes;
+            float acc[8][4];
+#pragma unroll
+            for (int s = 0; s < 8; s++)
+#pragma unroll
+                for (int o = 0; o < 4; o++) acc[s][o] = 0.0f;
+            for (int sb0 = NQ * ks; sb0 < nsb; sb0 += NQ * KS) {
+#pragma unroll
+                for (int s = 0; s < 8; s++) {
+                    const int sb = sb0 + s;
+                    if (s >= NQ || sb >= nsb) break;
+                    mma_superblock<W>(pa + sb * W::BYTES, pb + sb * W::BYTES, mvb_smem + sb * MMA_SB_BYTES, gq, q4, acc[s]);
+                }
+            }
+#pragma unroll
+            for (int o = 0; o < 4; o++) {
+                float v[8];
+#pragma unroll
+                for (int s = 0; s < 8; s++) v[s] = acc[s][o];
+                tot[o] = mma_slots_sum(v, NQ);
+            }
+        }
+        // The K split's parts: warp ks of the tile leaves its 4 sums a lane, warp 0 of the
+        // tile adds parts 1, 2, ... in order (as the CTA tiles and the single-row kernel).
+        if (KS > 1) {
+#pragma unroll
+            for (int o = 0; o < 4; o++) part[(warp * 32 + lane) * 4 + o] = tot[o];
+            __syncthreads();
+            if (ks == 0)
+                for (int k = 1; k < KS; k++)
+#pragma unroll
+                    for (int o = 0; o < 4; o++) tot[o] += part[((warp + k) * 32 + lane) * 4 + o];
+            __syncthreads();
+        }
+        if (ks == 0 && tile < ntiles) {
+            float* out = (float*)g.out;
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const int b = 2 * q4 + c;
+                if (b >= g.nb) continue;
+                if (EPI == EPI_SWIGLU) {
+                    const int r = r0 + gq;
+                    if (r < g.rows) out[(size_t)b * g.rows + r] = __fmul_rn(silu(tot[c]), tot[2 + c]);
+                } else {
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const int r = r0 + gq + 8 * h;
+                        if (r >= g.rows) continue;
+                        const size_t o = (size_t)b * g.rows + r;
+                        out[o] = EPI == EPI_ADD ? __fadd_rn(tot[2 * h + c], ((const float*)g.extra)[o]) : tot[2 * h + c];
+                    }
+                }
+            }
         }
     }
 }

@@ -119,28 +119,6 @@ template <> struct Unpack<TQ6_K> {
     }
 };
 
-// One m16n8k16 integer MMA: D(16×8, s32) = A(16×16, s8, rows) · B(16×8, s8, cols) + C.
-// Fragments (PTX ISA): with g = lane / 4, q = lane % 4 — A: a0 = row g, k 4q..4q+3;
-// a1 = row g+8, same k. B: k 4q..4q+3 of column g. C/D: c0, c1 = row g, columns 2q, 2q+1;
-// c2, c3 = row g+8, columns 2q, 2q+1. Integer products and sums are exact, so each MMA
-// over one 16-weight half gives exactly the dp4a sums of the scalar reference.
-__device__ __forceinline__ void mma16816(int a0, int a1, int b0, int c[4]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a0), "r"(a1), "r"(b0));
-}
-
-// m16n8k32: the same with 32 weights of K. A: a0 = row g, k 4q..4q+3; a1 = row g+8, same
-// k; a2, a3 = rows g, g+8, k 16+4q..16+4q+3. B: b0 = k 4q..4q+3 of column g, b1 = k 16+4q..
-// One MMA sums a 32-weight group exactly as the two 16-weight halves did.
-__device__ __forceinline__ void mma16832(int a0, int a1, int a2, int a3, int b0, int b1, int c[4]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 // The Q4_K/Q5_K min term of a warp tile's super-block, msum[i][j] = Σ_q min[row][q]·bsum[token][q]
 // over its 8 groups (row wr+gq+8i, token wt + 8(j/2) + 2qq + (j&1)), on the tensor cores:
 // two m16n8k16 MMAs per 8 tokens with k 0..7 the groups (k 8..15 zero), one against the low

@@ -58,6 +58,31 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
     }
 }
 
+// ---- Integer MMAs (the prefill GEMM, kernels/mmq.cu; the batched decode rows on tensor
+// cores, kernels/matvec_batch.cu) ----------------------------------------------------
+
+// One m16n8k16 integer MMA: D(16×8, s32) = A(16×16, s8, rows) · B(16×8, s8, cols) + C.
+// Fragments (PTX ISA): with g = lane / 4, q = lane % 4 — A: a0 = row g, k 4q..4q+3;
+// a1 = row g+8, same k. B: k 4q..4q+3 of column g. C/D: c0, c1 = row g, columns 2q, 2q+1;
+// c2, c3 = row g+8, columns 2q, 2q+1. Integer products and sums are exact, so each MMA
+// over one 16-weight half gives exactly the dp4a sums of the scalar reference.
+__device__ __forceinline__ void mma16816(int a0, int a1, int b0, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+}
+
+// m16n8k32: the same with 32 weights of K. A: a0 = row g, k 4q..4q+3; a1 = row g+8, same
+// k; a2, a3 = rows g, g+8, k 16+4q..16+4q+3. B: b0 = k 4q..4q+3 of column g, b1 = k 16+4q..
+// One MMA sums a 32-weight group exactly as the two 16-weight halves did.
+__device__ __forceinline__ void mma16832(int a0, int a1, int a2, int a3, int b0, int b1, int c[4]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // ---- Weight types -------------------------------------------------------------------
 // Each type: UNIT weights per lane work item, BLOCK bytes per GGML block, q8(row, u, act)
 // the unit's contribution under q8 semantics, f32(row, u, xs) under f32 semantics.
@@ -326,15 +351,24 @@ struct TQ45_K {
         x.dk = __int_as_float(s.z);
         return x;
     }
-    static __device__ __forceinline__ float wdot(const WU& w, const AU& x) {
+    // The unit's integer sums: isum = Σ sc·(q·a) and msum = Σ m·(block sums), over its two
+    // groups (exact).
+    static __device__ __forceinline__ int2 wsums(const WU& w, const AU& x) {
         int s0 = dot16u(w.lo, x.q[0], 0);
         s0 = dot16u(w.lo + 4, x.q[1], s0);
         int s1 = dot16u(w.hi, x.q[2], 0);
         s1 = dot16u(w.hi + 4, x.q[3], s1);
-        int isum = w.sc0 * s0 + w.sc1 * s1;
-        int msum = w.m0 * x.bp.x + w.m1 * x.bp.y;
-        return __fsub_rn(__fmul_rn(__fmul_rn(w.d, x.dk), (float)isum), __fmul_rn(__fmul_rn(w.dmin, x.dk), (float)msum));
+        return make_int2(w.sc0 * s0 + w.sc1 * s1, w.m0 * x.bp.x + w.m1 * x.bp.y);
     }
+    // A super-block's contribution added to a running sum, as the interpreter (and
+    // llama.cpp's CPU dot) adds it: acc + (d·dk)·isum − (dmin·dk)·msum, the integer sums
+    // those of the whole super-block (kq_add, below, gathers them from its 4 units' lanes).
+    static __device__ __forceinline__ float sb_add(float acc, float d, float dmin, float dk, int2 s) {
+        return __fsub_rn(__fadd_rn(acc, __fmul_rn(__fmul_rn(d, dk), (float)s.x)), __fmul_rn(__fmul_rn(dmin, dk), (float)s.y));
+    }
+    // The unit alone, as one super-block of one unit (tests, `deq`-style callers; the
+    // decode kernels sum whole super-blocks with kq_add).
+    static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return sb_add(0.0f, w.d, w.dmin, x.dk, wsums(w, x)); }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
         int sb = u / 4, k = u % 4;
@@ -512,4 +546,86 @@ struct TF16 {
 
 // Which activation staging a weight type needs.
 template <class W> struct NeedsK { static constexpr bool v = W::QK == 256; };
+
+// ---- The order of a q8 row sum --------------------------------------------------------
+// A decode row's q8 sum (matvec.cuh, matvec_batch.cu, matmul.cu, the persistent kernel) is
+// spread over lanes, a lane taking units u0, u0 + step, ... For most types each unit adds
+// its own value (W::wdot) to its lane's running sum, and the lanes' sums meet in a
+// butterfly. Q4_K and Q5_K instead take the interpreter's super-block terms: a super-block
+// is 4 units, always on 4 consecutive lanes (a quad: the lanes stride over units in steps
+// that are multiples of 4, and rows have a multiple of 4 units), which add their integer
+// sums (exact, so the order does not matter) and each add the super-block's term
+// (sb_add: the interpreter's float arithmetic, llama.cpp's) to its running sum. The 4 lanes
+// of a quad then hold the same sum, so the butterfly stops at offset 4 (kq_quad lanes).
+// Every kernel uses these two helpers, so a row's bits are the same whichever kernel, batch
+// or K split computes it (the split is the host's, the same for all of them).
+template <class W> struct KQuad { static constexpr int v = 1; };
+template <bool F> struct KQuad<TQ45_K<F>> { static constexpr int v = 4; };
+// Lanes that hold the same sum after kq_add under activation semantics ACT (f32 sums are
+// per unit: 1).
+template <class W, int ACT> struct KQuadAct { static constexpr int v = ACT == ACT_Q8 ? KQuad<W>::v : 1; };
+
+// acc += unit u's q8 dot, in the type's order (above). For Q4_K/Q5_K every lane of the
+// calling lane's quad must call it together (they do: see above).
+template <class W>
+__device__ __forceinline__ void kq_add(float& acc, const typename W::WU& w, const typename W::AU& x) {
+    if constexpr (KQuad<W>::v == 4) {
+        const unsigned qm = 0xFu << (threadIdx.x & 28);
+        int2 s = W::wsums(w, x);
+        s.x += __shfl_xor_sync(qm, s.x, 1);
+        s.y += __shfl_xor_sync(qm, s.y, 1);
+        s.x += __shfl_xor_sync(qm, s.x, 2);
+        s.y += __shfl_xor_sync(qm, s.y, 2);
+        acc = W::sb_add(acc, w.d, w.dmin, x.dk, s);
+    } else {
+        acc += W::wdot(w, x);
+    }
+}
+
+// kq_add for several sums at once, spread over the quad: each lane has unit sums of N rows
+// (N = 2, 4, 8, 16); the quad adds each row's 4 (exact) and lane l keeps rows i ≡ l (mod 4)
+// (N = 2: row l % 2), so each lane then adds one super-block term a row (sb_add) where
+// kq_add has every lane add all N. Two halving exchanges: quad_keep1 at xor 1 (rows 2j,
+// 2j + 1: the lane keeps row 2j + its bit 0), then quad_keep2 at xor 2 (rows kept by
+// quad_keep1 for 4j + b0 and 4j + 2 + b0: the lane keeps 4j + its bits 1, 0). The callers
+// take each step as soon as its rows are summed, so few sums are live at once.
+__device__ __forceinline__ int2 quad_keep1(int2 s0, int2 s1) {
+    const int lane = threadIdx.x & 31;
+    const unsigned qm = 0xFu << (lane & 28);
+    const bool b0 = lane & 1;
+    int2 send = b0 ? s0 : s1, keep = b0 ? s1 : s0;
+    keep.x += __shfl_xor_sync(qm, send.x, 1);
+    keep.y += __shfl_xor_sync(qm, send.y, 1);
+    return keep;
+}
+__device__ __forceinline__ int2 quad_keep2(int2 t0, int2 t1) {
+    const int lane = threadIdx.x & 31;
+    const unsigned qm = 0xFu << (lane & 28);
+    const bool b1 = (lane >> 1) & 1;
+    int2 send = b1 ? t0 : t1, keep = b1 ? t1 : t0;
+    keep.x += __shfl_xor_sync(qm, send.x, 2);
+    keep.y += __shfl_xor_sync(qm, send.y, 2);
+    return keep;
+}
+// The sum over the quad of a row all its lanes keep (after quad_keep1 of two rows, N = 2).
+__device__ __forceinline__ int2 quad_pair_sum(int2 t) {
+    const unsigned qm = 0xFu << (threadIdx.x & 28);
+    t.x += __shfl_xor_sync(qm, t.x, 2);
+    t.y += __shfl_xor_sync(qm, t.y, 2);
+    return t;
+}
+
+// Element `i` (0..3, not a compile-time index) of 4 values, by selects (no local memory).
+__device__ __forceinline__ float pick4(float a, float b, float c, float d, int i) {
+    return i & 2 ? (i & 1 ? d : c) : (i & 1 ? b : a);
+}
+
+// Sum of v over the L lanes of a lane group (L a power of two, groups aligned), for lanes
+// whose values come in runs of Q identical ones (KQuadAct): the butterfly's offsets L/2 ..
+// Q, each lane adding its partner's value to its own.
+template <int Q>
+__device__ __forceinline__ float group_sum(float v, int L) {
+    for (int o = L / 2; o >= Q; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
 template <class W> struct NeedsL { static constexpr bool v = W::QK == 32; };

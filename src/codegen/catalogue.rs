@@ -34,6 +34,10 @@ pub enum KernelId {
     /// barrier), q8 over 64-value units (Q4_K, Q5_K): the host's choice for split rows that
     /// fill the grid (`batch_matvec_whole`; kernels/matvec_batch.cu).
     MatvecBatchWhole { w: WType, epi: Epi },
+    /// `MatvecBatch` on tensor cores: 16 weight rows × 8 input rows a warp, one mma.sync
+    /// (s8) per 32-value group, q8 over Q4_K/Q5_K: the host's choice at 2 to 8 rows when the
+    /// staged rows fit (`batch_matvec_mma`; kernels/matvec_batch.cu).
+    MatvecBatchMma { w: WType, epi: Epi },
     /// `Qkv` over the rows of a batched decode step, each row at its own position and cache
     /// slot (kernels/matvec_batch.cu).
     QkvBatch {
@@ -102,6 +106,7 @@ impl KernelId {
                     k.push(KernelId::Matvec { w, act, epi });
                     k.push(KernelId::MatvecBatch { w, act, epi });
                     k.extend(KernelId::batch_whole(w, act, epi));
+                    k.extend(KernelId::batch_mma(w, act, epi));
                 }
                 k.push(KernelId::Matmul { w, act });
             }
@@ -168,6 +173,9 @@ impl KernelId {
             KernelId::MatvecBatchWhole { w, epi } => {
                 format!("matvec_batch_whole_{}_q8_{}", w.name(), epi.name())
             }
+            KernelId::MatvecBatchMma { w, epi } => {
+                format!("matvec_batch_mma_{}_q8_{}", w.name(), epi.name())
+            }
             KernelId::QkvBatch { qk, v, act, kv } => {
                 format!(
                     "qkv_batch_{}_{}_{}_{}",
@@ -215,6 +223,10 @@ impl KernelId {
             | KernelId::MatvecBatch { act: a, .. }
             | KernelId::Matmul { act: a, .. } => format!("{}; CUDA cores", act(a)),
             KernelId::MatvecBatchWhole { .. } => format!("{}; CUDA cores", act(Act::Q8)),
+            KernelId::MatvecBatchMma { .. } => format!(
+                "{}; the integer sums on tensor cores (mma.sync s8), the same terms and order as the single-row kernel",
+                act(Act::Q8)
+            ),
             KernelId::Qkv { act: a, .. } | KernelId::QkvBatch { act: a, .. } => format!(
                 "{}; CUDA cores; then bias, RoPE and the cache write as the interpreter",
                 act(a)
@@ -266,6 +278,14 @@ impl KernelId {
             .then_some(KernelId::MatvecBatchWhole { w, epi })
     }
 
+    /// The tensor-core batched matvec over `w` under `act` and `epi`, where the catalogue
+    /// has one: q8 over Q4_K and Q5_K (their super-block order, kernels/quant.cuh kq_add).
+    /// `batch_matvec_mma` says when the host takes it.
+    pub fn batch_mma(w: WType, act: Act, epi: Epi) -> Option<KernelId> {
+        (act == Act::Q8 && matches!(w, WType::Q4_K | WType::Q5_K))
+            .then_some(KernelId::MatvecBatchMma { w, epi })
+    }
+
     /// Whether a shared-input GEMM launch can take matrices of type `w` with a third of
     /// type `v` (`MmqMixed`): both quantized, different, on the same activation format.
     pub fn mixable(w: WType, v: WType) -> bool {
@@ -282,6 +302,7 @@ impl KernelId {
             KernelId::Matvec { .. } | KernelId::Qkv { .. } => Family::Matvec,
             KernelId::MatvecBatch { .. }
             | KernelId::MatvecBatchWhole { .. }
+            | KernelId::MatvecBatchMma { .. }
             | KernelId::QkvBatch { .. } => Family::MatvecBatch,
             KernelId::Matmul { .. } => Family::Matmul,
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
@@ -307,7 +328,8 @@ impl KernelId {
         match self {
             KernelId::Matvec { .. }
             | KernelId::MatvecBatch { .. }
-            | KernelId::MatvecBatchWhole { .. } => "MatvecArgs",
+            | KernelId::MatvecBatchWhole { .. }
+            | KernelId::MatvecBatchMma { .. } => "MatvecArgs",
             KernelId::Qkv { .. } | KernelId::QkvBatch { .. } => "QkvArgs",
             KernelId::Matmul { .. } => "MatmulArgs",
             KernelId::Mmq { .. } | KernelId::MmqPair { .. } | KernelId::MmqMixed { .. } => {
@@ -343,6 +365,7 @@ impl KernelId {
                 | KernelId::AttentionSplit { .. }
                 | KernelId::MatvecBatch { .. }
                 | KernelId::MatvecBatchWhole { .. }
+                | KernelId::MatvecBatchMma { .. }
         )
     }
 
@@ -375,6 +398,9 @@ impl KernelId {
                     epi.cpp()
                 )
             }
+            KernelId::MatvecBatchMma { w, epi } => {
+                format!("matvec_batch_mma_impl<{}, {}>", w.cpp(), epi.cpp())
+            }
             KernelId::QkvBatch { qk, v, act, kv } => format!(
                 "qkv_batch_impl<{}, {}, {}, {}>",
                 qk.cpp(),
@@ -403,7 +429,10 @@ impl KernelId {
     /// `__launch_bounds__(threads, min CTAs per SM)` of the wrapper, if any. Decode matvecs
     /// stream weights: 4 resident CTAs of 256 threads per SM (at most 64 registers a thread)
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
-    /// spills under that cap (7B gate+up 41 -> 51 us on the H100).
+    /// spills under that cap (7B gate+up 41 -> 51 us on the H100); under q8 its Q4_K/Q5_K
+    /// kernel (gate and up sums spread over the quads, kernels/matvec.cuh) takes 3 CTAs (at
+    /// most 80 registers, no spill in its unit loop: 7B gate+up 38.4 us at 89 registers and
+    /// 2 CTAs, 35.5 at 3; evidence/h200/batched-mma-sb/).
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
     /// registers a thread), so one CTA's tile loads overlap the other's arithmetic; the
     /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
@@ -430,6 +459,11 @@ impl KernelId {
                 Some((MMQ_THREADS, 2))
             }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
+            KernelId::Matvec {
+                w: WType::Q4_K | WType::Q5_K,
+                act: Act::Q8,
+                ..
+            } => Some((MATVEC_THREADS, 3)),
             KernelId::MatvecBatch { w, act, epi }
                 if *act == Act::Q8 && batch_matvec_three_ctas(*w, *epi) =>
             {
@@ -439,6 +473,7 @@ impl KernelId {
             // Launched with MATVEC_THREADS or MATVEC_WIDE_THREADS: the same 128 registers a
             // thread as (MATVEC_THREADS, 2).
             KernelId::MatvecBatchWhole { .. } => Some((MATVEC_WIDE_THREADS, 1)),
+            KernelId::MatvecBatchMma { .. } => Some((MATVEC_THREADS, 2)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
@@ -630,6 +665,44 @@ pub fn batch_matvec_whole(
     KernelId::batch_whole(w, act, epi).is_some() && ks > 1 && full && 4 * tasks >= 3 * warp_slots
 }
 
+/// Bytes of one super-block of staged activation rows in the tensor-core batched matvec
+/// (kernels/matvec_batch.cu, MMA_SB_BYTES): 8 groups × 8 rows × 32 q8 values, 8 rows × 8
+/// int16 group sums, 8 rows' dk.
+pub const MATVEC_MMA_SB_BYTES: usize = 8 * 8 * 32 + 8 * 16 + 8 * 4;
+
+/// Dynamic shared memory of the tensor-core batched matvec (`MatvecBatchMma`) over rows of
+/// `k` inputs: the staged rows (MATVEC_MMA_SB_BYTES a super-block, 8 rows whatever nb)
+/// and the K split's parts (4 floats a thread).
+pub fn batch_mma_smem(k: usize) -> usize {
+    k / 256 * MATVEC_MMA_SB_BYTES + MATVEC_THREADS as usize * 4 * 4
+}
+
+/// Rows from which a q8 Q4_K/Q5_K batched matvec takes the tensor cores: the MMA computes 8
+/// input rows whatever nb. Under SwiGLU from 4 rows; the plain and residual matvecs from 5
+/// (at 4 rows their CUDA-core kernels, sums spread over the quads, were faster: 7B, 4
+/// streams, 1,120 tok/s against 1,080–1,083); at 2 rows the CUDA-core kernels were faster
+/// for all (7B, 2 streams: 607 tok/s against 574). evidence/h200/batched-mma-sb/.
+pub fn matvec_mma_min_rows(epi: Epi) -> usize {
+    if epi == Epi::Swiglu { 4 } else { 5 }
+}
+
+/// Whether a batched matvec of `nb` rows takes the tensor-core kernel (`MatvecBatchMma`):
+/// q8 Q4_K/Q5_K (`KernelId::batch_mma`), `matvec_mma_min_rows` to 8 rows, its staged rows
+/// within the `max_smem` bytes a CTA may take.
+pub fn batch_matvec_mma(
+    w: WType,
+    act: Act,
+    k: usize,
+    nb: usize,
+    epi: Epi,
+    max_smem: usize,
+) -> bool {
+    KernelId::batch_mma(w, act, epi).is_some()
+        && nb >= matvec_mma_min_rows(epi)
+        && k.is_multiple_of(256)
+        && batch_mma_smem(k) <= max_smem
+}
+
 /// Dynamic shared memory of a batched kernel whose only shared array is the staged rows
 /// (`batch_matvec_stage_bytes` when `stage`, else none): the whole-row matvec
 /// (`MatvecBatchWhole`) and the batched Q/K/V (`QkvBatch`, in its Q/K weight type's layout).
@@ -642,15 +715,12 @@ pub fn batch_staged_smem(w: WType, k: usize, nb: usize, stage: bool) -> usize {
 }
 
 /// Whether a q8 batched matvec over `w` is built for 3 resident CTAs per SM (80 registers a
-/// thread; `KernelId::launch_bounds`): Q6_K and the legacy types need no more; Q4_K and
-/// Q5_K only under SwiGLU (one weight row a lane group), whose staged loop fits (its loop
-/// over global memory spills, and is taken only for rows too long to stage); their plain
-/// and residual kernels, two weight rows a group, spill in both loops.
-pub fn batch_matvec_three_ctas(w: WType, epi: Epi) -> bool {
-    match w {
-        WType::Q4_K | WType::Q5_K => epi == Epi::Swiglu,
-        _ => w.quantized(),
-    }
+/// thread; `KernelId::launch_bounds`): Q6_K and the legacy types need no more. Q4_K and
+/// Q5_K not: their SwiGLU loop, which fit before, spills at 80 registers under kq_add's
+/// gathers (1.5B gate+up at 2 rows 16.6 -> 25.7 µs, evidence/h200/batched-mma-sb/call6);
+/// their plain and residual kernels, two weight rows a group, spill in both loops.
+pub fn batch_matvec_three_ctas(w: WType, _epi: Epi) -> bool {
+    !matches!(w, WType::Q4_K | WType::Q5_K) && w.quantized()
 }
 
 /// Most bytes of staged activation rows in a batched matvec (`batch_matvec_stage_bytes`):

@@ -544,7 +544,7 @@ mod tests {
         let bounds = |w, act, epi| KernelId::MatvecBatch { w, act, epi }.launch_bounds();
         assert_eq!(bounds(WType::Q6_K, Act::Q8, Epi::Add), Some((256, 3)));
         assert_eq!(bounds(WType::Q5_0, Act::Q8, Epi::None), Some((256, 3)));
-        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 3)));
+        assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Swiglu), Some((256, 2)));
         assert_eq!(bounds(WType::Q4_K, Act::Q8, Epi::Add), Some((256, 2)));
         // The whole-row kernels exist for q8 over 64-value units only, at 128 registers a
         // thread: launched as 2 CTAs of 256 threads an SM, or one wide CTA of 512.
@@ -561,6 +561,70 @@ mod tests {
             epi: Epi::Add
         }));
         assert_eq!(bounds(WType::Q6_K, Act::F32, Epi::Add), Some((256, 2)));
+        // The tensor-core kernels: q8 Q4_K/Q5_K only, 128 registers a thread.
+        let mma = KernelId::MatvecBatchMma {
+            w: WType::Q4_K,
+            epi: Epi::Swiglu,
+        };
+        assert_eq!(mma.name(), "matvec_batch_mma_q4_k_q8_swiglu");
+        assert_eq!(mma.launch_bounds(), Some((256, 2)));
+        assert!(mma.enters_in_body());
+        assert!(all.contains(&mma));
+        for w in WType::ALL {
+            let has = all.contains(&KernelId::MatvecBatchMma { w, epi: Epi::Add });
+            assert_eq!(has, matches!(w, WType::Q4_K | WType::Q5_K), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn batched_matvec_takes_the_tensor_cores_for_q4_k_from_four_or_five_rows_when_the_rows_fit() {
+        use catalogue::{batch_matvec_mma, batch_mma_smem};
+        let h200 = 227 * 1024;
+        // 8 rows or fewer, staged per super-block: 2,208 bytes each, plus the parts.
+        assert_eq!(batch_mma_smem(3584), 14 * 2208 + 4096);
+        // SwiGLU from 4 rows, the other epilogues from 5.
+        for nb in 1..=8 {
+            for (epi, least) in [(Epi::Swiglu, 4), (Epi::Add, 5), (Epi::None, 5)] {
+                assert_eq!(
+                    batch_matvec_mma(WType::Q4_K, Act::Q8, 3584, nb, epi, h200),
+                    nb >= least,
+                    "{epi:?} at {nb} rows"
+                );
+            }
+        }
+        // Not for f32 semantics, not for Q6_K, not when the staged rows exceed the device.
+        assert!(!batch_matvec_mma(
+            WType::Q4_K,
+            Act::F32,
+            3584,
+            8,
+            Epi::None,
+            h200
+        ));
+        assert!(!batch_matvec_mma(
+            WType::Q6_K,
+            Act::Q8,
+            3584,
+            8,
+            Epi::None,
+            h200
+        ));
+        assert!(batch_matvec_mma(
+            WType::Q4_K,
+            Act::Q8,
+            18944,
+            8,
+            Epi::Add,
+            h200
+        ));
+        assert!(!batch_matvec_mma(
+            WType::Q4_K,
+            Act::Q8,
+            18944,
+            8,
+            Epi::Add,
+            99 * 1024
+        ));
     }
 
     #[test]

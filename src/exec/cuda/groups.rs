@@ -12,9 +12,9 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, MATVEC_WIDE_THREADS, batch_matvec_smem, batch_matvec_stages,
-    batch_matvec_whole, batch_matvec_wide, batch_staged_smem, matvec_batch_tile_rows,
-    matvec_batch_warp_rows,
+    MATVEC_THREADS, MATVEC_WIDE_THREADS, batch_matvec_mma, batch_matvec_smem, batch_matvec_stages,
+    batch_matvec_whole, batch_matvec_wide, batch_mma_smem, batch_staged_smem,
+    matvec_batch_tile_rows, matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
 use crate::error::Result;
@@ -257,7 +257,22 @@ impl CudaEngine<'_> {
             stage = batch_matvec_stages(w, act, k, nb);
             let n_sm = self.dev.n_sm as usize;
             let mut pick = None;
-            if let Some(whole) = KernelId::batch_whole(w, act, epi).filter(|_| ksplit > 1) {
+            if let Some(mma) = KernelId::batch_mma(w, act, epi)
+                .filter(|_| batch_matvec_mma(w, act, k, nb, epi, self.dev.max_smem as usize))
+            {
+                // Tensor cores: 16 weight rows (SwiGLU: 8 of each matrix) a tile, the K
+                // split's parts on `ksplit` warps of a CTA of MATVEC_THREADS (smaller CTAs
+                // for matrices of few tiles were slower: 7B attn_out 17.4 -> 20.5 us).
+                let s = batch_mma_smem(k) as u32;
+                let per_sm = self
+                    .kernels
+                    .occupancy(&self.dev, mma, MATVEC_THREADS, s)?
+                    .max(1);
+                let tiles = rows.div_ceil(if epi == Epi::Swiglu { 8 } else { 16 });
+                let per_cta = (MATVEC_THREADS / 32) as usize / ksplit as usize;
+                pick = Some((mma, s, tiles.div_ceil(per_cta).min(per_sm * n_sm)));
+                stage = true;
+            } else if let Some(whole) = KernelId::batch_whole(w, act, epi).filter(|_| ksplit > 1) {
                 // Rows too long for the staging rule but within the device's shared memory a
                 // CTA: staged by wide CTAs (`batch_matvec_wide`), else read from global memory.
                 let wide = !stage && batch_matvec_wide(w, act, k, nb, self.dev.max_smem as usize);
