@@ -429,10 +429,11 @@ impl KernelId {
     /// `__launch_bounds__(threads, min CTAs per SM)` of the wrapper, if any. Decode matvecs
     /// stream weights: 4 resident CTAs of 256 threads per SM (at most 64 registers a thread)
     /// keep more loads in flight. Not for the SwiGLU epilogue: with two weight streams it
-    /// spills under that cap (7B gate+up 41 -> 51 us on the H100); under q8 its Q4_K/Q5_K
+    /// spills under that cap (7B gate+up 41 -> 51 us on the H100); under q8 its Q4_K
     /// kernel (gate and up sums spread over the quads, kernels/matvec.cuh) takes 3 CTAs (at
     /// most 80 registers, no spill in its unit loop: 7B gate+up 38.4 us at 89 registers and
-    /// 2 CTAs, 35.5 at 3; evidence/h200/batched-mma-sb/).
+    /// 2 CTAs, 35.5 at 3; evidence/h200/batched-mma-sb/). Not Q5_K's: its high bits take
+    /// registers (126 unbounded, 80 bytes of stack at 80), and no preset measures it.
     /// Attention kernels: at most ATT_THREADS threads, 2 resident CTAs per SM (at most 128
     /// registers a thread), so one CTA's tile loads overlap the other's arithmetic; the
     /// tensor-core prefill attention ATT_MMA_MIN_CTAS of ATT_MMA_THREADS.
@@ -460,7 +461,7 @@ impl KernelId {
             }
             KernelId::Matvec { epi, .. } if *epi != Epi::Swiglu => Some((MATVEC_THREADS, 4)),
             KernelId::Matvec {
-                w: WType::Q4_K | WType::Q5_K,
+                w: WType::Q4_K,
                 act: Act::Q8,
                 ..
             } => Some((MATVEC_THREADS, 3)),
