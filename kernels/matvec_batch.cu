@@ -181,6 +181,18 @@ __device__ __forceinline__ void stage_rows(int K, int nb, const Act& a, i8* sq) 
     __syncthreads();
 }
 
+// Unit u of the warp's R weight rows (and of SwiGLU's up rows), decoded once for all the
+// input rows.
+template <class W, int EPI, int R>
+__device__ __forceinline__ void batch_wload(const u8* const (&rows1)[R], const u8* const (&rows2)[R], int u, typename W::WU (&wg)[R],
+                                            typename W::WU (&wu)[R]) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        wg[r] = W::wload(rows1[r], u);
+        if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+    }
+}
+
 // The q8 sums of a warp's rows over this lane's units u0, u0 + step, ...: a unit of each
 // weight row decoded once (W::wload) and dotted with each input row's activations.
 // STAGED: the activations come from the staged rows `sq` (W::aload_t: one address a unit,
@@ -193,11 +205,7 @@ __device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a
     const int nb = g.nb, K = g.K, S = nb | 1, plane = units * S * 16;
     for (int u = u0; u < units; u += step) {
         typename W::WU wg[R], wu[R];
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            wg[r] = W::wload(rows1[r], u);
-            if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
-        }
+        batch_wload<W, EPI, R>(rows1, rows2, u, wg, wu);
         // Row b's activations: from the staged rows (shared memory: a lane's 64 bytes of a
         // Q4_K unit were 4 global loads touching 16 cache lines per warp, and those L1
         // wavefronts, 66% of the data pipe, bounded the 7B's SwiGLU matvec) or from global
@@ -322,11 +330,7 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
             float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int u = ks * 32 + lane; u < units; u += KS * 32) {
                 typename W::WU wg[R], wu[R];
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    wg[r] = W::wload(rows1[r], u);
-                    if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
-                }
+                batch_wload<W, EPI, R>(rows1, rows2, u, wg, wu);
                 // A uniform choice: the staged and the global loop are separate code.
                 if (sq)
                     batch_unit_spread<W, EPI, R, true>(nb, K, a, wg, wu, u, units, sq, acc4);
@@ -674,7 +678,8 @@ __device__ void qkv_batch_impl(const QkvArgs& g) {
 // (MMA_SB_BYTES each): the 8 groups × 8 rows × 32 q8 values ([group][row][value]: a
 // warp's loads of one group are 256 contiguous bytes), each row's 8 group block sums (the
 // Q8_K sums of 16 values, paired, as int16) and its dk. The host takes this kernel for
-// q8 Q4_K/Q5_K at 2 to 8 rows when the staged rows fit the device (batch_matvec_mma).
+// q8 Q4_K/Q5_K from `matvec_mma_min_rows` rows (SwiGLU 4, the others 5) to 8 when the
+// staged rows fit the device (batch_matvec_mma, src/codegen/catalogue.rs).
 #define MMA_SB_Q8 (8 * 8 * 32)
 #define MMA_SB_BYTES (MMA_SB_Q8 + 8 * 16 + 8 * 4)
 

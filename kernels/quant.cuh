@@ -607,19 +607,6 @@ __device__ __forceinline__ int2 quad_keep2(int2 t0, int2 t1) {
     keep.y += __shfl_xor_sync(qm, send.y, 2);
     return keep;
 }
-// The sum over the quad of a row all its lanes keep (after quad_keep1 of two rows, N = 2).
-__device__ __forceinline__ int2 quad_pair_sum(int2 t) {
-    const unsigned qm = 0xFu << (threadIdx.x & 28);
-    t.x += __shfl_xor_sync(qm, t.x, 2);
-    t.y += __shfl_xor_sync(qm, t.y, 2);
-    return t;
-}
-
-// Element `i` (0..3, not a compile-time index) of 4 values, by selects (no local memory).
-__device__ __forceinline__ float pick4(float a, float b, float c, float d, int i) {
-    return i & 2 ? (i & 1 ? d : c) : (i & 1 ? b : a);
-}
-
 // Sum of v over the L lanes of a lane group (L a power of two, groups aligned), for lanes
 // whose values come in runs of Q identical ones (KQuadAct): the butterfly's offsets L/2 ..
 // Q, each lane adding its partner's value to its own.
