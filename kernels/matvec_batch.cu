@@ -470,19 +470,13 @@ __device__ void matvec_batch_impl(const MatvecArgs& g) {
     Act a = act_view(g.xf, g.q0, g.d0, g.qk, g.dk, g.bs);
     // With `stage` (q8 rows that fit; the host's rule) the CTA copies the nb activation
     // rows to shared memory once, for all its warps' rows: unit u's chunk i of row b to
-    // plane i, slot u·S + b, and its scale chunk (W::stage_scale) to plane CH. One load in
-    // flight a thread, not stage_rows' four: that was measured in the whole-row kernels only
-    // (the tiles run at 3 CTAs per SM, where registers are tight).
+    // plane i, slot u·S + b, and its scale chunk (W::stage_scale) to plane CH, each thread
+    // with MVB_STAGE_BATCH loads in flight (stage_rows; the staging's registers are not
+    // live in the loop below, so the tiles' 3 CTAs an SM stand).
     i8* sq = nullptr;
     if (ACT == ACT_Q8 && g.stage) {
         sq = (i8*)(mvb_smem + MATVEC_THREADS / 32 * 2 * groups * R * MB * sizeof(float));
-        const int n = g.nb * (g.K / W::UNIT) * (W::UNIT / 16 + 1);
-        for (int t = threadIdx.x; t < n; t += blockDim.x) {
-            int at;
-            int4 v = stage_chunk<W>(g.K, g.nb, a, t, at);
-            *(int4*)(sq + at) = v;
-        }
-        __syncthreads();
+        stage_rows<W>(g.K, g.nb, a, sq);
     }
     // The grid is at most one wave of CTAs (the host's, src/exec/cuda/groups.rs), looping
     // over CTA tiles: the CTA's warps split each row set's units KS ways.
@@ -677,20 +671,37 @@ __device__ void qkv_batch_impl(const QkvArgs& g) {
 // The CTA first stages the nb activation rows in shared memory by super-block
 // (MMA_SB_BYTES each): the 8 groups × 8 rows × 32 q8 values ([group][row][value]: a
 // warp's loads of one group are 256 contiguous bytes), each row's 8 group block sums (the
-// Q8_K sums of 16 values, paired, as int16) and its dk. The host takes this kernel for
+// Q8_K sums of 16 values, paired, as int16) and its dk, with several loads in flight a
+// thread (mma_stage); each warp then loads a super-block's weights MMA_AHEAD ahead of the
+// one it sums (mma_wload, mma_superblock). The host takes this kernel for
 // q8 Q4_K/Q5_K from `matvec_mma_min_rows` rows (SwiGLU 4, the others 5) to 8 when the
 // staged rows fit the device (batch_matvec_mma, src/codegen/catalogue.rs).
 #define MMA_SB_Q8 (8 * 8 * 32)
 #define MMA_SB_BYTES (MMA_SB_Q8 + 8 * 16 + 8 * 4)
 
 // Stages super-blocks of the nb activation rows (the layout above), then syncs the CTA.
+// Each thread has MMA_STAGE_BATCH 16-byte loads in flight (loads first, then the stores):
+// with one at a time, the 7B's Q4_K down at 8 rows (74 super-blocks a row, 37 loads a
+// thread) waited for 37 round trips to L2 one after another before its first MMA; with 8
+// and its weights loaded a super-block ahead (MMA_AHEAD, below), 52.5 -> 34.1 µs (Nsight,
+// evidence/h200/batched-mma-ahead/; the two were not measured apart).
+#define MMA_STAGE_BATCH 8
 __device__ __forceinline__ void mma_stage(const MatvecArgs& g, const Act& a, u8* st) {
-    const int nsb = g.K / 256, nb = g.nb, K = g.K;
-    for (int t = threadIdx.x; t < nsb * 128; t += blockDim.x) {
-        const int sb = t >> 7, r = t & 127, n = r >> 4, c = r & 15;  // c: 16-byte chunk of the row's 256 values
-        int4 v = make_int4(0, 0, 0, 0);
-        if (n < nb) v = *(const int4*)(a.qk + (size_t)n * K + sb * 256 + c * 16);
-        *(int4*)(st + sb * MMA_SB_BYTES + ((c >> 1) * 8 + n) * 32 + (c & 1) * 16) = v;
+    const int nsb = g.K / 256, nb = g.nb, K = g.K, n = nsb * 128;
+    for (int t0 = threadIdx.x; t0 < n; t0 += MMA_STAGE_BATCH * blockDim.x) {
+        int4 v[MMA_STAGE_BATCH];
+#pragma unroll
+        for (int k = 0; k < MMA_STAGE_BATCH; k++) {
+            // c: 16-byte chunk of row r's 256 values of super-block sb
+            const int t = t0 + k * blockDim.x, sb = t >> 7, r = (t >> 4) & 7, c = t & 15;
+            v[k] = make_int4(0, 0, 0, 0);
+            if (t < n && r < nb) v[k] = *(const int4*)(a.qk + (size_t)r * K + sb * 256 + c * 16);
+        }
+#pragma unroll
+        for (int k = 0; k < MMA_STAGE_BATCH; k++) {
+            const int t = t0 + k * blockDim.x, sb = t >> 7, r = (t >> 4) & 7, c = t & 15;
+            if (t < n) *(int4*)(st + sb * MMA_SB_BYTES + ((c >> 1) * 8 + r) * 32 + (c & 1) * 16) = v[k];
+        }
     }
     for (int t = threadIdx.x; t < nsb * 8; t += blockDim.x) {
         const int sb = t >> 3, n = t & 7;
@@ -724,21 +735,36 @@ __device__ __forceinline__ int mma_vals(u32 q, u32 qh, int j) {
 // Byte i (0..3) of a packed word.
 __device__ __forceinline__ int byte_of(u32 w, int i) { return (int)((w >> (8 * i)) & 0xFF); }
 
-// One super-block of the tile: rows pa, pb (this thread's weight rows' blocks), the staged
-// activations `st` (this super-block's), into the thread's 4 outputs' slot `acc`.
+// This thread's part of one super-block of the tile's weights: rows pa, pb's block heads
+// (d, dmin, scales) and the quant bytes of its MMA fragments.
+struct MmaWeights {
+    uint4 ha, hb;
+    uint2 qa[4], qb[4], qha, qhb;
+};
 template <class W>
-__device__ __forceinline__ void mma_superblock(const u8* pa, const u8* pb, const u8* st, int gq, int q4, float (&acc)[4]) {
-    const uint4 ha = *(const uint4*)pa, hb = *(const uint4*)pb;
-    uint2 qa[4], qb[4], qha = make_uint2(0, 0), qhb = qha;
+__device__ __forceinline__ MmaWeights mma_wload(const u8* pa, const u8* pb, int q4) {
+    MmaWeights m;
+    m.ha = *(const uint4*)pa;
+    m.hb = *(const uint4*)pb;
 #pragma unroll
     for (int p = 0; p < 4; p++) {
-        qa[p] = *(const uint2*)(pa + W::QS + 32 * p + 8 * q4);
-        qb[p] = *(const uint2*)(pb + W::QS + 32 * p + 8 * q4);
+        m.qa[p] = *(const uint2*)(pa + W::QS + 32 * p + 8 * q4);
+        m.qb[p] = *(const uint2*)(pb + W::QS + 32 * p + 8 * q4);
     }
+    m.qha = m.qhb = make_uint2(0, 0);
     if (W::QS == 48) {
-        qha = *(const uint2*)(pa + 16 + 8 * q4);
-        qhb = *(const uint2*)(pb + 16 + 8 * q4);
+        m.qha = *(const uint2*)(pa + 16 + 8 * q4);
+        m.qhb = *(const uint2*)(pb + 16 + 8 * q4);
     }
+    return m;
+}
+
+// One super-block of the tile: this thread's weights `m` (mma_wload), the staged
+// activations `st` (this super-block's), into the thread's 4 outputs' slot `acc`.
+template <class W>
+__device__ __forceinline__ void mma_superblock(const MmaWeights& m, const u8* st, int gq, int q4, float (&acc)[4]) {
+    const uint4 ha = m.ha, hb = m.hb;
+    const uint2 *qa = m.qa, *qb = m.qb, qha = m.qha, qhb = m.qhb;
     // Scales and mins of groups 0..3 and 4..7, 4 to a word (scale_pair_w's unpacking).
     const u32 scA0 = ha.y & 0x3F3F3F3Fu, mA0 = ha.z & 0x3F3F3F3Fu;
     const u32 scA1 = (ha.w & 0x0F0F0F0Fu) | ((ha.y >> 2) & 0x30303030u), mA1 = ((ha.w >> 4) & 0x0F0F0F0Fu) | ((ha.z >> 2) & 0x30303030u);
@@ -784,6 +810,25 @@ __device__ __forceinline__ float mma_slots_sum(const float (&a)[8], int NQ) {
     return a[0];
 }
 
+// Super-blocks whose weights a warp has in flight ahead of the one it sums. One (123
+// registers for SwiGLU, whose two CTAs an SM stand; 159 for the others): the 7B's gate+up at
+// 8 rows 48.7 -> 45.1 µs (Nsight), its 8 streams 2,020 tok/s where only the plain and
+// residual tiles loaded ahead gave 1,968 (the old kernels 1,861-1,872 in both calls). Two
+// for the plain and residual tiles (214 registers) lost: the 7B's down 38.6 µs where one
+// took 34.1-36.2, 8 streams 1,971 (evidence/h200/batched-mma-ahead/).
+#define MMA_AHEAD 1
+
+// The super-block d ≤ D places after super-block s of a warp's chunk sb0 (its chunks are
+// NQ super-blocks, NQ·KS apart: matvec_batch_mma_impl's loop), clamped to the last one, so
+// the loads ahead stay in bounds past the warp's end (their values unused).
+template <int D>
+__device__ __forceinline__ int mma_ahead_sb(int sb0, int s, int d, int NQ, int KS, int nsb) {
+    int c = 0;  // chunks crossed
+#pragma unroll
+    for (int k = 1; k <= D; k++) c += s + d >= k * NQ;
+    return min(sb0 + c * NQ * KS + s + d - c * NQ, nsb - 1);
+}
+
 template <class W, int EPI>
 __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
     static_assert(W::UNIT == 64 && W::QK == 256, "Q4_K / Q5_K");
@@ -813,12 +858,24 @@ __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
             for (int s = 0; s < 8; s++)
 #pragma unroll
                 for (int o = 0; o < 4; o++) acc[s][o] = 0.0f;
+            // MMA_AHEAD super-blocks' weights in flight ahead of the one being summed.
+            constexpr int D = MMA_AHEAD;
+            MmaWeights m[D + 1];
+#pragma unroll
+            for (int d = 0; d < D; d++) {
+                const int sb = mma_ahead_sb<D>(NQ * ks, 0, d, NQ, KS, nsb);
+                m[d] = mma_wload<W>(pa + sb * W::BYTES, pb + sb * W::BYTES, q4);
+            }
             for (int sb0 = NQ * ks; sb0 < nsb; sb0 += NQ * KS) {
 #pragma unroll
                 for (int s = 0; s < 8; s++) {
                     const int sb = sb0 + s;
                     if (s >= NQ || sb >= nsb) break;
-                    mma_superblock<W>(pa + sb * W::BYTES, pb + sb * W::BYTES, mvb_smem + sb * MMA_SB_BYTES, gq, q4, acc[s]);
+                    const int nx = mma_ahead_sb<D>(sb0, s, D, NQ, KS, nsb);
+                    m[D] = mma_wload<W>(pa + nx * W::BYTES, pb + nx * W::BYTES, q4);
+                    mma_superblock<W>(m[0], mvb_smem + sb * MMA_SB_BYTES, gq, q4, acc[s]);
+#pragma unroll
+                    for (int d = 0; d < D; d++) m[d] = m[d + 1];
                 }
             }
 #pragma unroll

@@ -474,7 +474,15 @@ impl KernelId {
             // Launched with MATVEC_THREADS or MATVEC_WIDE_THREADS: the same 128 registers a
             // thread as (MATVEC_THREADS, 2).
             KernelId::MatvecBatchWhole { .. } => Some((MATVEC_WIDE_THREADS, 1)),
-            KernelId::MatvecBatchMma { .. } => Some((MATVEC_THREADS, 2)),
+            // SwiGLU keeps two CTAs an SM (123 registers with its load ahead, kernels/
+            // matvec_batch.cu MMA_AHEAD); the plain and residual tiles are built for one (159
+            // registers): the 7B's and 1.5B's attn_out and down grids are their tiles, at
+            // most one CTA an SM (the 7B's down is held to one by its shared memory anyway).
+            // Measured so (evidence/h200/batched-mma-ahead/, v3).
+            KernelId::MatvecBatchMma { epi, .. } if *epi == Epi::Swiglu => {
+                Some((MATVEC_THREADS, 2))
+            }
+            KernelId::MatvecBatchMma { .. } => Some((MATVEC_THREADS, 1)),
             KernelId::Attention { .. } | KernelId::AttentionSplit { .. } => Some((ATT_THREADS, 2)),
             KernelId::AttentionMma => Some((ATT_MMA_THREADS, ATT_MMA_MIN_CTAS)),
             KernelId::Persistent { .. } => Some((PERSIST_THREADS, PERSIST_MIN_CTAS)),
