@@ -759,17 +759,24 @@ __device__ __forceinline__ MmaWeights mma_wload(const u8* pa, const u8* pb, int 
     return m;
 }
 
+// Scales and mins of groups 0..3 (sc0, m0) and 4..7 (sc1, m1), 4 to a word, from a block
+// head h (d and dmin, then the 12 scale bytes: scale_pair_w's unpacking).
+__device__ __forceinline__ void mma_scales(uint4 h, u32& sc0, u32& m0, u32& sc1, u32& m1) {
+    sc0 = h.y & 0x3F3F3F3Fu;
+    m0 = h.z & 0x3F3F3F3Fu;
+    sc1 = (h.w & 0x0F0F0F0Fu) | ((h.y >> 2) & 0x30303030u);
+    m1 = ((h.w >> 4) & 0x0F0F0F0Fu) | ((h.z >> 2) & 0x30303030u);
+}
+
 // One super-block of the tile: this thread's weights `m` (mma_wload), the staged
 // activations `st` (this super-block's), into the thread's 4 outputs' slot `acc`.
 template <class W>
 __device__ __forceinline__ void mma_superblock(const MmaWeights& m, const u8* st, int gq, int q4, float (&acc)[4]) {
     const uint4 ha = m.ha, hb = m.hb;
     const uint2 *qa = m.qa, *qb = m.qb, qha = m.qha, qhb = m.qhb;
-    // Scales and mins of groups 0..3 and 4..7, 4 to a word (scale_pair_w's unpacking).
-    const u32 scA0 = ha.y & 0x3F3F3F3Fu, mA0 = ha.z & 0x3F3F3F3Fu;
-    const u32 scA1 = (ha.w & 0x0F0F0F0Fu) | ((ha.y >> 2) & 0x30303030u), mA1 = ((ha.w >> 4) & 0x0F0F0F0Fu) | ((ha.z >> 2) & 0x30303030u);
-    const u32 scB0 = hb.y & 0x3F3F3F3Fu, mB0 = hb.z & 0x3F3F3F3Fu;
-    const u32 scB1 = (hb.w & 0x0F0F0F0Fu) | ((hb.y >> 2) & 0x30303030u), mB1 = ((hb.w >> 4) & 0x0F0F0F0Fu) | ((hb.z >> 2) & 0x30303030u);
+    u32 scA0, mA0, scA1, mA1, scB0, mB0, scB1, mB1;
+    mma_scales(ha, scA0, mA0, scA1, mA1);
+    mma_scales(hb, scB0, mB0, scB1, mB1);
     int isum[4] = {0, 0, 0, 0};
 #pragma unroll
     for (int j = 0; j < 8; j++) {

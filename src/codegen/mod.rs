@@ -561,7 +561,8 @@ mod tests {
             epi: Epi::Add
         }));
         assert_eq!(bounds(WType::Q6_K, Act::F32, Epi::Add), Some((256, 2)));
-        // The tensor-core kernels: q8 Q4_K/Q5_K only, 128 registers a thread.
+        // The tensor-core kernels: q8 Q4_K/Q5_K only; SwiGLU at 128 registers a thread (two
+        // CTAs an SM), the plain and residual ones built for one.
         let mma = KernelId::MatvecBatchMma {
             w: WType::Q4_K,
             epi: Epi::Swiglu,
