@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # matvec-ring call 3 (H200; prepared 2026-12-04, NOT RUN: the device stopped answering, then loans were paused): (1) mvbulk — the generated decode matvecs of main (base), with Q6_K's
-# branch-free word loads (q6), and q6 with unsigned unit index arithmetic in Q4_K/Q5_K/Q6_K (q6b; mvbulk only), arms alternating, outputs compared bit for bit; (2) graphrun with the q6 change (working tree) against
+# branch-free word loads (q6, 659d877), q6 with unsigned unit index arithmetic (q6b, 143bce5), and those with
+# the coalesced 8-lane Q6_K loads (q6c, c580be7), arms alternating, outputs compared bit for bit; (2) graphrun
+# built from branch q6k-loads (scripts/make-gpu-carry, GPU_TESTS=gpu_batch) against
 # main's binary (22932fe, same kernels as ef6f6fc): greedy tokens, trace_exact, bench A/B
 # (base, new, new, base), fused profiles (base, new), gpu_batch (backend_ops left out by the 64 MiB carry limit: new is checked bit for bit against base, which passed it).
 set -u
@@ -10,11 +12,11 @@ export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64 CUDA_CACHE_PAT
 export PATH=$PATH:/usr/local/cuda/bin
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,temperature.gpu --format=csv > $O/nvidia-smi.csv
 echo "=== mvbulk $(date +%T)"
-for v in base q6 q6b; do mkdir -p /tmp/dump_$v; done
-for rep in 1 2; do for v in base q6 q6b; do
+for v in base q6 q6b q6c; do mkdir -p /tmp/dump_$v; done
+for rep in 1 2; do for v in base q6 q6b q6c; do
   MVB_BASE_ONLY=1 MVB_DUMP=/tmp/dump_$v timeout 60 $C/mvbulk_$v > $O/mvbulk_${v}_$rep.txt 2>&1; echo "$v $rep rc $? ($SECONDS s)"
 done; done
-for v in q6 q6b; do for f in /tmp/dump_base/*.bin; do b=$(basename $f); cmp -s $f /tmp/dump_$v/$b && echo "$v $b: identical to base" || echo "$v $b: DIFFERS from base"; done; done | tee $O/mvbulk_bits.txt
+for v in q6 q6b q6c; do for f in /tmp/dump_base/*.bin; do b=$(basename $f); cmp -s $f /tmp/dump_$v/$b && echo "$v $b: identical to base" || echo "$v $b: DIFFERS from base"; done; done | tee $O/mvbulk_bits.txt
 python3 $C/mvsum.py $O | tee $O/mvbulk_summary.txt
 mkdir -p /tmp/gr; for p in 0.5b 1.5b 7b; do $G synth --preset $p -o /tmp/gr/$p.gguf 2>&1 | tail -1; done
 echo "=== greedy tokens base vs new $(date +%T)"

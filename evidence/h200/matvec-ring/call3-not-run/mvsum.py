@@ -8,8 +8,9 @@ for f in sorted(glob.glob(sys.argv[1] + '/mvbulk_*_*.txt')):
         m = re.match(r'^\s+base\s+([0-9.]+) us', line)
         if m and shape: t[(shape, v)].append(float(m.group(1)))
 shapes = sorted({k[0] for k in t}, key=lambda s: list(k[0] for k in t).index(s))
-print('%-20s %16s %16s %16s %8s %8s' % ('shape', 'base us', 'q6 us', 'q6b us', 'q6/base', 'q6b/base'))
+V = ('base', 'q6', 'q6b', 'q6c')
+print('%-20s' % 'shape' + ''.join('%18s' % (v + ' us') for v in V) + ''.join('%9s' % (v + '/base') for v in V[1:]))
 for s in shapes:
-    b, q, n = (t[(s, v)] or [1.0] for v in ('base', 'q6', 'q6b'))
-    mb, mq, mn = (sum(x) / len(x) for x in (b, q, n))
-    print('%-20s %16s %16s %16s %8.3f %8.3f' % (s, ' / '.join('%.2f' % x for x in b), ' / '.join('%.2f' % x for x in q), ' / '.join('%.2f' % x for x in n), mq / mb, mn / mb))
+    xs = [t[(s, v)] or [float('nan')] for v in V]
+    m = [sum(x) / len(x) for x in xs]
+    print('%-20s' % s + ''.join('%18s' % ' / '.join('%.2f' % y for y in x) for x in xs) + ''.join('%9.3f' % (y / m[0]) for y in m[1:]))
