@@ -485,7 +485,6 @@ static void launch(const Prepared& p, int c, int variant) {
         if (p.s.swiglu) CK(cudaLaunchKernelEx(&cfg, read4, (const uint4*)a.w2, n, g_sink));
     } else {
         const Var& v = p.s.v[variant];
-        static std::vector<int> occ_cache(64, -1);
         int occ = var_grid(v);
         cudaLaunchConfig_t cfg = config(occ * g_sms, MVB_WARPS * 32, v.smem, at);
         CK(cudaLaunchKernelEx(&cfg, v.fn, a));
