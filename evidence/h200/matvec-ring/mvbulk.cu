@@ -14,6 +14,8 @@
 //            bit-identical (checked).
 //   read4    a plain read of the same bytes, 4 16-byte loads in flight a thread, one wave.
 // Build: nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam.cu"' mvbulk.cu -o mvbulk
+// (-DMVB_NO_HOIST leaves out the hoist arms, which use main's Q4_K unit fields: for families
+// from branches that changed them, ../q4k-decode/calls-not-run/build.sh.)
 #include FAM
 #include <cstdio>
 #include <cstdlib>
@@ -214,6 +216,7 @@ __global__ void __launch_bounds__(MVB_WARPS * 32) mvb(MatvecArgs g) {
 }
 
 
+#ifndef MVB_NO_HOIST
 // matvec_tile_kq_swiglu with every row's loads unconditional (rows clamped into the matrix,
 // only the store guarded) and all 8 weight units loaded before the first sum: the compiler
 // may issue the 8 rows' loads together. Same sums, same order: bit-identical.
@@ -315,6 +318,7 @@ __global__ void __launch_bounds__(256, MINB) mvh_swiglu(MatvecArgs g) {
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta)
         tile_hoist<TQ4_K>(g, a, base, part);
 }
+#endif
 
 __global__ void read4(const uint4* p, size_t n, u32* sink) {
     grid_dep_enter();
@@ -461,6 +465,7 @@ static void launch(const Prepared& p, int c, int variant) {
         a.prefetch = p.grid <= p.occ * g_sms ? 1 : 0;
         cudaLaunchConfig_t cfg = config(p.grid, MATVEC_THREADS, 0, at);
         CK(cudaLaunchKernelEx(&cfg, p.s.fn, a));
+#ifndef MVB_NO_HOIST
     } else if (variant == -3 || variant == -4) {
         Kfn f = variant == -3 ? mvh_swiglu<3> : mvh_swiglu<2>;
         int occ = 0;
@@ -471,6 +476,7 @@ static void launch(const Prepared& p, int c, int variant) {
         a.prefetch = grid <= occ * g_sms ? 1 : 0;
         cudaLaunchConfig_t cfg = config(grid, MATVEC_THREADS, 0, at);
         CK(cudaLaunchKernelEx(&cfg, f, a));
+#endif
     } else if (variant <= -10) {
         a.ksplit = -10 - variant;
         int per = (8 / a.ksplit) * 4;
@@ -557,7 +563,11 @@ int main(int argc, char** argv) {
         printf("%-18s %6.1f MB grid %d ks %d occ %d (NaN outputs %zu)\n", s.name, mb / 1e6, p.grid, p.ks, p.occ, nan);
         printf("   %-10s %7.2f us %6.0f GB/s\n", "base", tb, mb / (tb * 1e3));
         printf("   %-10s %7.2f us %6.0f GB/s\n", "read4", tr, mb / (tr * 1e3));
+#ifdef MVB_NO_HOIST
+        if (false)
+#else
         if (s.swiglu && s.unit == 64)
+#endif
             for (int v : {-3, -4}) {
                 std::vector<float> o = output(p, v);
                 size_t diff = 0;
