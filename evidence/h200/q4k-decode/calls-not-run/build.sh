@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the carry of calls 1 and 2 on the CPU machine (run from the repository root of a clone that has
-# the commits below: branches main, q6k-loads, q4k-consume, q4k-ahead, q4k-rows):
+# the commits below: branches main, q6k-loads, q4k-consume, q4k-ahead, q4k-rows, q4k-clamp):
 #   mvbulk_<v>: evidence/h200/matvec-ring/mvbulk.cu against main's generated matvec family (FAM: a release
 #     build's target/.../out/kernels_matvec.cu of main) with kernels/quant.cuh and kernels/matvec.cuh replaced
 #     by their text at each variant's commit, cut to the four kernels mvbulk times:
@@ -9,17 +9,19 @@
 #       q4c   01d5aab q4k-consume: q6c + Q4_K's branch-free decode (this folder's README)
 #       q4c2  q4c with the Q4_K SwiGLU kernel at __launch_bounds__(256, 2) (128 registers) instead of 3
 #       q4e2  5d28b95 q4k-ahead: q4c + the SwiGLU rows' loads two stages ahead, at (256, 2) (it spills at 3)
-#       q4r   0d9f6ce q4k-rows~1: q4c + the residual Q4_K matvec's rows loaded without a branch, at (256, 3)
-#             (main's catalogue, which generated FAM, says 4; q4k-rows' says 3)
-#       q4s   31719a5 q4k-rows: q4r + ld_words_a2(_in) loads global (LDG), not generic (LD)
-#   graphrun-base (main), graphrun + gpu_batch (31719a5) and backend_ops (31719a5, call 2) come
+#       q4s   31719a5 q4k-rows: q4c + the residual Q4_K matvec's rows loaded without a branch, at (256, 3)
+#             (main's catalogue, which generated FAM, says 4; q4k-rows' says 3; 0d9f6ce), and
+#             ld_words_a2(_in) loads global (LDG), not generic (LD). The two touch different kernels
+#             (Q4_K add; Q6_K), so each shape shows one of them.
+#       q4z   c8118ce q4k-clamp: q4s with rows past the matrix clamped, not predicated (no zeroing)
+#   graphrun-base (main), graphrun + gpu_batch (c8118ce) and backend_ops (c8118ce, call 2) come
 #     from scripts/make-gpu-carry in worktrees of those commits; stripped, xz -9e.
 # Needs the CUDA 13.0 nvcc from PyPI wheels unpacked in $TK (nvidia-cuda-nvcc, -crt, nvidia-nvvm,
 # nvidia-cuda-runtime 13.0.x).
 set -eu
 TK=${TK:-/tmp/cudatk}; FAM=${FAM:?kernels_matvec.cu of main}; D=$(mktemp -d)
 E=evidence/h200/matvec-ring
-for v in base:685704d q6c:c580be7 q4c:01d5aab q4c2:01d5aab q4e2:5d28b95 q4r:0d9f6ce q4s:31719a5; do
+for v in base:685704d q6c:c580be7 q4c:01d5aab q4c2:01d5aab q4e2:5d28b95 q4s:31719a5 q4z:c8118ce; do
   name=${v%%:*}; rev=${v#*:}
   python3 - $FAM $D/fam_$name.cu $rev $name <<'PY'
 import subprocess, sys, re
@@ -35,14 +37,14 @@ assert len(keep) == 4, keep
 if name.endswith('2'):
     keep = [l.replace('__launch_bounds__(256, 3) matvec_q4_k_q8_swiglu', '__launch_bounds__(256, 2) matvec_q4_k_q8_swiglu') for l in keep]
     assert any('(256, 2) matvec_q4_k_q8_swiglu' in l for l in keep)
-if name in ('q4r', 'q4s'):
+if name in ('q4s', 'q4z'):
     keep = [l.replace('__launch_bounds__(256, 4) matvec_q4_k_q8_add', '__launch_bounds__(256, 3) matvec_q4_k_q8_add') for l in keep]
     assert any('(256, 3) matvec_q4_k_q8_add' in l for l in keep)
 open(out, 'w').write(lib + '// ---- catalogue wrappers ----\n' + '\n'.join(keep) + '\n')
 PY
 done
 mkdir -p carry
-for v in base q6c q4c q4c2 q4e2 q4r q4s; do
+for v in base q6c q4c q4c2 q4e2 q4s q4z; do
   cp $E/mvbulk.cu $D/ && (cd $D && $TK/bin/nvcc -O3 -arch=sm_90 -std=c++17 -DFAM="\"fam_$v.cu\"" -DMVB_NO_HOIST -I$TK/include -L$TK/lib mvbulk.cu -o mvbulk_$v && strip mvbulk_$v)
   xz -9e -T2 -c $D/mvbulk_$v > carry/mvbulk_$v.xz
 done

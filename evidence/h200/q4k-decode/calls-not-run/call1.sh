@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # q4k-decode call 1 (H200; prepared 2026-12-04, NOT RUN: no device was lent this session). Carry (build.sh):
-# mvbulk_{base,q6c,q4c,q4c2,q4e2,q4r,q4s}, graphrun-base (main), graphrun + gpu_batch (q4k-rows 31719a5).
+# mvbulk_{base,q6c,q4c,q4c2,q4e2,q4s,q4z}, graphrun-base (main), graphrun + gpu_batch (q4k-clamp c8118ce).
 # (1) mvbulk: the generated decode matvecs of each build, builds alternating, twice; outputs compared bit for
-#     bit with base's; (2) graphrun q4k-rows against main: greedy tokens, trace_exact; (3) gpu_batch (new).
+#     bit with base's; (2) graphrun q4k-clamp against main: greedy tokens, trace_exact; (3) gpu_batch (new).
 # Results are re-packed into $OUT/r.tgz after every step, so a timeout still returns what ran.
 set -u
 cd carry && for f in *.xz; do xz -d -T0 $f; done; chmod +x *; cd ..
@@ -10,7 +10,7 @@ C=$PWD/carry; O=$OUT/r; mkdir -p $O; G=$C/graphrun; B=$C/graphrun-base
 export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64 CUDA_CACHE_PATH=/tmp/cudacache GRAPHRUN_REFERENCE=$PWD/tests/reference
 pack() { (cd $OUT && tar czf r.tgz r); }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,temperature.gpu --format=csv > $O/nvidia-smi.csv
-V="base q6c q4c q4c2 q4e2 q4r q4s"
+V="base q6c q4c q4c2 q4e2 q4s q4z"
 echo "=== mvbulk $(date +%T)"
 for v in $V; do mkdir -p /tmp/dump_$v; done
 for rep in 1 2; do for v in $V; do

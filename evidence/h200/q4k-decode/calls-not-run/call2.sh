@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # q4k-decode call 2 (H200; prepared 2026-12-04, NOT RUN). Carry: graphrun-base (main), graphrun + backend_ops
-# (q4k-rows 31719a5). (1) bench A/B, runs alternating base, new, new, base: `bench -p 512 -n 128 -d 0,4096 -r 2`;
+# (q4k-clamp c8118ce). (1) bench A/B, runs alternating base, new, new, base: `bench -p 512 -n 128 -d 0,4096 -r 2`;
 # (2) fused decode profiles (base, new); (3) backend_ops (new): every kernel against the CPU interpreter.
 set -u
 cd carry && for f in *.xz; do xz -d -T0 $f; done; chmod +x *; cd ..
