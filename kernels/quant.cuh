@@ -58,6 +58,22 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
     }
 }
 
+// ld_words_a2 without its branch, for runs whose word after the last (read when p is
+// 4-byte aligned too) is still inside the block: N + 1 aligned loads joined by funnel
+// shifts of 0 or 16 bits. The same words; no per-lane select between two load sequences.
+template <int N>
+__device__ __forceinline__ void ld_words_a2_in(const u8* p, u32 out[N]) {
+    const u32* pa = (const u32*)((size_t)p & ~(size_t)3);
+    const u32 shift = ((u32)(size_t)p & 2u) << 3;
+    u32 prev = pa[0];
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const u32 next = pa[i + 1];
+        out[i] = __funnelshift_r(prev, next, shift);
+        prev = next;
+    }
+}
+
 // ---- Integer MMAs (the prefill GEMM, kernels/mmq.cu; the batched decode rows on tensor
 // cores, kernels/matvec_batch.cu) ----------------------------------------------------
 
@@ -416,8 +432,9 @@ struct TQ6_K {
     static __device__ __forceinline__ void vals(const u8* p, int j, u32 q[8]) {
         int h = j / 4, k = j % 4;
         u32 ql[8], qh[8];
-        ld_words_a2<8>(p + 64 * h + 32 * (k & 1), ql);
-        ld_words_a2<8>(p + 128 + 32 * h, qh);
+        // The word after each run is inside the block (qh starts at 128, the scales at 192).
+        ld_words_a2_in<8>(p + 64 * h + 32 * (k & 1), ql);
+        ld_words_a2_in<8>(p + 128 + 32 * h, qh);
 #pragma unroll
         for (int m = 0; m < 8; m++) {
             u32 lo = (k < 2 ? ql[m] : ql[m] >> 4) & 0x0F0F0F0Fu;
