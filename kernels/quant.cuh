@@ -329,7 +329,7 @@ struct TQ45_K {
         float dk;
     };
     static __device__ __forceinline__ WU wload(const u8* row, int u) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const u8* p = row + sb * BYTES;
         WU w;
         vals(p, k, w.lo, w.hi);
@@ -342,7 +342,7 @@ struct TQ45_K {
         return w;
     }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const int base = sb * 256 + 64 * k;
         AU x;
 #pragma unroll
@@ -354,7 +354,7 @@ struct TQ45_K {
     }
     // The staged form (ld_plane): the scale chunk holds bp and dk.
     static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
         return make_int4(bs.x + bs.y, bs.z + bs.w, __float_as_int(a.dk[sb]), 0);
     }
@@ -387,7 +387,7 @@ struct TQ45_K {
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return sb_add(0.0f, w.d, w.dmin, x.dk, wsums(w, x)); }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const u8* p = row + sb * BYTES;
         u32 lo[8], hi[8];
         vals(p, k, lo, hi);
@@ -430,7 +430,7 @@ typedef TQ45_K<true> TQ5_K;
 struct TQ6_K {
     static constexpr int UNIT = 32, QK = 256, BYTES = 210;
     static __device__ __forceinline__ void vals(const u8* p, int j, u32 q[8]) {
-        int h = j / 4, k = j % 4;
+        const int h = (unsigned)j / 4u, k = (unsigned)j % 4u;
         u32 ql[8], qh[8];
         // The word after each run is inside the block (qh starts at 128, the scales at 192).
         ld_words_a2_in<8>(p + 64 * h + 32 * (k & 1), ql);
@@ -456,7 +456,7 @@ struct TQ6_K {
         float dk;
     };
     static __device__ __forceinline__ WU wload(const u8* row, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const u8* p = row + sb * BYTES;
         WU w;
         vals(p, j, w.q);
@@ -465,7 +465,7 @@ struct TQ6_K {
         return w;
     }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const int base = sb * 256 + 32 * j;
         AU x;
         x.q0 = q8x16(a.qk, base);
@@ -476,7 +476,7 @@ struct TQ6_K {
     }
     // The staged form (ld_plane): the scale chunk holds bs and dk.
     static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         int2 bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
         return make_int4(bs.x, bs.y, __float_as_int(a.dk[sb]), 0);
     }
@@ -497,7 +497,7 @@ struct TQ6_K {
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const u8* p = row + sb * BYTES;
         u32 q[8];
         vals(p, j, q);
