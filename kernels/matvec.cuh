@@ -175,8 +175,22 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
     float acc[R], up[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = up[r] = 0.0f;
+    // Q6_K: the 8 lanes of a super-block load it as 16-byte runs (q6k_add, quant.cuh); they
+    // share `valid` and the loop's trip count (rows have a multiple of 8 units, lane groups
+    // of L >= 8 start at multiples of 8), so their exchanges run together.
+    [[maybe_unused]] const Q6kLane q6 = q6k_lane();
+    [[maybe_unused]] const unsigned gm = 0xFFu << (lane & 24);
     for (int u = ks * L + li; u < units; u += KS * L) {
-        if constexpr (ACT == ACT_Q8) {
+        if constexpr (ACT == ACT_Q8 && IsQ6K<W>::v) {
+            const int sb = (unsigned)u / 8u;
+            const Q6kAct x = q6k_act(a, q6, sb);
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < valid) {
+                    q6k_add(acc[r], w + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                    if (EPI == EPI_SWIGLU) q6k_add(up[r], (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                }
+        } else if constexpr (ACT == ACT_Q8) {
             // The unit's activations once for all the group's rows: W::q8 per row loaded
             // them R times (2R under SwiGLU), and those L1 loads, not DRAM, bounded the big
             // matvecs (Nsight on the 7B down: L1 74% busy, DRAM 30%). Same dots, same order.

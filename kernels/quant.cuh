@@ -526,6 +526,76 @@ struct TQ6_K {
     }
 };
 
+// A Q6_K super-block's 8 units under q8 semantics, loaded by the 8 lanes that sum them (lane
+// t of an aligned 8-lane group holds unit j = t, as TQ6_K's lanes do) as runs of 16
+// consecutive bytes, and summed to the same integers. TQ6_K::wload has each lane read its
+// unit's 32 `ql` and 32 `qh` bytes, shared with 1–3 other lanes (64 bytes for 24, in 18 word
+// loads); here lane t reads ql[16t, 16t + 16) and qh[32h + 16s, + 16) (h = t / 4, s = t % 2):
+// the low nibbles of its ql run are 16 weights of unit jA = 4h + (t / 2) % 2, the high
+// nibbles 16 of unit jB = jA + 2, both the half s of their unit (its 16-weight group 2j + s).
+// The lane forms those two groups' terms sc·(dot − 32·bsum) (the interpreter's integer
+// terms), the xor-1 partner (the other half) adds its own, and each unit's sum then goes to
+// the lane t = j that adds the unit's float term, as TQ6_K::wdot would. Every integer is
+// exact, so the sums are the ones TQ6_K::wdot forms: the same bits.
+struct Q6kLane {
+    int t;       // the lane's place in its group
+    int g;       // 2jA + s: the index of its first group (the second's is g + 4)
+    int qh;      // byte offset of its qh run in a block
+    int shift;   // qh bits of unit jA: 2·((t / 2) % 2)
+    int src;     // lane holding this lane's unit sum after the exchange
+};
+__device__ __forceinline__ Q6kLane q6k_lane() {
+    const int lane = threadIdx.x & 31, t = lane & 7;
+    const int h = t >> 2, kk = (t >> 1) & 1, s = t & 1;
+    Q6kLane q;
+    q.t = t;
+    q.g = 2 * (4 * h + kk) + s;
+    q.qh = 128 + 32 * h + 16 * s;
+    q.shift = 2 * kk;
+    // Unit j's sum sits on lane 4·(j / 4) + 2·(j % 2) + (j / 2) % 2 (after the exchange).
+    q.src = (lane & ~7) | (t & 4) | ((t & 1) << 1) | ((t >> 1) & 1);
+    return q;
+}
+// The activations the lane's runs meet in super-block sb: both groups' 16 q8 values and
+// block sums, and the block's scale (read once for all the rows of a unit).
+struct Q6kAct {
+    int4 a, b;
+    int bsa, bsb;
+    float dk;
+};
+__device__ __forceinline__ Q6kAct q6k_act(const Act& x, const Q6kLane& q, int sb) {
+    Q6kAct r;
+    // Group g's 16 values start at 16g; jB's group is g + 4.
+    r.a = q8x16(x.qk, sb * 256 + 16 * q.g);
+    r.b = q8x16(x.qk, sb * 256 + 16 * q.g + 64);
+    r.bsa = x.bs[sb * 16 + q.g];
+    r.bsb = x.bs[sb * 16 + q.g + 4];
+    r.dk = x.dk[sb];
+    return r;
+}
+// acc += the float term of the calling lane's unit of super-block `sb` of `row`, as
+// kq_add<TQ6_K> adds it. The 8 lanes of the group call it together (gm: their mask).
+__device__ __forceinline__ void q6k_add(float& acc, const u8* row, int sb, const Q6kLane& q, const Q6kAct& x, unsigned gm) {
+    const u8* p = row + sb * TQ6_K::BYTES;
+    u32 ql[4], qh[4];
+    // The word after each run is inside the block (qh starts at 128, the scales at 192).
+    ld_words_a2_in<4>(p + 16 * q.t, ql);
+    ld_words_a2_in<4>(p + q.qh, qh);
+    u32 wa[4], wb[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const u32 hb = qh[i] >> q.shift;
+        wa[i] = (ql[i] & 0x0F0F0F0Fu) | ((hb & 0x03030303u) << 4);
+        wb[i] = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hb & 0x30303030u);
+    }
+    const int ta = (int)(i8)p[192 + q.g] * (dot16u(wa, x.a, 0) - 32 * x.bsa);
+    const int tb = (int)(i8)p[196 + q.g] * (dot16u(wb, x.b, 0) - 32 * x.bsb);
+    const int sa = ta + __shfl_xor_sync(gm, ta, 1);
+    const int sbm = tb + __shfl_xor_sync(gm, tb, 1);
+    const int isum = __shfl_sync(gm, (q.t & 1) ? sbm : sa, q.src);
+    acc += __fmul_rn(__fmul_rn(f16_to_f32(ld16(p + 208)), x.dk), (float)isum);
+}
+
 // Float weights: f32 semantics only (the graph gives float matmuls f32 activations); their
 // q8 split exists only so every type has the members (never called).
 #define FLOAT_NO_SPLIT                                                                          \
@@ -632,4 +702,6 @@ __device__ __forceinline__ float group_sum(float v, int L) {
     for (int o = L / 2; o >= Q; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+template <class W> struct IsQ6K { static constexpr bool v = false; };
+template <> struct IsQ6K<TQ6_K> { static constexpr bool v = true; };
 template <class W> struct NeedsL { static constexpr bool v = W::QK == 32; };
