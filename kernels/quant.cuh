@@ -39,6 +39,20 @@ __device__ __forceinline__ int dot16u(const u32 w[4], int4 a, int s) {
     s = __dp4a((int)w[2], a.z, s);
     return __dp4a((int)w[3], a.w, s);
 }
+// 16 bytes at p, or zeros without a read when !ok (a predicated load, no branch).
+__device__ __forceinline__ uint4 ld16_if(const void* p, bool ok) { return ok ? *(const uint4*)p : make_uint4(0u, 0u, 0u, 0u); }
+// The same with the weight bytes unsigned (0..255) and the activations signed.
+__device__ __forceinline__ int dp4a_us(u32 w, int a, int s) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(w), "r"(a), "r"(s));
+    return d;
+}
+__device__ __forceinline__ int dot16us(const u32 w[4], int4 a, int s) {
+    s = dp4a_us(w[0], a.x, s);
+    s = dp4a_us(w[1], a.y, s);
+    s = dp4a_us(w[2], a.z, s);
+    return dp4a_us(w[3], a.w, s);
+}
 // `n` consecutive 32-bit words starting at a 2-byte-aligned address, from aligned loads
 // (one more than needed when p is not 4-byte aligned) joined with funnel shifts.
 template <int N>
@@ -276,20 +290,26 @@ struct TQ45_K {
         const u32* w = (const u32*)(p + 4);
         scale_pair_w(w[0], w[1], w[2], k, sc0, m0, sc1, m1);
     }
-    // The same from the 12 scale bytes as three words.
+    // Groups 2k and 2k+1's scales (bytes 0, 1 of `sc`) and mins (of `m`) from the 12 scale
+    // bytes as three words (byte i of the 12 is byte i % 4 of word i / 4), without a branch
+    // on k (a decode lane's k is fixed, so the selectors stay out of its loop): for groups
+    // j < 4 (k < 2) the low 6 bits of bytes j and j + 4; for j >= 4 the low / high nibble of
+    // byte j + 4 with the top two bits of byte j − 4 / j above it. A byte permute puts the
+    // pair's two low-part bytes (w0's / w1's, or w2's) under the two bytes whose top bits
+    // they take (w0's / w1's), so one mask and one shifted mask finish each.
+    static __device__ __forceinline__ void scale_pair_packed(u32 w0, u32 w1, u32 w2, int k, u32& sc, u32& m) {
+        const bool hi = k >= 2;
+        const u32 t = 2u * ((u32)k & 1u);                              // the pair's first byte in a word
+        const u32 sel = ((hi ? 4u : 0u) + t) * 0x11u + 0x10u + t * 0x1100u + 0x1000u;
+        const u32 mlo = hi ? 0x0F0Fu : 0x3F3Fu, mhi = hi ? 0x3030u : 0u, ms = hi ? 4u : 0u;
+        const u32 ps = __byte_perm(w0, w2, sel), pm = __byte_perm(w1, w2, sel);
+        sc = (ps & mlo) | ((ps >> 18) & mhi);
+        m = ((pm >> ms) & mlo) | ((pm >> 18) & mhi);
+    }
     static __device__ __forceinline__ void scale_pair_w(u32 w0, u32 w1, u32 w2, int k, int& sc0, int& m0, int& sc1, int& m1) {
-        auto byte = [&](int i) -> int { u32 v = i < 4 ? w0 : (i < 8 ? w1 : w2); return (v >> (8 * (i & 3))) & 0xFF; };
-        auto pair = [&](int j, int& sc, int& m) {
-            if (j < 4) {
-                sc = byte(j) & 63;
-                m = byte(j + 4) & 63;
-            } else {
-                sc = (byte(j + 4) & 0x0F) | ((byte(j - 4) >> 6) << 4);
-                m = (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4);
-            }
-        };
-        pair(2 * k, sc0, m0);
-        pair(2 * k + 1, sc1, m1);
+        u32 sc, m;
+        scale_pair_packed(w0, w1, w2, k, sc, m);
+        sc0 = (int)(sc & 0xFFu), sc1 = (int)(sc >> 8), m0 = (int)(m & 0xFFu), m1 = (int)(m >> 8);
     }
     // Group j's (scale, min) alone, branch-free (the prefill GEMM's unpack, kernels/mmq.cu):
     // bytes j and j+4 for j < 4; else the low and high nibbles of byte j+4 with the top two
@@ -317,30 +337,66 @@ struct TQ45_K {
             }
         }
     }
+    // lo: group 2k's values; hi: group 2k+1's, for Q4_K as 16·value (the high nibbles left in
+    // place: one mask a word, and wsums divides the exact sum by 16); sc, m: the two groups'
+    // scales and mins as bytes 0 and 1 (scale_pair_packed).
     struct WU {
         u32 lo[8], hi[8];
-        int sc0, m0, sc1, m1;
+        u32 sc, m;
         float d, dmin;
     };
-    // bp: the block sums of the unit's two groups (each the sum of two 16-value sums).
+    // bp: the block sums of the unit's two groups (each the sum of two 16-value sums, |·| <=
+    // 32·128, so they fit int16), as the low and high 16 bits of one word (for dp2a).
     struct AU {
         int4 q[4];
-        int2 bp;
+        u32 bp;
         float dk;
     };
-    static __device__ __forceinline__ WU wload(const u8* row, int u) {
-        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
-        const u8* p = row + sb * BYTES;
+    static __device__ __forceinline__ u32 bp_pack(int b0, int b1) { return ((u32)b0 & 0xFFFFu) | ((u32)b1 << 16); }
+    // ok = false: the unit of a row past the matrix (not read), as all-zero bytes: d = dmin
+    // = 0 and zero sums, what the kernels add for such a row. The loads are predicated, so a
+    // caller's rows need no branch and their loads can be issued together.
+    static __device__ __forceinline__ WU wload(const u8* row, int u, bool ok = true) {
+        return wload_blk(row + (unsigned)u / 4u * BYTES, (unsigned)u % 4u, ok);
+    }
+    // The unit's bytes as loaded: its 32 bytes of nibbles (qa, qb), the block's first 16
+    // (d, dmin and the 12 scale bytes: blocks of 144 and 176 bytes keep rows 16-byte aligned)
+    // and, for Q5_K, the block's 32 bytes of high bits. Apart from wdecode so that a kernel
+    // can issue the loads of a row ahead of the arithmetic of the row before it.
+    struct WR {
+        uint4 qa, qb, h, qh0, qh1;
+    };
+    static __device__ __forceinline__ WR wraw(const u8* p, int k, bool ok = true) {
+        WR r;
+        r.qa = ld16_if(p + QS + 32 * k, ok);
+        r.qb = ld16_if(p + QS + 32 * k + 16, ok);
+        r.h = ld16_if(p, ok);
+        if (FIVE) r.qh0 = ld16_if(p + 16, ok), r.qh1 = ld16_if(p + 32, ok);
+        return r;
+    }
+    static __device__ __forceinline__ WU wdecode(const WR& r, int k) {
         WU w;
-        vals(p, k, w.lo, w.hi);
-        // d, dmin and the 12 scale bytes: the block's first 16 bytes, one 16-byte load
-        // (blocks of 144 and 176 bytes keep rows 16-byte aligned, as vals' loads need).
-        uint4 h = *(const uint4*)p;
-        scale_pair_w(h.y, h.z, h.w, k, w.sc0, w.m0, w.sc1, w.m1);
-        w.d = f16_to_f32((u16)(h.x & 0xFFFF));
-        w.dmin = f16_to_f32((u16)(h.x >> 16));
+        const u32 x[8] = {r.qa.x, r.qa.y, r.qa.z, r.qa.w, r.qb.x, r.qb.y, r.qb.z, r.qb.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            w.lo[i] = x[i] & 0x0F0F0F0Fu;
+            w.hi[i] = FIVE ? (x[i] >> 4) & 0x0F0F0F0Fu : x[i] & 0xF0F0F0F0u;
+        }
+        if (FIVE) {
+            const u32 qh[8] = {r.qh0.x, r.qh0.y, r.qh0.z, r.qh0.w, r.qh1.x, r.qh1.y, r.qh1.z, r.qh1.w};
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                w.lo[i] |= ((qh[i] >> (2 * k)) & 0x01010101u) << 4;
+                w.hi[i] |= ((qh[i] >> (2 * k + 1)) & 0x01010101u) << 4;
+            }
+        }
+        scale_pair_packed(r.h.y, r.h.z, r.h.w, k, w.sc, w.m);
+        w.d = f16_to_f32((u16)(r.h.x & 0xFFFF));
+        w.dmin = f16_to_f32((u16)(r.h.x >> 16));
         return w;
     }
+    // wload from the unit's super-block p and its index k in it.
+    static __device__ __forceinline__ WU wload_blk(const u8* p, int k, bool ok = true) { return wdecode(wraw(p, k, ok), k); }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
         const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const int base = sb * 256 + 64 * k;
@@ -348,7 +404,7 @@ struct TQ45_K {
 #pragma unroll
         for (int i = 0; i < 4; i++) x.q[i] = q8x16(a.qk, base + 16 * i);
         int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
-        x.bp = make_int2(bs.x + bs.y, bs.z + bs.w);
+        x.bp = bp_pack(bs.x + bs.y, bs.z + bs.w);
         x.dk = a.dk[sb];
         return x;
     }
@@ -363,7 +419,7 @@ struct TQ45_K {
 #pragma unroll
         for (int i = 0; i < 4; i++) x.q[i] = ld_plane(p, plane, i);
         int4 s = ld_plane(p, plane, 4);
-        x.bp = make_int2(s.x, s.y);
+        x.bp = bp_pack(s.x, s.y);
         x.dk = __int_as_float(s.z);
         return x;
     }
@@ -372,9 +428,15 @@ struct TQ45_K {
     static __device__ __forceinline__ int2 wsums(const WU& w, const AU& x) {
         int s0 = dot16u(w.lo, x.q[0], 0);
         s0 = dot16u(w.lo + 4, x.q[1], s0);
-        int s1 = dot16u(w.hi, x.q[2], 0);
-        s1 = dot16u(w.hi + 4, x.q[3], s1);
-        return make_int2(w.sc0 * s0 + w.sc1 * s1, w.m0 * x.bp.x + w.m1 * x.bp.y);
+        int s1;
+        if constexpr (FIVE) {
+            s1 = dot16u(w.hi, x.q[2], 0);
+            s1 = dot16u(w.hi + 4, x.q[3], s1);
+        } else {
+            s1 = dot16us(w.hi, x.q[2], 0);
+            s1 = dot16us(w.hi + 4, x.q[3], s1) >> 4;  // exact: every term is a multiple of 16
+        }
+        return make_int2((int)(w.sc & 0xFFu) * s0 + (int)(w.sc >> 8) * s1, __dp2a_lo((int)x.bp, (int)w.m, 0));
     }
     // A super-block's contribution added to a running sum, as the interpreter (and
     // llama.cpp's CPU dot) adds it: acc + (d·dk)·isum − (dmin·dk)·msum, the integer sums
