@@ -100,9 +100,15 @@ __device__ __forceinline__ void matvec_tile_kq_swiglu(const MatvecArgs& g, const
     float* out = (float*)g.out;
     int r0 = base + set * R * groups + grp * R;
     int valid = max(0, min(R, g.rows - r0));
+    // Row r's super-block: the lane's block of row r0 plus r row strides, the up matrix's at
+    // a fixed distance (few live address registers, however many rows are in flight).
+    const int u0 = ks * L + li, stride = KS * L;
+    const u8* blk = wg + (size_t)r0 * g.row_bytes + (size_t)((unsigned)u0 / 4u) * W::BYTES;
+    const long long to_up = wu - wg;
+    const int k4 = (unsigned)u0 % 4u, step = (unsigned)stride / 4u * W::BYTES;
     float acc[2] = {0.0f, 0.0f};
-    for (int u = ks * L + li; u < units; u += KS * L) {
-        typename W::AU x = W::aload(a, u);
+    for (int u = u0; u < units; u += stride, blk += step) {
+        const typename W::AU x = W::aload(a, u);
 #pragma unroll
         for (int j = 0; j < 2; j++) {
             int2 k[2];
@@ -110,18 +116,16 @@ __device__ __forceinline__ void matvec_tile_kq_swiglu(const MatvecArgs& g, const
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const int r = 2 * j + h;
-                int2 sg = make_int2(0, 0), su = make_int2(0, 0);
-                float dg = 0.0f, mg = 0.0f, du = 0.0f, mu = 0.0f;
-                if (r < valid) {
-                    typename W::WU G = W::wload(wg + (size_t)(r0 + r) * g.row_bytes, u);
-                    typename W::WU U = W::wload(wu + (size_t)(r0 + r) * g.row_bytes, u);
-                    sg = W::wsums(G, x);
-                    su = W::wsums(U, x);
-                    dg = G.d, mg = G.dmin, du = U.d, mu = U.dmin;
-                }
+                // A row past the matrix reads as zeros (wload's ok): zero sums, d = dmin = 0,
+                // as for a row not summed at all. No branch, so the compiler may issue a
+                // row's loads while the row before it is summed.
+                const bool ok = r < valid;
+                const u8* pr = blk + r * g.row_bytes;
+                const typename W::WU G = W::wload_blk(pr, k4, ok), U = W::wload_blk(pr + to_up, k4, ok);
+                const int2 sg = W::wsums(G, x), su = W::wsums(U, x);
                 k[h] = quad_keep1(sg, su);
-                d[h] = b0 ? du : dg;
-                dmin[h] = b0 ? mu : mg;
+                d[h] = b0 ? U.d : G.d;
+                dmin[h] = b0 ? U.dmin : G.dmin;
             }
             const int2 t = quad_keep2(k[0], k[1]);
             acc[j] = W::sb_add(acc[j], b1 ? d[1] : d[0], b1 ? dmin[1] : dmin[0], x.dk, t);
@@ -175,8 +179,22 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
     float acc[R], up[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = up[r] = 0.0f;
+    // Q6_K: the 8 lanes of a super-block load it as 16-byte runs (q6k_add, quant.cuh); they
+    // share `valid` and the loop's trip count (rows have a multiple of 8 units, lane groups
+    // of L >= 8 start at multiples of 8), so their exchanges run together.
+    [[maybe_unused]] const Q6kLane q6 = q6k_lane();
+    [[maybe_unused]] const unsigned gm = 0xFFu << (lane & 24);
     for (int u = ks * L + li; u < units; u += KS * L) {
-        if constexpr (ACT == ACT_Q8) {
+        if constexpr (ACT == ACT_Q8 && IsQ6K<W>::v) {
+            const int sb = (unsigned)u / 8u;
+            const Q6kAct x = q6k_act(a, q6, sb);
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (r < valid) {
+                    q6k_add(acc[r], w + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                    if (EPI == EPI_SWIGLU) q6k_add(up[r], (const u8*)g.w2 + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                }
+        } else if constexpr (ACT == ACT_Q8) {
             // The unit's activations once for all the group's rows: W::q8 per row loaded
             // them R times (2R under SwiGLU), and those L1 loads, not DRAM, bounded the big
             // matvecs (Nsight on the 7B down: L1 74% busy, DRAM 30%). Same dots, same order.

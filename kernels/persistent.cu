@@ -82,6 +82,25 @@ __device__ __forceinline__ int deq_dispatch(int wtype, const u8* row, int i, flo
 template <class W, int ACT, int EPI>
 __device__ __noinline__ int matvec_tiles(const MatvecArgs g, const Act a, int t0, int t1, int tile_rows, float* part) {
     if (matvec_tile_rows<W>(g.K, g.ksplit) != tile_rows) return PERR_GEOMETRY;
+    // The instruction's pointers reach this (not inlined) function as integers, so ptxas
+    // would read through them with generic loads (LD): the weights and outputs are in
+    // global memory, and under q8 semantics the staged activations in shared memory
+    // (stage_input; every quantized type is staged under q8) — said so, they load with LDG
+    // and LDS. (sm_90 SASS: 3,446 of the kernel's 8,237 generic loads become LDG.)
+    __builtin_assume(__isGlobal((const void*)g.w));
+    if constexpr (EPI == EPI_SWIGLU) __builtin_assume(__isGlobal((const void*)g.w2));
+    if constexpr (EPI == EPI_ADD) __builtin_assume(__isGlobal((const void*)g.extra));
+    __builtin_assume(__isGlobal((const void*)g.out));
+    if constexpr (ACT == ACT_Q8 && W::QK > 1) {
+        if constexpr (NeedsK<W>::v) {
+            __builtin_assume(__isShared(a.qk));
+            __builtin_assume(__isShared(a.dk));
+            __builtin_assume(__isShared(a.bs));
+        } else {
+            __builtin_assume(__isShared(a.q0));
+            __builtin_assume(__isShared(a.d0));
+        }
+    }
     for (int t = t0; t < t1; t++) matvec_tile<W, ACT, EPI>(g, a, t * tile_rows, part);
     return 0;
 }
@@ -260,6 +279,7 @@ __device__ __noinline__ void run_qkv(const PersistentArgs& g, const Instr& in, i
         QkvItem w = qkv_item(q, it);
         int rb;
         const u8* wm = qkv_weights(q, w.which, rb);
+        __builtin_assume(__isGlobal(wm));  // weights: global loads (LDG), not generic
         float y0, y1;
         int err = pair_dot_dispatch(w.which == 2 ? in.wtype2 : in.wtype, in.act, wm + (size_t)w.r0 * rb, wm + (size_t)w.r1 * rb, in.K, a, y0, y1);
         if (lane != 0) continue;

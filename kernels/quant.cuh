@@ -39,6 +39,20 @@ __device__ __forceinline__ int dot16u(const u32 w[4], int4 a, int s) {
     s = __dp4a((int)w[2], a.z, s);
     return __dp4a((int)w[3], a.w, s);
 }
+// 16 bytes at p, or zeros without a read when !ok (a predicated load, no branch).
+__device__ __forceinline__ uint4 ld16_if(const void* p, bool ok) { return ok ? *(const uint4*)p : make_uint4(0u, 0u, 0u, 0u); }
+// The same with the weight bytes unsigned (0..255) and the activations signed.
+__device__ __forceinline__ int dp4a_us(u32 w, int a, int s) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(w), "r"(a), "r"(s));
+    return d;
+}
+__device__ __forceinline__ int dot16us(const u32 w[4], int4 a, int s) {
+    s = dp4a_us(w[0], a.x, s);
+    s = dp4a_us(w[1], a.y, s);
+    s = dp4a_us(w[2], a.z, s);
+    return dp4a_us(w[3], a.w, s);
+}
 // `n` consecutive 32-bit words starting at a 2-byte-aligned address, from aligned loads
 // (one more than needed when p is not 4-byte aligned) joined with funnel shifts.
 template <int N>
@@ -55,6 +69,22 @@ __device__ __forceinline__ void ld_words_a2(const u8* p, u32 out[N]) {
             out[i] = __funnelshift_r(prev, next, 16);
             prev = next;
         }
+    }
+}
+
+// ld_words_a2 without its branch, for runs whose word after the last (read when p is
+// 4-byte aligned too) is still inside the block: N + 1 aligned loads joined by funnel
+// shifts of 0 or 16 bits. The same words; no per-lane select between two load sequences.
+template <int N>
+__device__ __forceinline__ void ld_words_a2_in(const u8* p, u32 out[N]) {
+    const u32* pa = (const u32*)((size_t)p & ~(size_t)3);
+    const u32 shift = ((u32)(size_t)p & 2u) << 3;
+    u32 prev = pa[0];
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const u32 next = pa[i + 1];
+        out[i] = __funnelshift_r(prev, next, shift);
+        prev = next;
     }
 }
 
@@ -260,20 +290,26 @@ struct TQ45_K {
         const u32* w = (const u32*)(p + 4);
         scale_pair_w(w[0], w[1], w[2], k, sc0, m0, sc1, m1);
     }
-    // The same from the 12 scale bytes as three words.
+    // Groups 2k and 2k+1's scales (bytes 0, 1 of `sc`) and mins (of `m`) from the 12 scale
+    // bytes as three words (byte i of the 12 is byte i % 4 of word i / 4), without a branch
+    // on k (a decode lane's k is fixed, so the selectors stay out of its loop): for groups
+    // j < 4 (k < 2) the low 6 bits of bytes j and j + 4; for j >= 4 the low / high nibble of
+    // byte j + 4 with the top two bits of byte j − 4 / j above it. A byte permute puts the
+    // pair's two low-part bytes (w0's / w1's, or w2's) under the two bytes whose top bits
+    // they take (w0's / w1's), so one mask and one shifted mask finish each.
+    static __device__ __forceinline__ void scale_pair_packed(u32 w0, u32 w1, u32 w2, int k, u32& sc, u32& m) {
+        const bool hi = k >= 2;
+        const u32 t = 2u * ((u32)k & 1u);                              // the pair's first byte in a word
+        const u32 sel = ((hi ? 4u : 0u) + t) * 0x11u + 0x10u + t * 0x1100u + 0x1000u;
+        const u32 mlo = hi ? 0x0F0Fu : 0x3F3Fu, mhi = hi ? 0x3030u : 0u, ms = hi ? 4u : 0u;
+        const u32 ps = __byte_perm(w0, w2, sel), pm = __byte_perm(w1, w2, sel);
+        sc = (ps & mlo) | ((ps >> 18) & mhi);
+        m = ((pm >> ms) & mlo) | ((pm >> 18) & mhi);
+    }
     static __device__ __forceinline__ void scale_pair_w(u32 w0, u32 w1, u32 w2, int k, int& sc0, int& m0, int& sc1, int& m1) {
-        auto byte = [&](int i) -> int { u32 v = i < 4 ? w0 : (i < 8 ? w1 : w2); return (v >> (8 * (i & 3))) & 0xFF; };
-        auto pair = [&](int j, int& sc, int& m) {
-            if (j < 4) {
-                sc = byte(j) & 63;
-                m = byte(j + 4) & 63;
-            } else {
-                sc = (byte(j + 4) & 0x0F) | ((byte(j - 4) >> 6) << 4);
-                m = (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4);
-            }
-        };
-        pair(2 * k, sc0, m0);
-        pair(2 * k + 1, sc1, m1);
+        u32 sc, m;
+        scale_pair_packed(w0, w1, w2, k, sc, m);
+        sc0 = (int)(sc & 0xFFu), sc1 = (int)(sc >> 8), m0 = (int)(m & 0xFFu), m1 = (int)(m >> 8);
     }
     // Group j's (scale, min) alone, branch-free (the prefill GEMM's unpack, kernels/mmq.cu):
     // bytes j and j+4 for j < 4; else the low and high nibbles of byte j+4 with the top two
@@ -301,44 +337,80 @@ struct TQ45_K {
             }
         }
     }
+    // lo: group 2k's values; hi: group 2k+1's, for Q4_K as 16·value (the high nibbles left in
+    // place: one mask a word, and wsums divides the exact sum by 16); sc, m: the two groups'
+    // scales and mins as bytes 0 and 1 (scale_pair_packed).
     struct WU {
         u32 lo[8], hi[8];
-        int sc0, m0, sc1, m1;
+        u32 sc, m;
         float d, dmin;
     };
-    // bp: the block sums of the unit's two groups (each the sum of two 16-value sums).
+    // bp: the block sums of the unit's two groups (each the sum of two 16-value sums, |·| <=
+    // 32·128, so they fit int16), as the low and high 16 bits of one word (for dp2a).
     struct AU {
         int4 q[4];
-        int2 bp;
+        u32 bp;
         float dk;
     };
-    static __device__ __forceinline__ WU wload(const u8* row, int u) {
-        int sb = u / 4, k = u % 4;
-        const u8* p = row + sb * BYTES;
+    static __device__ __forceinline__ u32 bp_pack(int b0, int b1) { return ((u32)b0 & 0xFFFFu) | ((u32)b1 << 16); }
+    // ok = false: the unit of a row past the matrix (not read), as all-zero bytes: d = dmin
+    // = 0 and zero sums, what the kernels add for such a row. The loads are predicated, so a
+    // caller's rows need no branch and their loads can be issued together.
+    static __device__ __forceinline__ WU wload(const u8* row, int u, bool ok = true) {
+        return wload_blk(row + (unsigned)u / 4u * BYTES, (unsigned)u % 4u, ok);
+    }
+    // The unit's bytes as loaded: its 32 bytes of nibbles (qa, qb), the block's first 16
+    // (d, dmin and the 12 scale bytes: blocks of 144 and 176 bytes keep rows 16-byte aligned)
+    // and, for Q5_K, the block's 32 bytes of high bits. Apart from wdecode so that a kernel
+    // can issue the loads of a row ahead of the arithmetic of the row before it.
+    struct WR {
+        uint4 qa, qb, h, qh0, qh1;
+    };
+    static __device__ __forceinline__ WR wraw(const u8* p, int k, bool ok = true) {
+        WR r;
+        r.qa = ld16_if(p + QS + 32 * k, ok);
+        r.qb = ld16_if(p + QS + 32 * k + 16, ok);
+        r.h = ld16_if(p, ok);
+        if (FIVE) r.qh0 = ld16_if(p + 16, ok), r.qh1 = ld16_if(p + 32, ok);
+        return r;
+    }
+    static __device__ __forceinline__ WU wdecode(const WR& r, int k) {
         WU w;
-        vals(p, k, w.lo, w.hi);
-        // d, dmin and the 12 scale bytes: the block's first 16 bytes, one 16-byte load
-        // (blocks of 144 and 176 bytes keep rows 16-byte aligned, as vals' loads need).
-        uint4 h = *(const uint4*)p;
-        scale_pair_w(h.y, h.z, h.w, k, w.sc0, w.m0, w.sc1, w.m1);
-        w.d = f16_to_f32((u16)(h.x & 0xFFFF));
-        w.dmin = f16_to_f32((u16)(h.x >> 16));
+        const u32 x[8] = {r.qa.x, r.qa.y, r.qa.z, r.qa.w, r.qb.x, r.qb.y, r.qb.z, r.qb.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            w.lo[i] = x[i] & 0x0F0F0F0Fu;
+            w.hi[i] = FIVE ? (x[i] >> 4) & 0x0F0F0F0Fu : x[i] & 0xF0F0F0F0u;
+        }
+        if (FIVE) {
+            const u32 qh[8] = {r.qh0.x, r.qh0.y, r.qh0.z, r.qh0.w, r.qh1.x, r.qh1.y, r.qh1.z, r.qh1.w};
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                w.lo[i] |= ((qh[i] >> (2 * k)) & 0x01010101u) << 4;
+                w.hi[i] |= ((qh[i] >> (2 * k + 1)) & 0x01010101u) << 4;
+            }
+        }
+        scale_pair_packed(r.h.y, r.h.z, r.h.w, k, w.sc, w.m);
+        w.d = f16_to_f32((u16)(r.h.x & 0xFFFF));
+        w.dmin = f16_to_f32((u16)(r.h.x >> 16));
         return w;
     }
+    // wload from the unit's super-block p and its index k in it.
+    static __device__ __forceinline__ WU wload_blk(const u8* p, int k, bool ok = true) { return wdecode(wraw(p, k, ok), k); }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const int base = sb * 256 + 64 * k;
         AU x;
 #pragma unroll
         for (int i = 0; i < 4; i++) x.q[i] = q8x16(a.qk, base + 16 * i);
         int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
-        x.bp = make_int2(bs.x + bs.y, bs.z + bs.w);
+        x.bp = bp_pack(bs.x + bs.y, bs.z + bs.w);
         x.dk = a.dk[sb];
         return x;
     }
     // The staged form (ld_plane): the scale chunk holds bp and dk.
     static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         int4 bs = *(const int4*)(a.bs + sb * 16 + 4 * k);
         return make_int4(bs.x + bs.y, bs.z + bs.w, __float_as_int(a.dk[sb]), 0);
     }
@@ -347,7 +419,7 @@ struct TQ45_K {
 #pragma unroll
         for (int i = 0; i < 4; i++) x.q[i] = ld_plane(p, plane, i);
         int4 s = ld_plane(p, plane, 4);
-        x.bp = make_int2(s.x, s.y);
+        x.bp = bp_pack(s.x, s.y);
         x.dk = __int_as_float(s.z);
         return x;
     }
@@ -356,9 +428,15 @@ struct TQ45_K {
     static __device__ __forceinline__ int2 wsums(const WU& w, const AU& x) {
         int s0 = dot16u(w.lo, x.q[0], 0);
         s0 = dot16u(w.lo + 4, x.q[1], s0);
-        int s1 = dot16u(w.hi, x.q[2], 0);
-        s1 = dot16u(w.hi + 4, x.q[3], s1);
-        return make_int2(w.sc0 * s0 + w.sc1 * s1, w.m0 * x.bp.x + w.m1 * x.bp.y);
+        int s1;
+        if constexpr (FIVE) {
+            s1 = dot16u(w.hi, x.q[2], 0);
+            s1 = dot16u(w.hi + 4, x.q[3], s1);
+        } else {
+            s1 = dot16us(w.hi, x.q[2], 0);
+            s1 = dot16us(w.hi + 4, x.q[3], s1) >> 4;  // exact: every term is a multiple of 16
+        }
+        return make_int2((int)(w.sc & 0xFFu) * s0 + (int)(w.sc >> 8) * s1, __dp2a_lo((int)x.bp, (int)w.m, 0));
     }
     // A super-block's contribution added to a running sum, as the interpreter (and
     // llama.cpp's CPU dot) adds it: acc + (d·dk)·isum − (dmin·dk)·msum, the integer sums
@@ -371,7 +449,7 @@ struct TQ45_K {
     static __device__ __forceinline__ float wdot(const WU& w, const AU& x) { return sb_add(0.0f, w.d, w.dmin, x.dk, wsums(w, x)); }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
-        int sb = u / 4, k = u % 4;
+        const int sb = (unsigned)u / 4u, k = (unsigned)u % 4u;
         const u8* p = row + sb * BYTES;
         u32 lo[8], hi[8];
         vals(p, k, lo, hi);
@@ -414,10 +492,11 @@ typedef TQ45_K<true> TQ5_K;
 struct TQ6_K {
     static constexpr int UNIT = 32, QK = 256, BYTES = 210;
     static __device__ __forceinline__ void vals(const u8* p, int j, u32 q[8]) {
-        int h = j / 4, k = j % 4;
+        const int h = (unsigned)j / 4u, k = (unsigned)j % 4u;
         u32 ql[8], qh[8];
-        ld_words_a2<8>(p + 64 * h + 32 * (k & 1), ql);
-        ld_words_a2<8>(p + 128 + 32 * h, qh);
+        // The word after each run is inside the block (qh starts at 128, the scales at 192).
+        ld_words_a2_in<8>(p + 64 * h + 32 * (k & 1), ql);
+        ld_words_a2_in<8>(p + 128 + 32 * h, qh);
 #pragma unroll
         for (int m = 0; m < 8; m++) {
             u32 lo = (k < 2 ? ql[m] : ql[m] >> 4) & 0x0F0F0F0Fu;
@@ -439,7 +518,7 @@ struct TQ6_K {
         float dk;
     };
     static __device__ __forceinline__ WU wload(const u8* row, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const u8* p = row + sb * BYTES;
         WU w;
         vals(p, j, w.q);
@@ -448,7 +527,7 @@ struct TQ6_K {
         return w;
     }
     static __device__ __forceinline__ AU aload(const Act& a, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const int base = sb * 256 + 32 * j;
         AU x;
         x.q0 = q8x16(a.qk, base);
@@ -459,7 +538,7 @@ struct TQ6_K {
     }
     // The staged form (ld_plane): the scale chunk holds bs and dk.
     static __device__ __forceinline__ int4 stage_scale(const Act& a, int u) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         int2 bs = *(const int2*)(a.bs + sb * 16 + 2 * j);
         return make_int4(bs.x, bs.y, __float_as_int(a.dk[sb]), 0);
     }
@@ -480,7 +559,7 @@ struct TQ6_K {
     }
     static __device__ __forceinline__ float q8(const u8* row, int u, const Act& a) { return wdot(wload(row, u), aload(a, u)); }
     static __device__ __forceinline__ float f32(const u8* row, int u, const float* xs) {
-        int sb = u / 8, j = u % 8;
+        const int sb = (unsigned)u / 8u, j = (unsigned)u % 8u;
         const u8* p = row + sb * BYTES;
         u32 q[8];
         vals(p, j, q);
@@ -508,6 +587,76 @@ struct TQ6_K {
         return __fmul_rn(__fmul_rn(f16_to_f32(ld16(p + 208)), (float)((const i8*)p)[192 + e / 16]), (float)q);
     }
 };
+
+// A Q6_K super-block's 8 units under q8 semantics, loaded by the 8 lanes that sum them (lane
+// t of an aligned 8-lane group holds unit j = t, as TQ6_K's lanes do) as runs of 16
+// consecutive bytes, and summed to the same integers. TQ6_K::wload has each lane read its
+// unit's 32 `ql` and 32 `qh` bytes, shared with 1–3 other lanes (64 bytes for 24, in 18 word
+// loads); here lane t reads ql[16t, 16t + 16) and qh[32h + 16s, + 16) (h = t / 4, s = t % 2):
+// the low nibbles of its ql run are 16 weights of unit jA = 4h + (t / 2) % 2, the high
+// nibbles 16 of unit jB = jA + 2, both the half s of their unit (its 16-weight group 2j + s).
+// The lane forms those two groups' terms sc·(dot − 32·bsum) (the interpreter's integer
+// terms), the xor-1 partner (the other half) adds its own, and each unit's sum then goes to
+// the lane t = j that adds the unit's float term, as TQ6_K::wdot would. Every integer is
+// exact, so the sums are the ones TQ6_K::wdot forms: the same bits.
+struct Q6kLane {
+    int t;       // the lane's place in its group
+    int g;       // 2jA + s: the index of its first group (the second's is g + 4)
+    int qh;      // byte offset of its qh run in a block
+    int shift;   // qh bits of unit jA: 2·((t / 2) % 2)
+    int src;     // lane holding this lane's unit sum after the exchange
+};
+__device__ __forceinline__ Q6kLane q6k_lane() {
+    const int lane = threadIdx.x & 31, t = lane & 7;
+    const int h = t >> 2, kk = (t >> 1) & 1, s = t & 1;
+    Q6kLane q;
+    q.t = t;
+    q.g = 2 * (4 * h + kk) + s;
+    q.qh = 128 + 32 * h + 16 * s;
+    q.shift = 2 * kk;
+    // Unit j's sum sits on lane 4·(j / 4) + 2·(j % 2) + (j / 2) % 2 (after the exchange).
+    q.src = (lane & ~7) | (t & 4) | ((t & 1) << 1) | ((t >> 1) & 1);
+    return q;
+}
+// The activations the lane's runs meet in super-block sb: both groups' 16 q8 values and
+// block sums, and the block's scale (read once for all the rows of a unit).
+struct Q6kAct {
+    int4 a, b;
+    int bsa, bsb;
+    float dk;
+};
+__device__ __forceinline__ Q6kAct q6k_act(const Act& x, const Q6kLane& q, int sb) {
+    Q6kAct r;
+    // Group g's 16 values start at 16g; jB's group is g + 4.
+    r.a = q8x16(x.qk, sb * 256 + 16 * q.g);
+    r.b = q8x16(x.qk, sb * 256 + 16 * q.g + 64);
+    r.bsa = x.bs[sb * 16 + q.g];
+    r.bsb = x.bs[sb * 16 + q.g + 4];
+    r.dk = x.dk[sb];
+    return r;
+}
+// acc += the float term of the calling lane's unit of super-block `sb` of `row`, as
+// kq_add<TQ6_K> adds it. The 8 lanes of the group call it together (gm: their mask).
+__device__ __forceinline__ void q6k_add(float& acc, const u8* row, int sb, const Q6kLane& q, const Q6kAct& x, unsigned gm) {
+    const u8* p = row + sb * TQ6_K::BYTES;
+    u32 ql[4], qh[4];
+    // The word after each run is inside the block (qh starts at 128, the scales at 192).
+    ld_words_a2_in<4>(p + 16 * q.t, ql);
+    ld_words_a2_in<4>(p + q.qh, qh);
+    u32 wa[4], wb[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const u32 hb = qh[i] >> q.shift;
+        wa[i] = (ql[i] & 0x0F0F0F0Fu) | ((hb & 0x03030303u) << 4);
+        wb[i] = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hb & 0x30303030u);
+    }
+    const int ta = (int)(i8)p[192 + q.g] * (dot16u(wa, x.a, 0) - 32 * x.bsa);
+    const int tb = (int)(i8)p[196 + q.g] * (dot16u(wb, x.b, 0) - 32 * x.bsb);
+    const int sa = ta + __shfl_xor_sync(gm, ta, 1);
+    const int sbm = tb + __shfl_xor_sync(gm, tb, 1);
+    const int isum = __shfl_sync(gm, (q.t & 1) ? sbm : sa, q.src);
+    acc += __fmul_rn(__fmul_rn(f16_to_f32(ld16(p + 208)), x.dk), (float)isum);
+}
 
 // Float weights: f32 semantics only (the graph gives float matmuls f32 activations); their
 // q8 split exists only so every type has the members (never called).
@@ -615,4 +764,6 @@ __device__ __forceinline__ float group_sum(float v, int L) {
     for (int o = L / 2; o >= Q; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+template <class W> struct IsQ6K { static constexpr bool v = false; };
+template <> struct IsQ6K<TQ6_K> { static constexpr bool v = true; };
 template <class W> struct NeedsL { static constexpr bool v = W::QK == 32; };
