@@ -36,7 +36,7 @@ timeout 120 $N/gpu_persistent --ignored --nocapture --test-threads 1 > $O/gpu_pe
 echo "gpu_persistent: exit $? ($SECONDS s)"; grep "test result" $O/gpu_persistent.log; pack
 timeout 100 $N/backend_ops --ignored --nocapture --test-threads 1 > $O/backend_ops.log 2>&1
 echo "backend_ops: exit $? ($SECONDS s)"; grep "test result" $O/backend_ops.log; pack
-L=$((560 - SECONDS - 20)); if [ $L -gt 30 ]; then export GRAPHRUN_BIN=$N/graphrun
+L=$((470 - SECONDS - 20)); if [ $L -gt 30 ]; then export GRAPHRUN_BIN=$N/graphrun
 GRAPHRUN_E2E_PRESETS=0.5b,1.5b,7b GRAPHRUN_E2E_LENGTHS=1,129,513 GRAPHRUN_E2E_REPORT=$O/gpu_e2e.jsonl timeout $L $N/gpu_e2e synthetic --ignored --nocapture > $O/gpu_e2e.log 2>&1
 echo "gpu_e2e: exit $? ($SECONDS s)"; grep "test result" $O/gpu_e2e.log; [ -f $O/gpu_e2e.jsonl ] && xz -9 $O/gpu_e2e.jsonl; fi
 echo "end $(date +%T) ($SECONDS s)"
