@@ -200,7 +200,7 @@ __device__ void attention_impl(const AttnArgs& g) {
 // so the captured decode graph replays at every position; splits past the current position
 // exit at once. The group's last split to finish (atomic ticket per KV head, reset by that
 // CTA) merges the group's partials; a lone active split (npos ≤ per: the first nc positions)
-// writes the output itself, with the merge's arithmetic (split_partial's `direct`).
+// writes the output itself, with the merge's arithmetic (split_partial's DIRECT).
 // With g.seq (a batched decode step over several sequences, grid.z = rows): row
 // blockIdx.z's query at position seq[z][0] attends over its own sequence's cache rows
 // (from seq[z][1]), with its own partials and tickets; grid.y is then ceil(n_split / rows),
@@ -250,8 +250,11 @@ __device__ void attention_split_impl(const AttnSplitArgs& g0) {
             grid_dep_enter();
             if (newest < j0 + g.nc) split_stage_row<KV>(g, stage, kvh, j0, newest);
         }
-        split_partial<KV>(g, smem, kvh, s, npos, per, s == sp, active == 1);
-        if (active == 1) return;
+        if (active == 1) {
+            split_partial<KV, true>(g, smem, kvh, s, npos, per, s == sp);
+            return;
+        }
+        split_partial<KV>(g, smem, kvh, s, npos, per, s == sp);
         // The group's last split to get here merges the partials (read through L2).
         __threadfence();
         __syncthreads();

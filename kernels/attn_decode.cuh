@@ -114,14 +114,14 @@ __device__ __forceinline__ void split_stage_row(const AttnSplitArgs& g, u8* dst,
 // (sp + 1)·per)), into its partial in g.part. Every thread of the CTA calls it; `smem` is the
 // dynamic shared memory (split_smem_bytes). With `issued`, the caller has already issued the
 // first stage's copies (as one or more cp.async groups, the last committed by every thread).
-// With `direct` (the caller's only active split: npos ≤ per), it writes g.out itself instead
+// With DIRECT (the caller's only active split: npos ≤ per), it writes g.out itself instead
 // of a partial: split_merge's arithmetic for one partial (weight w = exp(m − m), L = l·w + 0,
 // out = (w·acc + 0) / L), so the same bits without the partial's round trip through L2, the
 // fence, the ticket and the merge (about 4 µs of a 7 µs launch at short context on the H200,
-// evidence/h200/attn-decode/).
-template <class KV>
-__device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued = false,
-                              bool direct = false) {
+// evidence/h200/attn-decode/). A template parameter, so the many-split path compiles as
+// without it.
+template <class KV, bool DIRECT = false>
+__device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued = false) {
     constexpr int MG = ATT_MAX_GROUP;
     SplitHead& S = *(SplitHead*)smem;
     u8* stage = smem + sizeof(SplitHead);
@@ -206,7 +206,7 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
         __syncthreads();  // the stage is refilled next
     }
     // The split's partial: slices summed in order (the stages' space is free now).
-    if (direct && warp < G && lane == 0) {
+    if (DIRECT && warp < G && lane == 0) {
         // The merge's weight and L for a single partial (S.p and S.corr are free now).
         const float w1 = m == -INFINITY ? 0.0f : expf(m - m);
         S.p[0][warp] = w1;
@@ -225,7 +225,7 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
             float4 v = *(const float4*)&red[((size_t)s * G + h) * hd + 4 * c4];
             o = make_float4(o.x + v.x, o.y + v.y, o.z + v.z, o.w + v.w);
         }
-        if (direct) {
+        if constexpr (DIRECT) {
             const float w1 = S.p[0][h], L = S.corr[h];
             o = f4_fma(w1, o, zero);
             ((float4*)g.out)[(size_t)(kvh * G + h) * nd4 + c4] = make_float4(o.x / L, o.y / L, o.z / L, o.w / L);
@@ -233,7 +233,7 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
             *(float4*)(part + ((size_t)(kvh * G + h) * g.n_split + sp) * (hd + 4) + 4 + 4 * c4) = o;
         }
     }
-    if (!direct && warp < G && lane == 0) {
+    if (!DIRECT && warp < G && lane == 0) {
         float* ph = part + ((size_t)(kvh * G + warp) * g.n_split + sp) * (hd + 4);
         ph[0] = m;
         ph[1] = l;
