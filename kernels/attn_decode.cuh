@@ -117,9 +117,10 @@ __device__ __forceinline__ void split_stage_row(const AttnSplitArgs& g, u8* dst,
 // With DIRECT (the caller's only active split: npos ≤ per), it writes g.out itself instead
 // of a partial: split_merge's arithmetic for one partial (weight w = exp(m − m), L = l·w + 0,
 // out = (w·acc + 0) / L), so the same bits without the partial's round trip through L2, the
-// fence, the ticket and the merge (about 4 µs of a 7 µs launch at short context on the H200,
-// evidence/h200/attn-decode/). A template parameter, so the many-split path compiles as
-// without it.
+// fence, the ticket and the merge (those phases took about 4 µs of the merging CTA's 10.4 µs
+// in the H200 phase timing of evidence/h200/attn-decode/; decode tg128 from an empty cache
+// +0.8–3.9% on the H100, evidence/h100/attn-direct/). A template parameter, so the
+// many-split path compiles as without it.
 template <class KV, bool DIRECT = false>
 __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued = false) {
     constexpr int MG = ATT_MAX_GROUP;
