@@ -73,10 +73,75 @@ __device__ __forceinline__ void grid_dep_launch() {
 }
 // Both, in the order every kernel uses: the next kernel may start only once this one's
 // CTAs have all passed their wait, so a kernel's early part overlaps only its predecessor.
+#ifdef GRAPHRUN_STAMPS
+__device__ __forceinline__ void stamp_wait();
+#endif
 __device__ __forceinline__ void grid_dep_enter() {
     grid_dep_wait();
+#ifdef GRAPHRUN_STAMPS
+    stamp_wait();
+#endif
     grid_dep_launch();
 }
+
+// ---- Launch timeline: diagnostic builds only (GRAPHRUN_STAMPS=1 at build time) ---------
+// Every CTA of a generated kernel appends one record of STAMP_WORDS u64 to its module's
+// buffer while the host has armed it (src/exec/cuda/timeline.rs; `graphrun dump --stage
+// fused --timeline`): kernel catalogue index << 48 | SM << 32 | linear CTA index, the
+// grid's CTAs, and %globaltimer (ns) at the wrapper's entry, when grid_dep_enter's wait
+// returned (thread 0; 0 when the CTA exited without waiting), and when the CTA's last
+// thread was done. Normal builds compile none
+// of it: the wrappers and grid_dep_enter are as above. The persistent kernel is never
+// stamped (build.rs leaves its family out).
+#ifdef GRAPHRUN_STAMPS
+#define STAMP_WORDS 5
+__device__ u64* g_stamps;  // the module's records; null = disarmed
+__device__ u32 g_stamp_cap;  // records the buffer holds
+__device__ u32 g_stamp_n;    // records appended (may pass the cap: the host reports the loss)
+// Thread 0's wait stamp until its exit, by (SM, warp slot): unique among the warps
+// resident at once, and the warp stays resident in between. (Not shared memory: kernels
+// that raise their dynamic shared memory to the device's limit leave no static bytes.)
+#define STAMP_SLOTS (1024 * 64)
+__device__ u64 g_stamp_wait[STAMP_SLOTS];
+__device__ __forceinline__ u64 stamp_now() {
+    u64 t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+__device__ __forceinline__ u32 stamp_slot() {
+    u32 sm, w;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    asm volatile("mov.u32 %0, %%warpid;" : "=r"(w));
+    return (sm * 64 + w) % STAMP_SLOTS;
+}
+// At the wrapper's entry: the time, and thread 0 clears its wait slot (a CTA that exits
+// without waiting, e.g. an attention split with no positions, then records 0: no wait).
+__device__ __forceinline__ u64 stamp_enter() {
+    const u64 t = stamp_now();
+    if ((threadIdx.x | threadIdx.y | threadIdx.z) == 0) g_stamp_wait[stamp_slot()] = 0;
+    return t;
+}
+__device__ __forceinline__ void stamp_wait() {
+    if ((threadIdx.x | threadIdx.y | threadIdx.z) == 0) g_stamp_wait[stamp_slot()] = stamp_now();
+}
+__device__ __forceinline__ void stamp_exit(u32 kid, u64 t_entry) {
+    __syncthreads();
+    if ((threadIdx.x | threadIdx.y | threadIdx.z) != 0) return;
+    u64* buf = *(u64* volatile*)&g_stamps;
+    if (!buf) return;
+    const u32 i = atomicAdd(&g_stamp_n, 1u);
+    if (i >= *(volatile u32*)&g_stamp_cap) return;
+    u32 sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    const u64 cta = blockIdx.x + (u64)gridDim.x * (blockIdx.y + (u64)gridDim.y * blockIdx.z);
+    u64* r = buf + (u64)i * STAMP_WORDS;
+    r[0] = ((u64)kid << 48) | ((u64)sm << 32) | cta;
+    r[1] = (u64)gridDim.x * gridDim.y * gridDim.z;
+    r[2] = t_entry;
+    r[3] = g_stamp_wait[stamp_slot()];
+    r[4] = stamp_now();
+}
+#endif
 
 // Hint: bring bytes [p, p + n) of global memory into L2 (sm_90 bulk prefetch, issued by
 // the calling warp in 4 KiB pieces; the range is shrunk to 16-byte boundaries). Below

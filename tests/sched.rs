@@ -517,3 +517,38 @@ fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn timeline_needs_a_stamped_build_and_the_fused_decode_graph() {
+    let dir = common::scratch("dump-timeline");
+    let path = dir.join("tiny.gguf");
+    let spec = graphrun::model::synth::SynthSpec::preset("tiny").unwrap();
+    std::fs::write(
+        &path,
+        graphrun::model::synth::build(&spec, 1, None).to_bytes(),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["dump", p, "--stage", "fused", "--timeline"];
+        a.extend_from_slice(extra);
+        common::graphrun(&a)
+    };
+    if graphrun::codegen::STAMPS {
+        // A diagnostic build refuses what the timeline does not record (before any GPU work).
+        for (extra, want) in [
+            (&["--phase", "prefill"][..], "drop --phase prefill"),
+            (&["--no-fuse"][..], "--no-fuse"),
+        ] {
+            let (code, _, err) = run(extra);
+            assert!(code != 0 && err.contains(want), "{extra:?}: {err}");
+        }
+    } else {
+        // A normal build says how to get one, before it loads anything onto a GPU.
+        let (code, out, err) = run(&[]);
+        assert!(code != 0 && out.is_empty(), "{code} {out}");
+        assert!(err.contains("GRAPHRUN_STAMPS=1"), "{err}");
+    }
+    let (code, _, err) = run(&["--profile"]);
+    assert!(code != 0 && err.contains("cannot be used with"), "{err}");
+}

@@ -58,6 +58,13 @@ pub struct Args {
     /// time, GPU span and host issue time as `graphrun bench` runs it).
     #[arg(long)]
     profile: bool,
+    /// With --stage fused (decode), on a GPU, in a diagnostic build (GRAPHRUN_STAMPS=1 at
+    /// build time): one decode step after a 512-token prompt as the captured graph runs it:
+    /// every launch's entry, wait, work and span on the step's critical path, from stamps
+    /// its CTAs write (the groups' weights come from DRAM here, unlike --profile, which
+    /// runs each group 20 times in a row and so times small groups from the L2).
+    #[arg(long, conflicts_with = "profile")]
+    timeline: bool,
     /// With --phase prefill --profile: the prompt's length in tokens.
     #[arg(long, default_value_t = 512, value_parser = super::common::at_least_1)]
     prompt: usize,
@@ -117,6 +124,21 @@ pub fn run(a: Args) -> Result<i32> {
                 return Err(graphrun::Error::invalid(
                     "--decode-kernel persistent lists the fused decode program; drop --phase prefill / --no-fuse",
                 ));
+            }
+            if a.timeline {
+                if !graphrun::codegen::STAMPS {
+                    return Err(graphrun::Error::invalid(
+                        "--timeline needs a diagnostic build: rebuild with GRAPHRUN_STAMPS=1 (kernels record their launches)",
+                    ));
+                }
+                if phase != Phase::Decode || a.no_fuse || listing {
+                    return Err(graphrun::Error::invalid(
+                        "--timeline records the fused decode graph; drop --phase prefill / --no-fuse / --decode-kernel persistent",
+                    ));
+                }
+                let (t, pos) = timeline(&m, &g, &a)?;
+                print!("{}", super::timeline::render(&g, &s, &t, pos, a.format)?);
+                return Ok(0);
             }
             let prof = match (a.profile, phase) {
                 (true, Phase::Decode) => Some(profile(&m, &g, &s, &a)?),
@@ -218,6 +240,31 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
     }
     assert_eq!(best.len(), s.groups.len());
     Ok(Profile::Groups(best, read_bw))
+}
+
+/// One decode step's launch timeline after a 512-token prompt (as `profile` decodes), and
+/// the step's position.
+fn timeline(
+    m: &graphrun::model::ModelFile,
+    g: &Graph,
+    a: &Args,
+) -> Result<(graphrun::exec::cuda::Timeline, usize)> {
+    let opts = CudaOptions {
+        device: a.device,
+        n_ctx: 1024,
+        fuse: true,
+        max_logit_rows: 1,
+        quiet: true,
+    };
+    let mut e = CudaEngine::new(m, g.clone(), &opts)?;
+    if let Some(note) = e.set_decode_kernel(DecodeKernel::Graph)? {
+        eprintln!("graphrun: {note}");
+    }
+    let prompt: Vec<u32> = (0..512).map(|i| 1000 + i).collect();
+    e.step(&prompt, 511..512, &mut NoObserver)?;
+    const WARMUP: usize = 8;
+    let t = e.timeline_decode(5, WARMUP)?;
+    Ok((t, 512 + WARMUP))
 }
 
 fn profile_prefill(m: &graphrun::model::ModelFile, g: &Graph, a: &Args) -> Result<Profile> {

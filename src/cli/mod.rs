@@ -13,6 +13,7 @@ mod perplexity;
 mod run;
 mod serve;
 mod synth;
+mod timeline;
 mod tokens;
 mod trace;
 

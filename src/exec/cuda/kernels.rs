@@ -140,6 +140,13 @@ impl Kernels {
         Ok(())
     }
 
+    /// The modules loaded so far (the timeline arms each one's buffer: timeline.rs).
+    pub fn loaded_modules(&self) -> Vec<(Family, Arc<CudaModule>)> {
+        let mut v: Vec<_> = self.modules.iter().map(|(f, m)| (*f, m.clone())).collect();
+        v.sort_by_key(|(f, _)| *f);
+        v
+    }
+
     fn module(&mut self, dev: &Device, f: Family) -> Result<Arc<CudaModule>> {
         if let Some(m) = self.modules.get(&f) {
             return Ok(m.clone());

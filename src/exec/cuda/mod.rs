@@ -12,6 +12,7 @@
 //! loading and launches by `KernelId`), `geometry` (grid sizes from the device's
 //! properties), `ops` (one graph node's kernels), `groups` (fused groups), `step`
 //! (a step, the captured decode graph, trace readback), `measure` (profiles, bandwidth),
+//! `timeline` (a decode step's launches from a diagnostic build's kernel stamps),
 //! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel),
 //! `batch` (several sequences in KV-cache slots decoded in one step: `BatchEngine`).
 
@@ -26,11 +27,13 @@ mod measure;
 mod ops;
 mod persistent;
 mod step;
+mod timeline;
 mod upload;
 
 pub use self::batch::MAX_BATCH;
 pub use self::measure::PrefillProfile;
 pub use self::persistent::{DecodeKernel, PersistentOptions};
+pub use self::timeline::{Launch, Timeline};
 
 use self::device::Device;
 use self::geometry::SplitGeom;
