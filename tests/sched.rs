@@ -539,6 +539,7 @@ fn timeline_needs_a_stamped_build_and_the_fused_decode_graph() {
         for (extra, want) in [
             (&["--phase", "prefill"][..], "drop --phase prefill"),
             (&["--no-fuse"][..], "--no-fuse"),
+            (&["--prompt", "100000"][..], "training context"),
         ] {
             let (code, _, err) = run(extra);
             assert!(code != 0 && err.contains(want), "{extra:?}: {err}");

@@ -59,13 +59,14 @@ pub struct Args {
     #[arg(long)]
     profile: bool,
     /// With --stage fused (decode), on a GPU, in a diagnostic build (GRAPHRUN_STAMPS=1 at
-    /// build time): one decode step after a 512-token prompt as the captured graph runs it:
+    /// build time): one decode step after a --prompt-token prompt as the captured graph runs it:
     /// every launch's entry, wait, work and span on the step's critical path, from stamps
     /// its CTAs write (the groups' weights come from DRAM here, unlike --profile, which
     /// runs each group 20 times in a row and so times small groups from the L2).
     #[arg(long, conflicts_with = "profile")]
     timeline: bool,
-    /// With --phase prefill --profile: the prompt's length in tokens.
+    /// With --phase prefill --profile: the prompt's length in tokens; with --timeline: the
+    /// prompt before the timed decode step (which runs at this position + 8).
     #[arg(long, default_value_t = 512, value_parser = super::common::at_least_1)]
     prompt: usize,
     /// CUDA device for --profile.
@@ -242,16 +243,24 @@ fn profile(m: &graphrun::model::ModelFile, g: &Graph, s: &Schedule, a: &Args) ->
     Ok(Profile::Groups(best, read_bw))
 }
 
-/// One decode step's launch timeline after a 512-token prompt (as `profile` decodes), and
-/// the step's position.
+/// One decode step's launch timeline after a `--prompt`-token prompt (512: as `profile`
+/// decodes) and 8 more steps, and the step's position.
 fn timeline(
     m: &graphrun::model::ModelFile,
     g: &Graph,
     a: &Args,
 ) -> Result<(graphrun::exec::cuda::Timeline, usize)> {
+    const WARMUP: usize = 8;
+    let n = a.prompt;
+    if n + WARMUP + 1 > m.hparams.n_ctx_train {
+        return Err(graphrun::Error::invalid(format!(
+            "--prompt {n}: the timed step would pass the model's training context ({})",
+            m.hparams.n_ctx_train
+        )));
+    }
     let opts = CudaOptions {
         device: a.device,
-        n_ctx: 1024,
+        n_ctx: (n + WARMUP + 1).max(1024),
         fuse: true,
         max_logit_rows: 1,
         quiet: true,
@@ -260,11 +269,10 @@ fn timeline(
     if let Some(note) = e.set_decode_kernel(DecodeKernel::Graph)? {
         eprintln!("graphrun: {note}");
     }
-    let prompt: Vec<u32> = (0..512).map(|i| 1000 + i).collect();
-    e.step(&prompt, 511..512, &mut NoObserver)?;
-    const WARMUP: usize = 8;
+    let prompt: Vec<u32> = (0..n as u32).map(|i| 1000 + i).collect();
+    e.step(&prompt, n - 1..n, &mut NoObserver)?;
     let t = e.timeline_decode(5, WARMUP)?;
-    Ok((t, 512 + WARMUP))
+    Ok((t, n + WARMUP))
 }
 
 fn profile_prefill(m: &graphrun::model::ModelFile, g: &Graph, a: &Args) -> Result<Profile> {
