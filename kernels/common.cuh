@@ -71,11 +71,11 @@ __device__ __forceinline__ void grid_dep_launch() {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
+#ifdef GRAPHRUN_STAMPS
+__device__ __forceinline__ void stamp_wait();  // below: the launch timeline
+#endif
 // Both, in the order every kernel uses: the next kernel may start only once this one's
 // CTAs have all passed their wait, so a kernel's early part overlaps only its predecessor.
-#ifdef GRAPHRUN_STAMPS
-__device__ __forceinline__ void stamp_wait();
-#endif
 __device__ __forceinline__ void grid_dep_enter() {
     grid_dep_wait();
 #ifdef GRAPHRUN_STAMPS
@@ -90,9 +90,8 @@ __device__ __forceinline__ void grid_dep_enter() {
 // fused --timeline`): kernel catalogue index << 48 | SM << 32 | linear CTA index, the
 // grid's CTAs, and %globaltimer (ns) at the wrapper's entry, when grid_dep_enter's wait
 // returned (thread 0; 0 when the CTA exited without waiting), and when the CTA's last
-// thread was done. Normal builds compile none
-// of it: the wrappers and grid_dep_enter are as above. The persistent kernel is never
-// stamped (build.rs leaves its family out).
+// thread was done. Normal builds compile none of it: the wrappers and grid_dep_enter are
+// as above. The persistent kernel is never stamped (build.rs leaves its family out).
 #ifdef GRAPHRUN_STAMPS
 #define STAMP_WORDS 5
 __device__ u64* g_stamps;  // the module's records; null = disarmed

@@ -96,7 +96,7 @@ pub fn render(
             })
             .collect();
         let doc = serde_json::json!({
-            "position": pos, "step_us": us(t0, end), "lost_records": t.lost,
+            "position": pos, "step_us": us(t0, end),
             "launches": launches,
             "groups": group_span.iter().map(|(g, sp)| serde_json::json!({
                 "group": g, "kernels": s.groups[*g].kernel_names(),
@@ -108,14 +108,9 @@ pub fn render(
     let mut o = String::new();
     writeln!(
         o,
-        "timeline of one decode step at position {pos} (the captured graph, replayed): {} launches, {:.1} us from the first CTA's entry to the last CTA's exit{}",
+        "timeline of one decode step at position {pos} (the captured graph, replayed): {} launches, {:.1} us from the first CTA's entry to the last CTA's exit",
         l.len(),
         us(t0, end),
-        if t.lost > 0 {
-            format!(" ({} records lost: buffer full)", t.lost)
-        } else {
-            String::new()
-        }
     )
     .unwrap();
     writeln!(

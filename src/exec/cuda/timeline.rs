@@ -37,11 +37,10 @@ pub struct Launch {
     pub exit_last: u64,
 }
 
-/// A step's launches in the order they ran, and the records that did not fit.
+/// A step's launches in the order they ran.
 #[derive(Clone, Debug)]
 pub struct Timeline {
     pub launches: Vec<Launch>,
-    pub lost: u64,
 }
 
 /// Groups raw records into launches. Every launch of a kernel has `ctas` records, and two
@@ -170,9 +169,13 @@ impl CudaEngine<'_> {
             );
         }
         self.dev.sync()?;
+        if lost > 0 {
+            return Err(Error::invalid(format!(
+                "the timeline buffers held {CAP} records per module and {lost} did not fit: this step launches more CTAs than the timeline was sized for (CAP in src/exec/cuda/timeline.rs)"
+            )));
+        }
         Ok(Timeline {
             launches: launches(&records)?,
-            lost,
         })
     }
 }
