@@ -227,7 +227,7 @@ fn kernels(out: &Path) -> Vec<(Family, String)> {
             body.push_str(&persistent_dispatch(&cat));
         }
         body.push_str("\n// ---- catalogue wrappers ----\n");
-        for k in cat.iter().filter(|k| k.family() == fam) {
+        for (kid, k) in cat.iter().enumerate().filter(|(_, k)| k.family() == fam) {
             let bounds = k
                 .launch_bounds()
                 .map(|(t, c)| format!("__launch_bounds__({t}, {c}) "))
@@ -240,26 +240,23 @@ fn kernels(out: &Path) -> Vec<(Family, String)> {
             } else {
                 "grid_dep_enter(); "
             };
-            if stamped {
-                let kid = cat.iter().position(|c| c == k).unwrap();
-                writeln!(
-                    body,
-                    "extern \"C\" __global__ void {bounds}{}({} a) {{ u64 t_entry = stamp_enter(); {enter}{}(a); stamp_exit({kid}u, t_entry); }}",
-                    k.name(),
-                    k.args(),
-                    k.call()
+            // A stamped build brackets the body with the timeline's stamps (common.cuh).
+            let (stamp_in, stamp_out) = if stamped {
+                (
+                    "u64 t_entry = stamp_enter(); ".to_string(),
+                    format!(" stamp_exit({kid}u, t_entry);"),
                 )
-                .unwrap();
             } else {
-                writeln!(
-                    body,
-                    "extern \"C\" __global__ void {bounds}{}({} a) {{ {enter}{}(a); }}",
-                    k.name(),
-                    k.args(),
-                    k.call()
-                )
-                .unwrap();
-            }
+                (String::new(), String::new())
+            };
+            writeln!(
+                body,
+                "extern \"C\" __global__ void {bounds}{}({} a) {{ {stamp_in}{enter}{}(a);{stamp_out} }}",
+                k.name(),
+                k.args(),
+                k.call()
+            )
+            .unwrap();
         }
         let file = out.join(format!("kernels_{}.cu", fam.name()));
         std::fs::write(&file, &body).unwrap();

@@ -427,9 +427,8 @@ fn a_batched_decode_step_takes_the_cuda_core_matmul_and_the_decode_attention() {
     }
 }
 
-#[test]
-fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
-    let dir = common::scratch("dump-numerics");
+/// The synthetic tiny preset (seed 1) written as `dir/tiny.gguf`, for the `dump` CLI.
+fn tiny_gguf(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("tiny.gguf");
     let spec = graphrun::model::synth::SynthSpec::preset("tiny").unwrap();
     std::fs::write(
@@ -437,6 +436,13 @@ fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
         graphrun::model::synth::build(&spec, 1, None).to_bytes(),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
+    let dir = common::scratch("dump-numerics");
+    let path = tiny_gguf(&dir);
     let p = path.to_str().unwrap();
     let legend = |kv: &str| {
         let (code, out, err) = common::graphrun(&[
@@ -521,13 +527,7 @@ fn dump_says_what_each_prefill_kernel_computes_against_the_interpreter() {
 #[test]
 fn timeline_needs_a_stamped_build_and_the_fused_decode_graph() {
     let dir = common::scratch("dump-timeline");
-    let path = dir.join("tiny.gguf");
-    let spec = graphrun::model::synth::SynthSpec::preset("tiny").unwrap();
-    std::fs::write(
-        &path,
-        graphrun::model::synth::build(&spec, 1, None).to_bytes(),
-    )
-    .unwrap();
+    let path = tiny_gguf(&dir);
     let p = path.to_str().unwrap();
     let run = |extra: &[&str]| {
         let mut a = vec!["dump", p, "--stage", "fused", "--timeline"];
