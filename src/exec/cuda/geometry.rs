@@ -211,7 +211,7 @@ pub(super) fn attention_mma_tile(
 /// The decode attention launch (kernels/attention.cu, attention_split_impl): CTAs per KV
 /// head, positions staged per step, the staged row stride, the bytes of a stage and the
 /// dynamic shared memory (SplitHead, then the stage area: two stages, which the slice sums
-/// and the merge weights reuse).
+/// and the merge weights reuse), and the dynamic shared memory a launch asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct SplitGeom {
     pub n_split: u32,
@@ -219,12 +219,32 @@ pub(super) struct SplitGeom {
     pub row_bytes: u32,
     pub stage_bytes: u32,
     pub smem: u32,
+    /// `smem` raised past half an SM's shared memory (within the per-CTA limit), so that
+    /// only one CTA fits an SM (`launch_smem`).
+    pub spread_smem: u32,
+}
+
+impl SplitGeom {
+    /// The dynamic shared memory a launch of `ctas` CTAs asks for on `n_sm` SMs. A grid of
+    /// one wave asks for `spread_smem`: launched programmatically while the kernel before
+    /// still drains, its CTAs otherwise packed two to an SM on about half the SMs (the
+    /// launch timeline of an H100: 132 CTAs on 66-72 SMs), so half the SMs' load units
+    /// streamed the cache; spread, 7B tg128 @ d8192 +7.2%, 1.5B +7.1%
+    /// (evidence/h100/att-spread/). A larger grid (a batched step's) keeps `smem`, so it
+    /// does not become two waves.
+    pub fn launch_smem(&self, ctas: u32, n_sm: u32) -> u32 {
+        if ctas <= n_sm {
+            self.spread_smem
+        } else {
+            self.smem
+        }
+    }
 }
 
 /// Decode attention geometry: ceil(SMs / KV heads) splits per KV head, so one CTA per SM
 /// streams the cache at depth (each split takes an equal share of the positions at run
 /// time), with two stages of 64 positions in flight when they fit the shared memory, else
-/// of 32.
+/// of 32. `max_smem` is the per-CTA limit, `smem_per_sm` an SM's shared memory.
 pub(super) fn attention_split_geom(
     n_sm: u32,
     n_kv: usize,
@@ -232,6 +252,7 @@ pub(super) fn attention_split_geom(
     hd: usize,
     kv: Kv,
     max_smem: u32,
+    smem_per_sm: u32,
 ) -> Result<SplitGeom> {
     let n_split = (n_sm as usize).div_ceil(n_kv).max(1);
     for nc in [ATT_SPLIT_MAX_NC as usize, 32] {
@@ -244,6 +265,7 @@ pub(super) fn attention_split_geom(
                 row_bytes: row_bytes as u32,
                 stage_bytes: stage as u32,
                 smem: smem as u32,
+                spread_smem: (smem as u32).max(smem_per_sm / 2 + 1).min(max_smem),
             });
         }
     }
@@ -342,17 +364,34 @@ mod tests {
     #[test]
     fn decode_attention_splits_follow_the_sm_count() {
         // H200, 7B: 33 splits × 4 KV heads ≈ one CTA per SM; f16 stages of 64 positions.
-        let g = attention_split_geom(132, 4, 7, 128, Kv::F16, 232_448).unwrap();
+        let g = attention_split_geom(132, 4, 7, 128, Kv::F16, 232_448, 233_472).unwrap();
         assert_eq!((g.n_split, g.nc, g.row_bytes), (33, 64, 272));
         assert_eq!(g.stage_bytes, 2 * 64 * 272);
         assert_eq!(g.smem, ATT_SPLIT_HEAD_BYTES + 4 * 64 * 272);
+        // A launch of one wave asks for over half the SM's 228 KB, so two CTAs never share
+        // an SM; a larger grid asks for the stage area alone.
+        assert_eq!(g.launch_smem(132, 132), 233_472 / 2 + 1);
+        assert_eq!(g.launch_smem(4 * 5 * 8, 132), g.smem);
         // RTX 4090 with an f32 cache: 64-position stages (135 KB) do not fit: 32.
-        let h = attention_split_geom(128, 2, 6, 128, Kv::F32, 101_376).unwrap();
+        let h = attention_split_geom(128, 2, 6, 128, Kv::F32, 101_376, 102_400).unwrap();
         assert_eq!((h.n_split, h.nc), (64, 32));
         assert!(h.smem <= 101_376);
+        // There the stage area alone takes over half of the SM's 100 KB.
+        assert!(h.smem > 102_400 / 2);
+        assert_eq!(h.spread_smem, h.smem);
+        // So does an f16 one at head dim 128 (two 64-position stages of K and V, 70 KB);
+        // at head dim 64 (37 KB) the launch asks for 50 KB + 1.
+        let h = attention_split_geom(128, 2, 6, 128, Kv::F16, 101_376, 102_400).unwrap();
+        assert_eq!((h.nc, h.spread_smem), (64, h.smem));
+        let h = attention_split_geom(128, 2, 6, 64, Kv::F16, 101_376, 102_400).unwrap();
+        assert_eq!((h.nc, h.spread_smem), (64, 51_201));
+        assert!(h.smem < h.spread_smem);
+        // A per-CTA limit below half the SM (no such GPU known) caps the request.
+        let c = attention_split_geom(132, 4, 7, 128, Kv::F16, 100_000, 233_472).unwrap();
+        assert_eq!(c.spread_smem, 100_000);
         // The stage area also holds the slice sums (256 threads × G float4s) and the merge
         // weights (G × n_split floats).
-        let t = attention_split_geom(132, 1, 8, 16, Kv::F16, 232_448).unwrap();
+        let t = attention_split_geom(132, 1, 8, 16, Kv::F16, 232_448, 233_472).unwrap();
         assert!(t.smem - ATT_SPLIT_HEAD_BYTES >= 256 * 8 * 16);
         assert!(t.smem - ATT_SPLIT_HEAD_BYTES >= 8 * t.n_split * 4);
     }

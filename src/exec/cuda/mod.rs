@@ -252,6 +252,7 @@ impl<'m> CudaEngine<'m> {
             hp.head_dim,
             kv,
             dev.max_smem,
+            dev.smem_per_sm,
         )?;
         let scratch = Scratch {
             q0: dev.zeros(UBATCH * kmax)?,

@@ -232,8 +232,9 @@ impl CudaEngine<'_> {
                     // step launches about as many CTAs as a single row's.
                     let rows = if self.batched { t as u32 } else { 1 };
                     let grid = (*n_head_kv as u32, geo.n_split.div_ceil(rows), rows);
+                    let smem = geo.launch_smem(grid.0 * grid.1 * grid.2, self.dev.n_sm);
                     self.kernels
-                        .launch3(&self.dev, k, grid, ATT_THREADS, geo.smem, a)?;
+                        .launch3(&self.dev, k, grid, ATT_THREADS, smem, a)?;
                 }
             }
         }
