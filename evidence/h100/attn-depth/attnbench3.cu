@@ -1,5 +1,5 @@
 // attnbench3.cu — decode attention at depth (#11): where the 13 µs of a 7B layer's attention at
-// position 4,104 go, now that its CTAs run one per SM (main 7b5…: geometry.rs launch_smem).
+// position 4,104 go, now that its CTAs run one per SM (main 89d412b: SplitGeom::launch_smem).
 // Times graphrun's generated decode attention kernel (the attention family source of the build,
 // included as FAM) on the Qwen2.5 7B and 1.5B shapes at 576, 4,104 and 8,200 positions, with a
 // distinct KV cache per layer (28 of them, launched in turn: at depth the 28 caches do not fit
@@ -11,7 +11,14 @@
 //          CTA per SM lets each thread have up to 255 registers (same code, so the same bits);
 //   st     a copy of attention_split_impl / split_partial (kernels/attention.cu,
 //          kernels/attn_decode.cuh) that stamps clock64 at each phase in thread 0 of every
-//          CTA (output compared bit for bit with gen).
+//          CTA (output compared bit for bit with gen);
+//   pre2   st with stage 1's copies (the rows older than the newest) also issued before the
+//          wait, so at depth the second stage's DRAM read overlaps the kernel before too;
+//   m16, m32  st (under __launch_bounds__(256, 1)) whose merge loads the first 16 or 32
+//          weighted-V partials of each thread's column before the weights are known (main: 8),
+//          so at 33 splits the merging CTA waits on one or two L2 round trips, not four;
+//   pre2m32   both.
+// Every variant computes the same arithmetic in the same order: the bits must equal gen's.
 // Build: nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' attnbench3.cu -o attnbench3
 #include FAM
 #include <cstdio>
@@ -29,8 +36,10 @@ __device__ __forceinline__ u64 gtime() { u64 t; asm volatile("mov.u64 %0, %%glob
 
 // split_partial with stamps: 3 q staged (the next stage issued before), 4 first stage landed,
 // 5 first stage's scores done, 6 all stages done, 7 partial written.
-template <class KV, bool DIRECT = false>
-__device__ void split_partial_st(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued, u64* my) {
+// PRE2 (variant pre2): the caller issued stage 1 before its wait too; w0 is the cp.async wait
+// count that completes stage 0 (and the newest row's group when that row is in stage 0).
+template <class KV, bool DIRECT = false, bool PRE2 = false>
+__device__ void split_partial_st(const AttnSplitArgs& g, u8* smem, int kvh, int sp, int npos, int per, bool issued, u64* my, int w0 = 1) {
     constexpr int MG = ATT_MAX_GROUP;
     SplitHead& S = *(SplitHead*)smem;
     u8* stage = smem + sizeof(SplitHead);
@@ -51,7 +60,11 @@ __device__ void split_partial_st(const AttnSplitArgs& g, u8* smem, int kvh, int 
     for (int h = 0; h < MG; h++) acc[h] = zero;
     for (int c = 0; c < nst; c++) {
         const u8* cur = stage + (size_t)(c & 1) * g.stage_bytes;
-        if (c + 1 < nst) {
+        if (PRE2 && c == 0 && nst > 1) {
+            if (w0 == 0) cp_async_wait<0>();
+            else if (w0 == 1) cp_async_wait<1>();
+            else cp_async_wait<2>();
+        } else if (c + 1 < nst) {
             split_stage<KV>(g, stage + (size_t)((c + 1) & 1) * g.stage_bytes, kvh, j0 + (c + 1) * nc, j1);
             cp_async_wait<1>();
         } else {
@@ -154,9 +167,85 @@ __device__ void split_partial_st(const AttnSplitArgs& g, u8* smem, int kvh, int 
     STAMP(7);
 }
 
+// split_merge with the first PRE weighted-V partials of each thread's column loaded before the
+// weights are known (split_merge: MERGE_PRE = 8); the same arithmetic in the same order.
+template <int PRE>
+__device__ void split_merge_w(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
+    SplitHead& S = *(SplitHead*)smem;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int warp = tid >> 5, lane = tid & 31;
+    const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
+    const float* part = (const float*)g.part;
+    float* w = (float*)(smem + sizeof(SplitHead));
+    const int npre = min(active, PRE);
+    float4 pre[PRE];
+    if (tid < G * nd4) {
+        const float* ph = part + (size_t)(kvh * G + tid / nd4) * g.n_split * (hd + 4) + 4 + 4 * (tid % nd4);
+#pragma unroll
+        for (int s = 0; s < PRE; s++)
+            if (s < npre) pre[s] = __ldcg((const float4*)(ph + (size_t)s * (hd + 4)));
+    }
+    if (warp < G) {
+        const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
+        float M = -INFINITY, L = 0.0f;
+        float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            ml[k] = -INFINITY;
+            ll[k] = 0.0f;
+            if (s < active) {
+                const float* ps = ph + (size_t)s * (hd + 4);
+                ml[k] = __ldcg(ps);
+                ll[k] = __ldcg(ps + 1);
+            }
+            M = fmaxf(M, ml[k]);
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
+        M = warp_max(M);
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            if (s < active) {
+                float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
+                w[warp * active + s] = ws;
+                L = fmaf(ll[k], ws, L);
+            }
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
+            const float* ps = ph + (size_t)s * (hd + 4);
+            float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
+            w[warp * active + s] = ws;
+            L = fmaf(__ldcg(ps + 1), ws, L);
+        }
+        L = warp_sum(L);
+        if (lane == 0) S.corr[warp] = L;
+    }
+    __syncthreads();
+    for (int i = tid; i < G * nd4; i += nt) {
+        int h = i / nd4, c4 = i % nd4;
+        const float* ph = part + (size_t)(kvh * G + h) * g.n_split * (hd + 4) + 4 + 4 * c4;
+        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        int s0 = 0;
+        if (i == tid) {
+#pragma unroll
+            for (int s = 0; s < PRE; s++)
+                if (s < npre) o = f4_fma(w[h * active + s], pre[s], o);
+            s0 = npre;
+        }
+#pragma unroll 8
+        for (int s = s0; s < active; s++) o = f4_fma(w[h * active + s], __ldcg((const float4*)(ph + (size_t)s * (hd + 4))), o);
+        float L = S.corr[h];
+        ((float4*)g.out)[(size_t)(kvh * G + h) * nd4 + c4] = make_float4(o.x / L, o.y / L, o.z / L, o.w / L);
+    }
+}
+
 // attention_split_impl (single row) with stamps: 2 wait returned, 8 ticket taken, 9 merge done.
-template <class KV>
-__global__ void __launch_bounds__(256, 2) att_st(AttnSplitArgs g, u64* st) {
+// MODE bit 0: stage 1 issued before the wait too (pre2); bits 1-2: the merge loads its first 16
+// (bit 1) or 32 (bit 2) weighted-V partials per column ahead (m16, m32); 0: main's code.
+template <class KV, int MODE>
+__device__ __forceinline__ void att_st_body(const AttnSplitArgs& g, u64* st) {
+    constexpr bool PRE2 = MODE & 1;
     u64 gt0 = gtime();
     extern __shared__ float4 att_smem[];
     u8* smem = (u8*)att_smem;
@@ -172,16 +261,25 @@ __global__ void __launch_bounds__(256, 2) att_st(AttnSplitArgs g, u64* st) {
     u8* stage = smem + sizeof(SplitHead);
     const int j0 = sp * per;
     const int j1 = min(j0 + per, npos);
+    const int nst = (j1 - j0 + g.nc - 1) / g.nc;
     split_stage<KV>(g, stage, kvh, j0, j1, newest);
+    if (PRE2 && nst > 1) split_stage<KV>(g, stage + g.stage_bytes, kvh, j0 + g.nc, j1, newest);
     grid_dep_enter();
     STAMP(2);
-    if (newest < j0 + g.nc) split_stage_row<KV>(g, stage, kvh, j0, newest);
+    int w0 = 1;  // pre2: stage 0 complete once at most stage 1's group is pending
+    if (newest < j0 + g.nc) {
+        split_stage_row<KV>(g, stage, kvh, j0, newest);
+        w0 = 0;
+    } else if (PRE2 && nst > 1 && newest < j0 + 2 * g.nc) {
+        split_stage_row<KV>(g, stage + g.stage_bytes, kvh, j0 + g.nc, newest);
+        w0 = 2;
+    }
     if (active == 1) {
-        split_partial_st<KV, true>(g, smem, kvh, sp, npos, per, true, my);
+        split_partial_st<KV, true, PRE2>(g, smem, kvh, sp, npos, per, true, my, w0);
         if (my) my[1] = gtime();
         return;
     }
-    split_partial_st<KV>(g, smem, kvh, sp, npos, per, true, my);
+    split_partial_st<KV, false, PRE2>(g, smem, kvh, sp, npos, per, true, my, w0);
     __threadfence();
     __syncthreads();
     if (tid == 0) S.last = atomicAdd((unsigned*)g.ticket + kvh, 1u) == (unsigned)(active - 1);
@@ -189,12 +287,19 @@ __global__ void __launch_bounds__(256, 2) att_st(AttnSplitArgs g, u64* st) {
     STAMP(8);
     if (S.last) {
         __threadfence();
-        split_merge(g, smem, kvh, active);
+        if (MODE & 4) split_merge_w<32>(g, smem, kvh, active);
+        else if (MODE & 2) split_merge_w<16>(g, smem, kvh, active);
+        else split_merge(g, smem, kvh, active);
         if (tid == 0) ((unsigned*)g.ticket)[kvh] = 0;
         STAMP(9);
     }
     if (my) my[1] = gtime();
 }
+template <class KV, int MODE>
+__global__ void __launch_bounds__(256, 2) att_st(AttnSplitArgs g, u64* st) { att_st_body<KV, MODE>(g, st); }
+// The same under (256, 1): room for the wider merge's registers.
+template <class KV, int MODE>
+__global__ void __launch_bounds__(256, 1) att_st1(AttnSplitArgs g, u64* st) { att_st_body<KV, MODE>(g, st); }
 
 extern "C" __global__ void __launch_bounds__(256, 1) att_lb1(AttnSplitArgs a) { attention_split_impl<KvF16>(a); }
 
@@ -215,8 +320,19 @@ __global__ void fill_f32(float* p, size_t n, u32 seed) {
 
 #define NL 28
 struct Shape { const char* name; int nh, nkv, hd; };
-enum { V_GEN, V_PACK, V_LB1, V_ST, NV };
-static const char* vname[NV] = {"gen", "pack", "lb1", "st"};
+enum { V_GEN, V_PACK, V_LB1, V_ST, V_PRE2, V_M16, V_M32, V_PRE2M32, NV };
+static const char* vname[NV] = {"gen", "pack", "lb1", "st", "pre2", "m16", "m32", "pre2m32"};
+typedef void (*StFn)(AttnSplitArgs, u64*);
+static StFn st_fn(int v) {
+    switch (v) {
+    case V_ST: return att_st<KvF16, 0>;
+    case V_PRE2: return att_st<KvF16, 1>;
+    case V_M16: return att_st1<KvF16, 2>;
+    case V_M32: return att_st1<KvF16, 4>;
+    case V_PRE2M32: return att_st1<KvF16, 5>;
+    default: return nullptr;
+    }
+}
 
 struct Bench {
     AttnSplitArgs a[NL];
@@ -236,7 +352,7 @@ static void launch(const Bench& b, int v, int layer) {
     cfg.blockDim = dim3(ATT_THREADS);
     cfg.dynamicSmemBytes = v == V_PACK ? b.smem_pack : b.smem_spread;
     cfg.stream = 0;
-    if (v == V_ST) CK(cudaLaunchKernelEx(&cfg, att_st<KvF16>, b.a[layer], b.st[layer]));
+    if (StFn f = st_fn(v)) CK(cudaLaunchKernelEx(&cfg, f, b.a[layer], b.st[layer]));
     else if (v == V_LB1) CK(cudaLaunchKernelEx(&cfg, att_lb1, b.a[layer]));
     else CK(cudaLaunchKernelEx(&cfg, attention_split_f16, b.a[layer]));
 }
@@ -268,7 +384,8 @@ int main() {
         const int smem = ATT_SPLIT_HEAD_BYTES + std::max(2 * stage, std::max(ATT_THREADS * G * 16, G * n_split * 4));
         const int spread = std::min<int>(std::max<int>(smem, prop.sharedMemPerMultiprocessor / 2 + 1), prop.sharedMemPerBlockOptin);
         CK(cudaFuncSetAttribute(attention_split_f16, cudaFuncAttributeMaxDynamicSharedMemorySize, prop.sharedMemPerBlockOptin));
-        CK(cudaFuncSetAttribute(att_st<KvF16>, cudaFuncAttributeMaxDynamicSharedMemorySize, prop.sharedMemPerBlockOptin));
+        for (int v = 0; v < NV; v++)
+            if (StFn f = st_fn(v)) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, prop.sharedMemPerBlockOptin));
         CK(cudaFuncSetAttribute(att_lb1, cudaFuncAttributeMaxDynamicSharedMemorySize, prop.sharedMemPerBlockOptin));
         const size_t kvn = (size_t)n_ctx * sh.nkv * sh.hd, nst = (size_t)sh.nkv * n_split * NST;
         Bench b;
@@ -302,56 +419,66 @@ int main() {
             std::vector<float> ref(sh.nh * sh.hd), got(sh.nh * sh.hd);
             launch(b, V_GEN, 0); CK(cudaDeviceSynchronize());
             CK(cudaMemcpy(ref.data(), (void*)b.a[0].out, ref.size() * 4, cudaMemcpyDeviceToHost));
-            CK(cudaMemset((void*)b.a[0].out, 0, ref.size() * 4));
-            launch(b, V_ST, 0); CK(cudaDeviceSynchronize());
-            CK(cudaMemcpy(got.data(), (void*)b.a[0].out, got.size() * 4, cudaMemcpyDeviceToHost));
-            const bool same = memcmp(ref.data(), got.data(), ref.size() * 4) == 0;
-            CK(cudaMemset((void*)b.a[0].out, 0, ref.size() * 4));
-            launch(b, V_LB1, 0); CK(cudaDeviceSynchronize());
-            CK(cudaMemcpy(got.data(), (void*)b.a[0].out, got.size() * 4, cudaMemcpyDeviceToHost));
-            const bool same1 = memcmp(ref.data(), got.data(), ref.size() * 4) == 0;
+            bool same[NV];
+            for (int vv = 0; vv < NV; vv++) {
+                CK(cudaMemset((void*)b.a[0].out, 0, ref.size() * 4));
+                launch(b, vv, 0); CK(cudaDeviceSynchronize());
+                CK(cudaMemcpy(got.data(), (void*)b.a[0].out, got.size() * 4, cudaMemcpyDeviceToHost));
+                same[vv] = memcmp(ref.data(), got.data(), ref.size() * 4) == 0;
+            }
             const double kv_mb = 2.0 * np * sh.nkv * sh.hd * 2 / 1e6;
-            printf("npos %5d (%.2f MB of cache a layer):", np, kv_mb);
-            for (int rep = 0; rep < 2; rep++)
+            printf("npos %5d (%.2f MB of cache a layer), us per launch (GB/s of cache), two rounds:\n", np, kv_mb);
+            for (int rep = 0; rep < 2; rep++) {
+                printf("  ");
                 for (int vv = 0; vv < NV; vv++) {
                     double t = time_us(b, vv, 20);
-                    printf(" %s %.2f us (%.0f GB/s)", vname[vv], t, kv_mb * 1e3 / t);
+                    printf(" %s %.2f (%.0f)%s", vname[vv], t, kv_mb * 1e3 / t, same[vv] ? "" : " DIFFERS-from-gen");
                 }
-            printf("  st %s, lb1 %s\n", same ? "bits=gen" : "DIFFERS from gen", same1 ? "bits=gen" : "DIFFERS from gen");
-            // Phases: one round of st over the 28 layers after a warm round, each layer's stamps
-            // in its own buffer.
-            for (int l = 0; l < NL; l++) CK(cudaMemset(b.st[l], 0, nst * 8));
-            for (int l = 0; l < NL; l++) launch(b, V_ST, l);
-            for (int l = 0; l < NL; l++) launch(b, V_ST, l);
-            CK(cudaDeviceSynchronize());
-            const char* ph[] = {"entry->wait", "q staged", "1st stage landed", "1st scores", "rest of stages+PV", "partial written", "fence+ticket", "merge"};
-            const int idx[] = {2, 3, 4, 5, 6, 7, 8, 9};
-            double sum[8] = {0}, mg[8] = {0}, span = 0, ent = 0;
-            int cnt = 0, mcnt = 0;
-            for (int l = 0; l < NL; l++) {
-                std::vector<u64> X(nst);
-                CK(cudaMemcpy(X.data(), b.st[l], nst * 8, cudaMemcpyDeviceToHost));
-                u64 t0 = ~0ull, t1 = 0;
-                for (size_t c = 0; c < nst / NST; c++) { t0 = std::min(t0, X[c * NST]); t1 = std::max(t1, X[c * NST + 1]); }
-                span += (t1 - t0) / 1e3;
-                for (size_t c = 0; c < nst / NST; c++) {
-                    const u64* r = &X[c * NST];
-                    if (!r[7]) continue;  // no positions
-                    const u64 lastc = r[9] ? r[9] : r[8] ? r[8] : r[7];
-                    const double ns_per_cyc = (double)(r[1] - r[0]) / (double)(lastc - r[10] + 1);
-                    double d[8];
-                    u64 prev = r[10];
-                    for (int i = 0; i < 8; i++) { u64 t = r[idx[i]] ? r[idx[i]] : prev; d[i] = (t - prev) * ns_per_cyc; prev = t; }
-                    for (int i = 0; i < 8; i++) sum[i] += d[i];
-                    ent += (r[0] - t0) / 1e3;
-                    cnt++;
-                    if (r[9]) { for (int i = 0; i < 8; i++) mg[i] += d[i]; mcnt++; }
-                }
+                printf("\n");
             }
-            printf("   st phases (ns, mean over %d active CTAs of %d launches / over the %d merging CTAs); launch span %.2f us, CTA entry %.2f us after the first:\n  ",
-                   cnt, NL, mcnt, span / NL, cnt ? ent / cnt : 0);
-            for (int i = 0; i < 8; i++) printf(" %s %.0f/%.0f;", ph[i], cnt ? sum[i] / cnt : 0, mcnt ? mg[i] / mcnt : 0);
-            printf("\n");
+            // Phases of each stamped variant: a round over the 28 layers after a warm round, each
+            // layer's stamps in its own buffer. Cycles to ns by the round's total globaltimer time
+            // over its total cycles (%globaltimer ticks are coarse).
+            for (int vv = V_ST; vv < NV; vv++) {
+                for (int l = 0; l < NL; l++) launch(b, vv, l);
+                CK(cudaDeviceSynchronize());
+                for (int l = 0; l < NL; l++) CK(cudaMemset(b.st[l], 0, nst * 8));
+                for (int l = 0; l < NL; l++) launch(b, vv, l);
+                CK(cudaDeviceSynchronize());
+                const char* ph[] = {"entry->wait", "q staged", "1st stage landed", "1st scores", "rest of stages+PV", "partial written", "fence+ticket", "merge"};
+                const int idx[] = {2, 3, 4, 5, 6, 7, 8, 9};
+                double sum[8] = {0}, mg[8] = {0}, span = 0, ent = 0, gt_ns = 0, cyc = 0;
+                int cnt = 0, mcnt = 0;
+                for (int l = 0; l < NL; l++) {
+                    std::vector<u64> X(nst);
+                    CK(cudaMemcpy(X.data(), b.st[l], nst * 8, cudaMemcpyDeviceToHost));
+                    u64 t0 = ~0ull, t1 = 0;
+                    for (size_t c = 0; c < nst / NST; c++) { t0 = std::min(t0, X[c * NST]); t1 = std::max(t1, X[c * NST + 1]); }
+                    span += (t1 - t0) / 1e3;
+                    for (size_t c = 0; c < nst / NST; c++) {
+                        const u64* r = &X[c * NST];
+                        if (!r[7]) continue;  // no positions
+                        const u64 lastc = r[9] ? r[9] : r[8] ? r[8] : r[7];
+                        gt_ns += (double)(r[1] - r[0]);
+                        cyc += (double)(lastc - r[10]);
+                        u64 prev = r[10];
+                        for (int i = 0; i < 8; i++) {
+                            u64 t = r[idx[i]] ? r[idx[i]] : prev;
+                            sum[i] += (double)(t - prev);
+                            if (r[9]) mg[i] += (double)(t - prev);
+                            prev = t;
+                        }
+                        ent += (r[0] - t0) / 1e3;
+                        cnt++;
+                        if (r[9]) mcnt++;
+                    }
+                }
+                const double k = cyc > 0 ? gt_ns / cyc : 0;
+                printf("   %s phases (ns; mean over %d active CTAs of %d launches / over the %d merging CTAs; %.3f ns a cycle); span %.2f us, CTA entry %.2f us after the first:\n  ",
+                       vname[vv], cnt, NL, mcnt, k, span / NL, cnt ? ent / cnt : 0);
+                for (int i = 0; i < 8; i++) printf(" %s %.0f/%.0f;", ph[i], cnt ? k * sum[i] / cnt : 0, mcnt ? k * mg[i] / mcnt : 0);
+                printf("\n");
+            }
         }
         for (void* p : bufs) cudaFree(p);
         cudaFree(pos);
