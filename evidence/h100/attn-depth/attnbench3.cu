@@ -19,7 +19,7 @@
 //          so at 33 splits the merging CTA waits on one or two L2 round trips, not four;
 //   pre2m32   both.
 // Every variant computes the same arithmetic in the same order: the bits must equal gen's.
-// Build: nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' attnbench3.cu -o attnbench3
+// Build: nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' -I<dir of fam_att.cu> attnbench3.cu -o attnbench3
 #include FAM
 #include <cstdio>
 #include <cstdlib>

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # attn-depth call 4 (prepared 2026-12-05, session 50; not yet run): calls 2 and 3 and ../../prep-ahead/call1 in one
-# device call of about 5 minutes, for a session that gets few. Binaries (carry exactly these four files, 29 MB):
+# device call of about 5 minutes, for a session that gets few. Binaries (carry exactly these five files, 29 MB):
 #   carry/m.tar.xz   dir m/: main 89d412b graphrun, gpu_batch, gpu_e2e (base)
 #   carry/p2.tar.xz  dir p2/: branch att-pre2 17f4bb4 graphrun (decode attention's first two stages before the wait)
 #   carry/pa.tar.xz  dir pa/: branch prep-ahead 1196236 graphrun, backend_ops (prep's norm weights into L1 before the wait)
 #   carry/benchsum2.py
+#   carry/fam_att.cu  the attention family source main's build generates (attnbench3 includes it)
 # (1) attnbench3 (phases at depth; pre2/m16/m32 against gen, bit for bit); (2) greedy tokens of the three binaries,
 # short and 5,000-token prompts; (3) bench A/B interleaved (base, p2, pa, pa, p2, base) at depths 0, 4,096, 8,192;
 # (4) gpu_batch on 89d412b (the batched attention grid that keeps the packed launch); (5) backend_ops on prep-ahead.
@@ -17,7 +18,7 @@ mkdir -p /tmp/x && for t in m p2 pa; do xz -dc $C/$t.tar.xz | tar xf - -C /tmp/x
 declare -A X=([base]=/tmp/x/m/graphrun [p2]=/tmp/x/p2/graphrun [pa]=/tmp/x/pa/graphrun)
 echo "=== attnbench3 $(date +%T) ($SECONDS s)"
 nvcc --version | tail -2 > $O/nvcc.txt
-nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' -I$D $D/attnbench3.cu -o /tmp/attnbench3 2>&1 | grep -v deprecated
+nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' -I$C $D/attnbench3.cu -o /tmp/attnbench3 2>&1 | grep -v deprecated
 timeout 120 /tmp/attnbench3 > $O/attnbench3.txt 2>&1; echo "attnbench3: exit $?"; cat $O/attnbench3.txt; pack
 mkdir -p /tmp/gr; for p in 0.5b 1.5b 7b; do ${X[base]} synth --preset $p -o /tmp/gr/$p.gguf 2>&1 | tail -1; done
 echo "=== greedy tokens $(date +%T) ($SECONDS s)"
