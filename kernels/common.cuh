@@ -142,6 +142,10 @@ __device__ __forceinline__ void stamp_exit(u32 kid, u64 t_entry) {
 }
 #endif
 
+// Hint: bring the line of global memory holding p into the SM's L1.
+__device__ __forceinline__ void l1_prefetch(const void* p) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+}
 // Hint: bring bytes [p, p + n) of global memory into L2 (sm_90 bulk prefetch, issued by
 // the calling warp in 4 KiB pieces; the range is shrunk to 16-byte boundaries). Below
 // sm_90 nothing is issued.

@@ -355,14 +355,16 @@ impl KernelId {
     /// Whether the kernel's body calls `grid_dep_enter` itself, after work that does not
     /// depend on the kernel before: the matvec and Q/K/V kernels and the batched matvecs
     /// prefetch weights into L2 (kernels/matvec.cu, kernels/matvec_batch.cu), decode
-    /// attention stages the cache rows older than the newest (kernels/attention.cu); every
-    /// other wrapper calls it first (build.rs).
+    /// attention stages the cache rows older than the newest (kernels/attention.cu), `prep`
+    /// brings its norm weights into L1 (kernels/quantize.cu); every other wrapper calls it
+    /// first (build.rs).
     pub fn enters_in_body(&self) -> bool {
         matches!(
             self,
             KernelId::Matvec { .. }
                 | KernelId::Qkv { .. }
                 | KernelId::AttentionSplit { .. }
+                | KernelId::Prep
                 | KernelId::MatvecBatch { .. }
                 | KernelId::MatvecBatchWhole { .. }
                 | KernelId::MatvecBatchMma { .. }

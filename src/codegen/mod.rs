@@ -338,6 +338,25 @@ mod tests {
                 );
                 continue;
             }
+            if matches!(k, KernelId::Prep) {
+                // prep: the L1 prefetch of its norm weights only (no input row, no output).
+                for produced in [
+                    "block_rms_scale",
+                    "stage_q8",
+                    "act_in",
+                    "x[",
+                    "g.xf",
+                    "g.q0",
+                    "g.qk)",
+                ] {
+                    assert!(
+                        !before.contains(produced),
+                        "{imp} touches {produced} before it waits"
+                    );
+                }
+                assert!(before.contains("prep_norm_ahead("), "{imp}: no prefetch");
+                continue;
+            }
             // Before the wait: only argument arithmetic and the L2 prefetch of weights (no
             // activation, position, output or cache access).
             for shared in [
