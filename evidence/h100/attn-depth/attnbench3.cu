@@ -370,7 +370,10 @@ static double time_us(const Bench& b, int v, int rounds) {
     return 1000.0 * ms / (rounds * NL);
 }
 
-int main() {
+int main(int argc, char** argv) {
+    // `attnbench3 prof`: only the 7B shape at 4,104 positions, `gen` over the 28 layers four times
+    // (a warm round and three), for Nsight Compute to sample one launch.
+    const bool prof = argc > 1 && !strcmp(argv[1], "prof");
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     const int sms = prop.multiProcessorCount;
@@ -379,6 +382,7 @@ int main() {
     int nposes[] = {576, 4104, 8200};
     const int n_ctx = 8256;
     for (const Shape& sh : shapes) {
+        if (prof && strcmp(sh.name, "7b")) continue;
         const int G = sh.nh / sh.nkv, n_split = (sms + sh.nkv - 1) / sh.nkv, nc = 64;
         const int row_bytes = sh.hd * 2 + 16, stage = 2 * nc * row_bytes;
         const int smem = ATT_SPLIT_HEAD_BYTES + std::max(2 * stage, std::max(ATT_THREADS * G * 16, G * n_split * 4));
@@ -414,8 +418,13 @@ int main() {
         printf("\n== %s: %d heads, %d KV heads, hd %d, grid %dx%d, %d B shared (spread: %d B), %d layers' caches\n",
                sh.name, sh.nh, sh.nkv, sh.hd, sh.nkv, n_split, smem, spread, NL);
         for (int np : nposes) {
+            if (prof && np != 4104) continue;
             int p = np - 1;
             CK(cudaMemcpy(pos, &p, 4, cudaMemcpyHostToDevice));
+            if (prof) {
+                printf("prof: gen at %d positions, %.2f us per launch\n", np, time_us(b, V_GEN, 3));
+                continue;
+            }
             std::vector<float> ref(sh.nh * sh.hd), got(sh.nh * sh.hd);
             launch(b, V_GEN, 0); CK(cudaDeviceSynchronize());
             CK(cudaMemcpy(ref.data(), (void*)b.a[0].out, ref.size() * 4, cudaMemcpyDeviceToHost));
