@@ -18,6 +18,8 @@
 //          weighted-V partials of each thread's column before the weights are known (main: 8),
 //          so at 33 splits the merging CTA waits on one or two L2 round trips, not four;
 //   pre2m32   both.
+//   mcp       the merge's weighted-V partials copied into shared memory by cp.async, all that fit
+//             requested before the max and sum pass (session 51).
 // Every variant computes the same arithmetic in the same order: the bits must equal gen's.
 // Build: nvcc -O3 -arch=sm_90 -std=c++17 -DFAM='"fam_att.cu"' -I<dir of fam_att.cu> attnbench3.cu -o attnbench3
 #include FAM
@@ -240,6 +242,81 @@ __device__ void split_merge_w(const AttnSplitArgs& g, u8* smem, int kvh, int act
     }
 }
 
+// split_merge with the weighted-V partials copied into shared memory by cp.async (variant mcp,
+// session 51): a copy in flight holds no register, so every split that fits the launch's dynamic
+// shared memory is requested at once, before the max and sum pass; splits past that are read as
+// in split_merge. The same arithmetic in the same order (o = fma(w_s, acc_s, o) for s = 0, 1, ...).
+__device__ __forceinline__ int dyn_smem_bytes() {
+    unsigned r;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
+    return (int)r;
+}
+__device__ void split_merge_cp(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
+    SplitHead& S = *(SplitHead*)smem;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int warp = tid >> 5, lane = tid & 31;
+    const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
+    const float* part = (const float*)g.part;
+    float* w = (float*)(smem + sizeof(SplitHead));  // [G][active] merge weights
+    const int wbytes = (G * active * 4 + 15) / 16 * 16;
+    float4* buf = (float4*)(smem + sizeof(SplitHead) + wbytes);  // [split][head][column]
+    const int per_split = G * nd4;
+    const int ncp = min(active, (dyn_smem_bytes() - (int)sizeof(SplitHead) - wbytes) / (per_split * 16));
+    for (int i = tid; i < ncp * per_split; i += nt) {
+        const int s = i / per_split, hc = i % per_split;
+        cp_async16(buf + i, part + ((size_t)(kvh * G + hc / nd4) * g.n_split + s) * (hd + 4) + 4 + 4 * (hc % nd4), 16);
+    }
+    cp_async_commit();
+    if (warp < G) {
+        const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
+        float M = -INFINITY, L = 0.0f;
+        float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            ml[k] = -INFINITY;
+            ll[k] = 0.0f;
+            if (s < active) {
+                const float* ps = ph + (size_t)s * (hd + 4);
+                ml[k] = __ldcg(ps);
+                ll[k] = __ldcg(ps + 1);
+            }
+            M = fmaxf(M, ml[k]);
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
+        M = warp_max(M);
+#pragma unroll
+        for (int k = 0; k < MERGE_ML_LANE; k++) {
+            const int s = lane + 32 * k;
+            if (s < active) {
+                float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
+                w[warp * active + s] = ws;
+                L = fmaf(ll[k], ws, L);
+            }
+        }
+        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
+            const float* ps = ph + (size_t)s * (hd + 4);
+            float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
+            w[warp * active + s] = ws;
+            L = fmaf(__ldcg(ps + 1), ws, L);
+        }
+        L = warp_sum(L);
+        if (lane == 0) S.corr[warp] = L;
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+    for (int i = tid; i < G * nd4; i += nt) {
+        int h = i / nd4, c4 = i % nd4;
+        const float* ph = part + (size_t)(kvh * G + h) * g.n_split * (hd + 4) + 4 + 4 * c4;
+        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int s = 0; s < ncp; s++) o = f4_fma(w[h * active + s], buf[(size_t)s * per_split + i], o);
+#pragma unroll 8
+        for (int s = ncp; s < active; s++) o = f4_fma(w[h * active + s], __ldcg((const float4*)(ph + (size_t)s * (hd + 4))), o);
+        float L = S.corr[h];
+        ((float4*)g.out)[(size_t)(kvh * G + h) * nd4 + c4] = make_float4(o.x / L, o.y / L, o.z / L, o.w / L);
+    }
+}
+
 // attention_split_impl (single row) with stamps: 2 wait returned, 8 ticket taken, 9 merge done.
 // MODE bit 0: stage 1 issued before the wait too (pre2); bits 1-2: the merge loads its first 16
 // (bit 1) or 32 (bit 2) weighted-V partials per column ahead (m16, m32); 0: main's code.
@@ -287,7 +364,8 @@ __device__ __forceinline__ void att_st_body(const AttnSplitArgs& g, u64* st) {
     STAMP(8);
     if (S.last) {
         __threadfence();
-        if (MODE & 4) split_merge_w<32>(g, smem, kvh, active);
+        if (MODE & 8) split_merge_cp(g, smem, kvh, active);
+        else if (MODE & 4) split_merge_w<32>(g, smem, kvh, active);
         else if (MODE & 2) split_merge_w<16>(g, smem, kvh, active);
         else split_merge(g, smem, kvh, active);
         if (tid == 0) ((unsigned*)g.ticket)[kvh] = 0;
@@ -320,8 +398,8 @@ __global__ void fill_f32(float* p, size_t n, u32 seed) {
 
 #define NL 28
 struct Shape { const char* name; int nh, nkv, hd; };
-enum { V_GEN, V_PACK, V_LB1, V_ST, V_PRE2, V_M16, V_M32, V_PRE2M32, NV };
-static const char* vname[NV] = {"gen", "pack", "lb1", "st", "pre2", "m16", "m32", "pre2m32"};
+enum { V_GEN, V_PACK, V_LB1, V_ST, V_PRE2, V_M16, V_M32, V_PRE2M32, V_MCP, NV };
+static const char* vname[NV] = {"gen", "pack", "lb1", "st", "pre2", "m16", "m32", "pre2m32", "mcp"};
 typedef void (*StFn)(AttnSplitArgs, u64*);
 static StFn st_fn(int v) {
     switch (v) {
@@ -330,6 +408,7 @@ static StFn st_fn(int v) {
     case V_M16: return att_st1<KvF16, 2>;
     case V_M32: return att_st1<KvF16, 4>;
     case V_PRE2M32: return att_st1<KvF16, 5>;
+    case V_MCP: return att_st<KvF16, 8>;
     default: return nullptr;
     }
 }
