@@ -41,14 +41,14 @@ echo "=== backend_ops, gpu_persistent (branch) $(date +%T) ($SECONDS s)"
 timeout 60 /tmp/x/sc/backend_ops --ignored --nocapture > $O/backend_ops.log 2>&1; echo "backend_ops: exit $?"; grep -E "test result" $O/backend_ops.log
 timeout 110 /tmp/x/sc/gpu_persistent --ignored --nocapture --test-threads 1 > $O/gpu_persistent.log 2>&1
 echo "gpu_persistent: exit $? ($SECONDS s)"; grep -E "^test |test result" $O/gpu_persistent.log; pack
-L=$((340 - SECONDS)); echo "=== gpu_e2e synthetic (branch), $L s $(date +%T)"
+L=$((290 - SECONDS)); echo "=== gpu_e2e synthetic (branch), $L s $(date +%T)"
 GRAPHRUN_E2E_PRESETS=tiny,tiny-llama,0.5b,1.5b GRAPHRUN_E2E_LENGTHS=1,7,129,513 GRAPHRUN_E2E_REPORT=$O/gpu_e2e.jsonl \
   timeout $L /tmp/x/sc/gpu_e2e synthetic --ignored --nocapture > $O/gpu_e2e.log 2>&1
 echo "gpu_e2e: exit $? ($SECONDS s)"; grep -E "test result|^test " $O/gpu_e2e.log | head -3; grep -c "tokens interp" $O/gpu_e2e.log; pack
-L=$((420 - SECONDS)); echo "=== ncu, $L s $(date +%T)"
+L=$((360 - SECONDS)); echo "=== ncu, $L s $(date +%T)"
 NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
-for f in sc att; do [ $((420 - SECONDS)) -gt 40 ] || break
-  timeout $((420 - SECONDS)) $NCU --kernel-name attention_split_f16 --launch-skip 40 --launch-count 1 --set full --clock-control none \
+for f in sc att; do [ $((360 - SECONDS)) -gt 40 ] || break
+  timeout $((360 - SECONDS)) $NCU --kernel-name attention_split_f16 --launch-skip 40 --launch-count 1 --set full --clock-control none \
     --import-source yes -o $O/ncu_$f /tmp/ab_$f prof > $O/ncu_$f.log 2>&1; echo "ncu $f: exit $?"
   $NCU -i $O/ncu_$f.ncu-rep --page source --csv --print-source sass > $O/ncu_${f}_sass.csv 2>&1
   $NCU -i $O/ncu_$f.ncu-rep --page details > $O/ncu_${f}_details.txt 2>&1
