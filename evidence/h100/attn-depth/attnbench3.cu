@@ -169,24 +169,13 @@ __device__ void split_partial_st(const AttnSplitArgs& g, u8* smem, int kvh, int 
     STAMP(7);
 }
 
-// split_merge with the first PRE weighted-V partials of each thread's column loaded before the
-// weights are known (split_merge: MERGE_PRE = 8); the same arithmetic in the same order.
-template <int PRE>
-__device__ void split_merge_w(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
-    SplitHead& S = *(SplitHead*)smem;
-    const int tid = threadIdx.x, nt = blockDim.x;
-    const int warp = tid >> 5, lane = tid & 31;
-    const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
+// The merge's max and sum pass (split_merge's, unchanged): warp h < G takes query head h's
+// maxima and sums of the active splits, writes their weights exp(m_s − M) to w[h][s] and
+// L = Σ l_s·w_s to S.corr[h]. Shared by split_merge_w and split_merge_cp.
+__device__ __forceinline__ void merge_weights(const AttnSplitArgs& g, SplitHead& S, float* w, int kvh, int active) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int hd = g.head_dim, G = g.n_head / g.n_head_kv;
     const float* part = (const float*)g.part;
-    float* w = (float*)(smem + sizeof(SplitHead));
-    const int npre = min(active, PRE);
-    float4 pre[PRE];
-    if (tid < G * nd4) {
-        const float* ph = part + (size_t)(kvh * G + tid / nd4) * g.n_split * (hd + 4) + 4 + 4 * (tid % nd4);
-#pragma unroll
-        for (int s = 0; s < PRE; s++)
-            if (s < npre) pre[s] = __ldcg((const float4*)(ph + (size_t)s * (hd + 4)));
-    }
     if (warp < G) {
         const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
         float M = -INFINITY, L = 0.0f;
@@ -223,6 +212,26 @@ __device__ void split_merge_w(const AttnSplitArgs& g, u8* smem, int kvh, int act
         L = warp_sum(L);
         if (lane == 0) S.corr[warp] = L;
     }
+}
+
+// split_merge with the first PRE weighted-V partials of each thread's column loaded before the
+// weights are known (split_merge: MERGE_PRE = 8); the same arithmetic in the same order.
+template <int PRE>
+__device__ void split_merge_w(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
+    SplitHead& S = *(SplitHead*)smem;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
+    const float* part = (const float*)g.part;
+    float* w = (float*)(smem + sizeof(SplitHead));
+    const int npre = min(active, PRE);
+    float4 pre[PRE];
+    if (tid < G * nd4) {
+        const float* ph = part + (size_t)(kvh * G + tid / nd4) * g.n_split * (hd + 4) + 4 + 4 * (tid % nd4);
+#pragma unroll
+        for (int s = 0; s < PRE; s++)
+            if (s < npre) pre[s] = __ldcg((const float4*)(ph + (size_t)s * (hd + 4)));
+    }
+    merge_weights(g, S, w, kvh, active);
     __syncthreads();
     for (int i = tid; i < G * nd4; i += nt) {
         int h = i / nd4, c4 = i % nd4;
@@ -254,7 +263,6 @@ __device__ __forceinline__ int dyn_smem_bytes() {
 __device__ void split_merge_cp(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
     SplitHead& S = *(SplitHead*)smem;
     const int tid = threadIdx.x, nt = blockDim.x;
-    const int warp = tid >> 5, lane = tid & 31;
     const int hd = g.head_dim, nd4 = hd / 4, G = g.n_head / g.n_head_kv;
     const float* part = (const float*)g.part;
     float* w = (float*)(smem + sizeof(SplitHead));  // [G][active] merge weights
@@ -267,42 +275,7 @@ __device__ void split_merge_cp(const AttnSplitArgs& g, u8* smem, int kvh, int ac
         cp_async16(buf + i, part + ((size_t)(kvh * G + hc / nd4) * g.n_split + s) * (hd + 4) + 4 + 4 * (hc % nd4), 16);
     }
     cp_async_commit();
-    if (warp < G) {
-        const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
-        float M = -INFINITY, L = 0.0f;
-        float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
-#pragma unroll
-        for (int k = 0; k < MERGE_ML_LANE; k++) {
-            const int s = lane + 32 * k;
-            ml[k] = -INFINITY;
-            ll[k] = 0.0f;
-            if (s < active) {
-                const float* ps = ph + (size_t)s * (hd + 4);
-                ml[k] = __ldcg(ps);
-                ll[k] = __ldcg(ps + 1);
-            }
-            M = fmaxf(M, ml[k]);
-        }
-        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
-        M = warp_max(M);
-#pragma unroll
-        for (int k = 0; k < MERGE_ML_LANE; k++) {
-            const int s = lane + 32 * k;
-            if (s < active) {
-                float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
-                w[warp * active + s] = ws;
-                L = fmaf(ll[k], ws, L);
-            }
-        }
-        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
-            const float* ps = ph + (size_t)s * (hd + 4);
-            float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
-            w[warp * active + s] = ws;
-            L = fmaf(__ldcg(ps + 1), ws, L);
-        }
-        L = warp_sum(L);
-        if (lane == 0) S.corr[warp] = L;
-    }
+    merge_weights(g, S, w, kvh, active);
     cp_async_wait<0>();
     __syncthreads();
     for (int i = tid; i < G * nd4; i += nt) {
