@@ -37,7 +37,7 @@ timeout 60 /tmp/x/ms/backend_ops --ignored --nocapture > $O/backend_ops.log 2>&1
 timeout 90 /tmp/x/ms/gpu_batch --ignored --nocapture --test-threads 1 > $O/gpu_batch.log 2>&1; echo "gpu_batch: exit $? ($SECONDS s)"; grep -E "test result" $O/gpu_batch.log
 timeout 80 /tmp/x/ms/gpu_persistent --ignored --nocapture --test-threads 1 > $O/gpu_persistent.log 2>&1
 echo "gpu_persistent: exit $? ($SECONDS s)"; grep -E "test result" $O/gpu_persistent.log; pack
-L=$((470 - SECONDS)); echo "=== gpu_e2e synthetic (ms), $L s $(date +%T)"
+L=$((420 - SECONDS)); echo "=== gpu_e2e synthetic (ms), $L s $(date +%T)"
 GRAPHRUN_E2E_PRESETS=tiny,tiny-llama,0.5b,1.5b GRAPHRUN_E2E_LENGTHS=1,7,129,513 \
   timeout $L /tmp/x/ms/gpu_e2e synthetic --ignored --nocapture > $O/gpu_e2e.log 2>&1
 echo "gpu_e2e: exit $? ($SECONDS s)"; grep -E "test result" $O/gpu_e2e.log | head -3; grep -c "tokens interp" $O/gpu_e2e.log
