@@ -201,6 +201,9 @@ __device__ void attention_impl(const AttnArgs& g) {
 // exit at once. The group's last split to finish (atomic ticket per KV head, reset by that
 // CTA) merges the group's partials; a lone active split (npos ≤ per: the first nc positions)
 // writes the output itself, with the merge's arithmetic (split_partial's DIRECT).
+// Deferred (g.defer, a single-row step whose next launch is the attn_out matvec's `prep`):
+// the splits only write their partials, and prep merges them, spread over its CTAs, before
+// it quantizes the row (quantize.cu, prep_merge): no fence, ticket or merging CTA here.
 // With g.seq (a batched decode step over several sequences, grid.z = rows): row
 // blockIdx.z's query at position seq[z][0] attends over its own sequence's cache rows
 // (from seq[z][1]), with its own partials and tickets; grid.y is then ceil(n_split / rows),
@@ -255,6 +258,7 @@ __device__ void attention_split_impl(const AttnSplitArgs& g0) {
             return;
         }
         split_partial<KV>(g, smem, kvh, s, npos, per, s == sp);
+        if (g.defer) continue;  // prep merges the partials (quantize.cu, prep_merge)
         // The group's last split to get here merges the partials (read through L2).
         __threadfence();
         __syncthreads();

@@ -241,14 +241,54 @@ __device__ void split_partial(const AttnSplitArgs& g, u8* smem, int kvh, int sp,
     }
 }
 
+// The max and sum pass of one query head's merge, by one warp (every lane calls it): the
+// head's partials at `ph` (split s at s·(hd + 4): max, sum, ...); writes the weights
+// w[s] = exp(m_s − M) for s < active and returns L = Σ l_s·w_s (every lane). Each lane loads
+// its splits' max and sum together (up to MERGE_ML_LANE splits a lane kept in registers).
+// split_merge and prep's merge (quantize.cu, the deferred merge) share it, so the same bits.
+#define MERGE_ML_LANE 4
+__device__ __forceinline__ float merge_head_weights(const float* ph, int hd, int active, float* w) {
+    const int lane = threadIdx.x & 31;
+    float M = -INFINITY, L = 0.0f;
+    float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
+#pragma unroll
+    for (int k = 0; k < MERGE_ML_LANE; k++) {
+        const int s = lane + 32 * k;
+        ml[k] = -INFINITY;
+        ll[k] = 0.0f;
+        if (s < active) {
+            const float* ps = ph + (size_t)s * (hd + 4);
+            ml[k] = __ldcg(ps);
+            ll[k] = __ldcg(ps + 1);
+        }
+        M = fmaxf(M, ml[k]);
+    }
+    for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
+    M = warp_max(M);
+#pragma unroll
+    for (int k = 0; k < MERGE_ML_LANE; k++) {
+        const int s = lane + 32 * k;
+        if (s < active) {
+            float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
+            w[s] = ws;
+            L = fmaf(ll[k], ws, L);
+        }
+    }
+    for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
+        const float* ps = ph + (size_t)s * (hd + 4);
+        float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
+        w[s] = ws;
+        L = fmaf(__ldcg(ps + 1), ws, L);
+    }
+    return warp_sum(L);
+}
+
 // Merges the `active` partials of KV head kvh's G query heads into g.out (partials read
 // through L2: other CTAs wrote them). Every thread of the CTA calls it.
-// Latency (the merging CTA is the kernel's critical path): each lane loads its splits' max
-// and sum together (up to MERGE_ML_LANE splits a lane kept in registers; before, the sums
-// were a second round trip after the max), and each thread's first output column loads its
-// first MERGE_PRE weighted-V partials before the weights are known, so those loads overlap
-// the max and sum pass. The arithmetic and its order are unchanged.
-#define MERGE_ML_LANE 4
+// Latency (the merging CTA is the kernel's critical path): the max and sum pass loads each
+// split's max and sum in one round trip (merge_head_weights), and each thread's first output
+// column loads its first MERGE_PRE weighted-V partials before the weights are known, so
+// those loads overlap the max and sum pass. The arithmetic and its order are unchanged.
 #define MERGE_PRE 8
 __device__ void split_merge(const AttnSplitArgs& g, u8* smem, int kvh, int active) {
     SplitHead& S = *(SplitHead*)smem;
@@ -266,39 +306,7 @@ __device__ void split_merge(const AttnSplitArgs& g, u8* smem, int kvh, int activ
             if (s < npre) pre[s] = __ldcg((const float4*)(ph + (size_t)s * (hd + 4)));
     }
     if (warp < G) {
-        const float* ph = part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4);
-        float M = -INFINITY, L = 0.0f;
-        float ml[MERGE_ML_LANE], ll[MERGE_ML_LANE];
-#pragma unroll
-        for (int k = 0; k < MERGE_ML_LANE; k++) {
-            const int s = lane + 32 * k;
-            ml[k] = -INFINITY;
-            ll[k] = 0.0f;
-            if (s < active) {
-                const float* ps = ph + (size_t)s * (hd + 4);
-                ml[k] = __ldcg(ps);
-                ll[k] = __ldcg(ps + 1);
-            }
-            M = fmaxf(M, ml[k]);
-        }
-        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) M = fmaxf(M, __ldcg(ph + (size_t)s * (hd + 4)));
-        M = warp_max(M);
-#pragma unroll
-        for (int k = 0; k < MERGE_ML_LANE; k++) {
-            const int s = lane + 32 * k;
-            if (s < active) {
-                float ws = ml[k] == -INFINITY ? 0.0f : expf(ml[k] - M);
-                w[warp * active + s] = ws;
-                L = fmaf(ll[k], ws, L);
-            }
-        }
-        for (int s = lane + 32 * MERGE_ML_LANE; s < active; s += 32) {
-            const float* ps = ph + (size_t)s * (hd + 4);
-            float ms = __ldcg(ps), ws = ms == -INFINITY ? 0.0f : expf(ms - M);
-            w[warp * active + s] = ws;
-            L = fmaf(__ldcg(ps + 1), ws, L);
-        }
-        L = warp_sum(L);
+        const float L = merge_head_weights(part + (size_t)(kvh * G + warp) * g.n_split * (hd + 4), hd, active, w + warp * active);
         if (lane == 0) S.corr[warp] = L;
     }
     __syncthreads();

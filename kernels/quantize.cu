@@ -6,8 +6,11 @@
 // - quantize: T rows to Q8_0 / Q8_K in global memory for the prefill GEMMs (a CTA a row);
 // - prep: one row (decode; a row per grid layer in a batched step), optionally RMSNorm-ed first — the fused norm prologue of the
 //   decode groups — written as f32 and/or Q8_0 and/or Q8_K for the matvec kernels, spread
-//   over many CTAs (each CTA recomputes the row's RMS scale, then quantizes its blocks).
+//   over many CTAs (each CTA recomputes the row's RMS scale, then quantizes its blocks);
+// - prep_merge: prep for the attn_out matvec that first merges decode attention's partials
+//   into the row (the deferred merge).
 #include "quant.cuh"
+#include "attn_decode.cuh"
 
 __device__ void quantize_impl(const QuantizeArgs& g) {
     int t = blockIdx.x, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
@@ -32,6 +35,59 @@ __device__ __forceinline__ void prep_norm_ahead(const PrepArgs& g, const float* 
         for (int b = first; b < g.K / 256; b += stride) l1_prefetch(nw + b * 256 + lane * 8);
 }
 
+// The deferred merge (PrepArgs.part; the engine sets it for the attn_out matvec's prep of a
+// single-row decode step whose attention launch ran with AttnSplitArgs.defer): the attention
+// splits wrote only their partials, and here CTA x merges output columns [x·PREP_THREADS,
+// (x + 1)·PREP_THREADS), a thread a column, into x (the attention node's output) and `xs`.
+// The heads the CTA spans get their merge weights from one warp each (merge_head_weights,
+// as split_merge); each column is Σ_s w_s·acc_s by fmaf in split order, then / L — the
+// merging CTA's arithmetic in its order (f4_fma is fmaf per component), so the same bits.
+// Why: the merging CTA pulled every partial of its KV group through one SM after the last
+// split finished, behind a fence and a ticket (3.6 µs of a 7B layer's attention at 4,104
+// positions, evidence/h100/attn-depth/); here PREP_THREADS columns a CTA over all of prep's
+// CTAs, with the kernel boundary as the only synchronization. Returns false where one split
+// was active: the attention then wrote x itself (split_partial's DIRECT).
+__device__ bool prep_merge(const PrepArgs& g, float* xs) {
+    __shared__ float w[PREP_MERGE_W];
+    __shared__ float Ls[PREP_THREADS / 32];
+    const int npos = __ldcg((const int*)g.pos) + 1;
+    const int per = split_per(npos, g.n_split, g.nc), active = (npos + per - 1) / per;
+    if (active == 1) return false;
+    const int hd = g.head_dim, tid = threadIdx.x, warp = tid >> 5;
+    const int c0 = blockIdx.x * PREP_THREADS, c = c0 + tid, h0 = c0 / hd;
+    const int nh = (min(c0 + PREP_THREADS, g.K) - 1) / hd - h0 + 1;  // heads spanned (≤ warps: the host's check)
+    const bool mine = c < g.K;
+    const float* part = (const float*)g.part;
+    const size_t ps = (size_t)hd + 4;  // a partial: max, sum, 2 unused, weighted V
+    const float* pc = part + (size_t)(c / hd) * g.n_split * ps + 4 + c % hd;
+    // The column's first partials, loaded before the weights are known.
+    const int npre = min(active, PREP_MERGE_PRE);
+    float pre[PREP_MERGE_PRE];
+#pragma unroll
+    for (int s = 0; s < PREP_MERGE_PRE; s++)
+        if (mine && s < npre) pre[s] = __ldcg(pc + s * ps);
+    if (warp < nh) {
+        const float L = merge_head_weights(part + (size_t)(h0 + warp) * g.n_split * ps, hd, active, w + warp * active);
+        if ((tid & 31) == 0) Ls[warp] = L;
+    }
+    __syncthreads();
+    if (mine) {
+        const int hl = c / hd - h0;
+        const float* wh = w + hl * active;
+        float o = 0.0f;
+#pragma unroll
+        for (int s = 0; s < PREP_MERGE_PRE; s++)
+            if (s < npre) o = fmaf(wh[s], pre[s], o);
+#pragma unroll 8
+        for (int s = npre; s < active; s++) o = fmaf(wh[s], __ldcg(pc + s * ps), o);
+        const float v = o / Ls[hl];
+        ((float*)g.x)[c] = v;
+        xs[tid] = v;
+    }
+    __syncthreads();
+    return true;
+}
+
 // Row blockIdx.y of the input (a batched decode step prepares its rows side by side:
 // row b at b·K of every output, b·K/32, b·K/256, b·K/16 of the scale arrays).
 // The wrapper does not wait first (KernelId::enters_in_body): the norm weights are on their
@@ -54,4 +110,25 @@ __device__ void prep_impl(const PrepArgs& g) {
     if (g.qk)
         stage_q8_k(x, nw, scale, g.K, (i8*)g.qk + b * K, (float*)g.dk + b * (K / 256), (int*)g.bs + b * (K / 16),
                    first, stride);
+}
+
+// prep_merge (KernelId::PrepMerge): `prep` for one q8 row without a norm (the attn_out
+// matvec's input) whose attention left its merge here (PrepArgs.part). Each CTA quantizes
+// the columns it merged, from shared memory: its eight Q8_0 blocks a warp each, or its Q8_K
+// block. Where one split was active (the attention wrote x itself), it is prep without a
+// norm. Its wrapper waits first: nothing here is independent of the attention.
+__device__ void prep_merge_impl(const PrepArgs& g) {
+    __shared__ __align__(16) float xs[PREP_THREADS];
+    const int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    if (prep_merge(g, xs)) {
+        const int c0 = blockIdx.x * PREP_THREADS, n = min(PREP_THREADS, g.K - c0);
+        if (g.q0) stage_q8_0(xs, nullptr, 1.0f, n, (i8*)g.q0 + c0, (float*)g.d0 + c0 / 32, warp, nwarps);
+        if (g.qk && warp == 0)
+            stage_q8_k(xs, nullptr, 1.0f, n, (i8*)g.qk + c0, (float*)g.dk + c0 / 256, (int*)g.bs + c0 / 16, 0, 1);
+        return;
+    }
+    const float* x = (const float*)g.x;
+    const int first = blockIdx.x * nwarps + warp, stride = gridDim.x * nwarps;
+    if (g.q0) stage_q8_0(x, nullptr, 1.0f, g.K, (i8*)g.q0, (float*)g.d0, first, stride);
+    if (g.qk) stage_q8_k(x, nullptr, 1.0f, g.K, (i8*)g.qk, (float*)g.dk, (int*)g.bs, first, stride);
 }

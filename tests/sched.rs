@@ -553,3 +553,43 @@ fn timeline_needs_a_stamped_build_and_the_fused_decode_graph() {
     let (code, _, err) = run(&["--profile"]);
     assert!(code != 0 && err.contains("cannot be used with"), "{err}");
 }
+
+#[test]
+fn decode_attention_defers_its_merge_only_to_the_q8_prep_right_after_it() {
+    use graphrun::graph::{ActSemantics, FaultKind};
+    use graphrun::sched::deferrable_merges;
+    for preset in ["tiny", "tiny-llama"] {
+        let m = common::tiny_model(preset, 1);
+        let mut g = lower(&m, LowerOptions::default()).unwrap();
+        let n_layer = g.hparams.n_layer;
+        let hd = g.hparams.head_dim;
+        let s = check(&g, Phase::Decode, true);
+        let d = deferrable_merges(&g, &s);
+        // One per block: its attention, whose only reader is the attn_out matvec right after.
+        assert_eq!(d.len(), n_layer, "{preset}");
+        for (l, (a, h)) in d.iter().enumerate() {
+            assert_eq!(g.node(*a).name, format!("blk.{l}.attn"));
+            assert_eq!(*h, hd);
+            let gi = s.group_of(g.len())[a.index()];
+            assert!(matches!(s.groups[gi + 1].kind, GroupKind::MatmulAdd { .. }));
+            assert_eq!(s.groups[gi + 1].kernels[0], KernelId::Prep);
+        }
+        // Not without fusion, not in prefill.
+        assert!(deferrable_merges(&g, &check(&g, Phase::Decode, false)).is_empty());
+        assert!(deferrable_merges(&g, &check(&g, Phase::Prefill, true)).is_empty());
+        // An injected fault on a block's attention keeps that block's merge where it was
+        // (the fault scales the attention output, which must exist when the group ends).
+        let a1 = g.find("blk.1.attn").unwrap();
+        g.set_fault(a1, FaultKind::Scale(2.0));
+        let d = deferrable_merges(&g, &check(&g, Phase::Decode, true));
+        assert_eq!(d.len(), n_layer - 1);
+        assert!(d.iter().all(|(a, _)| *a != a1));
+        // f32 activations: the attn_out matvec reads the attention output itself (no prep).
+        let opts = LowerOptions {
+            act: ActSemantics::F32,
+            ..LowerOptions::default()
+        };
+        let g = lower(&m, opts).unwrap();
+        assert!(deferrable_merges(&g, &check(&g, Phase::Decode, true)).is_empty());
+    }
+}

@@ -3,6 +3,7 @@
 //! to the fused schedule's groups, with a summary per kernel.
 
 use graphrun::Result;
+use graphrun::codegen::KernelId;
 use graphrun::exec::cuda::{Launch, Timeline};
 use graphrun::graph::{DumpFormat, Graph};
 use graphrun::sched::Schedule;
@@ -27,7 +28,10 @@ fn group_of(s: &Schedule, launches: &[Launch]) -> Vec<Option<usize>> {
     launches
         .iter()
         .map(|l| {
-            let hit = expected[at..].iter().position(|(_, k)| *k == l.kernel)?;
+            // A deferred attention merge launches prep_merge where the schedule says prep.
+            let hit = expected[at..].iter().position(|(_, k)| {
+                *k == l.kernel || (*k == KernelId::Prep && l.kernel == KernelId::PrepMerge)
+            })?;
             at += hit + 1;
             Some(expected[at - 1].0)
         })

@@ -230,8 +230,30 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
             f("qk", Ptr, "Q8_K values [K] (0 = not needed)"),
             f("dk", Ptr, "Q8_K scales [K/256]"),
             f("bs", Ptr, "Q8_K block sums [K/16]"),
+            f(
+                "part",
+                Ptr,
+                "0, or the deferred merge: decode attention's partials (AttnSplitArgs.part), which prep merges into x before it quantizes x",
+            ),
+            f(
+                "pos",
+                Ptr,
+                "int [1]: the query's position (with part: which splits are active)",
+            ),
             f("K", I32, "row width"),
             f("eps", F32, "RMSNorm epsilon"),
+            f(
+                "n_split",
+                I32,
+                "with part: the attention's splits per KV head",
+            ),
+            f("nc", I32, "with part: the attention's positions per stage"),
+            f(
+                "head_dim",
+                I32,
+                "with part: dims per head (K = heads · head_dim)",
+            ),
+            f("pad", I32, "unused"),
         ],
     },
     ArgStruct {
@@ -430,6 +452,12 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 I32,
                 "bytes of one stage (nc K rows, then nc V rows); two stages follow SplitHead",
             ),
+            f(
+                "defer",
+                I32,
+                "1: splits write partials and no CTA merges (the next launch, prep, merges them); 0: the group's last split merges",
+            ),
+            f("pad", I32, "unused"),
         ],
     },
     ArgStruct {

@@ -74,6 +74,10 @@ pub enum KernelId {
     /// Decode input preparation: optional RMSNorm prologue, then Q8_0/Q8_K and/or an f32
     /// copy for the matvecs (kernels/quantize.cu).
     Prep,
+    /// `Prep` of the attn_out matvec that first merges decode attention's partials (the
+    /// deferred merge of a captured single-row step; kernels/quantize.cu, prep_merge): its
+    /// own entry, so the plain `prep` keeps its few registers.
+    PrepMerge,
     /// Prefill attention, flash-attention style: a CTA takes a tile of query rows of one KV
     /// group and streams the cache through shared memory (kernels/attention.cu).
     Attention { kv: Kv },
@@ -137,7 +141,12 @@ impl KernelId {
             }
         }
         k.extend(Elt::ALL.map(KernelId::Elt));
-        k.extend([KernelId::Rope, KernelId::QuantizeQ8, KernelId::Prep]);
+        k.extend([
+            KernelId::Rope,
+            KernelId::QuantizeQ8,
+            KernelId::Prep,
+            KernelId::PrepMerge,
+        ]);
         for kv in Kv::ALL {
             k.extend([
                 KernelId::KvAppend { kv },
@@ -196,6 +205,7 @@ impl KernelId {
             KernelId::QkvPost { kv } => format!("qkv_post_{}", kv.name()),
             KernelId::QuantizeQ8 => "quantize_q8".into(),
             KernelId::Prep => "prep".into(),
+            KernelId::PrepMerge => "prep_merge".into(),
             KernelId::Attention { kv } => format!("attention_{}", kv.name()),
             KernelId::AttentionMma => "attention_mma_f16".into(),
             KernelId::AttentionSplit { kv } => format!("attention_split_{}", kv.name()),
@@ -241,6 +251,7 @@ impl KernelId {
             KernelId::AttentionSplit { .. } => "f32 attention on CUDA cores, split over positions and merged: summation order differs".into(),
             KernelId::Persistent { .. } => "the fused decode kernels' numerics, in one launch".into(),
             KernelId::Prep => "the interpreter's RMSNorm (its sum of squares in another order), then its Q8 quantization or an f32 copy".into(),
+            KernelId::PrepMerge => "decode attention's merge (the merging CTA's arithmetic in its order), then the interpreter's Q8 quantization".into(),
             KernelId::QuantizeQ8 => "the interpreter's Q8_0/Q8_K quantization of each row".into(),
             KernelId::Elt(Elt::RmsNorm) => {
                 "f32 RMSNorm, the interpreter's formula (its sum of squares in another order)".into()
@@ -313,7 +324,7 @@ impl KernelId {
             | KernelId::Rope
             | KernelId::KvAppend { .. }
             | KernelId::QkvPost { .. } => Family::Elementwise,
-            KernelId::QuantizeQ8 | KernelId::Prep => Family::Quantize,
+            KernelId::QuantizeQ8 | KernelId::Prep | KernelId::PrepMerge => Family::Quantize,
             KernelId::Attention { .. }
             | KernelId::AttentionMma
             | KernelId::AttentionSplit { .. } => Family::Attention,
@@ -341,7 +352,7 @@ impl KernelId {
             KernelId::KvAppend { .. } => "KvArgs",
             KernelId::QkvPost { .. } => "QkvPostArgs",
             KernelId::QuantizeQ8 => "QuantizeArgs",
-            KernelId::Prep => "PrepArgs",
+            KernelId::Prep | KernelId::PrepMerge => "PrepArgs",
             KernelId::Attention { .. } => "AttnArgs",
             KernelId::AttentionMma => "AttnMmaArgs",
             KernelId::AttentionSplit { .. } => "AttnSplitArgs",
@@ -553,6 +564,15 @@ pub const ATT_MMA_MIN_CTAS: u32 = 3;
 /// step's probabilities and the per-head rescale factors.
 pub const ATT_SPLIT_MAX_NC: u32 = 64;
 pub const ATT_SPLIT_HEAD_BYTES: u32 = 6192;
+/// The deferred merge of decode attention's partials in `prep` (kernels/quantize.cu,
+/// prep_merge): a CTA of PREP_THREADS threads merges that many output columns (one
+/// 256-wide Q8_K block, eight Q8_0 blocks), holding the merge weights of the heads it spans
+/// (each head's by one of its warps) in PREP_MERGE_W floats (heads × active splits; the
+/// engine defers only where its geometry fits) and loading each column's first
+/// PREP_MERGE_PRE partials before the weights are known.
+pub const PREP_THREADS: u32 = 256;
+pub const PREP_MERGE_W: u32 = 2048;
+pub const PREP_MERGE_PRE: u32 = 32;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
 /// The device sampler (kernels/argmax.cu): threads of a CTA; logits per CTA (each CTA keeps
@@ -605,6 +625,9 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("ATT_MMA_HEAD_BYTES", ATT_MMA_HEAD_BYTES),
     ("ATT_SPLIT_MAX_NC", ATT_SPLIT_MAX_NC),
     ("ATT_SPLIT_HEAD_BYTES", ATT_SPLIT_HEAD_BYTES),
+    ("PREP_THREADS", PREP_THREADS),
+    ("PREP_MERGE_W", PREP_MERGE_W),
+    ("PREP_MERGE_PRE", PREP_MERGE_PRE),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
     ("SAMPLE_THREADS", SAMPLE_THREADS),
     ("SAMPLE_SLICE", SAMPLE_SLICE),

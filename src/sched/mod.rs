@@ -796,3 +796,42 @@ impl Schedule {
         v
     }
 }
+
+/// The decode attention nodes whose merge the next launch can take over, with their head
+/// dims: the `prep` of the attn_out matvec merges the split partials, spread over its CTAs,
+/// before it quantizes them (kernels/quantize.cu, prep_merge; the same bits as the
+/// attention's merging CTA). That holds where a single-node attention group is followed
+/// directly by the matmul + add group of its only consumer, a q8 matvec over quantized
+/// weights (whose `prep` quantizes the attention output with no norm), and neither node has
+/// an injected fault. Nothing else may run between the two: the partials buffer is the
+/// step's, shared by every layer. The executor adds the launch geometry's own condition.
+pub fn deferrable_merges(g: &Graph, s: &Schedule) -> Vec<(NodeId, usize)> {
+    if s.phase != Phase::Decode {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for w in s.groups.windows(2) {
+        let (GroupKind::Single { node: a }, GroupKind::MatmulAdd { matmul, .. }) =
+            (&w[0].kind, &w[1].kind)
+        else {
+            continue;
+        };
+        let (an, mm) = (g.node(*a), g.node(*matmul));
+        let Op::Attention { head_dim, .. } = an.op else {
+            continue;
+        };
+        let q8 = matches!(w[1].kernels.last(),
+            Some(KernelId::Matvec { w, act: Act::Q8, .. }) if w.quantized());
+        let only_reader = || g.nodes().filter(|(_, n)| n.inputs.contains(a)).count() == 1;
+        if q8
+            && an.fault.is_none()
+            && mm.fault.is_none()
+            && mm.inputs[0] == *a
+            && mm.in_width().is_multiple_of(32)
+            && only_reader()
+        {
+            out.push((*a, head_dim));
+        }
+    }
+    out
+}

@@ -5,7 +5,7 @@
 use crate::codegen::catalogue::{
     ATT_BK, ATT_KEY_THREADS, ATT_MMA_BK, ATT_MMA_HEAD_BYTES, ATT_MMA_MIN_CTAS, ATT_MMA_PAD,
     ATT_MMA_THREADS, ATT_PAD, ATT_ROWS_PER_THREAD, ATT_SPLIT_MAX_NC, ATT_THREADS, MATVEC_THREADS,
-    MMQ_BM, MMQ_BN, attn_split_smem, matvec_lanes,
+    MMQ_BM, MMQ_BN, PREP_MERGE_W, PREP_THREADS, attn_split_smem, matvec_lanes,
 };
 use crate::codegen::{Kv, WType};
 use crate::error::{Error, Result};
@@ -15,10 +15,23 @@ pub(super) fn elt_grid(count: usize) -> u32 {
     (count.div_ceil(256) as u32).min(4096)
 }
 
-/// CTAs of the decode input preparation over a row of `k`: one warp per 32-block, 8 warps
-/// a CTA (kernels/quantize.cu, prep).
+/// CTAs of the decode input preparation over a row of `k`: one warp per 32-block,
+/// PREP_THREADS a CTA (kernels/quantize.cu, prep; its deferred merge takes PREP_THREADS
+/// columns a CTA).
 pub(super) fn prep_grid(k: usize) -> u32 {
-    (k / 32).div_ceil(8) as u32
+    (k / 32).div_ceil((PREP_THREADS / 32) as usize) as u32
+}
+
+/// Whether `prep`'s deferred merge (kernels/quantize.cu, prep_merge) holds decode attention
+/// of `head_dim` over `n_split` splits a KV head: each CTA's PREP_THREADS output columns
+/// span at most a warp per head, and those heads' merge weights fit PREP_MERGE_W floats.
+pub(super) fn prep_merge_fits(head_dim: usize, n_split: usize) -> bool {
+    let t = PREP_THREADS as usize;
+    if head_dim == 0 {
+        return false;
+    }
+    let span = t.div_ceil(head_dim) + usize::from(!t.is_multiple_of(head_dim));
+    span <= t / 32 && span * n_split <= PREP_MERGE_W as usize
 }
 
 /// CTAs of the fused Q/K/V kernel: one warp per RoPE pair of output rows.
@@ -406,5 +419,18 @@ mod tests {
         assert_eq!(prep_grid(896), 4);
         assert_eq!(elt_grid(10), 1);
         assert_eq!(elt_grid(1 << 30), 4096);
+    }
+
+    #[test]
+    fn deferred_merge_fits_the_qwen_heads_on_large_gpus_only_within_its_weights() {
+        // Qwen2.5 head dims 64 (0.5B: 4 heads a CTA) and 128 (1.5B, 7B: 2), with the split
+        // counts of 132- to 170-SM cards (ceil(SMs / KV heads)).
+        assert!(prep_merge_fits(64, 66) && prep_merge_fits(128, 33) && prep_merge_fits(128, 85));
+        // Head dim 96 spans up to 4 heads in 256 columns (not aligned to them).
+        assert!(prep_merge_fits(96, 66));
+        // More heads than warps, or more weights than PREP_MERGE_W floats: the merging CTA.
+        assert!(!prep_merge_fits(16, 8));
+        assert!(!prep_merge_fits(64, 513));
+        assert!(!prep_merge_fits(0, 1));
     }
 }

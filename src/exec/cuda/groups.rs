@@ -12,12 +12,12 @@ use super::geometry::{matvec_grid, prep_grid, qkv_grid};
 use super::ops::MmEpi;
 use super::{CudaEngine, phase_index};
 use crate::codegen::catalogue::{
-    MATVEC_THREADS, MATVEC_WIDE_THREADS, batch_matvec_mma, batch_matvec_smem, batch_matvec_stages,
-    batch_matvec_whole, batch_matvec_wide, batch_mma_smem, batch_staged_smem,
+    MATVEC_THREADS, MATVEC_WIDE_THREADS, PREP_THREADS, batch_matvec_mma, batch_matvec_smem,
+    batch_matvec_stages, batch_matvec_whole, batch_matvec_wide, batch_mma_smem, batch_staged_smem,
     matvec_batch_tile_rows, matvec_batch_warp_rows,
 };
 use crate::codegen::{Act, Epi, KernelId, WType};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{KvKind, NodeId, Op};
 use crate::model::RopeType;
 use crate::sched::{GroupKind, Phase};
@@ -191,6 +191,14 @@ impl CudaEngine<'_> {
         let q8 = act == Act::Q8 && types.iter().all(|t| t.quantized());
         let legacy = q8 && types.iter().any(|t| !t.k_quant());
         let kq = q8 && types.iter().any(|t| t.k_quant());
+        // The deferred attention merge (`deferred_merges`): this prep merges the partials of
+        // the attention whose output `x` is, then quantizes (kernels/quantize.cu, prep_merge).
+        let merge = self.merge_pending.take_if(|&mut out| out == x).is_some();
+        if merge && (norm.is_some() || !q8 || rows != 1) {
+            return Err(Error::invalid(
+                "internal: a deferred attention merge reached a prep that is not one q8 row without a norm",
+            ));
+        }
         if !q8 && norm.is_none() {
             return Ok(ActPtrs {
                 xf: x,
@@ -216,11 +224,27 @@ impl CudaEngine<'_> {
             qk: p.qk,
             dk: p.dk,
             bs: p.bs,
+            part: if merge { self.ptr(&s.att_part) } else { 0 },
+            pos: self.ptr(&s.pos),
             k: k as i32,
             eps: norm.map_or(0.0, |n| self.graph.node(n).rms_eps()),
+            n_split: s.att.n_split as i32,
+            nc: s.att.nc as i32,
+            head_dim: self.graph.hparams.head_dim as i32,
+            pad: 0,
         };
         self.quantized = None; // the prepared activations overwrite quantize_q8's
-        self.launch(KernelId::Prep, (prep_grid(k), rows as u32), 256, 0, a)?;
+        self.launch(
+            if merge {
+                KernelId::PrepMerge
+            } else {
+                KernelId::Prep
+            },
+            (prep_grid(k), rows as u32),
+            PREP_THREADS,
+            0,
+            a,
+        )?;
         Ok(p)
     }
 

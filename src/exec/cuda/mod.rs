@@ -159,6 +159,13 @@ pub struct CudaEngine<'m> {
     /// pointer, rows, K, legacy layout). Valid within one step only — cleared when a step
     /// starts and whenever another kernel writes those buffers (`prep`).
     quantized: Option<(NodeId, u64, usize, usize, bool)>,
+    /// While the decode graph is captured (`decode_kernels`): the attention nodes whose
+    /// merge is deferred to the next launch, the attn_out matvec's `prep` (`deferred_merges`).
+    /// Empty otherwise: observed steps (traces) and `--profile` keep the merging CTA.
+    defer_merge: Vec<NodeId>,
+    /// A deferred attention launched and its `prep` has not run yet: the attention output's
+    /// pointer (`prep` takes it when its input is that pointer).
+    merge_pending: Option<u64>,
     /// The graph's output tail (`Graph::output_tail`): groups of these nodes run at the
     /// step's logit rows only.
     tail: NodeId,
@@ -308,6 +315,8 @@ impl<'m> CudaEngine<'m> {
             device_sampling: std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0"),
             persistent: None,
             quantized: None,
+            defer_merge: Vec::new(),
+            merge_pending: None,
             tail: graph.output_tail(),
             row0: 0,
             device_name: dev.name.clone(),

@@ -207,8 +207,13 @@ impl CudaEngine<'_> {
                     self.launch(k, tile.grid, tile.threads, tile.smem, a)?;
                 } else {
                     // Decode: a CTA per (KV head, split), the last CTA of each KV head
-                    // merges (fixed grid, so the captured graph serves every position).
+                    // merges (fixed grid, so the captured graph serves every position), or
+                    // the next launch does (`deferred_merges`: the attn_out matvec's prep).
                     let geo = self.scratch.att;
+                    let defer = !self.batched && self.defer_merge.contains(&id);
+                    if defer {
+                        self.merge_pending = Some(out);
+                    }
                     let a = AttnSplitArgs {
                         q: inp(self, 0),
                         k_cache,
@@ -226,6 +231,8 @@ impl CudaEngine<'_> {
                         nc: geo.nc as i32,
                         row_bytes: geo.row_bytes as i32,
                         stage_bytes: geo.stage_bytes as i32,
+                        defer: defer as i32,
+                        pad: 0,
                     };
                     // A batched step: a grid layer per row, each of ceil(n_split / rows)
                     // CTAs a KV head looping over the splits (the same partials), so the
@@ -375,6 +382,7 @@ impl CudaEngine<'_> {
                 bs,
                 k: k as i32,
                 eps: self.graph.node(nid).rms_eps(),
+                ..Default::default()
             };
             self.launch(KernelId::Prep, (1, rows as u32), 256, 0, pa)?;
             self.quantized = Some(key);

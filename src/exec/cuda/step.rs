@@ -5,6 +5,7 @@
 
 use super::args::{ArgmaxArgs, SampleArgs};
 use super::device::cuda_err;
+use super::geometry::prep_merge_fits;
 use super::{CudaEngine, phase_index};
 use crate::codegen::KernelId;
 use crate::codegen::catalogue::{
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::exec::Observer;
 use crate::graph::{KvKind, NodeId};
 use crate::sample::SamplerConfig;
-use crate::sched::{GroupKind, Phase};
+use crate::sched::{GroupKind, Phase, deferrable_merges};
 use cudarc::driver::CudaGraph;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use std::ops::Range;
@@ -254,9 +255,24 @@ impl CudaEngine<'_> {
         Ok(out[0] as u32)
     }
 
-    /// Every group of the decode schedule, then the device argmax or sampler.
+    /// Every group of the decode schedule, then the device argmax or sampler; the
+    /// attention merges `deferred_merges` names are left to the attn_out matvecs' `prep`.
     fn decode_kernels(&mut self, tail: Tail) -> Result<()> {
         self.quantized = None; // captured once, replayed: decide from a clean state
+        self.defer_merge = self.deferred_merges();
+        let r = self.decode_launches(tail);
+        self.defer_merge.clear();
+        let left = self.merge_pending.take();
+        r?;
+        match left {
+            Some(_) => Err(Error::invalid(
+                "internal: a deferred attention merge was never run (no prep took its output)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn decode_launches(&mut self, tail: Tail) -> Result<()> {
         for gi in 0..self.sched(Phase::Decode).groups.len() {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
@@ -264,6 +280,23 @@ impl CudaEngine<'_> {
             Tail::Argmax => self.argmax_launch(1),
             Tail::Sample => self.sample_launch(self.vocab(), 1),
         }
+    }
+
+    /// The decode attention nodes whose merge the next launch takes over
+    /// (`sched::deferrable_merges`) where the geometry fits prep's CTAs (`prep_merge_fits`).
+    /// Only the captured decode step defers: observed steps (traces read the attention
+    /// group's output) and `--profile` keep the merging CTA. GRAPHRUN_DEFER_MERGE=0 turns it
+    /// off (the same-binary A/B).
+    fn deferred_merges(&self) -> Vec<NodeId> {
+        if self.batched || std::env::var("GRAPHRUN_DEFER_MERGE").is_ok_and(|v| v == "0") {
+            return Vec::new();
+        }
+        let n_split = self.scratch.att.n_split as usize;
+        deferrable_merges(&self.graph, self.sched(Phase::Decode))
+            .into_iter()
+            .filter(|&(_, hd)| prep_merge_fits(hd, n_split))
+            .map(|(a, _)| a)
+            .collect()
     }
 
     /// The device sampler over `rows` logit rows of `vocab` logits into `scratch.amax[..rows]`
