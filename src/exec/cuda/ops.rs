@@ -210,6 +210,9 @@ impl CudaEngine<'_> {
                     // merges (fixed grid, so the captured graph serves every position), or
                     // the next launch does (`deferred_merges`: the attn_out matvec's prep).
                     let geo = self.scratch.att;
+                    // Single-row steps only: their CTAs take one split each. A batched step's
+                    // CTAs loop over several, which deferring needs a barrier between
+                    // (branch merge-prep-batch, evidence/h100/merge-prep-batch/: not merged).
                     let defer = !self.batched && self.defer_merge.contains(&id);
                     if defer {
                         self.merge_pending = Some(out);
