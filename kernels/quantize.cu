@@ -78,8 +78,20 @@ __device__ bool prep_merge(const PrepArgs& g, float* xs) {
 #pragma unroll
         for (int s = 0; s < PREP_MERGE_PRE; s++)
             if (s < npre) o = fmaf(wh[s], pre[s], o);
-#pragma unroll 8
-        for (int s = npre; s < active; s++) o = fmaf(wh[s], __ldcg(pc + s * ps), o);
+        // The rest in chunks of PREP_MERGE_PRE, each chunk's loads issued together (predicated,
+        // no one-at-a-time remainder): one L2 round trip a chunk. The 1.5B at depth has 65
+        // splits; batches of 8 left five round trips on the chain (evidence/h100/merge-prep/
+        // call 3). The sums are still taken in split order.
+        for (int s0 = npre; s0 < active; s0 += PREP_MERGE_PRE) {
+            // Loads past the last split read the last one again (unused): no branch around
+            // a load, so the chunk's loads are issued together.
+            float v[PREP_MERGE_PRE];
+#pragma unroll
+            for (int k = 0; k < PREP_MERGE_PRE; k++) v[k] = __ldcg(pc + min(s0 + k, active - 1) * ps);
+#pragma unroll
+            for (int k = 0; k < PREP_MERGE_PRE; k++)
+                if (s0 + k < active) o = fmaf(wh[s0 + k], v[k], o);
+        }
         const float v = o / Ls[hl];
         ((float*)g.x)[c] = v;
         xs[tid] = v;
