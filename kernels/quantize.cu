@@ -78,8 +78,8 @@ __device__ bool prep_merge(const PrepArgs& g, float* xs) {
 #pragma unroll
         for (int s = 0; s < PREP_MERGE_PRE; s++)
             if (s < npre) o = fmaf(wh[s], pre[s], o);
-        // The rest in chunks of PREP_MERGE_PRE, each chunk's loads issued together (predicated,
-        // no one-at-a-time remainder): one L2 round trip a chunk. The 1.5B at depth has 65
+        // The rest in chunks of PREP_MERGE_PRE, each chunk's loads issued together (indices
+        // clamped, only the FMAs predicated: no one-at-a-time remainder): one L2 round trip a chunk. The 1.5B at depth has 65
         // splits; batches of 8 left five round trips on the chain (evidence/h100/merge-prep/
         // call 3). The sums are still taken in split order.
         for (int s0 = npre; s0 < active; s0 += PREP_MERGE_PRE) {
