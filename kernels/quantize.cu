@@ -78,13 +78,12 @@ __device__ bool prep_merge(const PrepArgs& g, float* xs) {
 #pragma unroll
         for (int s = 0; s < PREP_MERGE_PRE; s++)
             if (s < npre) o = fmaf(wh[s], pre[s], o);
-        // The rest in chunks of PREP_MERGE_PRE, each chunk's loads issued together (indices
-        // clamped, only the FMAs predicated: no one-at-a-time remainder): one L2 round trip a chunk. The 1.5B at depth has 65
-        // splits; batches of 8 left five round trips on the chain (evidence/h100/merge-prep/
-        // call 3). The sums are still taken in split order.
+        // The rest in chunks of PREP_MERGE_PRE, one L2 round trip a chunk: a load past the last
+        // split reads the last one again (unused), so no branch guards a load and the chunk's
+        // loads issue together; only the FMAs are predicated, in split order. The 1.5B at depth
+        // has 65 splits; batches of 8 left five round trips on the chain
+        // (evidence/h100/merge-prep/ call 3).
         for (int s0 = npre; s0 < active; s0 += PREP_MERGE_PRE) {
-            // Loads past the last split read the last one again (unused): no branch around
-            // a load, so the chunk's loads are issued together.
             float v[PREP_MERGE_PRE];
 #pragma unroll
             for (int k = 0; k < PREP_MERGE_PRE; k++) v[k] = __ldcg(pc + min(s0 + k, active - 1) * ps);
