@@ -48,6 +48,7 @@ __device__ void argmax_impl(const ArgmaxArgs& g) {
     block_amax(best, idx, bv, bi);
     if (threadIdx.x == 0) {
         ((int*)g.out)[row] = idx;
+        chain_advance(g.chain_pos, g.chain_tokens, g.chain_ring, idx, g.n);
         *ticket = 0;
     }
 }
@@ -235,5 +236,6 @@ __device__ void sample_impl(const SampleArgs& g) {
         }
     }
     ((int*)g.out)[row] = tok;
+    chain_advance(g.chain_pos, g.chain_tokens, g.chain_ring, tok, g.n);
     *ticket = 0;
 }

@@ -27,3 +27,18 @@ __device__ __forceinline__ void block_amax(float& best, int& idx, float* bv, int
         for (int o = 16; o > 0; o >>= 1) amax_merge(best, idx, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, idx, o));
     }
 }
+
+// The end of a chained one-row decode step (src/exec/cuda/chain.rs), by the thread that
+// writes the token: the token becomes the next step's input, the position advances, and
+// the token goes to the host-mapped ring at the step's position, so the host can queue
+// step k + 1 before it reads token k. An id past the vocabulary (no finite logit) feeds
+// token 0 to the next step, whose result the host drops: it reads the id from the ring and
+// stops with an error. `pos` 0: not chained (every other step; the host uploads the token
+// and the position before each of those).
+__device__ __forceinline__ void chain_advance(u64 pos, u64 tokens, u64 ring, int tok, int vocab) {
+    if (!pos) return;
+    const int p = *(const int*)pos;
+    ((volatile int*)ring)[(unsigned)p % CHAIN_RING] = tok;
+    *(int*)tokens = (unsigned)tok < (unsigned)vocab ? tok : 0;
+    *(int*)pos = p + 1;
+}

@@ -93,34 +93,59 @@ pub fn generate(
     if limit == 0 {
         return Ok(st);
     }
-    let mut step = 0usize;
-    let mut run = |engine: &mut dyn Engine, toks: &[u32], obs: &mut dyn Observer| -> Result<u32> {
-        step += 1;
-        next_token(engine, toks, sampler, obs, step - 1)
-    };
     let t0 = std::time::Instant::now();
-    let mut next = run(engine, prompt, obs)?;
+    let first = next_token(engine, prompt, sampler, obs, 0)?;
     st.prefill_secs = t0.elapsed().as_secs_f64();
     let t1 = std::time::Instant::now();
-    loop {
-        let tok = next;
-        st.generated += 1;
+    // Every token, the prefill's and each decode step's: pass it on, then go on?
+    let (mut generated, mut stop) = (0usize, st.stop);
+    let mut accept = |tok: u32| -> bool {
+        generated += 1;
         let go_on = on_token(tok);
         if is_eog(tok) {
-            st.stop = Stop::EndOfGeneration;
-            break;
+            stop = Stop::EndOfGeneration;
+            return false;
         }
         if !go_on {
-            st.stop = Stop::Caller;
-            break;
+            stop = Stop::Caller;
+            return false;
         }
-        if st.generated == limit {
-            break;
-        }
-        next = run(engine, &[tok], obs)?;
+        generated < limit
+    };
+    if accept(first) {
+        decode_tokens(engine, first, limit - 1, sampler, obs, 1, &mut accept)?;
     }
+    st.generated = generated;
+    st.stop = stop;
     st.decode_secs = t1.elapsed().as_secs_f64();
     Ok(st)
+}
+
+/// Up to `n` one-token decode steps after `first` (steps `step0`, `step0 + 1`, … for
+/// messages), each fed the token the step before gave and choosing its own as `next_token`
+/// does; `on_token` sees each token, and false stops after it. Returns the steps run. The
+/// executor's own loop (`Engine::decode_chain`: on the GPU, pipelined) where it has one,
+/// else `next_token` step by step; the tokens are the same either way.
+pub fn decode_tokens(
+    engine: &mut dyn Engine,
+    first: u32,
+    n: usize,
+    sampler: &mut Sampler,
+    obs: &mut dyn Observer,
+    step0: usize,
+    on_token: &mut dyn FnMut(u32) -> bool,
+) -> Result<usize> {
+    if let Some(r) = engine.decode_chain(first, n, sampler, obs, on_token) {
+        return r;
+    }
+    let mut tok = first;
+    for i in 0..n {
+        tok = next_token(engine, &[tok], sampler, obs, step0 + i)?;
+        if !on_token(tok) {
+            return Ok(i + 1);
+        }
+    }
+    Ok(n)
 }
 
 /// Runs `toks` as step `step` and picks the next token. Greedy decoding lets the executor

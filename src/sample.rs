@@ -140,7 +140,9 @@ pub fn sample_rows(logits: &[f32], picks: &[(SamplerConfig, f64)]) -> Vec<u32> {
 }
 
 /// `sample` with a seeded generator supplying the draws: one draw per sampled token
-/// (none when greedy), so a seed reproduces the same tokens run after run.
+/// (none when greedy), so a seed reproduces the same tokens run after run. A clone goes
+/// on with the same draws (a pipelined decode loop takes back a draw it made ahead).
+#[derive(Clone)]
 pub struct Sampler {
     cfg: SamplerConfig,
     rng: Rng,

@@ -487,6 +487,21 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "scratch a row: float v[grid.x], int i[grid.x], unsigned ticket (zeroed)",
             ),
+            f(
+                "chain_pos",
+                Ptr,
+                "int [1]: a chained one-row decode step's position, advanced by one (0: not chained)",
+            ),
+            f(
+                "chain_tokens",
+                Ptr,
+                "int [1]: the next step's input token (the token, or 0 for an id past the vocabulary)",
+            ),
+            f(
+                "chain_ring",
+                Ptr,
+                "int [CHAIN_RING], host-mapped: the token at slot position % CHAIN_RING",
+            ),
         ],
     },
     ArgStruct {
@@ -514,6 +529,9 @@ pub const ARG_STRUCTS: &[ArgStruct] = &[
                 Ptr,
                 "SampleParams [rows]: f64 draw, f32 temperature, f32 top_p, int top_k (uploaded per step)",
             ),
+            f("chain_pos", Ptr, "as ArgmaxArgs.chain_pos"),
+            f("chain_tokens", Ptr, "as ArgmaxArgs.chain_tokens"),
+            f("chain_ring", Ptr, "as ArgmaxArgs.chain_ring"),
         ],
     },
     ArgStruct {

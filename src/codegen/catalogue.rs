@@ -575,6 +575,11 @@ pub const PREP_MERGE_W: u32 = 2048;
 pub const PREP_MERGE_PRE: u32 = 32;
 /// CTAs of the device argmax (kernels/argmax.cu).
 pub const ARGMAX_CTAS: u32 = 128;
+/// Slots of the host-mapped token ring a chained decode step writes its token to (at its
+/// position modulo CHAIN_RING; kernels/argmax.cuh `chain_advance`, src/exec/cuda/chain.rs).
+/// The host reads step k's token while step k + 1 runs, so two slots would do; four leave
+/// room.
+pub const CHAIN_RING: u32 = 4;
 /// The device sampler (kernels/argmax.cu): threads of a CTA; logits per CTA (each CTA keeps
 /// its slice in registers and selects its top k); the largest top-k it serves; the most CTAs
 /// (the last CTA selects from all CTAs' candidates, at most one slice of them, so
@@ -629,6 +634,7 @@ pub const LAUNCH_CONSTANTS: &[(&str, u32)] = &[
     ("PREP_MERGE_W", PREP_MERGE_W),
     ("PREP_MERGE_PRE", PREP_MERGE_PRE),
     ("ARGMAX_CTAS", ARGMAX_CTAS),
+    ("CHAIN_RING", CHAIN_RING),
     ("SAMPLE_THREADS", SAMPLE_THREADS),
     ("SAMPLE_SLICE", SAMPLE_SLICE),
     ("SAMPLE_MAX_K", SAMPLE_MAX_K),

@@ -145,6 +145,24 @@ pub trait Engine {
     ) -> Option<Result<u32>> {
         None
     }
+    /// Up to `n` one-token decode steps after `first`, each fed the token the step before
+    /// gave, its token chosen as `generate::next_token` would with `sampler` (the same
+    /// draws in the same order, so the same tokens). `on_token` sees each step's token in
+    /// order; false stops the run after that token. Returns the steps whose tokens it
+    /// passed on; `pos()` then counts exactly those. None where the executor has no loop of
+    /// its own (`generate::decode_tokens` then calls `next_token` step by step). The CUDA
+    /// executor pipelines the loop: it queues step i + 1 before it reads step i's token
+    /// (cuda/chain.rs), so the host's turn between steps is off the device's path.
+    fn decode_chain(
+        &mut self,
+        _first: u32,
+        _n: usize,
+        _sampler: &mut crate::sample::Sampler,
+        _obs: &mut dyn Observer,
+        _on_token: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Result<usize>> {
+        None
+    }
 }
 
 impl Engine for interp::Interpreter<'_> {

@@ -186,6 +186,7 @@ impl SynthSpec {
 }
 
 /// xorshift64* — fast, seeded, dependency-free.
+#[derive(Clone)]
 pub struct Rng(u64);
 
 impl Rng {

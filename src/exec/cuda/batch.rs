@@ -228,7 +228,7 @@ impl CudaEngine<'_> {
     /// The greedy token of each of the `b` logit rows on the device (kernels/argmax.cu,
     /// one launch for every row), 4 bytes a row back.
     fn device_argmax(&mut self, b: usize) -> Result<Vec<u32>> {
-        self.argmax_launch(b)?;
+        self.argmax_launch(b, false)?;
         let mut out = vec![0i32; b];
         self.dev
             .stream
@@ -246,7 +246,7 @@ impl CudaEngine<'_> {
     ) -> Result<Vec<u32>> {
         let (b, vocab) = (batch.len(), self.vocab());
         self.upload_sample_params(picks)?;
-        self.sample_launch(vocab, b)?;
+        self.sample_launch(vocab, b, false)?;
         let mut out = vec![0i32; b];
         self.dev
             .stream

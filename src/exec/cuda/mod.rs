@@ -14,10 +14,12 @@
 //! (a step, the captured decode graph, trace readback), `measure` (profiles, bandwidth),
 //! `timeline` (a decode step's launches from a diagnostic build's kernel stamps),
 //! `harness` (access for the parity tests), `persistent` (the one-launch decode kernel),
+//! `chain` (the pipelined decode loop: step i + 1 queued before step i's token is read),
 //! `batch` (several sequences in KV-cache slots decoded in one step: `BatchEngine`).
 
 pub mod args;
 mod batch;
+mod chain;
 mod device;
 mod geometry;
 mod groups;
@@ -152,6 +154,11 @@ pub struct CudaEngine<'m> {
     /// Sampled steps may sample on the device (`samples_on_device`); false with
     /// GRAPHRUN_DEVICE_SAMPLING=0, read once when the engine is built.
     device_sampling: bool,
+    /// The host-mapped ring the captured decode step writes its token to, and whether
+    /// `decode_chain` pipelines (false with GRAPHRUN_CHAIN=0, read once when the engine is
+    /// built: step by step, the A/B reference) (chain.rs).
+    chain_ring: chain::ChainRing,
+    chain_on: bool,
     /// The persistent decode kernel, when selected and it fits (`set_decode_kernel`).
     persistent: Option<persistent::Persistent>,
     /// What the prefill activation buffers (`scratch.q0`… from `quantize_q8`) hold, so the
@@ -313,6 +320,8 @@ impl<'m> CudaEngine<'m> {
             decode_graph: None,
             sample_graph: None,
             device_sampling: std::env::var("GRAPHRUN_DEVICE_SAMPLING").map_or(true, |v| v != "0"),
+            chain_ring: chain::ChainRing::new(&dev)?,
+            chain_on: std::env::var("GRAPHRUN_CHAIN").map_or(true, |v| v != "0"),
             persistent: None,
             quantized: None,
             defer_merge: Vec::new(),
@@ -502,6 +511,18 @@ impl Engine for CudaEngine<'_> {
     }
     fn decode_kernel(&self) -> Option<&'static str> {
         Some(CudaEngine::decode_kernel(self).name())
+    }
+
+    fn decode_chain(
+        &mut self,
+        first: u32,
+        n: usize,
+        sampler: &mut crate::sample::Sampler,
+        obs: &mut dyn Observer,
+        on_token: &mut dyn FnMut(u32) -> bool,
+    ) -> Option<Result<usize>> {
+        self.chains(sampler, obs.wants_data())
+            .then(|| self.decode_chain_run(first, n, sampler, on_token))
     }
 
     fn step_sample(

@@ -22,7 +22,7 @@ use std::ops::Range;
 
 /// How a captured decode step ends.
 #[derive(Clone, Copy)]
-enum Tail {
+pub(super) enum Tail {
     Argmax,
     Sample,
 }
@@ -212,7 +212,7 @@ impl CudaEngine<'_> {
             .memcpy_htod(logits, &mut self.logits.slice_mut(0..logits.len()))
             .map_err(cuda_err("uploading logits"))?;
         self.upload_sample_params(&[(cfg.clone(), u)])?;
-        self.sample_launch(logits.len(), 1)?;
+        self.sample_launch(logits.len(), 1, false)?;
         self.read_token()
     }
 
@@ -225,7 +225,7 @@ impl CudaEngine<'_> {
     }
 
     /// Replays the decode step's graph ending in `tail`, capturing it on first use.
-    fn replay(&mut self, tail: Tail) -> Result<()> {
+    pub(super) fn replay(&mut self, tail: Tail) -> Result<()> {
         if self.graph_slot(tail).is_none() {
             let stream = self.dev.stream.clone();
             stream
@@ -277,8 +277,8 @@ impl CudaEngine<'_> {
             self.run_group(Phase::Decode, gi, 1, &(0..1))?;
         }
         match tail {
-            Tail::Argmax => self.argmax_launch(1),
-            Tail::Sample => self.sample_launch(self.vocab(), 1),
+            Tail::Argmax => self.argmax_launch(1, true),
+            Tail::Sample => self.sample_launch(self.vocab(), 1, true),
         }
     }
 
@@ -300,8 +300,10 @@ impl CudaEngine<'_> {
     }
 
     /// The device sampler over `rows` logit rows of `vocab` logits into `scratch.amax[..rows]`
-    /// (kernels/argmax.cu), with the parameters in `scratch.sample_params`.
-    pub(super) fn sample_launch(&mut self, vocab: usize, rows: usize) -> Result<()> {
+    /// (kernels/argmax.cu), with the parameters in `scratch.sample_params`; `chain`: the end
+    /// of a one-row decode step, which also feeds its token to the next step (`chain_args`).
+    pub(super) fn sample_launch(&mut self, vocab: usize, rows: usize, chain: bool) -> Result<()> {
+        let (chain_pos, chain_tokens, chain_ring) = self.chain_args(chain);
         let a = SampleArgs {
             x: self.ptr(&self.logits),
             out: self.ptr(&self.scratch.amax),
@@ -309,6 +311,9 @@ impl CudaEngine<'_> {
             pad: 0,
             part: self.ptr(&self.scratch.sample_part),
             params: self.ptr(&self.scratch.sample_params),
+            chain_pos,
+            chain_tokens,
+            chain_ring,
         };
         let ctas = vocab.div_ceil(SAMPLE_SLICE as usize) as u32;
         self.launch(KernelId::Sample, (ctas, rows as u32), SAMPLE_THREADS, 0, a)
@@ -322,16 +327,36 @@ impl CudaEngine<'_> {
 
     /// The device argmax of logit rows 0..rows into `scratch.amax[0..rows]`, one launch
     /// (kernels/argmax.cu: a grid layer a row, each with its own scratch).
-    pub(super) fn argmax_launch(&mut self, rows: usize) -> Result<()> {
-        debug_assert!((1..=super::batch::MAX_BATCH).contains(&rows));
+    pub(super) fn argmax_launch(&mut self, rows: usize, chain: bool) -> Result<()> {
+        debug_assert!((1..=super::batch::MAX_BATCH).contains(&rows) && (!chain || rows == 1));
+        let (chain_pos, chain_tokens, chain_ring) = self.chain_args(chain);
         let a = ArgmaxArgs {
             x: self.ptr(&self.logits),
             out: self.ptr(&self.scratch.amax),
             n: self.vocab() as i32,
             pad: 0,
             part: self.ptr(&self.scratch.amax_part),
+            chain_pos,
+            chain_tokens,
+            chain_ring,
         };
         self.launch(KernelId::Argmax, (ARGMAX_CTAS, rows as u32), 256, 0, a)
+    }
+
+    /// The chain pointers of a token-choosing launch (`chain_advance`, kernels/argmax.cuh):
+    /// the position, the token ids and the host ring for the end of the captured one-row
+    /// decode step (every replay feeds its token to the next and advances the position; the
+    /// step-by-step callers upload both before each replay anyway, chain.rs relies on it);
+    /// zeros for every other launch.
+    fn chain_args(&self, chain: bool) -> (u64, u64, u64) {
+        match chain {
+            true => (
+                self.ptr(&self.scratch.pos),
+                self.ptr(&self.scratch.tokens),
+                self.chain_ring.dev,
+            ),
+            false => (0, 0, 0),
+        }
     }
 
     /// The logits at `range` (row r of a step at r·vocab).
