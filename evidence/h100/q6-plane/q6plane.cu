@@ -77,8 +77,31 @@ __device__ __forceinline__ void q6pad_add(float& acc, const u8* row, int sb, con
     acc += __fmul_rn(__fmul_rn(f16_to_f32(*(const u16*)(p + 208)), x.dk), (float)isum);
 }
 
-// matvec_tile<TQ6_K, ACT_Q8, EPI> (matvec.cuh) over planes (PAD: over padded blocks).
-template <int EPI, bool LDG, bool PAD>
+// q6k_add over per-row planes: a row is [ql+qh: nb · 192][scales: nb · 16][d: nb · 2], padded to a
+// multiple of 16 bytes (row_bytes), so a row pointer and nb find every plane.
+__device__ __forceinline__ void q6row_add(float& acc, const u8* row, int nb, int sb, const Q6kLane& q, const Q6kAct& x, unsigned gm) {
+    const u8* p = row + sb * 192;
+    const u8* sc = row + nb * 192 + sb * 16;
+    const u8* dp = row + nb * 208 + sb * 2;
+    const uint4 l = *(const uint4*)(p + 16 * q.t), h = *(const uint4*)(p + q.qh);
+    const u32 ql[4] = {l.x, l.y, l.z, l.w}, qh[4] = {h.x, h.y, h.z, h.w};
+    u32 wa[4], wb[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const u32 hb = qh[i] >> q.shift;
+        wa[i] = (ql[i] & 0x0F0F0F0Fu) | ((hb & 0x03030303u) << 4);
+        wb[i] = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hb & 0x30303030u);
+    }
+    const int ta = (int)(i8)sc[q.g] * (dot16u(wa, x.a, 0) - 32 * x.bsa);
+    const int tb = (int)(i8)sc[4 + q.g] * (dot16u(wb, x.b, 0) - 32 * x.bsb);
+    const int sa = ta + __shfl_xor_sync(gm, ta, 1);
+    const int sbm = tb + __shfl_xor_sync(gm, tb, 1);
+    const int isum = __shfl_sync(gm, (q.t & 1) ? sbm : sa, q.src);
+    acc += __fmul_rn(__fmul_rn(f16_to_f32(*(const u16*)dp), x.dk), (float)isum);
+}
+
+// matvec_tile<TQ6_K, ACT_Q8, EPI> (matvec.cuh) over planes (PAD 1: over padded blocks; PAD 2: over per-row planes).
+template <int EPI, bool LDG, int PAD>
 __device__ __forceinline__ void tile_plane(const MatvecArgs& g, const Act& a, int base, float* part) {
     using W = TQ6_K;
     constexpr int R = RowsPerWarp<W>::v;
@@ -105,8 +128,10 @@ __device__ __forceinline__ void tile_plane(const MatvecArgs& g, const Act& a, in
 #pragma unroll
         for (int r = 0; r < R; r++)
             if (r < valid) {
-                if (PAD)
+                if (PAD == 1)
                     q6pad_add(acc[r], wq + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                else if (PAD == 2)
+                    q6row_add(acc[r], wq + (size_t)(r0 + r) * g.row_bytes, nb, sb, q6, x, gm);
                 else
                     q6p_add<LDG>(acc[r], wq, ws, wd, (u32)(r0 + r) * (u32)nb + (u32)sb, q6, x, gm);
             }
@@ -133,7 +158,7 @@ __device__ __forceinline__ void tile_plane(const MatvecArgs& g, const Act& a, in
         }
 }
 
-template <int EPI, bool LDG, bool PAD>
+template <int EPI, bool LDG, int PAD>
 __global__ void __launch_bounds__(256, 4) mv_plane(MatvecArgs g) {
     __shared__ float part[MATVEC_PART_FLOATS];
     int rows_per_cta = matvec_tile_rows<TQ6_K>(g.K, g.ksplit);
@@ -143,10 +168,16 @@ __global__ void __launch_bounds__(256, 4) mv_plane(MatvecArgs g) {
     for (int base = blockIdx.x * rows_per_cta; base < g.rows; base += gridDim.x * rows_per_cta) tile_plane<EPI, LDG, PAD>(g, a, base, part);
 }
 
-__global__ void repack(const u8* w, size_t nblocks, u8* qq, u8* sc, u8* dp, u8* pad) {
+__global__ void repack(const u8* w, size_t nblocks, int nb, size_t rs, u8* qq, u8* sc, u8* dp, u8* pad, u8* rp) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < nblocks; i += (size_t)gridDim.x * blockDim.x) {
         const u8* b = w + i * 210;
         for (int j = 0; j < 224; j++) pad[i * 224 + j] = j < 210 ? b[j] : 0;
+        u8* row = rp + (i / nb) * rs;
+        const size_t sb = i % nb;
+        for (int j = 0; j < 192; j++) row[sb * 192 + j] = b[j];
+        for (int j = 0; j < 16; j++) row[nb * 192 + sb * 16 + j] = b[192 + j];
+        row[nb * 208 + sb * 2] = b[208];
+        row[nb * 208 + sb * 2 + 1] = b[209];
         for (int j = 0; j < 192; j++) qq[i * 192 + j] = b[j];
         for (int j = 0; j < 16; j++) sc[i * 16 + j] = b[192 + j];
         dp[i * 2] = b[208];
@@ -213,7 +244,7 @@ struct Shape {
     bool add;
 };
 struct Copy {
-    u8 *w, *qq, *sc, *dp, *pad;
+    u8 *w, *qq, *sc, *dp, *pad, *rp;
 };
 
 static int g_sms;
@@ -237,10 +268,10 @@ struct Run {
     std::vector<Copy> c;
     size_t bytes;
     int grid, ks, occ;
-    Kfn base, plane, plane_ldg, padded;
+    Kfn base, plane, plane_ldg, padded, rowplane;
 };
 
-// which: 0 base, 1 plane, 2 plane (ld.global.nc), 3 read4 of the GGUF bytes, 4 padded blocks
+// which: 0 base, 1 plane, 2 plane (ld.global.nc), 3 read4 of the GGUF bytes, 4 padded blocks, 5 per-row planes
 static void launch(const Run& r, int i, int which) {
     const Copy& c = r.c[i % r.c.size()];
     MatvecArgs a;
@@ -260,12 +291,15 @@ static void launch(const Run& r, int i, int which) {
     } else if (which == 4) {
         a.w = (u64)c.pad;
         a.row_bytes = r.s.K / 256 * 224;
+    } else if (which == 5) {
+        a.w = (u64)c.rp;
+        a.row_bytes = (r.s.K / 256 * 210 + 15) / 16 * 16;
     } else {
         a.w = (u64)c.qq, a.w2 = (u64)c.sc, a.xf = (u64)c.dp;
         a.row_bytes = r.s.K / 256 * 192;
     }
     cudaLaunchConfig_t cfg = config(r.grid, MATVEC_THREADS, at);
-    CK(cudaLaunchKernelEx(&cfg, which == 0 ? r.base : which == 1 ? r.plane : which == 2 ? r.plane_ldg : r.padded, a));
+    CK(cudaLaunchKernelEx(&cfg, which == 0 ? r.base : which == 1 ? r.plane : which == 2 ? r.plane_ldg : which == 4 ? r.padded : r.rowplane, a));
 }
 
 static double time_us(const Run& r, int which, int reps) {
@@ -326,9 +360,10 @@ int main() {
         Run r;
         r.s = s;
         r.base = s.add ? matvec_q6_k_q8_add : matvec_q6_k_q8_none;
-        r.plane = s.add ? mv_plane<EPI_ADD, false, false> : mv_plane<EPI_NONE, false, false>;
-        r.plane_ldg = s.add ? mv_plane<EPI_ADD, true, false> : mv_plane<EPI_NONE, true, false>;
-        r.padded = s.add ? mv_plane<EPI_ADD, false, true> : mv_plane<EPI_NONE, false, true>;
+        r.plane = s.add ? mv_plane<EPI_ADD, false, 0> : mv_plane<EPI_NONE, false, 0>;
+        r.plane_ldg = s.add ? mv_plane<EPI_ADD, true, 0> : mv_plane<EPI_NONE, true, 0>;
+        r.padded = s.add ? mv_plane<EPI_ADD, false, 1> : mv_plane<EPI_NONE, false, 1>;
+        r.rowplane = s.add ? mv_plane<EPI_ADD, false, 2> : mv_plane<EPI_NONE, false, 2>;
         const size_t nb = (size_t)s.K / 256, nblocks = nb * s.rows;
         r.bytes = nblocks * 210;
         int copies = (int)((600ull << 20) / r.bytes) + 1;  // rotated per launch (the padded copies are 224/210 as large)
@@ -340,9 +375,10 @@ int main() {
             CK(cudaMalloc(&c.sc, nblocks * 16));
             CK(cudaMalloc(&c.dp, nblocks * 2));
             CK(cudaMalloc(&c.pad, nblocks * 224));
+            CK(cudaMalloc(&c.rp, (nb * 210 + 15) / 16 * 16 * s.rows));
             fill<<<1024, 256>>>(c.w, r.bytes, 17 + i);
             fix_d<<<1024, 256>>>(c.w, nblocks);
-            repack<<<1024, 256>>>(c.w, nblocks, c.qq, c.sc, c.dp, c.pad);
+            repack<<<1024, 256>>>(c.w, nblocks, (int)nb, (nb * 210 + 15) / 16 * 16, c.qq, c.sc, c.dp, c.pad, c.rp);
             r.c.push_back(c);
         }
         CK(cudaDeviceSynchronize());
@@ -363,12 +399,12 @@ int main() {
         for (int round = 0; round < 2; round++) {
             double tb = time_us(r, 0, reps);
             printf("  round %d\n   %-10s %7.2f us %6.0f GB/s\n", round, "base", tb, r.bytes / (tb * 1e3));
-            for (int w : {1, 2, 4}) {
+            for (int w : {1, 2, 4, 5}) {
                 std::vector<float> o = output(r, w);
                 size_t diff = 0;
                 for (size_t j = 0; j < o.size(); j++) diff += memcmp(&o[j], &ref[j], 4) != 0;
                 double t = time_us(r, w, reps);
-                printf("   %-10s %7.2f us %6.0f GB/s  (%.3f of base)  rows differing from base: %zu\n", w == 1 ? "plane" : w == 2 ? "plane.ldg" : "padded", t,
+                printf("   %-10s %7.2f us %6.0f GB/s  (%.3f of base)  rows differing from base: %zu\n", w == 1 ? "plane" : w == 2 ? "plane.ldg" : w == 4 ? "padded" : "rowplane", t,
                        r.bytes / (t * 1e3), t / tb, diff);
             }
             double tr = time_us(r, 3, reps);
@@ -381,6 +417,7 @@ int main() {
             cudaFree(c.sc);
             cudaFree(c.dp);
             cudaFree(c.pad);
+            cudaFree(c.rp);
         }
     }
     return 0;
