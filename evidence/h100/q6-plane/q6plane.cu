@@ -77,6 +77,12 @@ __device__ __forceinline__ void q6pad_add(float& acc, const u8* row, int sb, con
     acc += __fmul_rn(__fmul_rn(f16_to_f32(*(const u16*)(p + 208)), x.dk), (float)isum);
 }
 
+// q6k_add over the GGUF blocks addressed as the plane variant addresses its blocks (a 32-bit block
+// index, blk = row · nb + sb): the control that tells the planes' share of a gain from the code's.
+__device__ __forceinline__ void q6idx_add(float& acc, const u8* w, u32 blk, const Q6kLane& q, const Q6kAct& x, unsigned gm) {
+    q6k_add(acc, w + (size_t)blk * 210, 0, q, x, gm);
+}
+
 // q6k_add over per-row planes: a row is [ql+qh: nb · 192][scales: nb · 16][d: nb · 2], padded to a
 // multiple of 16 bytes (row_bytes), so a row pointer and nb find every plane.
 __device__ __forceinline__ void q6row_add(float& acc, const u8* row, int nb, int sb, const Q6kLane& q, const Q6kAct& x, unsigned gm) {
@@ -100,7 +106,8 @@ __device__ __forceinline__ void q6row_add(float& acc, const u8* row, int nb, int
     acc += __fmul_rn(__fmul_rn(f16_to_f32(*(const u16*)dp), x.dk), (float)isum);
 }
 
-// matvec_tile<TQ6_K, ACT_Q8, EPI> (matvec.cuh) over planes (PAD 1: over padded blocks; PAD 2: over per-row planes).
+// matvec_tile<TQ6_K, ACT_Q8, EPI> (matvec.cuh) over planes (PAD 1: over padded blocks; PAD 2: over per-row planes;
+// PAD 3: over the GGUF blocks by block index).
 template <int EPI, bool LDG, int PAD>
 __device__ __forceinline__ void tile_plane(const MatvecArgs& g, const Act& a, int base, float* part) {
     using W = TQ6_K;
@@ -130,6 +137,8 @@ __device__ __forceinline__ void tile_plane(const MatvecArgs& g, const Act& a, in
             if (r < valid) {
                 if (PAD == 1)
                     q6pad_add(acc[r], wq + (size_t)(r0 + r) * g.row_bytes, sb, q6, x, gm);
+                else if (PAD == 3)
+                    q6idx_add(acc[r], wq, (u32)(r0 + r) * (u32)nb + (u32)sb, q6, x, gm);
                 else if (PAD == 2)
                     q6row_add(acc[r], wq + (size_t)(r0 + r) * g.row_bytes, nb, sb, q6, x, gm);
                 else
@@ -268,10 +277,11 @@ struct Run {
     std::vector<Copy> c;
     size_t bytes;
     int grid, ks, occ;
-    Kfn base, plane, plane_ldg, padded, rowplane;
+    Kfn base, plane, plane_ldg, padded, rowplane, blkidx;
 };
 
-// which: 0 base, 1 plane, 2 plane (ld.global.nc), 3 read4 of the GGUF bytes, 4 padded blocks, 5 per-row planes
+// which: 0 base, 1 plane, 2 plane (ld.global.nc), 3 read4 of the GGUF bytes, 4 padded blocks, 5 per-row planes,
+// 6 GGUF blocks by block index
 static void launch(const Run& r, int i, int which) {
     const Copy& c = r.c[i % r.c.size()];
     MatvecArgs a;
@@ -285,7 +295,7 @@ static void launch(const Run& r, int i, int which) {
         CK(cudaLaunchKernelEx(&cfg, read4, (const uint4*)c.w, r.bytes / 16, g_sink));
         return;
     }
-    if (which == 0) {
+    if (which == 0 || which == 6) {
         a.w = (u64)c.w;
         a.row_bytes = r.s.K / 256 * 210;
     } else if (which == 4) {
@@ -299,7 +309,7 @@ static void launch(const Run& r, int i, int which) {
         a.row_bytes = r.s.K / 256 * 192;
     }
     cudaLaunchConfig_t cfg = config(r.grid, MATVEC_THREADS, at);
-    CK(cudaLaunchKernelEx(&cfg, which == 0 ? r.base : which == 1 ? r.plane : which == 2 ? r.plane_ldg : which == 4 ? r.padded : r.rowplane, a));
+    CK(cudaLaunchKernelEx(&cfg, which == 0 ? r.base : which == 1 ? r.plane : which == 2 ? r.plane_ldg : which == 4 ? r.padded : which == 5 ? r.rowplane : r.blkidx, a));
 }
 
 static double time_us(const Run& r, int which, int reps) {
@@ -364,6 +374,7 @@ int main() {
         r.plane_ldg = s.add ? mv_plane<EPI_ADD, true, 0> : mv_plane<EPI_NONE, true, 0>;
         r.padded = s.add ? mv_plane<EPI_ADD, false, 1> : mv_plane<EPI_NONE, false, 1>;
         r.rowplane = s.add ? mv_plane<EPI_ADD, false, 2> : mv_plane<EPI_NONE, false, 2>;
+        r.blkidx = s.add ? mv_plane<EPI_ADD, false, 3> : mv_plane<EPI_NONE, false, 3>;
         const size_t nb = (size_t)s.K / 256, nblocks = nb * s.rows;
         r.bytes = nblocks * 210;
         int copies = (int)((600ull << 20) / r.bytes) + 1;  // rotated per launch (the padded copies are 224/210 as large)
@@ -399,12 +410,12 @@ int main() {
         for (int round = 0; round < 2; round++) {
             double tb = time_us(r, 0, reps);
             printf("  round %d\n   %-10s %7.2f us %6.0f GB/s\n", round, "base", tb, r.bytes / (tb * 1e3));
-            for (int w : {1, 2, 4, 5}) {
+            for (int w : {1, 2, 4, 5, 6}) {
                 std::vector<float> o = output(r, w);
                 size_t diff = 0;
                 for (size_t j = 0; j < o.size(); j++) diff += memcmp(&o[j], &ref[j], 4) != 0;
                 double t = time_us(r, w, reps);
-                printf("   %-10s %7.2f us %6.0f GB/s  (%.3f of base)  rows differing from base: %zu\n", w == 1 ? "plane" : w == 2 ? "plane.ldg" : w == 4 ? "padded" : "rowplane", t,
+                printf("   %-10s %7.2f us %6.0f GB/s  (%.3f of base)  rows differing from base: %zu\n", w == 1 ? "plane" : w == 2 ? "plane.ldg" : w == 4 ? "padded" : w == 5 ? "rowplane" : "blkidx", t,
                        r.bytes / (t * 1e3), t / tb, diff);
             }
             double tr = time_us(r, 3, reps);
