@@ -120,20 +120,22 @@ impl CudaEngine<'_> {
         let p0 = self.pos;
         self.upload_step(&[first])?;
         // The sampler as it was before the draw of the step queued last (to take that draw
-        // back if the run stops before it).
+        // back if the run ends before that step's token is read).
         let mut before = None;
         self.chain_queue(0, tail, sampler, &mut before)?;
-        let mut passed = 0;
+        // Steps queued, and steps whose token was read (passed on or refused).
+        let (mut queued, mut read, mut passed) = (1, 0, 0);
         let r = (|| {
             for i in 0..n {
-                let ahead = i + 1 < n;
-                if ahead {
+                if i + 1 < n {
                     self.chain_queue(i + 1, tail, sampler, &mut before)?;
+                    queued += 1;
                 }
                 self.chain_ring.done[i % 2]
                     .synchronize()
                     .map_err(cuda_err("waiting for a decode step"))?;
                 let tok = self.chain_ring.token(p0 + i)?;
+                read += 1;
                 if tok as u32 as usize >= vocab {
                     return Err(Error::invalid(if greedy {
                         format!(
@@ -151,20 +153,20 @@ impl CudaEngine<'_> {
                 self.pos = p0 + i + 1;
                 passed += 1;
                 if !on_token(tok as u32) {
-                    return Ok(ahead);
+                    break;
                 }
             }
-            Ok(false)
+            Ok(())
         })();
-        // A step queued past the last token passed on (or an error): let it finish and take
-        // back its draw.
-        if !matches!(r, Ok(false)) {
+        // A step queued past the last token read (the caller stopped, or an error): let it
+        // finish and take back its draw.
+        if queued > read {
             self.dev.sync()?;
             if let Some(s) = before.take() {
                 *sampler = s;
             }
         }
-        r.map(|_| passed)
+        r.map(|()| passed)
     }
 
     /// Queues chained step `k`: its draw and sampler parameters (when sampling), the graph,
