@@ -10,10 +10,10 @@
 
 mod common;
 
-use graphrun::exec::cuda::{CudaEngine, CudaOptions};
+use graphrun::exec::cuda::CudaEngine;
 use graphrun::exec::{Engine, NoObserver};
 use graphrun::generate::{Sampler, SamplerConfig, decode_tokens, next_token};
-use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
+use graphrun::graph::ActSemantics;
 use graphrun::model::ModelFile;
 
 const PROMPT: usize = 20;
@@ -21,22 +21,7 @@ const STEPS: usize = 40;
 const STOP: usize = 10;
 
 fn engine(m: &ModelFile, n_ctx: usize) -> CudaEngine<'_> {
-    let g = lower(
-        m,
-        LowerOptions {
-            act: ActSemantics::Q8,
-            kv: KvType::F16,
-        },
-    )
-    .unwrap();
-    let opts = CudaOptions {
-        device: 0,
-        n_ctx,
-        fuse: true,
-        max_logit_rows: 1,
-        quiet: true,
-    };
-    CudaEngine::new(m, g, &opts).unwrap()
+    common::fused_f16_engine(m, ActSemantics::Q8, n_ctx)
 }
 
 fn prompt(vocab: usize) -> Vec<u32> {

@@ -10,10 +10,10 @@
 
 mod common;
 
-use graphrun::exec::cuda::{CudaEngine, CudaOptions};
+use graphrun::exec::cuda::CudaEngine;
 use graphrun::exec::{Engine, NoObserver};
 use graphrun::generate::{Sampler, SamplerConfig, sample};
-use graphrun::graph::{ActSemantics, KvType, LowerOptions, lower};
+use graphrun::graph::ActSemantics;
 use graphrun::model::ModelFile;
 use graphrun::model::synth::Rng;
 use graphrun::numerics::argmax;
@@ -22,22 +22,7 @@ const STEPS: usize = 48;
 
 /// The fused decode engine on `m` with an f16 cache.
 fn engine(m: &ModelFile, act: ActSemantics, n_ctx: usize) -> CudaEngine<'_> {
-    let g = lower(
-        m,
-        LowerOptions {
-            act,
-            kv: KvType::F16,
-        },
-    )
-    .unwrap();
-    let opts = CudaOptions {
-        device: 0,
-        n_ctx,
-        fuse: true,
-        max_logit_rows: 1,
-        quiet: true,
-    };
-    CudaEngine::new(m, g, &opts).unwrap()
+    common::fused_f16_engine(m, act, n_ctx)
 }
 
 fn cfg(temperature: f32, top_k: usize, top_p: f32, seed: u64) -> SamplerConfig {

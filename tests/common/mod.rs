@@ -320,3 +320,29 @@ pub fn tokens_agree(got: &[u32], want: &[u32], margins: &[f32], near_tie: f32) -
     }
     None
 }
+
+/// The fused decode engine on `m` (a one-row logits buffer) with an f16 cache, for the GPU
+/// suites that drive the captured decode step (`gpu_sample`, `gpu_chain`).
+pub fn fused_f16_engine(
+    m: &graphrun::model::ModelFile,
+    act: graphrun::graph::ActSemantics,
+    n_ctx: usize,
+) -> graphrun::exec::cuda::CudaEngine<'_> {
+    use graphrun::graph::{KvType, LowerOptions, lower};
+    let g = lower(
+        m,
+        LowerOptions {
+            act,
+            kv: KvType::F16,
+        },
+    )
+    .unwrap();
+    let opts = graphrun::exec::cuda::CudaOptions {
+        device: 0,
+        n_ctx,
+        fuse: true,
+        max_logit_rows: 1,
+        quiet: true,
+    };
+    graphrun::exec::cuda::CudaEngine::new(m, g, &opts).unwrap()
+}
