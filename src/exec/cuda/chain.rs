@@ -20,7 +20,7 @@
 
 use super::CudaEngine;
 use super::device::{Device, cuda_err};
-use super::step::Tail;
+use super::step::{Tail, sampler_non_finite};
 use crate::codegen::catalogue::CHAIN_RING;
 use crate::error::{Error, Result};
 use crate::sample::Sampler;
@@ -30,8 +30,11 @@ use cudarc::driver::{CudaEvent, PinnedHostSlice};
 /// The host-mapped token ring the chained steps write and the events that mark each step's
 /// end (a step's token is read after its event, while the step after it runs).
 pub(super) struct ChainRing {
-    host: PinnedHostSlice<i32>,
-    /// `host` as the device addresses it.
+    /// Owns the page-locked slots (freed on drop).
+    _host: PinnedHostSlice<i32>,
+    /// The slots' host address, taken once (`PinnedHostSlice::as_ptr` synchronizes an event
+    /// on every call), and as the device addresses them.
+    slots: usize,
     pub dev: u64,
     done: [CudaEvent; 2],
 }
@@ -64,21 +67,20 @@ impl ChainRing {
                 .map_err(cuda_err("creating an event"))
         };
         Ok(ChainRing {
-            host,
+            _host: host,
+            slots: p as usize,
             dev: dptr,
             done: [event()?, event()?],
         })
     }
 
     /// The token of the chained step at `pos` (after that step's event completed).
-    fn token(&self, pos: usize) -> Result<i32> {
-        let p = self
-            .host
-            .as_ptr()
-            .map_err(cuda_err("reading the decode token ring"))?;
-        // SAFETY: the slot index is below the ring's length; the device's write to it
-        // completed before the step's event did, which the caller waited for.
-        Ok(unsafe { p.add(pos % CHAIN_RING as usize).read_volatile() })
+    fn token(&self, pos: usize) -> i32 {
+        let p = self.slots as *const i32;
+        // SAFETY: `slots` points at CHAIN_RING i32 owned by `_host`, and the index is below
+        // that; the device's write to the slot completed before the step's event did, which
+        // the caller waited for.
+        unsafe { p.add(pos % CHAIN_RING as usize).read_volatile() }
     }
 }
 
@@ -134,21 +136,17 @@ impl CudaEngine<'_> {
                 self.chain_ring.done[i % 2]
                     .synchronize()
                     .map_err(cuda_err("waiting for a decode step"))?;
-                let tok = self.chain_ring.token(p0 + i)?;
+                let tok = self.chain_ring.token(p0 + i);
                 read += 1;
                 if tok as u32 as usize >= vocab {
-                    return Err(Error::invalid(if greedy {
-                        format!(
+                    return Err(if greedy {
+                        Error::invalid(format!(
                             "the device argmax found no finite logit at position {}",
                             p0 + i
-                        )
+                        ))
                     } else {
-                        format!(
-                            "the device sampler met a non-finite logit (NaN or Inf) among the top {} at position {}",
-                            sampler.config().top_k,
-                            p0 + i
-                        )
-                    }));
+                        sampler_non_finite(sampler.config().top_k, p0 + i)
+                    });
                 }
                 self.pos = p0 + i + 1;
                 passed += 1;

@@ -20,6 +20,14 @@ use cudarc::driver::CudaGraph;
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use std::ops::Range;
 
+/// The device sampler's answer for a step whose top `top_k` held a non-finite logit (the id
+/// past the vocabulary it gives then), at `pos`.
+pub(super) fn sampler_non_finite(top_k: usize, pos: usize) -> Error {
+    Error::invalid(format!(
+        "the device sampler met a non-finite logit (NaN or Inf) among the top {top_k} at position {pos}"
+    ))
+}
+
 /// How a captured decode step ends.
 #[derive(Clone, Copy)]
 pub(super) enum Tail {
@@ -159,10 +167,7 @@ impl CudaEngine<'_> {
         let tok = self.read_token()?;
         let vocab = self.vocab();
         if tok as usize >= vocab {
-            return Err(Error::invalid(format!(
-                "the device sampler met a non-finite logit (NaN or Inf) among the top {} at position {}",
-                cfg.top_k, self.pos
-            )));
+            return Err(sampler_non_finite(cfg.top_k, self.pos));
         }
         self.pos += 1;
         Ok(tok)
