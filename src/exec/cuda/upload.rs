@@ -2,9 +2,9 @@
 //! as raw GGML blocks (the kernels read the file's layout), norm and bias vectors as f32.
 
 use super::device::{Device, cuda_err};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{Graph, Node, Op};
-use crate::model::ModelFile;
+use crate::model::{ModelFile, TensorInfo};
 use cudarc::driver::CudaSlice;
 use std::collections::HashMap;
 
@@ -30,6 +30,24 @@ pub(super) fn bytes_of(m: &ModelFile, names: &[String]) -> u64 {
         .iter()
         .map(|n| m.tensor(n).map_or(0, |t| t.nbytes))
         .sum()
+}
+
+/// The decode kernels find a unit by its block's index in the matrix, in 32 bits until the
+/// last product (kernels/matvec.cuh, matvec_tile): a matrix of more blocks is refused.
+fn block_count_fits(path: &str, t: &TensorInfo) -> Result<()> {
+    let blocks = t.n_elements() / t.dtype.block_elems() as u64;
+    if blocks > u64::from(u32::MAX) {
+        return Err(Error::tensor(
+            path,
+            &t.name,
+            format!(
+                "{blocks} {} blocks: the GPU kernels index at most {} blocks a matrix",
+                t.dtype.name(),
+                u32::MAX
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Weights {
@@ -63,6 +81,7 @@ impl Weights {
                 let f = crate::quant::dequantize(t.dtype, bytes, t.n_elements() as usize);
                 w.small.insert(name.clone(), dev.upload(&f)?);
             } else {
+                block_count_fits(&model.path, t)?;
                 // 64 zero bytes of padding: kernels assemble unaligned words from aligned
                 // loads that may reach 2 bytes past a tensor's last block, and the prefill
                 // GEMM copies the aligned 16-byte words around 2-byte-aligned blocks (up to 15
@@ -108,5 +127,38 @@ impl Weights {
             Some(s) => dev.ptr(s),
             None => dev.ptr(&self.small[name]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::GgmlType;
+
+    fn matrix(dtype: GgmlType, rows: u64, cols: u64) -> TensorInfo {
+        TensorInfo {
+            name: "blk.0.ffn_down.weight".into(),
+            dtype,
+            shape: vec![rows, cols],
+            offset: 0,
+            nbytes: 0,
+        }
+    }
+
+    #[test]
+    fn matrices_past_the_kernels_block_index_are_refused_by_name() {
+        // 2^16 rows of 2^24 Q4_K values: 2^32 blocks, one past the last index.
+        let e = block_count_fits("m.gguf", &matrix(GgmlType::Q4_K, 1 << 16, 1 << 24)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("m.gguf") && msg.contains("blk.0.ffn_down.weight"),
+            "{msg}"
+        );
+        assert!(msg.contains("4294967296 Q4_K blocks"), "{msg}");
+        // One block fewer fits, and so does the 7B's logits matrix.
+        assert!(
+            block_count_fits("m.gguf", &matrix(GgmlType::Q4_K, (1 << 16) - 1, 1 << 24)).is_ok()
+        );
+        assert!(block_count_fits("m.gguf", &matrix(GgmlType::Q6_K, 152_064, 3_584)).is_ok());
     }
 }
