@@ -155,7 +155,7 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("4294967296 Q4_K blocks"), "{msg}");
-        // One block fewer fits, and so does the 7B's logits matrix.
+        // One row fewer (2^32 - 2^16 blocks) fits, and so does the 7B's Q6_K logits matrix.
         assert!(
             block_count_fits("m.gguf", &matrix(GgmlType::Q4_K, (1 << 16) - 1, 1 << 24)).is_ok()
         );
