@@ -132,17 +132,22 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
     if (ks == 0) batch_store16<R, EPI>(g, tot, lane, r0, valid);
 }
 
-// The weight rows r0 .. r0 + R of both matrices (w2: SwiGLU's up). Rows past the matrix
-// read its last row (under q8 every row is computed, without a branch a unit; only the
-// valid rows are written).
-template <int R>
-__device__ __forceinline__ void batch_rows(const MatvecArgs& g, int r0, const u8* (&rows1)[R], const u8* (&rows2)[R]) {
+// The weight rows r0 .. r0 + R of both matrices (w2: SwiGLU's up, the same shape), as the
+// index of each row's first block in its matrix (row · blocks a row; batch_wload adds the
+// unit's block). Rows past the matrix read its last row (under q8 every row is computed,
+// without a branch a unit; only the valid rows are written).
+template <class W, int R>
+__device__ __forceinline__ void batch_rows(const MatvecArgs& g, int r0, u32 (&rix)[R]) {
+    const u32 bpr = (u32)g.row_bytes / (u32)W::BYTES;  // blocks a row
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-        size_t row = (size_t)min(r0 + r, g.rows - 1);
-        rows1[r] = (const u8*)g.w + row * g.row_bytes;
-        rows2[r] = (const u8*)g.w2 + row * g.row_bytes;
-    }
+    for (int r = 0; r < R; r++) rix[r] = (u32)min(r0 + r, g.rows - 1) * bpr;
+}
+
+// Row r of the matrix `w` (whose first block batch_rows found): under f32 semantics the
+// types' f32 dots take a row pointer.
+template <class W>
+__device__ __forceinline__ const u8* batch_row(u64 w, u32 rix) {
+    return (const u8*)w + (size_t)rix * W::BYTES;
 }
 
 // Chunk t of the staged rows (ld_plane's layout, quant.cuh): t runs over nb rows × units ×
@@ -182,14 +187,21 @@ __device__ __forceinline__ void stage_rows(int K, int nb, const Act& a, i8* sq) 
 }
 
 // Unit u of the warp's R weight rows (and of SwiGLU's up rows), decoded once for all the
-// input rows.
+// input rows. A row's unit is found as matvec_tile finds it (matvec.cuh): its block's index
+// in the matrix, (the row's first block + the unit's block) · BYTES, in 32 bits until the
+// last product, and the unit's place in its block; the same bytes as a row pointer plus the
+// unit's offset, with one 32-bit value live a row instead of a 64-bit pointer a matrix.
 template <class W, int EPI, int R>
-__device__ __forceinline__ void batch_wload(const u8* const (&rows1)[R], const u8* const (&rows2)[R], int u, typename W::WU (&wg)[R],
+__device__ __forceinline__ void batch_wload(const MatvecArgs& g, const u32 (&rix)[R], int u, typename W::WU (&wg)[R],
                                             typename W::WU (&wu)[R]) {
+    constexpr int UPB = W::QK >= W::UNIT ? W::QK / W::UNIT : 1;  // units a block
+    const u32 ub = (unsigned)u / (unsigned)UPB;
+    const int uk = (unsigned)u % (unsigned)UPB;
 #pragma unroll
     for (int r = 0; r < R; r++) {
-        wg[r] = W::wload(rows1[r], u);
-        if (EPI == EPI_SWIGLU) wu[r] = W::wload(rows2[r], u);
+        const size_t at = (size_t)(rix[r] + ub) * W::BYTES;
+        wg[r] = W::wload((const u8*)g.w + at, uk);
+        if (EPI == EPI_SWIGLU) wu[r] = W::wload((const u8*)g.w2 + at, uk);
     }
 }
 
@@ -199,13 +211,12 @@ __device__ __forceinline__ void batch_wload(const u8* const (&rows1)[R], const u
 // row b 16·b bytes on), else from global memory (W::aload). Either way the same values,
 // so every row's bits are unchanged.
 template <class W, int EPI, int R, bool STAGED>
-__device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a, const u8* const (&rows1)[R], const u8* const (&rows2)[R],
-                                               int u0, int units, int step, const i8* sq, float (&acc)[R][MB],
+__device__ __forceinline__ void batch_units_q8(const MatvecArgs& g, const Act& a, const u32 (&rix)[R], int u0, int units, int step, const i8* sq, float (&acc)[R][MB],
                                                float (&up)[R][MB]) {
     const int nb = g.nb, K = g.K, S = nb | 1, plane = units * S * 16;
     for (int u = u0; u < units; u += step) {
         typename W::WU wg[R], wu[R];
-        batch_wload<W, EPI, R>(rows1, rows2, u, wg, wu);
+        batch_wload<W, EPI, R>(g, rix, u, wg, wu);
         // Row b's activations: from the staged rows (shared memory: a lane's 64 bytes of a
         // Q4_K unit were 4 global loads touching 16 cache lines per warp, and those L1
         // wavefronts, 66% of the data pipe, bounded the 7B's SwiGLU matvec) or from global
@@ -318,9 +329,8 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
     constexpr int R = BatchRows<EPI>::v;
     const int lane = threadIdx.x & 31, KS = g.ksplit, units = g.K / W::UNIT;
     const int valid = max(0, min(R, g.rows - base));
-    const u8* rows1[R];
-    const u8* rows2[R];
-    batch_rows<R>(g, base, rows1, rows2);
+    u32 rix[R];
+    batch_rows<W, R>(g, base, rix);
     float tot = 0.0f;
     if constexpr (KQuad<W>::v == 4) {
         // A k-quant: each part's sums spread over the quads (batch_unit_spread), summed
@@ -330,7 +340,7 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
             float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int u = ks * 32 + lane; u < units; u += KS * 32) {
                 typename W::WU wg[R], wu[R];
-                batch_wload<W, EPI, R>(rows1, rows2, u, wg, wu);
+                batch_wload<W, EPI, R>(g, rix, u, wg, wu);
                 // A uniform choice: the staged and the global loop are separate code.
                 if (sq)
                     batch_unit_spread<W, EPI, R, true>(nb, K, a, wg, wu, u, units, sq, acc4);
@@ -351,9 +361,9 @@ __device__ __forceinline__ void matvec_batch_warp(const MatvecArgs& g, const Act
             for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
         // A uniform choice: the staged and the global loop are separate code.
         if (sq)
-            batch_units_q8<W, EPI, R, true>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
+            batch_units_q8<W, EPI, R, true>(g, a, rix, ks * 32 + lane, units, KS * 32, sq, acc, up);
         else
-            batch_units_q8<W, EPI, R, false>(g, a, rows1, rows2, ks * 32 + lane, units, KS * 32, sq, acc, up);
+            batch_units_q8<W, EPI, R, false>(g, a, rix, ks * 32 + lane, units, KS * 32, sq, acc, up);
         float t = batch_sum16<R, EPI, KQuad<W>::v>(acc, up, lane);
         tot = ks == 0 ? t : tot + t;
     }
@@ -378,15 +388,14 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int b = 0; b < MB; b++) acc[r][b] = up[r][b] = 0.0f;
-    const u8* rows1[R];
-    const u8* rows2[R];
-    batch_rows<R>(g, r0, rows1, rows2);
+    u32 rix[R];
+    batch_rows<W, R>(g, r0, rix);
     if constexpr (ACT == ACT_Q8) {
         // A uniform choice, made once: the staged and the global loop are separate code.
         if (sq)
-            batch_units_q8<W, EPI, R, true>(g, a, rows1, rows2, ks * L + li, units, KS * L, sq, acc, up);
+            batch_units_q8<W, EPI, R, true>(g, a, rix, ks * L + li, units, KS * L, sq, acc, up);
         else
-            batch_units_q8<W, EPI, R, false>(g, a, rows1, rows2, ks * L + li, units, KS * L, sq, acc, up);
+            batch_units_q8<W, EPI, R, false>(g, a, rix, ks * L + li, units, KS * L, sq, acc, up);
     } else {
         for (int u = ks * L + li; u < units; u += KS * L) {
 #pragma unroll
@@ -396,8 +405,8 @@ __device__ __forceinline__ void matvec_batch_tile(const MatvecArgs& g, const Act
                 for (int b = 0; b < MB; b++) {
                     if (b >= nb) continue;
                     const float* xs = act_row(a, b, g.K).xf;
-                    acc[r][b] += W::f32(rows1[r], u, xs);
-                    if (EPI == EPI_SWIGLU) up[r][b] += W::f32(rows2[r], u, xs);
+                    acc[r][b] += W::f32(batch_row<W>(g.w, rix[r]), u, xs);
+                    if (EPI == EPI_SWIGLU) up[r][b] += W::f32(batch_row<W>(g.w2, rix[r]), u, xs);
                 }
             }
         }
