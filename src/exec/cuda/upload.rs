@@ -33,7 +33,8 @@ pub(super) fn bytes_of(m: &ModelFile, names: &[String]) -> u64 {
 }
 
 /// The decode kernels find a unit by its block's index in the matrix, in 32 bits until the
-/// last product (kernels/matvec.cuh, matvec_tile): a matrix of more blocks is refused.
+/// last product (kernels/matvec.cuh, matvec_tile; kernels/matvec_batch.cu, batch_rows): a
+/// matrix of more blocks is refused.
 fn block_count_fits(path: &str, t: &TensorInfo) -> Result<()> {
     let blocks = t.n_elements() / t.dtype.block_elems() as u64;
     if blocks > u64::from(u32::MAX) {
