@@ -866,9 +866,13 @@ __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
         const int tile = t0 + warp / KS, r0 = tile * TR;
         float tot[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (tile < ntiles) {
-            const size_t ra = (size_t)min(r0 + gq, g.rows - 1), rb = (size_t)min(r0 + gq + (EPI == EPI_SWIGLU ? 0 : 8), g.rows - 1);
-            const u8* pa = (const u8*)g.w + ra * g.row_bytes;
-            const u8* pb = (const u8*)(EPI == EPI_SWIGLU ? g.w2 : g.w) + rb * g.row_bytes;
+            // Rows ra and rb by their first block's index (batch_rows' addressing): super-block
+            // sb of row ra is block ia + sb of the matrix, in 32 bits until the last product.
+            const u32 bpr = (u32)g.row_bytes / (u32)W::BYTES;
+            const u32 ia = (u32)min(r0 + gq, g.rows - 1) * bpr;
+            const u32 ib = (u32)min(r0 + gq + (EPI == EPI_SWIGLU ? 0 : 8), g.rows - 1) * bpr;
+            const u8* wa = (const u8*)g.w;
+            const u8* wb = (const u8*)(EPI == EPI_SWIGLU ? g.w2 : g.w);
             float acc[8][4];
 #pragma unroll
             for (int s = 0; s < 8; s++)
@@ -880,7 +884,7 @@ __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
 #pragma unroll
             for (int d = 0; d < D; d++) {
                 const int sb = mma_ahead_sb<D>(NQ * ks, 0, d, NQ, KS, nsb);
-                m[d] = mma_wload<W>(pa + sb * W::BYTES, pb + sb * W::BYTES, q4);
+                m[d] = mma_wload<W>(wa + (size_t)(ia + sb) * W::BYTES, wb + (size_t)(ib + sb) * W::BYTES, q4);
             }
             for (int sb0 = NQ * ks; sb0 < nsb; sb0 += NQ * KS) {
 #pragma unroll
@@ -888,7 +892,7 @@ __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
                     const int sb = sb0 + s;
                     if (s >= NQ || sb >= nsb) break;
                     const int nx = mma_ahead_sb<D>(sb0, s, D, NQ, KS, nsb);
-                    m[D] = mma_wload<W>(pa + nx * W::BYTES, pb + nx * W::BYTES, q4);
+                    m[D] = mma_wload<W>(wa + (size_t)(ia + nx) * W::BYTES, wb + (size_t)(ib + nx) * W::BYTES, q4);
                     mma_superblock<W>(m[0], mvb_smem + sb * MMA_SB_BYTES, gq, q4, acc[s]);
 #pragma unroll
                     for (int d = 0; d < D; d++) m[d] = m[d + 1];
