@@ -189,8 +189,8 @@ __device__ __forceinline__ void matvec_tile(const MatvecArgs& g, const Act& a, i
     // its block: the same bytes as the row pointer plus the unit's offset, but fewer live
     // 64-bit values per row. In a harness that took the 7B's Q4_K down from 24.6 to 19.5 µs
     // and its Q6_K down from 32.7 to 30.7 µs (evidence/h100/q6-plane/, `blkidx`).
-    constexpr int UPB = W::QK >= W::UNIT ? W::QK / W::UNIT : 1;  // units a block
-    [[maybe_unused]] const u32 bpr = (u32)g.row_bytes / (u32)W::BYTES;  // blocks a row
+    constexpr int UPB = UnitsPerBlock<W>::v;
+    [[maybe_unused]] const u32 bpr = blocks_a_row<W>(g.row_bytes);
     for (int u = ks * L + li; u < units; u += KS * L) {
         if constexpr (ACT == ACT_Q8 && IsQ6K<W>::v) {
             const int sb = (unsigned)u / 8u;

@@ -138,7 +138,7 @@ __device__ __forceinline__ void batch_tile_finish(const MatvecArgs& g, const flo
 // without a branch a unit; only the valid rows are written).
 template <class W, int R>
 __device__ __forceinline__ void batch_rows(const MatvecArgs& g, int r0, u32 (&rix)[R]) {
-    const u32 bpr = (u32)g.row_bytes / (u32)W::BYTES;  // blocks a row
+    const u32 bpr = blocks_a_row<W>(g.row_bytes);
 #pragma unroll
     for (int r = 0; r < R; r++) rix[r] = (u32)min(r0 + r, g.rows - 1) * bpr;
 }
@@ -194,7 +194,7 @@ __device__ __forceinline__ void stage_rows(int K, int nb, const Act& a, i8* sq) 
 template <class W, int EPI, int R>
 __device__ __forceinline__ void batch_wload(const MatvecArgs& g, const u32 (&rix)[R], int u, typename W::WU (&wg)[R],
                                             typename W::WU (&wu)[R]) {
-    constexpr int UPB = W::QK >= W::UNIT ? W::QK / W::UNIT : 1;  // units a block
+    constexpr int UPB = UnitsPerBlock<W>::v;
     const u32 ub = (unsigned)u / (unsigned)UPB;
     const int uk = (unsigned)u % (unsigned)UPB;
 #pragma unroll
@@ -868,7 +868,7 @@ __device__ void matvec_batch_mma_impl(const MatvecArgs& g) {
         if (tile < ntiles) {
             // Rows ra and rb by their first block's index (batch_rows' addressing): super-block
             // sb of row ra is block ia + sb of the matrix, in 32 bits until the last product.
-            const u32 bpr = (u32)g.row_bytes / (u32)W::BYTES;
+            const u32 bpr = blocks_a_row<W>(g.row_bytes);
             const u32 ia = (u32)min(r0 + gq, g.rows - 1) * bpr;
             const u32 ib = (u32)min(r0 + gq + (EPI == EPI_SWIGLU ? 0 : 8), g.rows - 1) * bpr;
             const u8* wa = (const u8*)g.w;

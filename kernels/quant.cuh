@@ -697,6 +697,14 @@ struct TF16 {
 template <class W> struct NeedsK { static constexpr bool v = W::QK == 256; };
 
 // ---- The order of a q8 row sum --------------------------------------------------------
+// The decode kernels find a weight unit by its block's index in the matrix (row · blocks a
+// row + the unit's block), in 32 bits until the last product, and its place in the block:
+// matvec_tile (matvec.cuh), batch_rows / batch_wload and the batched MMA tile
+// (matvec_batch.cu). The upload refuses a matrix of more than 2^32 − 1 blocks.
+template <class W> struct UnitsPerBlock { static constexpr int v = W::QK >= W::UNIT ? W::QK / W::UNIT : 1; };
+template <class W>
+__device__ __forceinline__ u32 blocks_a_row(int row_bytes) { return (u32)row_bytes / (u32)W::BYTES; }
+
 // A decode row's q8 sum (matvec.cuh, matvec_batch.cu, matmul.cu, the persistent kernel) is
 // spread over lanes, a lane taking units u0, u0 + step, ... For most types each unit adds
 // its own value (W::wdot) to its lane's running sum, and the lanes' sums meet in a
