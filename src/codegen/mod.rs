@@ -245,32 +245,152 @@ fn cached_any(stem: &str) -> Option<String> {
     std::fs::read_to_string(p).ok()
 }
 
-/// The PTX of one kernel: its `.entry` out of its family's module, with the module header.
+/// The PTX of one kernel: its `.entry` out of its family's module, with the module header
+/// and the bodies of the non-inlined functions it calls that the module defines after its
+/// first entry (the persistent kernel's `run_attn` / `run_qkv` instances, for example).
 pub fn kernel_ptx(kernel: KernelId, arch: &'static str) -> Result<String> {
     let name = kernel.name();
     let (ptx, _) = family_ptx(kernel.family(), arch, false, false)?;
-    let header_end = ptx
-        .find(".visible .entry")
-        .or_else(|| ptx.find(".entry"))
-        .unwrap_or(0);
-    let start = ptx.find(&format!(".entry {name}(")).ok_or_else(|| {
+    entry_ptx(&ptx, &name).ok_or_else(|| {
         Error::invalid(format!(
             "`{name}` not found in the PTX of kernels/{}.cu",
             kernel.family().name()
         ))
-    })?;
+    })
+}
+
+/// `kernel_ptx` on a module's text: the header (everything before the first entry, which
+/// holds the declarations and the functions defined ahead of the entries), the entry `name`,
+/// then every function defined after the first entry that the entry calls, directly or
+/// through another such function, each once. None when the module has no such entry.
+fn entry_ptx(ptx: &str, name: &str) -> Option<String> {
+    let first_entry = ptx.find(".visible .entry").or_else(|| ptx.find(".entry"))?;
+    let start = ptx.find(&format!(".entry {name}("))?;
     let start = ptx[..start].rfind(".visible").unwrap_or(start);
-    // The entry's body ends at the first closing brace at column 0 after it.
-    let end = ptx[start..]
+    let end = body_end(ptx, start);
+    let mut out = format!("{}{}", &ptx[..first_entry], &ptx[start..end]);
+    let mut done: Vec<String> = Vec::new();
+    let mut todo = ptx_callees(&ptx[start..end]);
+    while let Some(f) = todo.pop() {
+        if done.contains(&f) {
+            continue;
+        }
+        if let Some(d) = func_definition(&ptx[first_entry..], &f) {
+            out.push('\n');
+            out.push_str(d);
+            todo.extend(ptx_callees(d));
+        }
+        done.push(f);
+    }
+    Some(out)
+}
+
+/// End of the body that starts at `at`: just past the first closing brace at column 0.
+fn body_end(ptx: &str, at: usize) -> usize {
+    ptx[at..]
         .find("\n}\n")
-        .map(|e| start + e + 3)
-        .unwrap_or(ptx.len());
-    Ok(format!("{}{}", &ptx[..header_end], &ptx[start..end]))
+        .map(|e| at + e + 3)
+        .unwrap_or(ptx.len())
+}
+
+/// Names of the functions a PTX body calls directly (`call`, `call.uni`, with or without a
+/// return value; calls through a register are skipped).
+fn ptx_callees(body: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, _) in body.match_indices("call") {
+        let before = body[..i].chars().next_back();
+        let after = body[i + 4..].chars().next();
+        if !matches!(before, Some('\t' | ' ' | '\n')) || !matches!(after, Some('.' | ' ' | '\t')) {
+            continue;
+        }
+        let rest =
+            body[i + 4..].trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '.');
+        let mut rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix('(') {
+            let Some(close) = r.find(')') else { continue };
+            rest = r[close + 1..]
+                .trim_start()
+                .trim_start_matches(',')
+                .trim_start();
+        }
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$'))
+            .collect();
+        let starts_well =
+            id.starts_with(|c: char| c.is_ascii_alphabetic() || matches!(c, '_' | '$'));
+        if starts_well && !names.contains(&id) {
+            names.push(id);
+        }
+    }
+    names
+}
+
+/// The definition (not a declaration) of function `f` in `ptx`: from its `.func` line
+/// through the closing brace of its body.
+fn func_definition<'a>(ptx: &'a str, f: &str) -> Option<&'a str> {
+    let mut at = 0;
+    while let Some(i) = ptx[at..].find(f) {
+        let pos = at + i;
+        at = pos + f.len();
+        let line_start = ptx[..pos].rfind('\n').map_or(0, |n| n + 1);
+        let head = &ptx[line_start..pos];
+        let tail = ptx[at..].chars().next();
+        let is_func = head
+            .trim_start_matches(".visible ")
+            .trim_start_matches(".weak ")
+            .starts_with(".func");
+        if !is_func || !matches!(tail, Some('(' | '\n' | ' ')) {
+            continue;
+        }
+        // After the parameter list comes `;` (a declaration) or `{` (the body), each on a
+        // line of its own.
+        let opens = ptx[at..]
+            .lines()
+            .map(str::trim)
+            .find(|l| *l == ";" || *l == "{");
+        if opens == Some("{") {
+            return Some(&ptx[line_start..body_end(ptx, line_start)]);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ptx_appends_the_functions_defined_after_the_entries_that_it_calls() {
+        // As NVRTC lays a module out: declarations and some functions before the first
+        // entry, other functions after it.
+        let ptx = "//\n.version 9.0\n.func  (.param .b32 func_retval0) late_a\n(\n\t.param .b64 late_a_param_0\n)\n;\n\
+.func early\n(\n)\n{\n\tret;\n\n}\n\
+.visible .entry other(\n)\n{\n\tcall.uni late_unused, \n\t(\n\t);\n\tret;\n\n}\n\
+.visible .entry k_one(\n)\n{\n\t{ // callseq 1, 0\n\tcall.uni (retval0), \n\tlate_a, \n\t(\n\tparam0\n\t);\n\t}\n\
+\tcall.uni early, \n\t(\n\t);\n\tret;\n\n}\n\
+.func  (.param .b32 func_retval0) late_a(\n\t.param .b64 late_a_param_0\n)\n{\n\tcall.uni late_b, \n\t(\n\t);\n\tret;\n\n}\n\
+.func late_b\n(\n)\n{\n\tret;\n\n}\n\
+.func late_unused\n(\n)\n{\n\tret;\n\n}\n";
+        let out = entry_ptx(ptx, "k_one").unwrap();
+        assert!(out.starts_with("//\n.version 9.0\n"), "{out}");
+        assert!(out.contains(".visible .entry k_one("), "{out}");
+        assert!(!out.contains(".visible .entry other("), "{out}");
+        // late_a's body, and late_b's through it; early's once (the header has it); not
+        // late_unused, which only the other entry calls.
+        assert!(
+            out.contains("late_a(\n\t.param .b64 late_a_param_0\n)\n{\n\tcall.uni late_b"),
+            "{out}"
+        );
+        assert!(out.contains(".func late_b\n(\n)\n{"), "{out}");
+        assert_eq!(out.matches(".func early").count(), 1, "{out}");
+        assert!(!out.contains(".func late_unused"), "{out}");
+        assert_eq!(
+            ptx_callees("\tcall.uni (retval0), \n\tf1, \n\tcall g2, (p);\n\tcall %rd4, (x);"),
+            ["f1", "g2"]
+        );
+        assert!(entry_ptx(ptx, "k_none").is_none());
+    }
 
     #[test]
     fn every_kernel_name_is_unique_and_parses_back() {
