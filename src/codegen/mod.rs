@@ -275,9 +275,12 @@ fn entry_ptx(ptx: &str, name: &str) -> Option<String> {
         if done.contains(&f) {
             continue;
         }
-        if let Some(d) = func_definition(&ptx[first_entry..], &f) {
-            out.push('\n');
-            out.push_str(d);
+        if let Some((at, d)) = func_definition(ptx, &f) {
+            // One the header holds is printed already; its callees may not be.
+            if at >= first_entry {
+                out.push('\n');
+                out.push_str(d);
+            }
             todo.extend(ptx_callees(d));
         }
         done.push(f);
@@ -326,9 +329,9 @@ fn ptx_callees(body: &str) -> Vec<String> {
     names
 }
 
-/// The definition (not a declaration) of function `f` in `ptx`: from its `.func` line
-/// through the closing brace of its body.
-fn func_definition<'a>(ptx: &'a str, f: &str) -> Option<&'a str> {
+/// The definition (not a declaration) of function `f` in `ptx`: where its `.func` line
+/// starts, and the text from there through the closing brace of its body.
+fn func_definition<'a>(ptx: &'a str, f: &str) -> Option<(usize, &'a str)> {
     let mut at = 0;
     while let Some(i) = ptx[at..].find(f) {
         let pos = at + i;
@@ -340,7 +343,9 @@ fn func_definition<'a>(ptx: &'a str, f: &str) -> Option<&'a str> {
             .trim_start_matches(".visible ")
             .trim_start_matches(".weak ")
             .starts_with(".func");
-        if !is_func || !matches!(tail, Some('(' | '\n' | ' ')) {
+        // The whole name: not the end of a longer one, nor its start.
+        let whole = head.ends_with([' ', ')']) && matches!(tail, Some('(' | '\n' | ' '));
+        if !is_func || !whole {
             continue;
         }
         // After the parameter list comes `;` (a declaration) or `{` (the body), each on a
@@ -350,7 +355,7 @@ fn func_definition<'a>(ptx: &'a str, f: &str) -> Option<&'a str> {
             .map(str::trim)
             .find(|l| *l == ";" || *l == "{");
         if opens == Some("{") {
-            return Some(&ptx[line_start..body_end(ptx, line_start)]);
+            return Some((line_start, &ptx[line_start..body_end(ptx, line_start)]));
         }
     }
     None
@@ -365,28 +370,35 @@ mod tests {
         // As NVRTC lays a module out: declarations and some functions before the first
         // entry, other functions after it.
         let ptx = "//\n.version 9.0\n.func  (.param .b32 func_retval0) late_a\n(\n\t.param .b64 late_a_param_0\n)\n;\n\
-.func early\n(\n)\n{\n\tret;\n\n}\n\
+.func early\n(\n)\n{\n\tcall.uni late_c, \n\t(\n\t);\n\tret;\n\n}\n\
 .visible .entry other(\n)\n{\n\tcall.uni late_unused, \n\t(\n\t);\n\tret;\n\n}\n\
 .visible .entry k_one(\n)\n{\n\t{ // callseq 1, 0\n\tcall.uni (retval0), \n\tlate_a, \n\t(\n\tparam0\n\t);\n\t}\n\
 \tcall.uni early, \n\t(\n\t);\n\tret;\n\n}\n\
 .func  (.param .b32 func_retval0) late_a(\n\t.param .b64 late_a_param_0\n)\n{\n\tcall.uni late_b, \n\t(\n\t);\n\tret;\n\n}\n\
+.func x_late_b\n(\n)\n{\n\tdecoy;\n\n}\n\
 .func late_b\n(\n)\n{\n\tret;\n\n}\n\
+.func late_c\n(\n)\n{\n\tret;\n\n}\n\
 .func late_unused\n(\n)\n{\n\tret;\n\n}\n";
         let out = entry_ptx(ptx, "k_one").unwrap();
         assert!(out.starts_with("//\n.version 9.0\n"), "{out}");
         assert!(out.contains(".visible .entry k_one("), "{out}");
         assert!(!out.contains(".visible .entry other("), "{out}");
-        // late_a's body, and late_b's through it; early's once (the header has it); not
-        // late_unused, which only the other entry calls.
+        // late_a's body, late_b's through it (not x_late_b's, whose name ends the same),
+        // late_c's through early; early's once (the header has it); not late_unused, which
+        // only the other entry calls.
         assert!(
             out.contains("late_a(\n\t.param .b64 late_a_param_0\n)\n{\n\tcall.uni late_b"),
             "{out}"
         );
         assert!(out.contains(".func late_b\n(\n)\n{"), "{out}");
+        assert!(!out.contains("decoy"), "{out}");
+        assert!(out.contains(".func late_c\n(\n)\n{"), "{out}");
         assert_eq!(out.matches(".func early").count(), 1, "{out}");
         assert!(!out.contains(".func late_unused"), "{out}");
         assert_eq!(
-            ptx_callees("\tcall.uni (retval0), \n\tf1, \n\tcall g2, (p);\n\tcall %rd4, (x);"),
+            ptx_callees(
+                "\t{ // callseq 3, 0\n\tcall.uni (retval0), \n\tf1, \n\tcall g2, (p);\n\tcall %rd4, (x);"
+            ),
             ["f1", "g2"]
         );
         assert!(entry_ptx(ptx, "k_none").is_none());
