@@ -24,16 +24,28 @@ __device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, 
     return a;
 }
 
-// Two rows at once (both weight streams in flight), each summed over the warp.
+// Two rows at once (both weight streams in flight), each summed over the warp. Under q8
+// semantics a k-quant's two rows are loaded before either is summed: kq_add's quad exchanges
+// (Q4_K/Q5_K) would otherwise hold row B's loads back until row A's had arrived (ptxas
+// does not move loads above a shuffle), two round trips a unit where one suffices.
 template <class W, int ACT>
 __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, const Act& a, float& ya, float& yb) {
     int lane = threadIdx.x & 31;
     float acc0 = 0.0f, acc1 = 0.0f;
     for (int u = lane; u < K / W::UNIT; u += 32) {
         if constexpr (ACT == ACT_Q8) {
-            typename W::AU x = W::aload(a, u);  // once for both rows (W::q8 per row loaded it twice)
-            kq_add<W>(acc0, W::wload(ra, u), x);
-            kq_add<W>(acc1, W::wload(rb, u), x);
+            if constexpr (KQuad<W>::v == 4 || IsQ6K<W>::v) {
+                const typename W::WU w0 = W::wload(ra, u), w1 = W::wload(rb, u);
+                const typename W::AU x = W::aload(a, u);  // once for both rows (W::q8 per row loaded it twice)
+                kq_add<W>(acc0, w0, x);
+                kq_add<W>(acc1, w1, x);
+            } else {
+                // The legacy types' sums have no exchange between the rows; loading both
+                // first only took registers (0.5B preset's Q5_0 Q/K/V: tg128 -0.7%, H100).
+                const typename W::AU x = W::aload(a, u);
+                kq_add<W>(acc0, W::wload(ra, u), x);
+                kq_add<W>(acc1, W::wload(rb, u), x);
+            }
         } else {
             acc0 += W::f32(ra, u, a.xf);
             acc1 += W::f32(rb, u, a.xf);
