@@ -27,7 +27,8 @@ __device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, 
 // Two rows at once (both weight streams in flight), each summed over the warp. Under q8
 // semantics a k-quant's two rows are loaded before either is summed: kq_add's quad exchanges
 // (Q4_K/Q5_K) would otherwise hold row B's loads back until row A's had arrived (ptxas
-// does not move loads above a shuffle), two round trips a unit where one suffices.
+// kept the source's order: loads after the shuffles), two round trips a unit where one
+// suffices (evidence/h100/qkv-order/).
 template <class W, int ACT>
 __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, const Act& a, float& ya, float& yb) {
     int lane = threadIdx.x & 31;
@@ -40,8 +41,8 @@ __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, cons
                 kq_add<W>(acc0, w0, x);
                 kq_add<W>(acc1, w1, x);
             } else {
-                // The legacy types' sums have no exchange between the rows; loading both
-                // first only took registers (0.5B preset's Q5_0 Q/K/V: tg128 -0.7%, H100).
+                // The legacy types' sums have no exchange between the rows to overlap, and
+                // loading both first measured slower (0.5B preset's Q5_0 Q/K/V: tg128 -0.7%, H100).
                 const typename W::AU x = W::aload(a, u);
                 kq_add<W>(acc0, W::wload(ra, u), x);
                 kq_add<W>(acc1, W::wload(rb, u), x);
