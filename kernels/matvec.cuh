@@ -28,7 +28,9 @@ __device__ __forceinline__ Act act_view(u64 xf, u64 q0, u64 d0, u64 qk, u64 dk, 
 // semantics a k-quant's two rows are loaded before either is summed: kq_add's quad exchanges
 // (Q4_K/Q5_K) would otherwise hold row B's loads back until row A's had arrived (ptxas
 // kept the source's order: loads after the shuffles), two round trips a unit where one
-// suffices (evidence/h100/qkv-order/).
+// suffices. Q6_K's sum has no exchange; it takes the same order because the 7B's group with
+// a Q6_K V gained most with it (10.2 -> 9.4 us against 8.8 -> 8.6 for Q4_K V; not measured
+// apart). evidence/h100/qkv-order/.
 template <class W, int ACT>
 __device__ __forceinline__ void pair_dot(const u8* ra, const u8* rb, int K, const Act& a, float& ya, float& yb) {
     int lane = threadIdx.x & 31;
